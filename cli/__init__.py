@@ -1,0 +1,1 @@
+"""The `llm-caller` operator command."""

@@ -1,0 +1,1 @@
+"""Local HTTP servers that speak the providers' real wire formats, with fault injection."""

@@ -1,0 +1,1 @@
+"""The MCP gateway: transport, client auth, normalisation, routing, response composition."""

@@ -1,0 +1,168 @@
+"""The internal request and result shapes that cross the gateway↔worker link.
+
+These are plain slotted dataclasses, not pydantic models: the gateway validates the
+client's input once (see ``gateway.tool_inputs``), and everything after that is trusted
+internal data. Re-validating it on every hop would cost time on the hot path for no
+safety gain. ``to_wire``/``from_wire`` convert to and from the dicts orjson carries.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any, Literal
+
+__all__ = [
+    "CAPABILITIES",
+    "Capability",
+    "ChatRequest",
+    "ChatResult",
+    "EmbedRequest",
+    "EmbedResult",
+    "Message",
+    "ModelInfo",
+    "TextDelta",
+    "Usage",
+]
+
+Capability = Literal["chat", "chatStream", "embed"]
+CAPABILITIES: tuple[Capability, ...] = ("chat", "chatStream", "embed")
+
+Role = Literal["system", "user", "assistant"]
+
+
+@dataclass(slots=True)
+class Message:
+    role: Role
+    content: str
+
+
+@dataclass(slots=True)
+class Usage:
+    input_tokens: int | None = None
+    output_tokens: int | None = None
+
+    @property
+    def total_tokens(self) -> int | None:
+        if self.input_tokens is None and self.output_tokens is None:
+            return None
+        return (self.input_tokens or 0) + (self.output_tokens or 0)
+
+    def to_wire(self) -> dict[str, Any]:
+        return {
+            "input_tokens": self.input_tokens,
+            "output_tokens": self.output_tokens,
+            "total_tokens": self.total_tokens,
+        }
+
+    @classmethod
+    def from_wire(cls, data: dict[str, Any] | None) -> Usage:
+        if not data:
+            return cls()
+        return cls(input_tokens=data.get("input_tokens"), output_tokens=data.get("output_tokens"))
+
+
+@dataclass(slots=True)
+class ChatRequest:
+    """One chat call, already validated and routed to a concrete model."""
+
+    model: str
+    messages: list[Message]
+    max_tokens: int | None = None
+    temperature: float | None = None
+    stream: bool = False
+
+    def to_wire(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_wire(cls, data: dict[str, Any]) -> ChatRequest:
+        return cls(
+            model=data["model"],
+            messages=[Message(m["role"], m["content"]) for m in data["messages"]],
+            max_tokens=data.get("max_tokens"),
+            temperature=data.get("temperature"),
+            stream=bool(data.get("stream", False)),
+        )
+
+
+@dataclass(slots=True)
+class EmbedRequest:
+    model: str
+    inputs: list[str]
+
+    def to_wire(self) -> dict[str, Any]:
+        return {"model": self.model, "inputs": self.inputs}
+
+    @classmethod
+    def from_wire(cls, data: dict[str, Any]) -> EmbedRequest:
+        return cls(model=data["model"], inputs=list(data["inputs"]))
+
+
+@dataclass(slots=True)
+class TextDelta:
+    """One piece of streamed text, forwarded as soon as the provider sent it."""
+
+    text: str
+
+
+@dataclass(slots=True)
+class ChatResult:
+    text: str
+    model: str
+    finish_reason: str | None = None
+    usage: Usage = field(default_factory=Usage)
+
+    def to_wire(self) -> dict[str, Any]:
+        return {
+            "text": self.text,
+            "model": self.model,
+            "finish_reason": self.finish_reason,
+            "usage": self.usage.to_wire(),
+        }
+
+    @classmethod
+    def from_wire(cls, data: dict[str, Any]) -> ChatResult:
+        return cls(
+            text=data["text"],
+            model=data["model"],
+            finish_reason=data.get("finish_reason"),
+            usage=Usage.from_wire(data.get("usage")),
+        )
+
+
+@dataclass(slots=True)
+class EmbedResult:
+    vectors: list[list[float]]
+    model: str
+    usage: Usage = field(default_factory=Usage)
+
+    def to_wire(self) -> dict[str, Any]:
+        return {"vectors": self.vectors, "model": self.model, "usage": self.usage.to_wire()}
+
+    @classmethod
+    def from_wire(cls, data: dict[str, Any]) -> EmbedResult:
+        return cls(vectors=data["vectors"], model=data["model"], usage=Usage.from_wire(data.get("usage")))
+
+
+@dataclass(slots=True)
+class ModelInfo:
+    """A model a worker knows, from config or from the provider's own listing."""
+
+    id: str
+    capabilities: list[Capability]
+    loaded: bool | None = None  # LM Studio reports whether a model is in memory
+    kind: str | None = None  # LM Studio: "llm", "vlm" or "embeddings"
+    context_length: int | None = None
+
+    def to_wire(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_wire(cls, data: dict[str, Any]) -> ModelInfo:
+        return cls(
+            id=data["id"],
+            capabilities=list(data.get("capabilities", [])),
+            loaded=data.get("loaded"),
+            kind=data.get("kind"),
+            context_length=data.get("context_length"),
+        )

@@ -1,0 +1,1 @@
+"""One worker process per provider: holds that provider's secret and talks to its API."""

@@ -1,0 +1,90 @@
+"""What every provider adapter offers the worker runtime.
+
+An adapter turns the internal request shapes (``shared.models``) into one provider's
+HTTP wire format and back, and turns every provider failure into exactly one class of
+``shared.errors``. It does not retry, rate-limit or enforce the caller's overall
+deadline: the worker runtime owns those, so each adapter stays a translation layer.
+
+The adapter is given an ``httpx.AsyncClient`` that the worker creates once and reuses
+(connection pooling) with the provider's timeouts already set.
+"""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import AsyncIterator
+from typing import ClassVar
+
+import httpx
+
+from shared import errors
+from shared.config import ProviderConfig
+from shared.models import (
+    Capability,
+    ChatRequest,
+    ChatResult,
+    EmbedRequest,
+    EmbedResult,
+    ModelInfo,
+    TextDelta,
+)
+from shared.redact import redact
+
+__all__ = ["ProviderAdapter", "transport_error"]
+
+
+class ProviderAdapter(abc.ABC):
+    kind: ClassVar[str]
+    capabilities: ClassVar[frozenset[Capability]]
+
+    def __init__(self, name: str, config: ProviderConfig, secret: str | None, client: httpx.AsyncClient) -> None:
+        self.name = name
+        self.config = config
+        self._secret = secret
+        self.client = client
+
+    @abc.abstractmethod
+    async def chat(self, request: ChatRequest) -> ChatResult:
+        """One non-streamed completion."""
+
+    @abc.abstractmethod
+    def stream_chat(self, request: ChatRequest) -> AsyncIterator[TextDelta | ChatResult]:
+        """Yield each ``TextDelta`` as the provider sends it, then exactly one ``ChatResult``.
+
+        A stream that ends without the provider's end marker raises
+        ``errors.StreamInterrupted``; it never ends quietly with part of the answer.
+        """
+
+    async def embed(self, request: EmbedRequest) -> EmbedResult:
+        raise errors.Unsupported(f"embed is not supported by {self.kind}", provider=self.name)
+
+    @abc.abstractmethod
+    async def list_models(self) -> list[ModelInfo]:
+        """The models this provider offers. Must be cheap: a listing, never a paid call."""
+
+    def configured_models(self) -> list[ModelInfo]:
+        """The models named in providers.json, for health reports before any listing."""
+        return [ModelInfo(id=m.id, capabilities=list(m.capabilities)) for m in self.config.models]
+
+    def scrub(self, text: str) -> str:
+        """Remove our key (and anything key-shaped) from provider text before it travels."""
+        return redact(text, (self._secret,) if self._secret else ())
+
+    def transport_error(self, exc: httpx.HTTPError) -> errors.LLMCallerError:
+        return transport_error(exc, self.name)
+
+
+def transport_error(exc: httpx.HTTPError, provider: str) -> errors.LLMCallerError:
+    """Map an httpx exception (no HTTP status) to the taxonomy.
+
+    The message names the class of failure only: httpx messages can include the URL,
+    and a base URL may carry credentials in its userinfo.
+    """
+    if isinstance(exc, httpx.TimeoutException):
+        what = "connecting to" if isinstance(exc, httpx.ConnectTimeout) else "waiting for"
+        return errors.Timeout(f"timed out {what} {provider}", provider=provider)
+    if isinstance(exc, (httpx.ConnectError, httpx.NetworkError)):
+        return errors.ConnectionFailed(f"cannot reach {provider}: connection failed", provider=provider)
+    if isinstance(exc, httpx.RemoteProtocolError):
+        return errors.StreamInterrupted(f"{provider} closed the connection mid-response", provider=provider)
+    return errors.ProviderError(f"HTTP error talking to {provider}: {type(exc).__name__}", provider=provider)
