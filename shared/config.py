@@ -19,10 +19,12 @@ from typing import Annotated, Any, Literal
 
 import orjson
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic_core import PydanticCustomError
 
 from shared.models import CAPABILITIES, Capability
 
 __all__ = [
+    "KIND_CAPABILITIES",
     "PROVIDER_KINDS",
     "TOOLS",
     "ClientEntry",
@@ -41,9 +43,25 @@ __all__ = [
 ProviderKind = Literal["openai", "anthropic", "lmstudio"]
 PROVIDER_KINDS: tuple[str, ...] = ("openai", "anthropic", "lmstudio")
 TOOLS: tuple[str, ...] = ("chat", "chatStream", "embed", "getHealth")
+ToolGrant = Literal["*", "chat", "chatStream", "embed", "getHealth"]
+# What each kind of provider can do at all, whatever models it lists.
+KIND_CAPABILITIES: dict[str, frozenset[str]] = {
+    "openai": frozenset({"chat", "chatStream", "embed"}),
+    "anthropic": frozenset({"chat", "chatStream"}),
+    "lmstudio": frozenset({"chat", "chatStream", "embed"}),
+}
 # Kinds that cannot work without a key; LM Studio runs locally without one.
 _KINDS_NEEDING_SECRET = {"openai", "anthropic"}
 _NAME = r"^[a-z][a-z0-9_-]{0,31}$"
+_ENV_NAME = r"^[A-Z_][A-Z0-9_]*$"
+_SHA256 = r"^[0-9a-f]{64}$"
+_KEY_REF_EXAMPLE = '"secret": {"env": "VAR_NAME"} or {"file": "/path/to/key"}'
+
+
+def _problem(message: str, fix: str, *, at: str = "") -> PydanticCustomError:
+    """A validation error carrying its own fix; ``at`` extends the path for whole-model checks,
+    whose errors pydantic would otherwise report at the model itself rather than the key at fault."""
+    return PydanticCustomError("config_problem", message, {"fix": fix, "at": at})
 
 
 class _Strict(BaseModel):
@@ -63,13 +81,19 @@ class ConfigError(Exception):
 class SecretRef(_Strict):
     """Where a worker finds its provider key: an environment variable or a 0600 file."""
 
-    env: Annotated[str | None, Field(pattern=r"^[A-Z_][A-Z0-9_]*$")] = None
+    env: Annotated[str | None, Field(pattern=_ENV_NAME)] = None
     file: str | None = None
 
     @model_validator(mode="after")
     def _exactly_one(self) -> SecretRef:
-        if (self.env is None) == (self.file is None):
-            raise ValueError('give exactly one of "env" (a variable name) or "file" (a path to a 0600 file)')
+        if self.env is not None and self.file is not None:
+            raise _problem('gives both "env" and "file"', 'keep exactly one: "env" (a variable name) or '
+                           '"file" (a path to a 0600 file)')
+        if self.env is None and self.file is None:
+            raise _problem(
+                'gives neither "env" nor "file"',
+                'add "env": "VAR_NAME" or "file": "/path/to/key"',
+            )
         return self
 
 
@@ -100,14 +124,16 @@ class ProviderConfig(_Strict):
     @classmethod
     def _http_url(cls, value: str) -> str:
         if not re.match(r"^https?://[^\s/]+(/\S*)?$", value):
-            raise ValueError("must be an http:// or https:// URL, e.g. https://api.openai.com/v1")
+            raise _problem("must be an http:// or https:// URL", "write the full URL, e.g. https://api.openai.com/v1")
         return value.rstrip("/")
 
     @model_validator(mode="after")
     def _secret_when_needed(self) -> ProviderConfig:
         if self.kind in _KINDS_NEEDING_SECRET and self.secret is None:
-            raise ValueError(
-                f'a {self.kind} provider needs "secret": {{"env": "VAR_NAME"}} or {{"file": "/path/to/key"}}'
+            raise _problem(
+                f"provider kind {self.kind!r} needs a key reference",
+                f"add {_KEY_REF_EXAMPLE}; the key itself never goes in this file",
+                at="secret",
             )
         return self
 
@@ -129,9 +155,11 @@ class ProvidersFile(_Strict):
     def _defaults_exist(self) -> ProvidersFile:
         for capability, target in self.defaults.items():
             if target.provider not in self.providers:
-                raise ValueError(
-                    f"defaults.{capability} names provider {target.provider!r}, which is not in "
-                    f"providers (known: {', '.join(sorted(self.providers)) or 'none'})"
+                known = ", ".join(sorted(self.providers)) or "none"
+                raise _problem(
+                    f"names provider {target.provider!r}, which is not in providers (known: {known})",
+                    "name a configured provider, or add one with this name under providers",
+                    at=f"defaults.{capability}.provider",
                 )
         return self
 
@@ -139,8 +167,8 @@ class ProvidersFile(_Strict):
 class ClientEntry(_Strict):
     # SHA-256 of the token. Tokens are 256-bit random strings, so a fast hash is safe:
     # there is nothing to brute-force, unlike a human password.
-    token_sha256: Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")]
-    tools: list[Literal["*", "chat", "chatStream", "embed", "getHealth"]] = Field(default_factory=lambda: ["*"])
+    token_sha256: Annotated[str, Field(pattern=_SHA256)]
+    tools: list[ToolGrant] = Field(default_factory=lambda: list[ToolGrant](["*"]))
     providers: list[str] = Field(default_factory=lambda: ["*"])
     disabled: bool = False
     expires_at: Annotated[int | None, Field(description="Unix time after which the token is refused")] = None
@@ -158,26 +186,72 @@ class ClientRegistry(_Strict):
 
 
 _FIXES = {
-    "extra_forbidden": "remove this key (check its spelling; provider keys never go in config files, "
-    'use "secret": {"env": ...} or {"file": ...})',
     "missing": "add this key",
+    "extra_forbidden": "remove this key or correct its spelling (config/schema/ lists the allowed keys)",
     "literal_error": "use one of the allowed values",
-    "string_pattern_mismatch": "use lowercase letters, digits, '-' or '_' (names) or the documented format",
+    "int_type": "use a whole number, without quotes",
+    "int_parsing": "use a whole number, without quotes",
+    "int_from_float": "use a whole number, without quotes",
+    "float_type": "use a number, without quotes",
+    "float_parsing": "use a number, without quotes",
+    "bool_type": "use true or false, without quotes",
+    "bool_parsing": "use true or false, without quotes",
+    "string_type": "use a string in double quotes",
+    "list_type": "use a JSON array [...]",
+    "dict_type": "use a JSON object {...}",
+    "model_type": "use a JSON object {...}",
+    "model_attributes_type": "use a JSON object {...}",
+    "greater_than": "use a larger value",
+    "greater_than_equal": "use a larger value",
+    "less_than": "use a smaller value",
+    "less_than_equal": "use a smaller value",
+    "too_short": "add at least one item",
+    "string_too_short": "give a non-empty value",
+    "string_too_long": "shorten this value",
 }
+_PATTERN_FIXES = {
+    _NAME: "use 1-32 lowercase letters, digits, '-' or '_', starting with a letter",
+    _ENV_NAME: "use an environment variable name: capital letters, digits and '_'",
+    _SHA256: "use the 64-character hex SHA-256 that `llm-caller clients add` writes",
+}
+_GENERIC_FIX = "correct this value (config/schema/ describes every key)"
+# Keys people reach for when pasting a provider key straight into the file.
+_SECRET_LIKE = {"apikey", "key", "token", "apitoken", "secretkey", "password", "accesstoken", "authorization"}
+
+
+def _looks_like_secret(key: str) -> bool:
+    norm = key.lower().replace("_", "").replace("-", "")
+    return norm in _SECRET_LIKE or norm.endswith(("apikey", "token", "password"))
+
+
+def _fix_for(err: Any) -> str:
+    ctx = err.get("ctx") or {}
+    if "fix" in ctx:
+        return str(ctx["fix"])
+    if err["type"] == "extra_forbidden" and err["loc"] and _looks_like_secret(str(err["loc"][-1])):
+        return f"remove it: provider keys never go in config files; reference one with {_KEY_REF_EXAMPLE}"
+    if err["type"] == "string_pattern_mismatch":
+        return _PATTERN_FIXES.get(ctx.get("pattern", ""), f"match the pattern {ctx.get('pattern')}")
+    return _FIXES.get(err["type"], _GENERIC_FIX)
 
 
 def _describe(err: Any) -> str:
-    path = ".".join(str(p) for p in err["loc"]) or "(top level)"
-    fix = _FIXES.get(err["type"])
-    msg = err["msg"].removeprefix("Value error, ")
-    return f"{path}: {msg}" + (f"; fix: {fix}" if fix else "")
+    """One operator line per problem: the dotted path, what is wrong, and the fix."""
+    loc = [str(p) for p in err["loc"]]
+    at = (err.get("ctx") or {}).get("at")
+    if at:
+        loc.append(str(at))
+    path = ".".join(loc) or "(top level)"
+    msg = "unknown key" if err["type"] == "extra_forbidden" else err["msg"].removeprefix("Value error, ")
+    return f"{path}: {msg}; fix: {_fix_for(err)}"
 
 
 def _read_json(file: Path) -> Any:
     try:
         raw = file.read_bytes()
     except FileNotFoundError:
-        raise ConfigError(file, ["file not found; fix: create it (llm-caller init writes a starter)"]) from None
+        fix = "create it (`llm-caller init --config-dir DIR` writes a starter)"
+        raise ConfigError(file, [f"file not found; fix: {fix}"]) from None
     except OSError as exc:
         raise ConfigError(file, [f"cannot read file ({exc.strerror}); fix: check its permissions"]) from None
     try:
@@ -191,7 +265,9 @@ def _load(model: type[_Strict], file: Path) -> Any:
     if isinstance(data, dict):
         data.pop("$schema", None)  # editors' schema hint, not configuration
     try:
-        return model.model_validate(data)
+        # strict: JSON has real types, so "32" for a number or "no" for a boolean is a mistake
+        # to report, not a value to guess at (lax mode would silently accept both).
+        return model.model_validate(data, strict=True)
     except ValidationError as exc:
         raise ConfigError(file, [_describe(e) for e in exc.errors(include_url=False)]) from None
 

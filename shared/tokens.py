@@ -14,7 +14,7 @@ import secrets
 
 __all__ = ["TOKEN_PREFIX", "hash_token", "new_token", "token_matches"]
 
-TOKEN_PREFIX = "llmc_"
+TOKEN_PREFIX = "llmc_"  # noqa: S105 (a marker, not a secret)
 
 
 def new_token() -> str:

@@ -12,7 +12,7 @@ The adapter is given an ``httpx.AsyncClient`` that the worker creates once and r
 from __future__ import annotations
 
 import abc
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from typing import ClassVar
 
 import httpx
@@ -37,7 +37,9 @@ class ProviderAdapter(abc.ABC):
     kind: ClassVar[str]
     capabilities: ClassVar[frozenset[Capability]]
 
-    def __init__(self, name: str, config: ProviderConfig, secret: str | None, client: httpx.AsyncClient) -> None:
+    def __init__(
+        self, name: str, config: ProviderConfig, secret: str | None, client: httpx.AsyncClient
+    ) -> None:
         self.name = name
         self.config = config
         self._secret = secret
@@ -48,11 +50,13 @@ class ProviderAdapter(abc.ABC):
         """One non-streamed completion."""
 
     @abc.abstractmethod
-    def stream_chat(self, request: ChatRequest) -> AsyncIterator[TextDelta | ChatResult]:
+    def stream_chat(self, request: ChatRequest) -> AsyncGenerator[TextDelta | ChatResult, None]:
         """Yield each ``TextDelta`` as the provider sends it, then exactly one ``ChatResult``.
 
         A stream that ends without the provider's end marker raises
         ``errors.StreamInterrupted``; it never ends quietly with part of the answer.
+        Callers close the generator (``contextlib.aclosing``) so an abandoned stream
+        releases its provider connection at once, not at garbage collection.
         """
 
     async def embed(self, request: EmbedRequest) -> EmbedResult:

@@ -1,0 +1,212 @@
+"""The Anthropic adapter: the Messages API (plain and streamed) and model listing.
+
+Anthropic has no embeddings endpoint, so ``embed`` keeps the base class's ``Unsupported``.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import AsyncGenerator
+from contextlib import aclosing
+from typing import Any
+from urllib.parse import urlencode
+
+from shared import errors
+from shared.models import ChatRequest, ChatResult, Message, ModelInfo, TextDelta, Usage
+from workers.adapters.openai import (
+    ErrorClass,
+    HttpAdapter,
+    Scrub,
+    StreamState,
+    as_int,
+    build_error,
+    decode_json,
+    model_ids,
+    openai_error_class,
+    parse_openai_error_body,
+    provider_detail,
+)
+from workers.retry_hints import HeadersLike, retry_after_s
+
+__all__ = ["DEFAULT_MAX_TOKENS", "AnthropicAdapter", "anthropic_error_class", "map_anthropic_error"]
+
+# The API refuses a request without max_tokens; this default suits a chat answer.
+DEFAULT_MAX_TOKENS = 1024
+_MAX_LISTING_PAGES = 10  # a listing is a health probe: bounded, never a crawl
+
+_BY_TYPE: dict[str, ErrorClass] = {
+    "invalid_request_error": errors.InvalidRequest,
+    "authentication_error": errors.AuthError,
+    "billing_error": errors.QuotaExhausted,
+    "permission_error": errors.PermissionDenied,
+    "not_found_error": errors.NotFound,
+    "request_too_large": errors.InvalidRequest,
+    "rate_limit_error": errors.RateLimited,
+    "api_error": errors.ProviderError,
+    "timeout_error": errors.Timeout,
+    "overloaded_error": errors.Overloaded,
+}
+_TYPE_BY_STATUS = {
+    400: "invalid_request_error",
+    401: "authentication_error",
+    402: "billing_error",
+    403: "permission_error",
+    404: "not_found_error",
+    413: "request_too_large",
+    429: "rate_limit_error",
+    500: "api_error",
+    504: "timeout_error",
+    529: "overloaded_error",
+}
+# Anthropic reports an over-long prompt as a plain invalid_request_error; only the words differ.
+_CONTEXT = re.compile(r"prompt is too long|context (?:window|length|limit)", re.IGNORECASE)
+_FINISH = {"end_turn": "stop", "max_tokens": "length"}
+
+
+def anthropic_error_class(status: int, type_: str, message: str) -> ErrorClass:
+    """The body's error type decides (it is all an in-stream error has); else the status."""
+    kind = type_ if type_ in _BY_TYPE else _TYPE_BY_STATUS.get(status)
+    if kind is None:
+        return openai_error_class(status, "", "")  # generic HTTP mapping for anything else
+    if kind == "invalid_request_error" and _CONTEXT.search(message):
+        return errors.ContextLengthExceeded
+    return _BY_TYPE[kind]
+
+
+def map_anthropic_error(
+    status: int, headers: HeadersLike, body: bytes, provider: str, scrub: Scrub
+) -> errors.LLMCallerError:
+    """One Anthropic failure (HTTP error or in-stream ``event: error``) as one taxonomy error."""
+    info = parse_openai_error_body(body)  # {"type": "error", "error": {type, message}} fits the same parser
+    cls = anthropic_error_class(status, info.type, info.message)
+    detail = provider_detail(info.message, scrub)
+    return build_error(cls, provider, status, detail, retry_after=retry_after_s(headers))
+
+
+def _finish(reason: Any) -> str | None:
+    return _FINISH.get(reason, reason) if isinstance(reason, str) else None
+
+
+class AnthropicAdapter(HttpAdapter):
+    kind = "anthropic"
+    capabilities = frozenset({"chat", "chatStream"})
+
+    def headers(self, accept: str = "application/json") -> dict[str, str]:
+        headers = {
+            "accept": accept,
+            "content-type": "application/json",
+            "anthropic-version": self.config.anthropic_version,
+        }
+        if self._secret:
+            headers["x-api-key"] = self._secret
+        return headers
+
+    def map_error(self, status: int, headers: HeadersLike, body: bytes) -> errors.LLMCallerError:
+        return map_anthropic_error(status, headers, body, self.name, self.scrub)
+
+    def messages_payload(self, request: ChatRequest, *, stream: bool) -> dict[str, Any]:
+        payload: dict[str, Any] = {
+            "model": request.model,
+            "max_tokens": request.max_tokens if request.max_tokens is not None else DEFAULT_MAX_TOKENS,
+            "messages": [
+                {"role": m.role, "content": m.content} for m in request.messages if m.role != "system"
+            ],
+        }
+        system = _system_prompt(request.messages)
+        if system:
+            payload["system"] = system  # the Messages API has no "system" role
+        if request.temperature is not None:
+            payload["temperature"] = request.temperature
+        if stream:
+            payload["stream"] = True
+        return payload
+
+    async def chat(self, request: ChatRequest) -> ChatResult:
+        url = f"{self.config.base_url}/v1/messages"
+        data = await self.request_json("POST", url, self.messages_payload(request, stream=False))
+        blocks = data.get("content") if isinstance(data, dict) else None
+        if not isinstance(blocks, list):
+            raise self.bad_payload("an unreadable message")
+        # Only text blocks are an answer; thinking or tool blocks are not ours to forward.
+        text = "".join(
+            b["text"]
+            for b in blocks
+            if isinstance(b, dict) and b.get("type") == "text" and isinstance(b.get("text"), str)
+        )
+        model = data.get("model") if isinstance(data.get("model"), str) else request.model
+        return ChatResult(text, model, _finish(data.get("stop_reason")), _usage(data.get("usage"), Usage()))
+
+    async def stream_chat(self, request: ChatRequest) -> AsyncGenerator[TextDelta | ChatResult, None]:
+        url = f"{self.config.base_url}/v1/messages"
+        state = StreamState(self.name, request.model)
+        async with aclosing(
+            self.sse_events(url, self.messages_payload(request, stream=True), state)
+        ) as events:
+            async for event in events:
+                data = decode_json(event.data)
+                if not isinstance(data, dict):
+                    raise state.broken("sent a stream event that is not valid JSON")
+                name = event.event if event.event != "message" else str(data.get("type", ""))
+                if name == "message_stop":
+                    yield state.result()
+                    return
+                text = self._on_event(name, data, state, event.data)
+                if text:
+                    yield TextDelta(text)
+        raise state.interrupted()
+
+    def _on_event(self, name: str, data: dict[str, Any], state: StreamState, raw: str) -> str:
+        """Record one stream event; return its new text ("" when it carries none)."""
+        if name == "error":
+            # Arrives after a 200: same types as the HTTP errors, and it carries what was sent so far.
+            raise state.attach(self.map_error(200, {}, raw.encode()))
+        if name == "message_start" and isinstance(data.get("message"), dict):
+            message = data["message"]
+            if isinstance(message.get("model"), str):
+                state.model = message["model"]
+            state.usage = _usage(message.get("usage"), state.usage)
+        elif name == "message_delta":
+            delta = data.get("delta")
+            if isinstance(delta, dict) and "stop_reason" in delta:
+                state.finish_reason = _finish(delta["stop_reason"])
+            state.usage = _usage(data.get("usage"), state.usage)  # cumulative counts
+        elif name == "content_block_delta":
+            delta = data.get("delta")
+            # Only text_delta is answer text; thinking, signature and tool-input deltas are not.
+            if isinstance(delta, dict) and delta.get("type") == "text_delta":
+                text = delta.get("text")
+                if isinstance(text, str) and text:
+                    state.parts.append(text)
+                    return text
+        # ping, content_block_start/stop and event types added later carry nothing we need.
+        return ""
+
+    async def list_models(self) -> list[ModelInfo]:
+        ids: list[str] = []
+        after: str | None = None
+        for _ in range(_MAX_LISTING_PAGES):
+            query = urlencode({"limit": 1000, **({"after_id": after} if after else {})})
+            data = await self.request_json("GET", f"{self.config.base_url}/v1/models?{query}")
+            ids += model_ids(data, self)
+            last = data.get("last_id")
+            if not data.get("has_more") or not isinstance(last, str) or last == after:
+                break
+            after = last
+        # No embedding models at Anthropic: every listed model is a chat model.
+        return [self.model_info(model_id, ["chat", "chatStream"]) for model_id in ids]
+
+
+def _system_prompt(messages: list[Message]) -> str:
+    return "\n\n".join(m.content for m in messages if m.role == "system" and m.content)
+
+
+def _usage(data: Any, previous: Usage) -> Usage:
+    """Merge a usage object: a count present in ``data`` replaces the earlier one."""
+    if not isinstance(data, dict):
+        return previous
+    input_tokens = as_int(data.get("input_tokens"))
+    output_tokens = as_int(data.get("output_tokens"))
+    return Usage(
+        input_tokens if input_tokens is not None else previous.input_tokens,
+        output_tokens if output_tokens is not None else previous.output_tokens,
+    )

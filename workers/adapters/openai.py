@@ -1,0 +1,443 @@
+"""The OpenAI adapter: chat completions (plain and streamed), embeddings, model listing.
+
+LM Studio speaks the same wire format, so ``LMStudioAdapter`` subclasses this one. The
+first section holds helpers all adapters share (provider text cleanup, error building,
+stream bookkeeping); they live here because this module is the base of two adapters.
+"""
+
+from __future__ import annotations
+
+import abc
+import re
+from collections.abc import AsyncGenerator, Callable
+from contextlib import aclosing
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+import httpx
+import orjson
+
+from shared import errors
+from shared.models import (
+    Capability,
+    ChatRequest,
+    ChatResult,
+    EmbedRequest,
+    EmbedResult,
+    ModelInfo,
+    TextDelta,
+    Usage,
+)
+from workers.adapters.base import ProviderAdapter
+from workers.retry_hints import HeadersLike, openai_reset_s, retry_after_s
+from workers.sse import SSEError, SSEEvent, iter_sse
+
+__all__ = [
+    "MAX_ERROR_BODY",
+    "ErrorBody",
+    "ErrorClass",
+    "HttpAdapter",
+    "OpenAIAdapter",
+    "Scrub",
+    "StreamState",
+    "as_int",
+    "build_error",
+    "decode_json",
+    "guess_capabilities",
+    "map_openai_error",
+    "model_ids",
+    "openai_error_class",
+    "parse_openai_error_body",
+    "provider_detail",
+    "read_limited",
+]
+
+Scrub = Callable[[str], str]
+ErrorClass = type[errors.LLMCallerError]
+
+# ---------------------------------------------------------------- shared helpers
+
+MAX_ERROR_BODY = 64 * 1024  # an error body longer than this is noise, not diagnosis
+_MAX_DETAIL = 300
+# A base URL may carry credentials in its userinfo, and an error page may echo it.
+_URL = re.compile(r"\b[A-Za-z][A-Za-z0-9+.\-]*://\S+")
+
+_WHAT: dict[ErrorClass, str] = {
+    errors.AuthError: "rejected the API key",
+    errors.PermissionDenied: "refused access to this model or feature",
+    errors.InvalidRequest: "rejected the request as invalid",
+    errors.ContextLengthExceeded: "says the prompt does not fit the model's context window",
+    errors.NotFound: "does not know this model or endpoint",
+    errors.QuotaExhausted: "says the account's quota or credit is used up",
+    errors.RateLimited: "is rate limiting requests",
+    errors.Overloaded: "is overloaded",
+    errors.ProviderError: "failed on its side",
+    errors.Timeout: "timed out handling the request",
+}
+
+
+def provider_detail(text: str, scrub: Scrub) -> str:
+    """Provider text made safe to show: key-free, URL-free, one line, bounded."""
+    text = _URL.sub("[url]", scrub(" ".join(text.split())))
+    return text if len(text) <= _MAX_DETAIL else text[: _MAX_DETAIL - 1] + "…"
+
+
+def decode_json(body: bytes | str) -> Any:
+    """The decoded JSON value, or None when the body is not JSON."""
+    try:
+        return orjson.loads(body)
+    except orjson.JSONDecodeError:
+        return None
+
+
+def build_error(
+    cls: ErrorClass, provider: str, status: int, detail: str, *, retry_after: float | None = None
+) -> errors.LLMCallerError:
+    where = f"HTTP {status}" if status >= 300 else "reported in the response body"
+    message = f"{provider} {_WHAT.get(cls, 'reported an error')} ({where})"
+    if detail:
+        message += f": {detail}"
+    # A wait hint only means something for errors that are worth retrying.
+    hint = retry_after if issubclass(cls, errors.TransientError) else None
+    return cls(message, provider=provider, retry_after_s=hint)
+
+
+async def read_limited(response: httpx.Response, limit: int = MAX_ERROR_BODY) -> bytes:
+    """Read at most ``limit`` bytes of a streamed response (an error body)."""
+    buf = bytearray()
+    async for chunk in response.aiter_bytes():
+        buf += chunk
+        if len(buf) >= limit:
+            break
+    return bytes(buf[:limit])
+
+
+def as_int(value: Any) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+@dataclass(slots=True)
+class StreamState:
+    """What a stream has produced so far, so any failure can carry the partial text."""
+
+    provider: str
+    model: str
+    parts: list[str] = field(default_factory=list)
+    finish_reason: str | None = None
+    usage: Usage = field(default_factory=Usage)
+
+    @property
+    def text(self) -> str:
+        return "".join(self.parts)
+
+    def result(self) -> ChatResult:
+        return ChatResult(self.text, self.model, self.finish_reason, self.usage)
+
+    def attach(self, err: errors.LLMCallerError) -> errors.LLMCallerError:
+        if self.parts:
+            err.partial_text = self.text
+        return err
+
+    def broken(self, what: str) -> errors.LLMCallerError:
+        """A bad stream payload. Once text reached the caller this is an interruption
+        (the caller holds half an answer); before that it is a plain provider error."""
+        if self.parts:
+            message = f"{self.provider} {what}; the stream was cut short"
+            return errors.StreamInterrupted(message, provider=self.provider, partial_text=self.text)
+        return errors.ProviderError(f"{self.provider} {what}", provider=self.provider)
+
+    def interrupted(self) -> errors.StreamInterrupted:
+        message = f"{self.provider} ended the stream without its end marker; the answer may be incomplete"
+        return errors.StreamInterrupted(message, provider=self.provider, partial_text=self.text)
+
+
+# ---------------------------------------------------------------- OpenAI errors
+
+
+@dataclass(frozen=True, slots=True)
+class ErrorBody:
+    message: str  # raw provider text: scrub before showing
+    type: str = ""
+    code: str = ""
+
+
+def parse_openai_error_body(body: bytes) -> ErrorBody:
+    """``{"error": {message, type, code}}``, a bare ``{"error": "text"}``, or anything else."""
+    data = decode_json(body)
+    if not isinstance(data, dict):
+        text = body.decode("utf-8", errors="replace").strip()
+        return ErrorBody("" if text.startswith("<") else text)  # an HTML error page says nothing useful
+    err = data.get("error")
+    if isinstance(err, dict):
+        fields = (str(err.get(key) or "") for key in ("message", "type", "code"))
+        return ErrorBody(*fields)
+    if isinstance(err, str):
+        return ErrorBody(err)
+    return ErrorBody(str(data.get("message") or data.get("detail") or ""))
+
+
+_BY_STATUS: dict[int, ErrorClass] = {
+    400: errors.InvalidRequest,
+    401: errors.AuthError,
+    403: errors.PermissionDenied,
+    404: errors.NotFound,
+    408: errors.Timeout,
+    409: errors.ProviderError,
+    413: errors.InvalidRequest,
+    422: errors.InvalidRequest,
+    429: errors.RateLimited,
+    500: errors.ProviderError,
+    502: errors.ProviderError,
+    503: errors.Overloaded,
+    504: errors.Timeout,
+}
+
+# Without an error status (an in-stream error, a 200 carrying an error) only the body says.
+_BY_CODE: dict[str, ErrorClass] = {
+    "context_length_exceeded": errors.ContextLengthExceeded,
+    "insufficient_quota": errors.QuotaExhausted,
+    "rate_limit_exceeded": errors.RateLimited,
+    "invalid_api_key": errors.AuthError,
+    "model_not_found": errors.NotFound,
+    "invalid_request_error": errors.InvalidRequest,
+    "authentication_error": errors.AuthError,
+    "permission_error": errors.PermissionDenied,
+    "not_found_error": errors.NotFound,
+    "rate_limit_error": errors.RateLimited,
+    "server_error": errors.ProviderError,
+}
+
+
+def openai_error_class(status: int, type_: str, code: str) -> ErrorClass:
+    if status < 400:
+        return _BY_CODE.get(code) or _BY_CODE.get(type_) or errors.ProviderError
+    if status == 429 and "insufficient_quota" in (code, type_):
+        return errors.QuotaExhausted  # billing: waiting will not help
+    cls = _BY_STATUS.get(status) or (errors.ProviderError if status >= 500 else errors.InvalidRequest)
+    if cls is errors.InvalidRequest and "context_length_exceeded" in (code, type_):
+        return errors.ContextLengthExceeded
+    return cls
+
+
+def map_openai_error(
+    status: int, headers: HeadersLike, body: bytes, provider: str, scrub: Scrub
+) -> errors.LLMCallerError:
+    """One OpenAI failure (HTTP status, headers, body) as exactly one taxonomy error."""
+    info = parse_openai_error_body(body)
+    cls = openai_error_class(status, info.type, info.code)
+    hint = retry_after_s(headers)
+    if hint is None and cls is errors.RateLimited:
+        hint = openai_reset_s(headers)
+    return build_error(cls, provider, status, provider_detail(info.message, scrub), retry_after=hint)
+
+
+# ---------------------------------------------------------------- the adapter
+
+
+def guess_capabilities(model_id: str) -> list[Capability]:
+    """For a model not in providers.json: the listing does not say what a model can do."""
+    if "embed" in model_id.lower():
+        return ["embed"]
+    return ["chat", "chatStream"]
+
+
+class HttpAdapter(ProviderAdapter):
+    """JSON-over-HTTP plumbing shared by every adapter: requests, streams, error capture."""
+
+    @abc.abstractmethod
+    def headers(self, accept: str = "application/json") -> dict[str, str]:
+        """Request headers, including the provider's auth."""
+
+    @abc.abstractmethod
+    def map_error(self, status: int, headers: HeadersLike, body: bytes) -> errors.LLMCallerError:
+        """This provider's error mapping, bound to its name and scrubber."""
+
+    def bad_payload(self, what: str) -> errors.ProviderError:
+        return errors.ProviderError(f"{self.name} returned {what}", provider=self.name)
+
+    async def request_json(self, method: str, url: str, payload: dict[str, Any] | None = None) -> Any:
+        """Send one request; return the decoded JSON of a success or raise the mapped error."""
+        content = orjson.dumps(payload) if payload is not None else None
+        try:
+            response = await self.client.request(method, url, content=content, headers=self.headers())
+        except httpx.HTTPError as exc:
+            # "from None": the httpx exception text can hold the URL, which may hold credentials.
+            raise self.transport_error(exc) from None
+        if not response.is_success:
+            raise self.map_error(response.status_code, response.headers, response.content)
+        data = decode_json(response.content)
+        if isinstance(data, dict) and data.get("error"):
+            raise self.map_error(response.status_code, response.headers, response.content)
+        if data is None:
+            raise self.bad_payload("a response that is not JSON")
+        return data
+
+    async def sse_events(
+        self, url: str, payload: dict[str, Any], state: StreamState
+    ) -> AsyncGenerator[SSEEvent, None]:
+        """POST a streaming request and yield its SSE events as they arrive.
+
+        Callers wrap this in ``contextlib.aclosing`` so the connection closes as soon as
+        they stop reading (end marker, error, or the consumer going away).
+        """
+        body = orjson.dumps(payload)
+        try:
+            async with self.client.stream(
+                "POST", url, content=body, headers=self.headers("text/event-stream")
+            ) as response:
+                await self.check_stream_start(response)
+                async for event in iter_sse(response.aiter_bytes()):
+                    yield event
+        except httpx.HTTPError as exc:
+            raise state.attach(self.transport_error(exc)) from None
+        except SSEError as exc:
+            raise state.broken(f"sent an unusable stream ({exc})") from None
+
+    async def check_stream_start(self, response: httpx.Response) -> None:
+        """Raise the mapped error when a stream request was answered with an error instead."""
+        if not response.is_success:
+            raise self.map_error(response.status_code, response.headers, await read_limited(response))
+        if response.headers.get("content-type", "").startswith("application/json"):
+            # Not a stream at all, e.g. LM Studio answers an unknown endpoint with 200 and JSON.
+            body = await read_limited(response)
+            data = decode_json(body)
+            if isinstance(data, dict) and data.get("error"):
+                raise self.map_error(response.status_code, response.headers, body)
+            raise self.bad_payload("a plain JSON answer to a streaming request")
+
+    def model_info(self, model_id: str, derived: list[Capability] | None = None, **extra: Any) -> ModelInfo:
+        """Capabilities from providers.json when configured (the operator knows best), else derived."""
+        configured = next((m for m in self.config.models if m.id == model_id), None)
+        if configured is not None:
+            capabilities = list(configured.capabilities)
+        else:
+            capabilities = list(derived) if derived is not None else guess_capabilities(model_id)
+        return ModelInfo(id=model_id, capabilities=capabilities, **extra)
+
+
+class OpenAIAdapter(HttpAdapter):
+    kind = "openai"
+    capabilities = frozenset({"chat", "chatStream", "embed"})
+    # OpenAI deprecated max_tokens for chat completions and its reasoning models reject it.
+    max_tokens_field: ClassVar[str] = "max_completion_tokens"
+
+    @property
+    def api_base(self) -> str:
+        return self.config.base_url  # already includes the version path, e.g. .../v1
+
+    def headers(self, accept: str = "application/json") -> dict[str, str]:
+        headers = {"accept": accept, "content-type": "application/json"}
+        if self._secret:
+            headers["authorization"] = f"Bearer {self._secret}"
+        return headers
+
+    def map_error(self, status: int, headers: HeadersLike, body: bytes) -> errors.LLMCallerError:
+        return map_openai_error(status, headers, body, self.name, self.scrub)
+
+    def chat_payload(self, request: ChatRequest, *, stream: bool) -> dict[str, Any]:
+        payload: dict[str, Any] = {
+            "model": request.model,
+            "messages": [{"role": m.role, "content": m.content} for m in request.messages],
+        }
+        if request.max_tokens is not None:
+            payload[self.max_tokens_field] = request.max_tokens
+        if request.temperature is not None:
+            payload["temperature"] = request.temperature
+        if stream:
+            payload["stream"] = True
+            payload["stream_options"] = {"include_usage": True}  # a last chunk then carries usage
+        return payload
+
+    async def chat(self, request: ChatRequest) -> ChatResult:
+        url = f"{self.api_base}/chat/completions"
+        data = await self.request_json("POST", url, self.chat_payload(request, stream=False))
+        try:
+            choice = data["choices"][0]
+            content = choice["message"].get("content") or ""  # null when the model refused or called a tool
+            finish = choice.get("finish_reason")
+        except (KeyError, IndexError, TypeError, AttributeError):
+            raise self.bad_payload("an unreadable chat completion") from None
+        if not isinstance(content, str):
+            raise self.bad_payload("an unreadable chat completion")
+        model = data.get("model") if isinstance(data.get("model"), str) else request.model
+        finish = finish if isinstance(finish, str) else None
+        return ChatResult(content, model, finish, _usage(data.get("usage")))
+
+    async def stream_chat(self, request: ChatRequest) -> AsyncGenerator[TextDelta | ChatResult, None]:
+        url = f"{self.api_base}/chat/completions"
+        state = StreamState(self.name, request.model)
+        async with aclosing(self.sse_events(url, self.chat_payload(request, stream=True), state)) as events:
+            async for event in events:
+                if event.data.strip() == "[DONE]":
+                    yield state.result()
+                    return
+                text = self._on_event(event, state)
+                if text:
+                    yield TextDelta(text)
+        raise state.interrupted()
+
+    def _on_event(self, event: SSEEvent, state: StreamState) -> str:
+        """Record one chunk; return its new text ("" when it carries none)."""
+        chunk = decode_json(event.data)
+        if not isinstance(chunk, dict):
+            raise state.broken("sent a stream event that is not valid JSON")
+        if event.event == "error" or chunk.get("error"):
+            raise state.attach(self.map_error(200, {}, event.data.encode()))
+        if isinstance(chunk.get("model"), str):
+            state.model = chunk["model"]
+        if isinstance(chunk.get("usage"), dict):
+            state.usage = _usage(chunk["usage"])
+        choices = chunk.get("choices")
+        if not isinstance(choices, list) or not choices or not isinstance(choices[0], dict):
+            return ""  # the usage chunk has "choices": []
+        choice = choices[0]
+        if isinstance(choice.get("finish_reason"), str):
+            state.finish_reason = choice["finish_reason"]
+        delta = choice.get("delta")
+        content = delta.get("content") if isinstance(delta, dict) else None
+        if isinstance(content, str) and content:
+            state.parts.append(content)
+            return content
+        return ""
+
+    async def embed(self, request: EmbedRequest) -> EmbedResult:
+        # Ask for floats explicitly: the official SDK defaults to base64.
+        payload = {"model": request.model, "input": request.inputs, "encoding_format": "float"}
+        data = await self.request_json("POST", f"{self.api_base}/embeddings", payload)
+        vectors = self._vectors(data, len(request.inputs))
+        model = data.get("model") if isinstance(data.get("model"), str) else request.model
+        return EmbedResult(vectors, model, _usage(data.get("usage")))
+
+    def _vectors(self, data: Any, expected: int) -> list[list[float]]:
+        """Vectors in input order: the API tags each with ``index`` and does not promise order."""
+        items = data.get("data") if isinstance(data, dict) else None
+        if not isinstance(items, list):
+            raise self.bad_payload("unreadable embeddings")
+        by_index: dict[int, list[float]] = {}
+        for position, item in enumerate(items):
+            index = as_int(item.get("index", position)) if isinstance(item, dict) else None
+            vector = item.get("embedding") if isinstance(item, dict) else None
+            if index is None or not isinstance(vector, list):
+                raise self.bad_payload("unreadable embeddings")
+            by_index[index] = vector
+        if sorted(by_index) != list(range(expected)):
+            raise self.bad_payload(f"{len(by_index)} embeddings for {expected} inputs")
+        return [by_index[i] for i in range(expected)]
+
+    async def list_models(self) -> list[ModelInfo]:
+        data = await self.request_json("GET", f"{self.api_base}/models")
+        return [self.model_info(model_id) for model_id in model_ids(data, self)]
+
+
+def model_ids(data: Any, adapter: HttpAdapter) -> list[str]:
+    """The ids of a ``{"data": [{"id": ...}, ...]}`` listing (OpenAI, Anthropic, LM Studio)."""
+    items = data.get("data") if isinstance(data, dict) else None
+    if not isinstance(items, list):
+        raise adapter.bad_payload("an unreadable model list")
+    return [item["id"] for item in items if isinstance(item, dict) and isinstance(item.get("id"), str)]
+
+
+def _usage(data: Any) -> Usage:
+    if not isinstance(data, dict):
+        return Usage()
+    return Usage(as_int(data.get("prompt_tokens")), as_int(data.get("completion_tokens")))

@@ -1,0 +1,277 @@
+"""The worker process's event loop: one DEALER to the gateway, one adapter to the provider.
+
+A worker registers with READY, then serves REQUESTs concurrently. For each request it
+sends ACCEPTED *before* touching the provider (from then on the call may cost money, so
+the gateway must never silently re-send it), then CHUNKs and one REPLY or ERROR.
+
+Heartbeats flow both ways. The worker's heartbeat carries its health (ready,
+unconfigured or degraded, last error class, in-flight count, and its models when they
+change). If the gateway goes quiet the worker keeps re-announcing itself with READY,
+backing off, until the gateway answers: a gateway restart needs no worker restart.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import signal
+import uuid
+from typing import Any
+
+import httpx
+import zmq
+import zmq.asyncio
+
+from shared import errors
+from shared.config import ProviderConfig
+from shared.logs import log_event
+from shared.models import ChatRequest, EmbedRequest, ModelInfo, TextDelta
+from shared.protocol import Command, ProtocolError, decode, encode
+from shared.settings import Settings
+from workers.adapters import create_adapter
+from workers.adapters.base import ProviderAdapter
+
+__all__ = ["WorkerRuntime"]
+
+log = logging.getLogger("workers.runtime")
+
+# Answer a little before the gateway's deadline so the caller gets our precise error
+# (e.g. "openai timed out") rather than the gateway's generic one.
+_DEADLINE_MARGIN_S = 0.05
+_MAX_REANNOUNCE_S = 4.0
+_DISCOVERY_INTERVAL_S = 30.0
+
+
+class WorkerRuntime:
+    def __init__(
+        self, name: str, config: ProviderConfig | None, secret: str | None, settings: Settings
+    ) -> None:
+        self.name = name
+        self.config = config
+        self.settings = settings
+        self.incarnation = uuid.uuid4().hex
+        self._secret = secret
+        self._ctx = zmq.asyncio.Context()
+        self._sock: zmq.asyncio.Socket | None = None
+        self._client: httpx.AsyncClient | None = None
+        self.adapter: ProviderAdapter | None = None
+        self._tasks: dict[str, asyncio.Task[None]] = {}
+        self._models: list[ModelInfo] = []
+        self._models_dirty = True
+        self._last_error: str | None = None
+        self._gateway_seen = 0.0
+        self._stopping = asyncio.Event()
+        if config is None:
+            self.status, self._why = "unconfigured", f"provider {name} is not in providers.json"
+        elif config.kind in ("openai", "anthropic") and not secret:
+            self.status, self._why = "unconfigured", f"provider {name} has no API key available"
+        else:
+            self.status, self._why = "ready", ""
+
+    # ----------------------------------------------------------------- lifecycle
+
+    async def run(self) -> None:
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, self._stopping.set)
+        self._open_adapter()
+        self._connect()
+        background = [
+            asyncio.create_task(self._receive_loop(), name="worker-receive"),
+            asyncio.create_task(self._heartbeat_loop(), name="worker-heartbeat"),
+            asyncio.create_task(self._discovery_loop(), name="worker-discovery"),
+        ]
+        log_event(log, "worker_started", provider=self.name, status=self.status, reason=self._why or None)
+        await self._stopping.wait()
+        await self._shutdown(background)
+
+    def _open_adapter(self) -> None:
+        if self.config is None:
+            return
+        t = self.config.timeouts
+        self._client = httpx.AsyncClient(
+            timeout=httpx.Timeout(connect=t.connect_s, read=t.read_s, write=t.read_s, pool=t.connect_s),
+            limits=httpx.Limits(max_connections=self.config.max_concurrency, max_keepalive_connections=32),
+            follow_redirects=False,
+        )
+        self.adapter = create_adapter(self.name, self.config, self._secret, self._client)
+        self._models = self.adapter.configured_models()
+
+    def _connect(self) -> None:
+        sock = self._ctx.socket(zmq.DEALER)
+        sock.setsockopt(zmq.IDENTITY, self.name.encode())
+        # Let final replies drain briefly on shutdown, but never hang the process exit.
+        sock.setsockopt(zmq.LINGER, 1000)
+        sock.setsockopt(zmq.SNDHWM, 10_000)
+        sock.connect(self.settings.worker_endpoint)
+        self._sock = sock
+        self._send_now(Command.READY, "", self._ready_payload())
+
+    async def _shutdown(self, background: list[asyncio.Task[None]]) -> None:
+        log_event(log, "worker_stopping", provider=self.name, inflight=len(self._tasks))
+        self._send_now(Command.DISCONNECT)
+        for task in [*background, *self._tasks.values()]:
+            task.cancel()
+        await asyncio.gather(*background, *self._tasks.values(), return_exceptions=True)
+        if self._client is not None:
+            await self._client.aclose()
+        if self._sock is not None:
+            self._sock.close()
+        self._ctx.term()
+
+    # ----------------------------------------------------------------- sending
+
+    def _send_now(self, command: Command, request_id: str = "", payload: Any = None) -> None:
+        """Send without waiting: control messages are dropped, not queued, if the link is full."""
+        assert self._sock is not None
+        with contextlib.suppress(zmq.Again):
+            self._sock.send_multipart(encode(command, request_id, payload), flags=zmq.NOBLOCK)
+
+    async def _send(self, command: Command, request_id: str, payload: Any = None) -> None:
+        assert self._sock is not None
+        await self._sock.send_multipart(encode(command, request_id, payload))
+
+    def _ready_payload(self) -> dict[str, Any]:
+        payload = self._health_payload(include_models=True)
+        payload.update(
+            provider=self.name,
+            kind=self.config.kind if self.config else None,
+            capabilities=sorted(self.adapter.capabilities) if self.adapter else [],
+            incarnation=self.incarnation,
+            pid=os.getpid(),
+            max_concurrency=self.config.max_concurrency if self.config else 0,
+        )
+        return payload
+
+    def _health_payload(self, include_models: bool) -> dict[str, Any]:
+        payload: dict[str, Any] = {
+            "status": self.status,
+            "reason": self._why or None,
+            "last_error": self._last_error,
+            "inflight": len(self._tasks),
+        }
+        if include_models:
+            payload["models"] = [m.to_wire() for m in self._models]
+            self._models_dirty = False
+        return payload
+
+    # ----------------------------------------------------------------- loops
+
+    async def _receive_loop(self) -> None:
+        assert self._sock is not None
+        loop = asyncio.get_running_loop()
+        while True:
+            parts = await self._sock.recv_multipart()
+            self._gateway_seen = loop.time()
+            try:
+                frame = decode(parts)
+            except ProtocolError as exc:
+                log_event(log, "gateway_message_dropped", level=logging.WARNING, reason=str(exc))
+                continue
+            if frame.command is Command.REQUEST:
+                self._start_request(frame.request_id, frame.payload or {})
+            elif frame.command is Command.CANCEL:
+                running = self._tasks.get(frame.request_id)
+                if running is not None:
+                    running.cancel()
+            elif frame.command is Command.DISCONNECT:
+                # The gateway does not know us (it restarted, or gave up on us): register again.
+                self._send_now(Command.READY, "", self._ready_payload())
+
+    async def _heartbeat_loop(self) -> None:
+        loop = asyncio.get_running_loop()
+        interval = self.settings.heartbeat_s
+        self._gateway_seen = loop.time()
+        reannounce = interval
+        while True:
+            await asyncio.sleep(interval)
+            self._send_now(Command.HEARTBEAT, "", self._health_payload(include_models=self._models_dirty))
+            if loop.time() - self._gateway_seen > interval * self.settings.liveness:
+                # The gateway is gone or restarting: keep announcing ourselves, backing off.
+                await asyncio.sleep(reannounce)
+                reannounce = min(reannounce * 2, _MAX_REANNOUNCE_S)
+                self._send_now(Command.READY, "", self._ready_payload())
+            else:
+                reannounce = interval
+
+    async def _discovery_loop(self) -> None:
+        if self.adapter is None or self.config is None or self.status != "ready":
+            return
+        if not (self.config.kind == "lmstudio" and self.config.discover_models):
+            return
+        while True:
+            try:
+                models = await self.adapter.list_models()
+            except errors.LLMCallerError as exc:
+                self._last_error = exc.type
+                log_event(log, "model_discovery_failed", level=logging.WARNING, provider=self.name, error=exc.type)
+            else:
+                if models != self._models:
+                    self._models, self._models_dirty = models, True
+                    log_event(log, "models_discovered", provider=self.name, count=len(models))
+            await asyncio.sleep(_DISCOVERY_INTERVAL_S)
+
+    # ----------------------------------------------------------------- serving
+
+    def _start_request(self, request_id: str, payload: dict[str, Any]) -> None:
+        task = asyncio.create_task(self._serve(request_id, payload))
+        self._tasks[request_id] = task
+
+        def forget(_task: asyncio.Task[None]) -> None:
+            self._tasks.pop(request_id, None)
+
+        task.add_done_callback(forget)
+
+    async def _serve(self, request_id: str, payload: dict[str, Any]) -> None:
+        if self.adapter is None or self.status == "unconfigured":
+            error = errors.Unavailable(f"{self._why}; an operator must configure it", provider=self.name)
+            await self._send_error(request_id, error)
+            return
+        await self._send(Command.ACCEPTED, request_id)
+        timeout = max(float(payload.get("timeout_s", 60.0)) - _DEADLINE_MARGIN_S, 0.01)
+        try:
+            async with asyncio.timeout(timeout):
+                await self._run_op(request_id, str(payload.get("op")), payload.get("request") or {})
+            self._last_error = None
+        except errors.LLMCallerError as exc:
+            await self._send_error(request_id, exc)
+        except TimeoutError:
+            await self._send_error(request_id, errors.Timeout(f"{self.name} did not answer in time"))
+        except asyncio.CancelledError:
+            log_event(log, "request_cancelled", provider=self.name, request_id=request_id)
+            raise
+        except Exception:
+            log.exception("request_failed_unexpectedly", extra={"provider": self.name, "request_id": request_id})
+            await self._send_error(request_id, errors.InternalError(f"unexpected failure in the {self.name} worker"))
+
+    async def _run_op(self, request_id: str, op: str, request: dict[str, Any]) -> None:
+        assert self.adapter is not None
+        if op == "chat":
+            result = await self.adapter.chat(ChatRequest.from_wire(request))
+            await self._send(Command.REPLY, request_id, result.to_wire())
+        elif op == "chat_stream":
+            stream = self.adapter.stream_chat(ChatRequest.from_wire(request))
+            async with contextlib.aclosing(stream):
+                async for item in stream:
+                    if isinstance(item, TextDelta):
+                        await self._send(Command.CHUNK, request_id, {"text": item.text})
+                    else:
+                        await self._send(Command.REPLY, request_id, item.to_wire())
+        elif op == "embed":
+            embedded = await self.adapter.embed(EmbedRequest.from_wire(request))
+            await self._send(Command.REPLY, request_id, embedded.to_wire())
+        elif op == "models":
+            models = await self.adapter.list_models()
+            await self._send(Command.REPLY, request_id, {"models": [m.to_wire() for m in models]})
+        else:
+            raise errors.InvalidRequest(f"unknown operation {op[:40]!r}")
+
+    async def _send_error(self, request_id: str, exc: errors.LLMCallerError) -> None:
+        exc.provider = exc.provider or self.name
+        exc.request_id = request_id
+        if isinstance(exc, errors.TransientError | errors.AuthError):
+            self._last_error = exc.type
+        log_event(log, "request_failed", provider=self.name, request_id=request_id, error=exc.type)
+        await self._send(Command.ERROR, request_id, exc.to_payload())
