@@ -1,0 +1,154 @@
+"""The MCP surface: four tools on the SDK's low-level ``Server``.
+
+We use the low-level server rather than ``MCPServer`` so that this module owns argument
+validation and error shapes: every failure becomes a taxonomy error with a message that
+names the offending field, and nothing (no pydantic URL, no traceback) leaks through.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Coroutine
+from typing import Any
+
+import mcp_types as types
+from mcp.server.auth.middleware.auth_context import get_access_token
+from mcp.server.context import ServerRequestContext
+from mcp.server.lowlevel.server import Server
+from mcp.shared.exceptions import MCPError
+from pydantic import BaseModel, ValidationError
+
+from gateway.compose import error_result, success_result
+from gateway.service import VERSION, GatewayService
+from gateway.tool_schemas import ChatInput, ChatOutput, EmbedInput, EmbedOutput, HealthInput, HealthOutput
+from shared import errors
+from shared.config import ClientEntry
+from shared.logs import log_event
+
+__all__ = ["build_mcp_server"]
+
+log = logging.getLogger("gateway.mcp")
+
+ClientLookup = Callable[[str], ClientEntry | None]
+
+_TOOLS: dict[str, tuple[type[BaseModel], type[BaseModel], str]] = {
+    "chat": (
+        ChatInput,
+        ChatOutput,
+        "Send a conversation (or a single prompt) to an LLM and return its reply. The provider and "
+        "model are chosen by name, by model, or by the configured default; the result says which.",
+    ),
+    "chatStream": (
+        ChatInput,
+        ChatOutput,
+        "Like chat, but each piece of text is sent as an MCP progress notification as soon as the "
+        "provider produces it (pass a progressToken). The result carries the full text and usage.",
+    ),
+    "embed": (
+        EmbedInput,
+        EmbedOutput,
+        "Turn one text or a list of texts into embedding vectors.",
+    ),
+    "getHealth": (
+        HealthInput,
+        HealthOutput,
+        "Report the gateway's status and, per provider worker, whether it is up, its last heartbeat "
+        "age, capabilities, models and last error class.",
+    ),
+}
+
+_TOOL_LIST = [
+    types.Tool(
+        name=name,
+        description=description,
+        input_schema=inp.model_json_schema(),
+        output_schema=out.model_json_schema(),
+        annotations=types.ToolAnnotations(read_only_hint=name == "getHealth", open_world_hint=name != "getHealth"),
+    )
+    for name, (inp, out, description) in _TOOLS.items()
+]
+_INPUT_SCHEMAS = {t.name: t.input_schema for t in _TOOL_LIST}
+
+
+def _validation_message(exc: ValidationError) -> str:
+    """Field paths and reasons only: the rejected values are the caller's data."""
+    problems = []
+    for err in exc.errors(include_url=False, include_input=False):
+        where = ".".join(str(p) for p in err["loc"]) or "arguments"
+        problems.append(f"{where}: {err['msg'].removeprefix('Value error, ')}")
+    return "invalid arguments: " + "; ".join(problems[:10])
+
+
+def build_mcp_server(service: GatewayService, client_lookup: ClientLookup) -> Server[Any]:
+    async def list_tools(
+        ctx: ServerRequestContext[Any], params: types.PaginatedRequestParams | None
+    ) -> types.ListToolsResult:
+        return types.ListToolsResult(tools=_TOOL_LIST)
+
+    async def call_tool(ctx: ServerRequestContext[Any], params: types.CallToolRequestParams) -> types.CallToolResult:
+        name = params.name
+        if name not in _TOOLS:
+            raise MCPError(types.INVALID_PARAMS, f"unknown tool {name[:64]!r}; tools: {', '.join(_TOOLS)}")
+        try:
+            client = _authorise(client_lookup, name)
+            return await _dispatch(service, ctx, name, params.arguments or {}, client)
+        except errors.LLMCallerError as exc:
+            log_event(log, "call_failed", tool=name, error=exc.type, provider=exc.provider, request_id=exc.request_id)
+            return error_result(exc)
+        except Exception:
+            log.exception("call_crashed", extra={"tool": name})
+            return error_result(errors.InternalError("the gateway failed unexpectedly; the error was logged"))
+
+    return Server(
+        "llm-caller",
+        version=VERSION,
+        instructions="LLM Caller: chat, chatStream, embed and getHealth across configured LLM providers.",
+        get_tool_input_schema=_INPUT_SCHEMAS.get,
+        on_list_tools=list_tools,
+        on_call_tool=call_tool,
+    )
+
+
+def _authorise(client_lookup: ClientLookup, tool: str) -> ClientEntry | None:
+    token = get_access_token()
+    if token is None:
+        return None  # STDIO or tests without HTTP auth: the transport vouched for the caller
+    client = client_lookup(token.client_id)
+    if client is None:
+        raise errors.AuthError("this client is no longer in the registry")
+    if not client.may_call(tool):
+        raise errors.PermissionDenied(f"client {token.client_id!r} may not call {tool}")
+    return client
+
+
+async def _dispatch(
+    service: GatewayService,
+    ctx: ServerRequestContext[Any],
+    name: str,
+    arguments: dict[str, Any],
+    client: ClientEntry | None,
+) -> types.CallToolResult:
+    input_model = _TOOLS[name][0]
+    try:
+        args = input_model.model_validate(arguments)
+    except ValidationError as exc:
+        raise errors.InvalidRequest(_validation_message(exc)) from None
+    if name == "getHealth":
+        return success_result(service.health())
+    if name == "embed":
+        assert isinstance(args, EmbedInput)
+        embedded = await service.embed(args, client)
+        summary = f"{len(embedded.vectors)} vectors of {embedded.dimensions} dimensions from {embedded.provider}"
+        return success_result(embedded, summary)
+    assert isinstance(args, ChatInput)
+    progress = _progress_reporter(ctx) if name == "chatStream" else None
+    output = await service.chat(args, client, progress)
+    return success_result(output, output.text)
+
+
+def _progress_reporter(ctx: ServerRequestContext[Any]) -> Callable[[int, str], Coroutine[Any, Any, None]]:
+    async def report(count: int, text: str) -> None:
+        # A no-op in the SDK when the client sent no progressToken.
+        await ctx.session.report_progress(count, None, text)
+
+    return report

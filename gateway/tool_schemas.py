@@ -1,0 +1,150 @@
+"""The MCP tools' input and output shapes. Their JSON Schemas are what ``tools/list`` shows.
+
+Inputs are validated here, once, at the edge; everything downstream trusts them.
+Limits are generous for real use and small enough that one call cannot exhaust memory.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+# Total characters of text one call may carry. The HTTP body limit (4 MiB) stops larger
+# bodies before parsing; this stops a body that parses but is still unreasonable.
+MAX_INPUT_CHARS = 1_000_000
+MAX_MESSAGES = 500
+MAX_EMBED_INPUTS = 2048
+
+_Name = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_-]{0,31}$", description="Provider name from providers.json")]
+_Model = Annotated[str, Field(min_length=1, max_length=200, description="Model id, or omit for the default")]
+
+
+class _Input(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class MessageIn(_Input):
+    role: Literal["system", "user", "assistant"]
+    content: Annotated[str, Field(max_length=MAX_INPUT_CHARS)]
+
+
+class ChatInput(_Input):
+    """Give either ``messages`` or ``prompt`` (with an optional ``system``)."""
+
+    messages: Annotated[list[MessageIn] | None, Field(min_length=1, max_length=MAX_MESSAGES)] = None
+    prompt: Annotated[str | None, Field(min_length=1, max_length=MAX_INPUT_CHARS)] = None
+    system: Annotated[str | None, Field(max_length=MAX_INPUT_CHARS)] = None
+    model: _Model | None = None
+    provider: _Name | None = None
+    max_tokens: Annotated[int | None, Field(ge=1, le=200_000)] = None
+    temperature: Annotated[float | None, Field(ge=0, le=2)] = None
+    timeout_s: Annotated[float | None, Field(gt=0, le=3600, description="Overall deadline for this call")] = None
+
+    @model_validator(mode="after")
+    def _one_source(self) -> ChatInput:
+        if (self.messages is None) == (self.prompt is None):
+            raise ValueError('give exactly one of "messages" or "prompt"')
+        if self.messages is not None and not any(m.role == "user" for m in self.messages):
+            raise ValueError('"messages" needs at least one message with role "user"')
+        total = len(self.prompt or "") + len(self.system or "")
+        total += sum(len(m.content) for m in self.messages or ())
+        if total > MAX_INPUT_CHARS:
+            raise ValueError(f"input too large: {total} characters, the limit is {MAX_INPUT_CHARS}")
+        return self
+
+
+class EmbedInput(_Input):
+    input: Annotated[
+        str | Annotated[list[Annotated[str, Field(max_length=MAX_INPUT_CHARS)]], Field(min_length=1)],
+        Field(description="One text or a list of texts to embed"),
+    ]
+    model: _Model | None = None
+    provider: _Name | None = None
+    timeout_s: Annotated[float | None, Field(gt=0, le=3600)] = None
+
+    @model_validator(mode="after")
+    def _size(self) -> EmbedInput:
+        texts = [self.input] if isinstance(self.input, str) else self.input
+        if len(texts) > MAX_EMBED_INPUTS:
+            raise ValueError(f"too many inputs: {len(texts)}, the limit is {MAX_EMBED_INPUTS}")
+        if any(not t for t in texts):
+            raise ValueError("inputs must not be empty strings")
+        total = sum(len(t) for t in texts)
+        if total > MAX_INPUT_CHARS:
+            raise ValueError(f"input too large: {total} characters, the limit is {MAX_INPUT_CHARS}")
+        return self
+
+    @property
+    def texts(self) -> list[str]:
+        return [self.input] if isinstance(self.input, str) else list(self.input)
+
+
+class HealthInput(_Input):
+    pass
+
+
+# ------------------------------------------------------------------ outputs
+
+
+class UsageOut(BaseModel):
+    input_tokens: int | None = None
+    output_tokens: int | None = None
+    total_tokens: int | None = None
+
+
+class RouteOut(BaseModel):
+    provider: str
+    model: str
+    reason: str = Field(description="Why this provider and model were chosen")
+
+
+class ChatOutput(BaseModel):
+    text: str
+    model: str
+    provider: str
+    finish_reason: str | None
+    usage: UsageOut
+    latency_ms: float
+    request_id: str
+    route: RouteOut
+    chunks: int | None = Field(None, description="chatStream only: progress notifications sent")
+
+
+class EmbedOutput(BaseModel):
+    vectors: list[list[float]]
+    dimensions: int
+    model: str
+    provider: str
+    usage: UsageOut
+    latency_ms: float
+    request_id: str
+    route: RouteOut
+
+
+class ModelOut(BaseModel):
+    id: str
+    capabilities: list[str]
+    loaded: bool | None = None
+    kind: str | None = None
+    context_length: int | None = None
+
+
+class WorkerHealthOut(BaseModel):
+    provider: str
+    kind: str
+    up: bool
+    status: str = Field(description="ready, unconfigured, degraded, or unknown before first contact")
+    heartbeat_age_s: float | None
+    capabilities: list[str]
+    models: list[ModelOut]
+    last_error: str | None
+    inflight: int
+    restarts_seen: int
+
+
+class HealthOutput(BaseModel):
+    status: Literal["ok", "degraded", "down"]
+    version: str
+    uptime_s: float
+    workers: list[WorkerHealthOut]

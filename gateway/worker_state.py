@@ -1,0 +1,66 @@
+"""What the gateway knows about one worker, from its READY and its heartbeats."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from shared.models import ModelInfo
+
+__all__ = ["WorkerState"]
+
+
+@dataclass
+class WorkerState:
+    name: str
+    max_concurrency: int = 32
+    kind: str = "unknown"
+    capabilities: list[str] = field(default_factory=list)
+    models: list[ModelInfo] = field(default_factory=list)
+    # "ready", "unconfigured" or "degraded", as the worker reports itself.
+    status: str = "unknown"
+    last_error: str | None = None
+    incarnation: str | None = None
+    pid: int | None = None
+    up: bool = False
+    last_seen: float = 0.0
+    restarts_seen: int = 0
+    inflight: set[str] = field(default_factory=set)
+    ready_event: asyncio.Event = field(default_factory=asyncio.Event)
+    slots: asyncio.Semaphore = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.slots = asyncio.Semaphore(self.max_concurrency)
+
+    def apply_ready(self, payload: dict[str, Any], now: float) -> None:
+        self.kind = str(payload.get("kind", self.kind))
+        self.capabilities = list(payload.get("capabilities", []))
+        self.incarnation = payload.get("incarnation")
+        self.pid = payload.get("pid")
+        self.apply_health(payload, now)
+        self.up = True
+        self.ready_event.set()
+
+    def apply_health(self, payload: dict[str, Any] | None, now: float) -> None:
+        self.last_seen = now
+        if not payload:
+            return
+        self.status = str(payload.get("status", self.status))
+        self.last_error = payload.get("last_error", self.last_error)
+        models = payload.get("models")
+        if models is not None:
+            self.models = [ModelInfo.from_wire(m) for m in models]
+
+    def mark_down(self) -> None:
+        self.up = False
+        self.ready_event.clear()
+
+    def heartbeat_age(self, now: float | None = None) -> float | None:
+        if not self.last_seen:
+            return None
+        return (now if now is not None else time.monotonic()) - self.last_seen
+
+    def model_ids(self, capability: str) -> list[str]:
+        return [m.id for m in self.models if capability in m.capabilities]
