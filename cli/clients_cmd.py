@@ -1,0 +1,292 @@
+"""``llm-caller clients add | list | remove | disable | enable | rotate``: the client registry.
+
+A token exists in exactly two places: the operator's terminal, once, and the client's
+own configuration. client-registry.json keeps only its SHA-256. Every change is
+validated as a whole registry before it is written (atomically, with a dated backup),
+so a command can never leave a file the gateway would refuse. A running gateway
+re-reads the file when it changes, so changes apply without a restart.
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import sys
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from cli.options import CommandRefused, Handler, add_config_dir, reporting, resolve_settings
+from shared.config import _NAME as NAME_PATTERN  # the one definition of a valid name
+from shared.config import (
+    TOOLS,
+    ClientEntry,
+    ClientRegistry,
+    ConfigError,
+    load_client_registry,
+    load_providers,
+)
+from shared.files import existing_mode, write_json_atomic
+from shared.tokens import hash_token, new_token
+
+__all__ = ["register"]
+
+_DURATION = re.compile(r"^([1-9][0-9]{0,5})([dhm])$")
+_UNIT_S = {"d": 86_400, "h": 3_600, "m": 60}
+_SCHEMA_HINT = "./schema/client-registry.schema.json"
+# Hashes alone are useless to an attacker, but nobody but the operator needs to read them.
+_NEW_REGISTRY_MODE = 0o600
+
+
+# ---- argument types -------------------------------------------------------------------
+
+
+def _duration(text: str) -> int:
+    match = _DURATION.match(text.strip())
+    if not match:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a duration; use a number and d, h or m, e.g. 30d")
+    return int(match[1]) * _UNIT_S[match[2]]
+
+
+def _grants(text: str, allowed: Callable[[str], bool], what: str) -> list[str]:
+    items = list(dict.fromkeys(part.strip() for part in text.split(",") if part.strip()))
+    if not items:
+        raise argparse.ArgumentTypeError(f"give at least one {what}, or * for all")
+    if "*" in items:
+        return ["*"]  # everything already includes whatever else was listed
+    bad = [item for item in items if not allowed(item)]
+    if bad:
+        raise argparse.ArgumentTypeError(f"unknown {what}: {', '.join(bad)}")
+    return items
+
+
+def _valid_name(name: str) -> bool:
+    # fullmatch: with re.match, "$" would also accept a name followed by a newline.
+    return re.fullmatch(NAME_PATTERN, name) is not None
+
+
+def _tool_list(text: str) -> list[str]:
+    return _grants(text, lambda t: t in TOOLS, f"tool (known: {', '.join(TOOLS)})")
+
+
+def _provider_list(text: str) -> list[str]:
+    return _grants(text, _valid_name, "provider name")
+
+
+# ---- registry file --------------------------------------------------------------------
+
+
+def _load(file: Path, *, create: bool = False) -> dict[str, ClientEntry]:
+    if create and not file.exists():
+        return {}
+    return dict(load_client_registry(file).clients)
+
+
+def _save(file: Path, clients: dict[str, ClientEntry]) -> None:
+    body = {"clients": {name: entry.model_dump(mode="json") for name, entry in clients.items()}}
+    ClientRegistry.model_validate(body, strict=True)  # never write what the gateway would refuse to load
+    data: dict[str, Any] = body
+    if (file.parent / _SCHEMA_HINT).exists():
+        data = {"$schema": _SCHEMA_HINT, **body}  # keeps editor completion working
+    file.parent.mkdir(parents=True, exist_ok=True)
+    write_json_atomic(file, data, mode=existing_mode(file, _NEW_REGISTRY_MODE), backup=True)
+
+
+def _require(clients: dict[str, ClientEntry], name: str, file: Path) -> ClientEntry:
+    if name not in clients:
+        known = ", ".join(sorted(clients)) or "none"
+        raise CommandRefused(f"no client named {name!r} in {file} (known: {known}); "
+                             "see `llm-caller clients list`")
+    return clients[name]
+
+
+# ---- output ---------------------------------------------------------------------------
+
+
+def _when(timestamp: int | None, never: str = "never") -> str:
+    if timestamp is None:
+        return never
+    return datetime.fromtimestamp(timestamp, UTC).strftime("%Y-%m-%d %H:%M UTC")
+
+
+def _status(entry: ClientEntry, now: float) -> str:
+    if entry.disabled:
+        return "disabled"
+    if entry.expires_at is not None and entry.expires_at <= now:
+        return "expired"
+    return "active"
+
+
+def _show_token(name: str, token: str, entry: ClientEntry, *, verb: str, print_token: bool) -> None:
+    if print_token:
+        print(token)  # stdout carries the token alone, for TOKEN=$(llm-caller clients ...)
+        return
+    print(f"{verb} client {name!r} (tools: {','.join(entry.tools)}; providers: {','.join(entry.providers)}; "
+          f"expires: {_when(entry.expires_at)})")
+    print("token (only its hash is stored, so it will not be shown again; copy it now):")
+    print(f"  {token}")
+
+
+def _warn_unknown_providers(providers_file: Path, providers: list[str]) -> None:
+    if "*" in providers:
+        return
+    try:
+        known = load_providers(providers_file).providers
+    except ConfigError:
+        return  # a broken providers.json is `config check`'s to report, not a reason to refuse
+    unknown = [p for p in providers if p not in known]
+    if unknown:
+        print(f"llm-caller: warning: not configured in {providers_file}: {', '.join(unknown)}; "
+              "this client's calls to them will fail until they are added", file=sys.stderr)
+
+
+# ---- handlers -------------------------------------------------------------------------
+
+
+@reporting
+def _add(args: argparse.Namespace) -> int:
+    settings = resolve_settings(args)
+    file = settings.registry_file
+    if not _valid_name(args.name):
+        raise CommandRefused(f"invalid client name {args.name!r}: use 1-32 lowercase letters, digits, "
+                             "'-' or '_', starting with a letter")
+    clients = _load(file, create=True)
+    if args.name in clients:
+        raise CommandRefused(f"client {args.name!r} already exists in {file}; choose another name, or run "
+                             f"`llm-caller clients rotate {args.name}` for a new token")
+    token, now = new_token(), int(time.time())
+    entry = ClientEntry.model_validate({
+        "token_sha256": hash_token(token),
+        "tools": args.tools,
+        "providers": args.providers,
+        "expires_at": now + args.expires_in if args.expires_in else None,
+        "created_at": now,
+    })
+    _warn_unknown_providers(settings.providers_file, entry.providers)
+    _save(file, {**clients, args.name: entry})
+    _show_token(args.name, token, entry, verb="added", print_token=args.print_token)
+    return 0
+
+
+@reporting
+def _list(args: argparse.Namespace) -> int:
+    file = resolve_settings(args).registry_file
+    clients = _load(file)
+    rows = [
+        {"name": name, "tools": e.tools, "providers": e.providers, "disabled": e.disabled,
+         "expires_at": e.expires_at, "created_at": e.created_at}
+        for name, e in sorted(clients.items())
+    ]
+    if args.json:
+        print(orjson.dumps(rows, option=orjson.OPT_INDENT_2).decode())
+    elif not rows:
+        print(f"no clients in {file}; add one with `llm-caller clients add NAME`")
+    else:
+        _print_table(clients)
+    return 0
+
+
+def _print_table(clients: dict[str, ClientEntry]) -> None:
+    now = time.time()
+    table = [("NAME", "TOOLS", "PROVIDERS", "STATUS", "EXPIRES", "CREATED")]
+    for name, e in sorted(clients.items()):
+        table.append((name, ",".join(e.tools), ",".join(e.providers), _status(e, now),
+                      _when(e.expires_at), _when(e.created_at, never="-")))
+    widths = [max(len(row[i]) for row in table) for i in range(len(table[0]))]
+    for row in table:
+        print("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip())
+
+
+@reporting
+def _remove(args: argparse.Namespace) -> int:
+    file = resolve_settings(args).registry_file
+    clients = _load(file)
+    _require(clients, args.name, file)
+    _save(file, {name: e for name, e in clients.items() if name != args.name})
+    print(f"removed client {args.name!r}; its token no longer works")
+    return 0
+
+
+def _set_disabled(args: argparse.Namespace, disabled: bool) -> int:
+    file = resolve_settings(args).registry_file
+    clients = _load(file)
+    entry = _require(clients, args.name, file)
+    state = "disabled" if disabled else "enabled"
+    if entry.disabled == disabled:
+        print(f"client {args.name!r} is already {state}")
+        return 0
+    _save(file, {**clients, args.name: entry.model_copy(update={"disabled": disabled})})
+    print(f"client {args.name!r} {state}")
+    return 0
+
+
+@reporting
+def _disable(args: argparse.Namespace) -> int:
+    return _set_disabled(args, True)
+
+
+@reporting
+def _enable(args: argparse.Namespace) -> int:
+    return _set_disabled(args, False)
+
+
+@reporting
+def _rotate(args: argparse.Namespace) -> int:
+    file = resolve_settings(args).registry_file
+    clients = _load(file)
+    entry = _require(clients, args.name, file)
+    token = new_token()
+    update: dict[str, Any] = {"token_sha256": hash_token(token)}
+    if args.expires_in:
+        update["expires_at"] = int(time.time()) + args.expires_in
+    entry = entry.model_copy(update=update)
+    _save(file, {**clients, args.name: entry})
+    _show_token(args.name, token, entry, verb="rotated", print_token=args.print_token)
+    if entry.disabled:
+        print(f"llm-caller: note: client {args.name!r} is disabled; "
+              f"`llm-caller clients enable {args.name}` lets the new token in", file=sys.stderr)
+    return 0
+
+
+# ---- parser ---------------------------------------------------------------------------
+
+
+def _action(sub: Any, name: str, handler: Handler, help_text: str, *, named: bool = True) -> Any:
+    parser = sub.add_parser(name, help=help_text, description=help_text)
+    if named:
+        parser.add_argument("name", metavar="NAME", help="client name (lowercase letters, digits, '-', '_')")
+    add_config_dir(parser)
+    parser.set_defaults(handler=handler)
+    return parser
+
+
+def _token_options(parser: argparse.ArgumentParser, expiry_help: str) -> None:
+    parser.add_argument("--expires-in", type=_duration, metavar="DURATION", help=expiry_help)
+    parser.add_argument("--print-token", action="store_true",
+                        help="print only the token on stdout, for scripts: TOKEN=$(llm-caller clients ...)")
+
+
+def register(sub: Any) -> None:
+    clients = sub.add_parser("clients", help="manage the MCP clients allowed to call the gateway",
+                             description="Manage client-registry.json: who may call, with which token hash.")
+    actions = clients.add_subparsers(dest="clients_action", required=True, metavar="ACTION")
+
+    add = _action(actions, "add", _add, "register a client and print its new token once")
+    add.add_argument("--tools", type=_tool_list, default=["*"], metavar="LIST",
+                     help=f"comma-separated tools it may call ({','.join(TOOLS)}) or * (default)")
+    add.add_argument("--providers", type=_provider_list, default=["*"], metavar="LIST",
+                     help="comma-separated providers it may use, e.g. openai,anthropic, or * (default)")
+    _token_options(add, "token lifetime, e.g. 30d, 12h, 90m (default: no expiry)")
+
+    listing = _action(actions, "list", _list, "show registered clients (never their hashes)", named=False)
+    listing.add_argument("--json", action="store_true", help="print a JSON array instead of a table")
+
+    _action(actions, "remove", _remove, "delete a client; its token stops working")
+    _action(actions, "disable", _disable, "refuse a client's token but keep its entry")
+    _action(actions, "enable", _enable, "accept a disabled client's token again")
+    rotate = _action(actions, "rotate", _rotate, "give a client a new token; the old one stops working")
+    _token_options(rotate, "also set a new lifetime from now, e.g. 30d (default: keep the current expiry)")

@@ -1,0 +1,218 @@
+"""A throwaway stack against the bundled provider emulators.
+
+Used by ``llm-caller demo``, the integration tests and the benchmark, so all three run
+the very same processes an operator runs: supervisord, the gateway and one worker per
+provider, with only the provider base URLs pointed at local emulators.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx2
+import orjson
+from mcp import Client
+from mcp.client.streamable_http import streamable_http_client
+
+from cli.stack import REPO_ROOT, Stack
+from shared.config import ClientRegistry, ProvidersFile
+from shared.files import write_json_atomic
+from shared.settings import Settings
+from shared.tokens import hash_token, new_token
+
+__all__ = ["EmulatorProcess", "Sandbox", "free_port", "mcp_client"]
+
+PROVIDER_KEY_VARS = {"openai": "OPENAI_API_KEY", "anthropic": "ANTHROPIC_API_KEY"}
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+@dataclass
+class EmulatorProcess:
+    """The emulators (OpenAI, Anthropic, LM Studio) in one child process on free ports."""
+
+    folder: Path
+    keys: dict[str, str]
+    chunk_delay_s: float = 0.0
+    process: subprocess.Popen[bytes] | None = None
+    ports: dict[str, int] = field(default_factory=dict)
+
+    def start(self, timeout_s: float = 15.0) -> None:
+        ports_file = self.folder / "emulator-ports.json"
+        ports_file.unlink(missing_ok=True)
+        command = [
+            sys.executable, "-m", "emulators", "--host", "127.0.0.1",
+            "--openai-port", "0", "--anthropic-port", "0", "--lmstudio-port", "0",
+            "--ports-file", str(ports_file), "--chunk-delay-s", str(self.chunk_delay_s),
+            "--openai-key", self.keys["openai"], "--anthropic-key", self.keys["anthropic"],
+        ]
+        log = (self.folder / "emulators.log").open("ab")
+        self.process = subprocess.Popen(command, cwd=REPO_ROOT, stdout=log, stderr=subprocess.STDOUT,
+                                        stdin=subprocess.DEVNULL)
+        deadline = time.monotonic() + timeout_s
+        while not ports_file.exists():
+            if self.process.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"the emulators did not start; see {self.folder / 'emulators.log'}")
+            time.sleep(0.05)
+        self.ports = orjson.loads(ports_file.read_bytes())
+
+    def url(self, provider: str) -> str:
+        return f"http://127.0.0.1:{self.ports[provider]}"
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(5)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+
+
+def emulator_providers(emulators: EmulatorProcess) -> dict[str, Any]:
+    """providers.json for the emulators: the shipped config with base URLs swapped."""
+    return {
+        "providers": {
+            "openai": {
+                "kind": "openai", "base_url": emulators.url("openai") + "/v1",
+                "secret": {"env": PROVIDER_KEY_VARS["openai"]},
+                "models": [{"id": "gpt-4o-mini", "capabilities": ["chat", "chatStream"]},
+                           {"id": "gpt-4o", "capabilities": ["chat", "chatStream"]},
+                           {"id": "text-embedding-3-small", "capabilities": ["embed"]}],
+                "timeouts": {"connect_s": 2, "read_s": 10, "total_s": 30},
+            },
+            "anthropic": {
+                "kind": "anthropic", "base_url": emulators.url("anthropic"),
+                "secret": {"env": PROVIDER_KEY_VARS["anthropic"]},
+                "models": [{"id": "claude-sonnet-4-5", "capabilities": ["chat", "chatStream"]},
+                           {"id": "claude-haiku-4-5", "capabilities": ["chat", "chatStream"]}],
+                "timeouts": {"connect_s": 2, "read_s": 10, "total_s": 30},
+            },
+            "lmstudio": {
+                "kind": "lmstudio", "base_url": emulators.url("lmstudio"), "discover_models": True,
+                "timeouts": {"connect_s": 2, "read_s": 10, "total_s": 30},
+            },
+        },
+        "defaults": {
+            "chat": {"provider": "openai", "model": "gpt-4o-mini"},
+            "chatStream": {"provider": "openai", "model": "gpt-4o-mini"},
+            "embed": {"provider": "openai", "model": "text-embedding-3-small"},
+        },
+    }
+
+
+@dataclass
+class Sandbox:
+    """Emulators + config + a client token + the supervised stack, all in one temp folder."""
+
+    chunk_delay_s: float = 0.0
+    heartbeat_s: float = 0.5
+    # Providers whose key the operator "forgot" to export: their workers run unconfigured.
+    withhold_keys: tuple[str, ...] = ()
+    root: Path = field(init=False)
+    keys: dict[str, str] = field(init=False)
+    token: str = field(init=False)
+    emulators: EmulatorProcess = field(init=False)
+    stack: Stack = field(init=False)
+
+    def __enter__(self) -> Sandbox:
+        # Short path under /tmp: unix socket paths are limited to ~107 bytes.
+        self.root = Path(tempfile.mkdtemp(prefix="llmc-", dir="/tmp"))
+        self.keys = {p: f"sk-emu-{p}-{secrets.token_hex(12)}" for p in ("openai", "anthropic")}
+        try:
+            self._start()
+        except BaseException:
+            self.__exit__(None, None, None)
+            raise
+        return self
+
+    def _start(self) -> None:
+        self.emulators = EmulatorProcess(self.root, self.keys, self.chunk_delay_s)
+        self.emulators.start()
+        config_dir = self.root / "config"
+        config_dir.mkdir()
+        ProvidersFile.model_validate(providers := emulator_providers(self.emulators))
+        write_json_atomic(config_dir / "providers.json", providers)
+        self.token = new_token()
+        registry = {"clients": {"demo": {"token_sha256": hash_token(self.token), "created_at": int(time.time())}}}
+        ClientRegistry.model_validate(registry)
+        write_json_atomic(config_dir / "client-registry.json", registry, mode=0o600)
+        run_dir = self.root / "run"
+        self.stack = Stack(Settings(config_dir=config_dir, run_dir=run_dir, log_dir=run_dir / "logs",
+                                    port=free_port(), heartbeat_s=self.heartbeat_s))
+        # The keys exist only in the launcher's view of the environment, as an operator's
+        # shell would have them; the stack itself starts scrubbed.
+        environ = dict(os.environ)
+        environ.update({PROVIDER_KEY_VARS[p]: k for p, k in self.keys.items() if p not in self.withhold_keys})
+        self.stack.start(environ=environ)
+        self.stack.wait_ready()
+
+    def __exit__(self, *exc: object) -> None:
+        with contextlib.suppress(Exception):
+            self.stack.stop()
+        with contextlib.suppress(Exception):
+            self.emulators.stop()
+        if os.environ.get("LLMC_KEEP_SANDBOX") != "1":
+            shutil.rmtree(self.root, ignore_errors=True)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.stack.settings.port}/mcp"
+
+    @property
+    def log_dir(self) -> Path:
+        return self.stack.settings.log_dir
+
+    def client(self, mode: str = "auto", token: str | None = None) -> contextlib.AbstractAsyncContextManager[Client]:
+        return mcp_client(self.url, self.token if token is None else token, mode)
+
+    def wait_workers_up(self, timeout_s: float = 20.0) -> None:
+        """Block until every worker has registered with the gateway (getHealth says up)."""
+        import asyncio
+
+        async def poll() -> None:
+            deadline = time.monotonic() + timeout_s
+            async with self.client() as client:
+                while True:
+                    result = await client.call_tool("getHealth", {})
+                    workers = (result.structured_content or {}).get("workers", [])
+                    if workers and all(w["up"] for w in workers):
+                        return
+                    if time.monotonic() > deadline:
+                        raise TimeoutError(f"workers not up after {timeout_s}s: {workers}")
+                    await asyncio.sleep(0.1)
+
+        asyncio.run(poll())
+
+
+@contextlib.asynccontextmanager
+async def mcp_client(url: str, token: str, mode: str = "auto") -> AsyncIterator[Client]:
+    """The official SDK client with a bearer token; ``mode`` picks the protocol era."""
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    async with httpx2.AsyncClient(headers=headers, timeout=httpx2.Timeout(60.0)) as http:
+        transport = streamable_http_client(url, http_client=http)
+        async with Client(transport, mode=mode) as client:
+            yield client
+
+
+@contextlib.contextmanager
+def sandbox(**options: Any) -> Iterator[Sandbox]:
+    with Sandbox(**options) as box:
+        yield box

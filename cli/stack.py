@@ -1,0 +1,179 @@
+"""Starting, watching and stopping the supervisord process tree.
+
+The one rule this module exists for: **supervisord starts with a scrubbed environment.**
+Every child inherits supervisord's environment, so a provider key exported in the
+operator's shell would otherwise be readable by the gateway and by every other
+provider's worker. Instead, each key the config references by environment variable is
+written to ``$LLMC_RUN_DIR/secrets/<provider>`` (0600, in a 0700 folder) for that
+provider's worker alone to read, and supervisord gets only PATH, locale and LLMC_*.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import time
+import urllib.request
+import xmlrpc.client
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from supervisor.xmlrpc import SupervisorTransport
+
+from shared.config import ProvidersFile, load_client_registry, load_providers
+from shared.files import write_secret_file
+from shared.settings import Settings
+
+__all__ = ["REPO_ROOT", "Stack", "StackError", "scrubbed_environment"]
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+SUPERVISORD_CONF = REPO_ROOT / "supervisord.conf"
+WORKER_PROGRAMS = ("openai", "anthropic", "lmstudio")
+
+# Variables a child legitimately needs; everything else is dropped.
+_KEEP = ("PATH", "HOME", "LANG", "LC_ALL", "TZ", "TMPDIR", "USER", "LOGNAME")
+
+
+class StackError(Exception):
+    """The stack could not be started, reached or stopped; the message says why."""
+
+
+def scrubbed_environment(settings: Settings, source: dict[str, str] | None = None) -> dict[str, str]:
+    source = dict(os.environ) if source is None else source
+    env = {k: source[k] for k in _KEEP if k in source}
+    env.update(
+        LLMC_CONFIG_DIR=str(settings.config_dir),
+        LLMC_RUN_DIR=str(settings.run_dir),
+        LLMC_LOG_DIR=str(settings.log_dir),
+        LLMC_HOST=settings.host,
+        LLMC_PORT=str(settings.port),
+        LLMC_LOG_LEVEL=settings.log_level,
+        LLMC_HEARTBEAT_S=str(settings.heartbeat_s),
+        LLMC_LIVENESS=str(settings.liveness),
+        LLMC_PYTHON=sys.executable,
+        PYTHONUNBUFFERED="1",
+    )
+    return env
+
+
+def hand_off_secrets(providers: ProvidersFile, settings: Settings, source: dict[str, str] | None = None) -> list[str]:
+    """Write each env-referenced key to its worker's 0600 hand-off file. Returns the providers handed a key."""
+    source = dict(os.environ) if source is None else source
+    handed = []
+    for name, config in providers.providers.items():
+        target = settings.secrets_dir / name
+        value = source.get(config.secret.env, "").strip() if config.secret and config.secret.env else ""
+        if value:
+            write_secret_file(target, value)
+            handed.append(name)
+        elif target.exists():
+            target.unlink()  # a stale key from an earlier run must not be picked up
+    return handed
+
+
+@dataclass
+class Stack:
+    settings: Settings
+
+    # ----------------------------------------------------------------- control
+
+    def check_config(self) -> ProvidersFile:
+        """Load both config files; raises ConfigError with the operator message."""
+        providers = load_providers(self.settings.providers_file)
+        load_client_registry(self.settings.registry_file)
+        return providers
+
+    def start(self, *, foreground: bool = False, environ: dict[str, str] | None = None) -> None:
+        providers = self.check_config()
+        if self.is_running():
+            raise StackError(f"already running (supervisord socket {self.socket_path} answers)")
+        self.settings.ensure_run_dir()
+        hand_off_secrets(providers, self.settings, environ)
+        env = scrubbed_environment(self.settings, environ)
+        command = [sys.executable, "-m", "supervisor.supervisord", "-c", str(SUPERVISORD_CONF)]
+        if foreground:
+            os.execve(sys.executable, [*command, "-n"], env)  # noqa: S606 (signals go straight to supervisord)
+        subprocess.run(command, env=env, check=True, cwd=REPO_ROOT, stdin=subprocess.DEVNULL)
+
+    def wait_ready(self, timeout_s: float = 30.0) -> None:
+        """Wait until the gateway answers its liveness probe."""
+        deadline = time.monotonic() + timeout_s
+        url = f"http://{self.settings.host}:{self.settings.port}/healthz"
+        while time.monotonic() < deadline:
+            try:
+                with urllib.request.urlopen(url, timeout=1) as response:
+                    if response.status == 200:
+                        return
+            except OSError:
+                pass
+            if not self.is_running():
+                raise StackError(f"supervisord exited; see {self.settings.log_dir}/supervisord.log")
+            time.sleep(0.1)
+        raise StackError(f"the gateway did not answer on {url} within {timeout_s:g}s; see {self.settings.log_dir}")
+
+    def stop(self, timeout_s: float = 20.0) -> None:
+        pid = self.supervisord_pid()
+        if pid is None:
+            return
+        try:
+            self.rpc().supervisor.shutdown()
+        except (OSError, xmlrpc.client.Fault):
+            os.kill(pid, 15)
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline and _alive(pid):
+            time.sleep(0.1)
+        if _alive(pid):
+            os.kill(pid, 9)
+        shutil.rmtree(self.settings.secrets_dir, ignore_errors=True)
+
+    def restart_worker(self, provider: str) -> None:
+        name = f"workers:{provider}" if provider in WORKER_PROGRAMS else provider
+        rpc = self.rpc().supervisor
+        try:
+            rpc.stopProcess(name, True)
+        except xmlrpc.client.Fault as fault:
+            if "NOT_RUNNING" not in fault.faultString:
+                raise StackError(f"cannot stop {name}: {fault.faultString}") from None
+        rpc.startProcess(name, True)
+
+    # ----------------------------------------------------------------- state
+
+    @property
+    def socket_path(self) -> Path:
+        return self.settings.run_dir / "supervisor.sock"
+
+    def rpc(self) -> Any:
+        transport = SupervisorTransport(None, None, f"unix://{self.socket_path}")
+        return xmlrpc.client.ServerProxy("http://127.0.0.1", transport=transport)
+
+    def supervisord_pid(self) -> int | None:
+        try:
+            pid = int((self.settings.run_dir / "supervisord.pid").read_text().strip())
+        except (OSError, ValueError):
+            return None
+        return pid if _alive(pid) else None
+
+    def is_running(self) -> bool:
+        if not self.socket_path.exists():
+            return False
+        try:
+            return str(self.rpc().supervisor.getState()["statename"]) == "RUNNING"
+        except (OSError, xmlrpc.client.Fault):
+            return False
+
+    def processes(self) -> list[dict[str, Any]]:
+        info: list[dict[str, Any]] = self.rpc().supervisor.getAllProcessInfo()
+        return info
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
