@@ -1,0 +1,147 @@
+"""Fault specs, the FIFO queue that hands them to requests, and per-emulator request stats.
+
+A test queues specs through ``POST /_emulator/faults``; each API request takes at most
+one fault: the first queued spec that applies to it (path matches, and a stream-only
+mode only applies to a streaming call). Taking one uses up one of the spec's ``times``.
+Specs are validated strictly (unknown fields are a 400) so a typo in a test fails loudly
+instead of silently injecting nothing.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Mapping
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+__all__ = [
+    "MASKED_HEADERS",
+    "STREAM_ONLY_MODES",
+    "FaultMode",
+    "FaultQueue",
+    "FaultSpec",
+    "FaultsBody",
+    "RequestStats",
+]
+
+FaultMode = Literal[
+    "status",
+    "delay",
+    "silent_stream",
+    "truncated_stream",
+    "malformed",
+    "error_event",
+    "drop",
+    "echo_key_in_error",
+]
+
+# These only make sense once a stream has started, so a non-streaming call skips them
+# in the queue (it neither consumes them nor is affected).
+STREAM_ONLY_MODES = frozenset({"silent_stream", "truncated_stream", "error_event"})
+
+MASKED_HEADERS = frozenset({"authorization", "x-api-key", "proxy-authorization"})
+
+
+class FaultSpec(BaseModel):
+    """One queued fault. Mode parameters that a mode does not use are ignored."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    mode: FaultMode
+    path: str | None = None  # exact request path, e.g. "/v1/chat/completions"; None matches any
+    times: int = Field(default=1, ge=1)
+    # status / echo_key_in_error
+    status: int | None = Field(default=None, ge=100, le=599)
+    error_type: str | None = None
+    error_code: str | None = None
+    message: str | None = None
+    headers: dict[str, str] = Field(default_factory=dict)
+    # delay / silent_stream
+    delay_s: float | None = Field(default=None, ge=0)
+    # stream modes: how many text deltas go out before the fault strikes
+    after_chunks: int = Field(default=1, ge=0)
+    # truncated_stream: cut the TCP connection instead of ending the HTTP response cleanly
+    close_connection: bool = False
+
+    @model_validator(mode="after")
+    def _status_needed(self) -> FaultSpec:
+        if self.mode == "status" and self.status is None:
+            raise ValueError("mode 'status' needs a 'status' code")
+        return self
+
+    def applies_to(self, path: str, stream: bool) -> bool:
+        if self.path is not None and self.path != path:
+            return False
+        return stream or self.mode not in STREAM_ONLY_MODES
+
+
+class FaultsBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    faults: list[FaultSpec]
+
+
+class _Queued:
+    __slots__ = ("left", "spec")
+
+    def __init__(self, spec: FaultSpec) -> None:
+        self.spec = spec
+        self.left = spec.times
+
+
+class FaultQueue:
+    """FIFO of specs. Only touched from the emulator's event loop, so it needs no lock."""
+
+    def __init__(self) -> None:
+        self._items: list[_Queued] = []
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def add(self, specs: list[FaultSpec]) -> None:
+        self._items.extend(_Queued(spec) for spec in specs)
+
+    def clear(self) -> int:
+        count = len(self._items)
+        self._items.clear()
+        return count
+
+    def take(self, path: str, stream: bool) -> FaultSpec | None:
+        if not self._items:  # the common case in benchmarks: stay cheap
+            return None
+        for index, item in enumerate(self._items):
+            if item.spec.applies_to(path, stream):
+                item.left -= 1
+                if item.left == 0:
+                    del self._items[index]
+                return item.spec
+        return None
+
+    def pending(self) -> list[dict[str, Any]]:
+        return [{**item.spec.model_dump(exclude_defaults=True), "left": item.left} for item in self._items]
+
+
+class RequestStats:
+    """Counts API requests (control calls are not counted) and keeps the last one's headers."""
+
+    def __init__(self) -> None:
+        self.requests = 0
+        self.by_path: Counter[str] = Counter()
+        self.last_headers: dict[str, str] = {}
+
+    def record(self, path: str, headers: Mapping[str, str]) -> None:
+        self.requests += 1
+        self.by_path[path] += 1
+        # Keys are never kept, only whether one was sent: stats may end up in test logs.
+        self.last_headers = {
+            name.lower(): "[set]" if name.lower() in MASKED_HEADERS else value for name, value in headers.items()
+        }
+
+    def reset(self) -> None:
+        self.requests = 0
+        self.by_path.clear()
+        self.last_headers = {}
+
+    def snapshot(self) -> dict[str, Any]:
+        return {"requests": self.requests, "by_path": dict(self.by_path), "last_headers": self.last_headers}

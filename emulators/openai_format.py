@@ -1,0 +1,206 @@
+"""The OpenAI chat/embeddings wire format, shared by the OpenAI and LM Studio emulators.
+
+Request parsing raises :class:`ApiError` with the messages, params and codes the real
+API uses; the builders produce bodies the official SDK validates strictly.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+
+from emulators.base import ApiError, Call, new_id
+from emulators.content import Reply, count_words, embedding_vector, encode_base64_floats, message_text
+from emulators.faults import FaultSpec
+from emulators.streams import StreamPlan
+from emulators.wire import sse_data
+
+__all__ = [
+    "DONE",
+    "ChatRequest",
+    "EmbeddingsRequest",
+    "chat_completion",
+    "chat_stream_plan",
+    "embeddings_response",
+    "error_body",
+    "parse_chat",
+    "parse_embeddings",
+    "prompt_tokens",
+]
+
+DONE = b"data: [DONE]\n\n"
+MAX_EMBEDDING_DIMS = 4096
+
+
+def error_body(error: ApiError) -> dict[str, Any]:
+    return {"error": {"message": error.message, "type": error.type, "param": error.param, "code": error.code}}
+
+
+def _missing(param: str) -> ApiError:
+    return ApiError(
+        400, "invalid_request_error", f"Missing required parameter: '{param}'.",
+        param=param, code="missing_required_parameter",
+    )
+
+
+def _invalid(param: str, why: str) -> ApiError:
+    return ApiError(400, "invalid_request_error", f"Invalid value for '{param}': {why}", param=param)
+
+
+@dataclass(frozen=True, slots=True)
+class ChatRequest:
+    model: str | None
+    messages: list[Any]
+    stream: bool
+    include_usage: bool
+    max_tokens: int | None
+
+
+def parse_chat(call: Call, *, model_required: bool = True) -> ChatRequest:
+    body = call.json_object()
+    model = body.get("model")
+    if model is None and model_required:
+        raise _missing("model")
+    if model is not None and not isinstance(model, str):
+        raise _invalid("model", "expected a string.")
+    messages = body.get("messages")
+    if messages is None:
+        raise _missing("messages")
+    if not isinstance(messages, list) or not messages or not all(isinstance(m, dict) for m in messages):
+        raise _invalid("messages", "expected a non-empty array of message objects.")
+    max_tokens = body.get("max_completion_tokens", body.get("max_tokens"))
+    if max_tokens is not None and (isinstance(max_tokens, bool) or not isinstance(max_tokens, int)
+                                   or max_tokens < 1):
+        raise _invalid("max_tokens", "expected an integer of at least 1.")
+    options = body.get("stream_options")
+    include_usage = isinstance(options, dict) and options.get("include_usage") is True
+    return ChatRequest(model, messages, call.stream, include_usage, max_tokens)
+
+
+def prompt_tokens(messages: list[Any]) -> int:
+    return max(1, sum(count_words(message_text(m.get("content"))) for m in messages))
+
+
+def _usage(prompt: int, completion: int) -> dict[str, Any]:
+    return {
+        "prompt_tokens": prompt,
+        "completion_tokens": completion,
+        "total_tokens": prompt + completion,
+        "prompt_tokens_details": {"cached_tokens": 0, "audio_tokens": 0},
+        "completion_tokens_details": {
+            "reasoning_tokens": 0, "audio_tokens": 0,
+            "accepted_prediction_tokens": 0, "rejected_prediction_tokens": 0,
+        },
+    }
+
+
+def _finish(reply: Reply) -> str:
+    return "length" if reply.truncated else "stop"
+
+
+def chat_completion(model: str, reply: Reply, prompt: int, fingerprint: str) -> dict[str, Any]:
+    return {
+        "id": new_id("chatcmpl-"),
+        "object": "chat.completion",
+        "created": int(time.time()),
+        "model": model,
+        "choices": [{
+            "index": 0,
+            "message": {"role": "assistant", "content": reply.text, "refusal": None, "annotations": []},
+            "logprobs": None,
+            "finish_reason": _finish(reply),
+        }],
+        "usage": _usage(prompt, reply.output_tokens),
+        "service_tier": "default",
+        "system_fingerprint": fingerprint,
+    }
+
+
+def chat_stream_plan(
+    model: str, reply: Reply, prompt: int, *, include_usage: bool, fingerprint: str, fault: FaultSpec | None
+) -> StreamPlan:
+    # Every chunk of one stream shares id, created and model, as in the real API; the
+    # constant part is serialised once and spliced, which keeps long streams cheap.
+    common: dict[str, Any] = {
+        "id": new_id("chatcmpl-"), "object": "chat.completion.chunk",
+        "created": int(time.time()), "model": model, "service_tier": "default",
+        "system_fingerprint": fingerprint,
+    }
+    if include_usage:
+        common["usage"] = None  # the real API marks every non-final chunk with usage: null
+    prefix = orjson.dumps(common)[:-1] + b',"choices":'
+
+    def chunk(choices: list[dict[str, Any]]) -> bytes:
+        return b"data: " + prefix + orjson.dumps(choices) + b"}\n\n"
+
+    def delta(content: dict[str, Any], finish: str | None = None) -> dict[str, Any]:
+        return {"index": 0, "delta": content, "logprobs": None, "finish_reason": finish}
+
+    head = [chunk([delta({"role": "assistant", "content": "", "refusal": None})])]
+    deltas = [chunk([delta({"content": text})]) for text in reply.deltas]
+    tail = [chunk([delta({}, _finish(reply))])]
+    if include_usage:
+        final = {**common, "choices": [], "usage": _usage(prompt, reply.output_tokens)}
+        tail.append(sse_data(final))
+    tail.append(DONE)
+    return StreamPlan(head, deltas, tail, broken=_broken_frame(fault))
+
+
+def _broken_frame(fault: FaultSpec | None) -> bytes:
+    if fault is None:
+        return b""
+    if fault.mode == "malformed":
+        return b'data: {not json\n\n'
+    if fault.mode == "error_event":
+        error = ApiError(
+            500, fault.error_type or "server_error",
+            fault.message or "The server had an error while processing your request. Sorry about that!",
+            code=fault.error_code,
+        )
+        return sse_data(error_body(error))
+    return b""
+
+
+@dataclass(frozen=True, slots=True)
+class EmbeddingsRequest:
+    model: str | None
+    inputs: list[str]
+    dims: int
+    base64: bool
+
+
+def parse_embeddings(call: Call, *, model_required: bool = True, default_dims: int = 8) -> EmbeddingsRequest:
+    body = call.json_object()
+    model = body.get("model")
+    if model is None and model_required:
+        raise _missing("model")
+    if model is not None and not isinstance(model, str):
+        raise _invalid("model", "expected a string.")
+    raw = body.get("input")
+    if raw is None:
+        raise _missing("input")
+    inputs = [raw] if isinstance(raw, str) else raw
+    if not isinstance(inputs, list) or not inputs or not all(isinstance(i, str) and i for i in inputs):
+        raise _invalid("input", "expected a non-empty string or a non-empty array of non-empty strings.")
+    dims = body.get("dimensions", default_dims)
+    if isinstance(dims, bool) or not isinstance(dims, int) or not 1 <= dims <= MAX_EMBEDDING_DIMS:
+        raise _invalid("dimensions", f"expected an integer between 1 and {MAX_EMBEDDING_DIMS}.")
+    encoding = body.get("encoding_format", "float")
+    if encoding not in ("float", "base64"):
+        raise _invalid("encoding_format", "expected 'float' or 'base64'.")
+    return EmbeddingsRequest(model, inputs, dims, encoding == "base64")
+
+
+def embeddings_response(model: str, req: EmbeddingsRequest) -> dict[str, Any]:
+    data = []
+    for index, text in enumerate(req.inputs):
+        vector = embedding_vector(text, req.dims)
+        data.append({
+            "object": "embedding", "index": index,
+            "embedding": encode_base64_floats(vector) if req.base64 else vector,
+        })
+    tokens = max(1, sum(count_words(text) for text in req.inputs))
+    return {"object": "list", "data": data, "model": model, "usage": {"prompt_tokens": tokens, "total_tokens": tokens}}

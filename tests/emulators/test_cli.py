@@ -1,0 +1,80 @@
+"""``python -m emulators`` as a real process: ports file, omitted providers, signals, loopback only."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def wait_for_file(path: Path, proc: subprocess.Popen[bytes], timeout_s: float = 10.0) -> dict[str, int]:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if path.exists():
+            return dict(json.loads(path.read_text()))
+        if proc.poll() is not None:
+            raise AssertionError(f"emulators exited early: {proc.stderr.read() if proc.stderr else ''!r}")
+        time.sleep(0.02)
+    raise AssertionError("no ports file")
+
+
+@pytest.fixture
+def cli(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[bytes], dict[str, int]]]:
+    ports_file = tmp_path / "ports.json"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "emulators", "--host", "127.0.0.1", "--openai-port", "0", "--lmstudio-port", "0",
+         "--ports-file", str(ports_file), "--openai-key", "sk-cli-test", "--chunk-delay-s", "0.02"],
+        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+    )
+    try:
+        yield proc, wait_for_file(ports_file, proc)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        proc.wait(5)
+
+
+def test_ports_file_signals_and_pacing(cli: tuple[subprocess.Popen[bytes], dict[str, int]]) -> None:
+    proc, ports = cli
+    assert set(ports) == {"openai", "lmstudio"}  # anthropic was not asked for
+    assert all(isinstance(p, int) and p > 0 for p in ports.values())
+    with httpx.Client(trust_env=False, timeout=5) as http:
+        health = http.get(f"http://127.0.0.1:{ports['openai']}/_emulator/health").json()
+        assert health == {"ok": True, "provider": "openai"}
+        body = {"model": "qwen2.5-7b-instruct", "stream": True, "messages": [{"role": "user", "content": "a b"}]}
+        started = time.monotonic()
+        with http.stream("POST", f"http://127.0.0.1:{ports['lmstudio']}/v1/chat/completions", json=body) as r:
+            lines = [line for line in r.iter_lines() if line]
+        assert lines[-1] == "data: [DONE]"
+        assert time.monotonic() - started >= 10 * 0.02 * 0.9  # 11 deltas, 10 pauses between them
+        # A silent stream in flight must not hold up shutdown.
+        http.post(f"http://127.0.0.1:{ports['openai']}/_emulator/faults", json={"faults": [{"mode": "silent_stream"}]})
+        chat = {"model": "gpt-4o-mini", "stream": True, "messages": [{"role": "user", "content": "x"}]}
+        with http.stream("POST", f"http://127.0.0.1:{ports['openai']}/v1/chat/completions", json=chat,
+                         headers={"authorization": "Bearer sk-cli-test"}) as silent:
+            assert silent.status_code == 200
+            proc.send_signal(signal.SIGTERM)
+            started = time.monotonic()
+            assert proc.wait(5) == 0
+    assert time.monotonic() - started < 2.0
+    assert proc.stderr is not None and proc.stderr.read() == b""
+
+
+def test_refuses_non_loopback_host(tmp_path: Path) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "emulators", "--host", "0.0.0.0", "--openai-port", "0",
+         "--ports-file", str(tmp_path / "p.json")],
+        cwd=ROOT, capture_output=True, timeout=20,
+    )
+    assert result.returncode == 2
+    assert b"non-loopback" in result.stderr
+    assert not (tmp_path / "p.json").exists()
