@@ -209,8 +209,10 @@ class WorkerRuntime:
                 log_event(log, "model_discovery_failed", level=logging.WARNING, provider=self.name, error=exc.type)
             else:
                 if models != self._models:
-                    self._models, self._models_dirty = models, True
+                    self._models = models
                     log_event(log, "models_discovered", provider=self.name, count=len(models))
+                    # Tell the gateway now rather than at the next heartbeat: routing needs it.
+                    self._send_now(Command.HEARTBEAT, "", self._health_payload(include_models=True))
             await asyncio.sleep(_DISCOVERY_INTERVAL_S)
 
     # ----------------------------------------------------------------- serving
