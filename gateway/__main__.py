@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import signal
 import sys
 
 import uvicorn
@@ -40,11 +41,17 @@ async def serve(settings: Settings) -> None:
         app, host=settings.host, port=settings.port, log_config=None, access_log=False, lifespan="on"
     )
     server = uvicorn.Server(config)
+    # uvicorn handles SIGTERM/SIGINT while serving, then re-raises the signal to whatever
+    # handler was installed before. A no-op handler there lets serve() return normally,
+    # so the broker below closes its socket and the process exits 0 for supervisord.
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: None)
     log_event(log, "gateway_listening", host=settings.host, port=settings.port)
     try:
         await server.serve()
     finally:
         await broker.stop()
+        log_event(log, "gateway_stopped")
 
 
 def main() -> int:

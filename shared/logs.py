@@ -22,7 +22,9 @@ from shared.redact import redact
 
 __all__ = ["JsonFormatter", "configure_logging", "log_event"]
 
-_STD_ATTRS = frozenset(logging.LogRecord("", 0, "", 0, "", (), None).__dict__) | {"message", "asctime"}
+# LogRecord's own attributes, plus uvicorn's terminal-colour duplicate of the message.
+_STD_ATTRS = frozenset(logging.LogRecord("", 0, "", 0, "", (), None).__dict__) | {
+    "message", "asctime", "color_message"}
 
 
 class JsonFormatter(logging.Formatter):
