@@ -18,10 +18,11 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import orjson
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
 from shared.models import CAPABILITIES, Capability
+from shared.policies import CircuitPolicy, ClientLimits, RateLimits, RetryPolicy, StreamGuards, StrictModel
 
 __all__ = [
     "KIND_CAPABILITIES",
@@ -64,8 +65,7 @@ def _problem(message: str, fix: str, *, at: str = "") -> PydanticCustomError:
     return PydanticCustomError("config_problem", message, {"fix": fix, "at": at})
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+_Strict = StrictModel
 
 
 class ConfigError(Exception):
@@ -106,6 +106,10 @@ class Timeouts(_Strict):
 class ModelConfig(_Strict):
     id: Annotated[str, Field(min_length=1, max_length=200)]
     capabilities: Annotated[list[Capability], Field(min_length=1)]
+    # Lower is preferred when several models could serve a call (routing and fallbacks).
+    priority: Annotated[int, Field(ge=0, le=1000)] = 100
+    # Free-form quality/cost score an operator can record (e.g. from an eval); informational.
+    score: Annotated[float | None, Field(ge=0, le=100)] = None
 
 
 class ProviderConfig(_Strict):
@@ -117,8 +121,15 @@ class ProviderConfig(_Strict):
     max_concurrency: Annotated[int, Field(ge=1, le=1024)] = 32
     # Anthropic only: the API version header value.
     anthropic_version: str = "2023-06-01"
-    # LM Studio only: learn models from the server's own listing.
+    # LM Studio only: learn models from the server's own listing, and how often.
     discover_models: bool = True
+    discovery_interval_s: Annotated[float, Field(ge=1, le=3600)] = 30.0
+    # Lower is preferred among providers that can serve a call.
+    priority: Annotated[int, Field(ge=0, le=1000)] = 100
+    retry: RetryPolicy = Field(default_factory=RetryPolicy)
+    rate_limits: RateLimits = Field(default_factory=RateLimits)
+    circuit: CircuitPolicy = Field(default_factory=CircuitPolicy)
+    stream_guards: StreamGuards = Field(default_factory=StreamGuards)
 
     @field_validator("base_url")
     @classmethod
@@ -150,16 +161,24 @@ class ProvidersFile(_Strict):
     providers: dict[Annotated[str, Field(pattern=_NAME)], ProviderConfig]
     # The route used when a call names neither a provider nor a known model.
     defaults: dict[Capability, RouteTarget] = Field(default_factory=dict)
+    # Where to go, in order, when the chosen provider is down, its circuit is open, or it
+    # fails retryably before the first chunk. Targets lacking the capability are skipped.
+    fallbacks: dict[Capability, list[RouteTarget]] = Field(default_factory=dict)
+    # Short names a call may use as "model", e.g. {"fast": {"provider": "openai", "model": "gpt-4o-mini"}}.
+    aliases: dict[Annotated[str, Field(min_length=1, max_length=64)], RouteTarget] = Field(default_factory=dict)
 
     @model_validator(mode="after")
-    def _defaults_exist(self) -> ProvidersFile:
-        for capability, target in self.defaults.items():
+    def _targets_exist(self) -> ProvidersFile:
+        targets: list[tuple[str, RouteTarget]] = [(f"defaults.{c}", t) for c, t in self.defaults.items()]
+        targets += [(f"fallbacks.{c}.{i}", t) for c, ts in self.fallbacks.items() for i, t in enumerate(ts)]
+        targets += [(f"aliases.{name}", t) for name, t in self.aliases.items()]
+        for where, target in targets:
             if target.provider not in self.providers:
                 known = ", ".join(sorted(self.providers)) or "none"
                 raise _problem(
                     f"names provider {target.provider!r}, which is not in providers (known: {known})",
                     "name a configured provider, or add one with this name under providers",
-                    at=f"defaults.{capability}.provider",
+                    at=f"{where}.provider",
                 )
         return self
 
@@ -173,6 +192,9 @@ class ClientEntry(_Strict):
     disabled: bool = False
     expires_at: Annotated[int | None, Field(description="Unix time after which the token is refused")] = None
     created_at: int | None = None
+    limits: ClientLimits = Field(default_factory=ClientLimits)
+    # Whether a call may name provider/model explicitly (manual override of routing).
+    allow_override: bool = True
 
     def may_call(self, tool: str) -> bool:
         return "*" in self.tools or tool in self.tools

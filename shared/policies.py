@@ -1,0 +1,63 @@
+"""Tunable policies in providers.json and client-registry.json: retries, rate limits,
+circuit breakers, stream guards and per-client limits.
+
+Every field has a default that is safe for a developer machine, so a provider entry
+without any of these blocks behaves sensibly. Each block is strict like the rest of the
+configuration: an unknown key is an error, not silently ignored.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from pydantic import BaseModel, ConfigDict, Field
+
+__all__ = ["CircuitPolicy", "ClientLimits", "RateLimits", "RetryPolicy", "StreamGuards", "StrictModel"]
+
+
+class StrictModel(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class RetryPolicy(StrictModel):
+    """Retries in the worker, before the first byte reaches the caller."""
+
+    max_attempts: Annotated[int, Field(ge=1, le=10, description="Total tries, the first included")] = 3
+    base_delay_s: Annotated[float, Field(ge=0, le=60)] = 0.5
+    max_delay_s: Annotated[float, Field(ge=0, le=300)] = 8.0
+    # Provider hints (Retry-After) outside [0, max_hint_s] are clamped and logged.
+    max_hint_s: Annotated[float, Field(ge=0, le=600)] = 60.0
+    # Retries may be at most this fraction of first attempts (rolling), so a failing
+    # provider cannot turn into a retry storm.
+    budget_ratio: Annotated[float, Field(ge=0, le=1)] = 0.2
+
+
+class RateLimits(StrictModel):
+    """Token buckets in the worker; tightened further by the provider's own headers."""
+
+    requests_per_min: Annotated[int | None, Field(ge=1)] = None
+    tokens_per_min: Annotated[int | None, Field(ge=1)] = None
+    # How long a call may wait for capacity before failing with rate_limited.
+    max_wait_s: Annotated[float, Field(ge=0, le=60)] = 2.0
+
+
+class CircuitPolicy(StrictModel):
+    """Open after consecutive failures; after the cooldown let one probe through."""
+
+    failure_threshold: Annotated[int, Field(ge=1, le=100)] = 5
+    cooldown_s: Annotated[float, Field(gt=0, le=3600)] = 15.0
+
+
+class StreamGuards(StrictModel):
+    """Checked on every chunk before anything is forwarded."""
+
+    idle_timeout_s: Annotated[float, Field(gt=0, le=600)] = 30.0
+    max_chunk_bytes: Annotated[int, Field(ge=64, le=16 * 1024 * 1024)] = 256 * 1024
+    max_total_bytes: Annotated[int, Field(ge=1024, le=256 * 1024 * 1024)] = 8 * 1024 * 1024
+
+
+class ClientLimits(StrictModel):
+    """Per-client limits enforced by the gateway, whichever front end the client uses."""
+
+    requests_per_min: Annotated[int | None, Field(ge=1)] = None
+    max_concurrency: Annotated[int | None, Field(ge=1, le=1024)] = None
