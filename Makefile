@@ -4,7 +4,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: help venv demo test run up down status lint schema clean
+.PHONY: help venv demo test run up down status lint schema bench uat clean
 
 help:
 	@echo "make demo    whole stack against bundled emulators, a real MCP client calls every tool"
@@ -12,6 +12,8 @@ help:
 	@echo "make run     the stack in the foreground with config/ and real providers"
 	@echo "make up / make down / make status    the same stack in the background"
 	@echo "make lint    ruff and mypy"
+	@echo "make bench   side-by-side benchmark (not part of make test)"
+	@echo "make uat     end-to-end scenarios with two independent MCP clients"
 
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -42,6 +44,12 @@ status: venv
 lint: venv
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/mypy
+
+bench: venv
+	$(PY) -m bench
+
+uat: venv
+	$(PY) uat/run_uat.py
 
 schema: venv
 	$(PY) -m cli.main config schema

@@ -3,19 +3,26 @@
 from __future__ import annotations
 
 import argparse
+import importlib
 import sys
 from collections.abc import Sequence
 from types import ModuleType
 
 from shared.config import ConfigError
 
+# One module per concern, each exposing register(subparsers).
+_COMMAND_MODULES = ("stack_cmd", "clients_cmd", "config_cmd", "assistant_cmd", "security_cmd")
+
 
 def _modules() -> list[ModuleType]:
-    # Imported here so `llm-caller --help` stays fast and a broken optional module
-    # cannot stop the others from loading.
-    from cli import clients_cmd, config_cmd, stack_cmd
-
-    return [stack_cmd, clients_cmd, config_cmd]
+    modules = []
+    for name in _COMMAND_MODULES:
+        try:
+            modules.append(importlib.import_module(f"cli.{name}"))
+        except ModuleNotFoundError as exc:
+            if exc.name != f"cli.{name}":
+                raise  # a real missing dependency must not be hidden
+    return modules
 
 
 def build_parser() -> argparse.ArgumentParser:

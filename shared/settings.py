@@ -72,6 +72,11 @@ class Settings:
         return f"ipc://{path}"
 
     @property
+    def audit_file(self) -> Path:
+        """Append-only JSON lines: auth failures, config changes, token issue/rotate, worker deaths."""
+        return self.log_dir / "audit.jsonl"
+
+    @property
     def secrets_dir(self) -> Path:
         return self.run_dir / "secrets"
 
