@@ -78,6 +78,8 @@ class LLMCallerError(Exception):
         self.request_id = request_id
         self.retry_after_s = retry_after_s
         self.partial_text = partial_text
+        # The provider's own verdict (x-should-retry), when it gave one; None = follow the class.
+        self.should_retry: bool | None = None
 
     def to_payload(self) -> dict[str, Any]:
         """The shape sent over the worker link and returned to MCP clients."""

@@ -17,6 +17,7 @@ import contextlib
 import logging
 import os
 import signal
+import time
 import uuid
 from typing import Any
 
@@ -32,6 +33,7 @@ from shared.protocol import Command, ProtocolError, decode, encode
 from shared.settings import Settings
 from workers.adapters import create_adapter
 from workers.adapters.base import ProviderAdapter
+from workers.resilience.caller import ResilientCaller
 
 __all__ = ["WorkerRuntime"]
 
@@ -57,6 +59,7 @@ class WorkerRuntime:
         self._sock: zmq.asyncio.Socket | None = None
         self._client: httpx.AsyncClient | None = None
         self.adapter: ProviderAdapter | None = None
+        self.caller: ResilientCaller | None = None
         self._tasks: dict[str, asyncio.Task[None]] = {}
         self._models: list[ModelInfo] = []
         self._models_dirty = True
@@ -97,6 +100,7 @@ class WorkerRuntime:
             follow_redirects=False,
         )
         self.adapter = create_adapter(self.name, self.config, self._secret, self._client)
+        self.caller = ResilientCaller(self.name, self.config, self.adapter)
         self._models = self.adapter.configured_models()
 
     def _connect(self) -> None:
@@ -152,6 +156,8 @@ class WorkerRuntime:
             "last_error": self._last_error,
             "inflight": len(self._tasks),
         }
+        if self.caller is not None:
+            payload.update(self.caller.health())
         if include_models:
             payload["models"] = [m.to_wire() for m in self._models]
             self._models_dirty = False
@@ -227,15 +233,16 @@ class WorkerRuntime:
         task.add_done_callback(forget)
 
     async def _serve(self, request_id: str, payload: dict[str, Any]) -> None:
-        if self.adapter is None or self.status == "unconfigured":
+        if self.adapter is None or self.caller is None or self.status == "unconfigured":
             error = errors.Unavailable(f"{self._why}; an operator must configure it", provider=self.name)
             await self._send_error(request_id, error)
             return
         await self._send(Command.ACCEPTED, request_id)
         timeout = max(float(payload.get("timeout_s", 60.0)) - _DEADLINE_MARGIN_S, 0.01)
+        deadline = time.monotonic() + timeout
         try:
             async with asyncio.timeout(timeout):
-                await self._run_op(request_id, str(payload.get("op")), payload.get("request") or {})
+                await self._run_op(request_id, str(payload.get("op")), payload.get("request") or {}, deadline)
             self._last_error = None
         except errors.LLMCallerError as exc:
             await self._send_error(request_id, exc)
@@ -248,13 +255,13 @@ class WorkerRuntime:
             log.exception("request_failed_unexpectedly", extra={"provider": self.name, "request_id": request_id})
             await self._send_error(request_id, errors.InternalError(f"unexpected failure in the {self.name} worker"))
 
-    async def _run_op(self, request_id: str, op: str, request: dict[str, Any]) -> None:
-        assert self.adapter is not None
+    async def _run_op(self, request_id: str, op: str, request: dict[str, Any], deadline: float) -> None:
+        assert self.adapter is not None and self.caller is not None
         if op == "chat":
-            result = await self.adapter.chat(ChatRequest.from_wire(request))
+            result = await self.caller.chat(ChatRequest.from_wire(request), deadline)
             await self._send(Command.REPLY, request_id, result.to_wire())
         elif op == "chat_stream":
-            stream = self.adapter.stream_chat(ChatRequest.from_wire(request))
+            stream = self.caller.stream_chat(ChatRequest.from_wire(request), deadline)
             async with contextlib.aclosing(stream):
                 async for item in stream:
                     if isinstance(item, TextDelta):
@@ -262,7 +269,7 @@ class WorkerRuntime:
                     else:
                         await self._send(Command.REPLY, request_id, item.to_wire())
         elif op == "embed":
-            embedded = await self.adapter.embed(EmbedRequest.from_wire(request))
+            embedded = await self.caller.embed(EmbedRequest.from_wire(request), deadline)
             await self._send(Command.REPLY, request_id, embedded.to_wire())
         elif op == "models":
             models = await self.adapter.list_models()

@@ -12,7 +12,7 @@ The adapter is given an ``httpx.AsyncClient`` that the worker creates once and r
 from __future__ import annotations
 
 import abc
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, Callable, Mapping
 from typing import ClassVar
 
 import httpx
@@ -44,6 +44,13 @@ class ProviderAdapter(abc.ABC):
         self.config = config
         self._secret = secret
         self.client = client
+        # Called with (status, headers) of every provider response: the worker's rate
+        # limiter learns the provider's own limits from them.
+        self.on_response: Callable[[int, Mapping[str, str]], None] | None = None
+
+    def observe(self, status: int, headers: Mapping[str, str]) -> None:
+        if self.on_response is not None:
+            self.on_response(status, headers)
 
     @abc.abstractmethod
     async def chat(self, request: ChatRequest) -> ChatResult:

@@ -29,7 +29,7 @@ from shared.models import (
     Usage,
 )
 from workers.adapters.base import ProviderAdapter
-from workers.retry_hints import HeadersLike, openai_reset_s, retry_after_s
+from workers.retry_hints import HeadersLike, openai_reset_s, retry_after_s, should_retry
 from workers.sse import SSEError, SSEEvent, iter_sse
 
 __all__ = [
@@ -252,6 +252,12 @@ class HttpAdapter(ProviderAdapter):
     def map_error(self, status: int, headers: HeadersLike, body: bytes) -> errors.LLMCallerError:
         """This provider's error mapping, bound to its name and scrubber."""
 
+    def http_error(self, status: int, headers: HeadersLike, body: bytes) -> errors.LLMCallerError:
+        """The mapped error, carrying the provider's x-should-retry verdict when it gave one."""
+        error = self.map_error(status, headers, body)
+        error.should_retry = should_retry(headers)
+        return error
+
     def bad_payload(self, what: str) -> errors.ProviderError:
         return errors.ProviderError(f"{self.name} returned {what}", provider=self.name)
 
@@ -263,11 +269,12 @@ class HttpAdapter(ProviderAdapter):
         except httpx.HTTPError as exc:
             # "from None": the httpx exception text can hold the URL, which may hold credentials.
             raise self.transport_error(exc) from None
+        self.observe(response.status_code, response.headers)
         if not response.is_success:
-            raise self.map_error(response.status_code, response.headers, response.content)
+            raise self.http_error(response.status_code, response.headers, response.content)
         data = decode_json(response.content)
         if isinstance(data, dict) and data.get("error"):
-            raise self.map_error(response.status_code, response.headers, response.content)
+            raise self.http_error(response.status_code, response.headers, response.content)
         if data is None:
             raise self.bad_payload("a response that is not JSON")
         return data
@@ -295,14 +302,15 @@ class HttpAdapter(ProviderAdapter):
 
     async def check_stream_start(self, response: httpx.Response) -> None:
         """Raise the mapped error when a stream request was answered with an error instead."""
+        self.observe(response.status_code, response.headers)
         if not response.is_success:
-            raise self.map_error(response.status_code, response.headers, await read_limited(response))
+            raise self.http_error(response.status_code, response.headers, await read_limited(response))
         if response.headers.get("content-type", "").startswith("application/json"):
             # Not a stream at all, e.g. LM Studio answers an unknown endpoint with 200 and JSON.
             body = await read_limited(response)
             data = decode_json(body)
             if isinstance(data, dict) and data.get("error"):
-                raise self.map_error(response.status_code, response.headers, body)
+                raise self.http_error(response.status_code, response.headers, body)
             raise self.bad_payload("a plain JSON answer to a streaming request")
 
     def model_info(self, model_id: str, derived: list[Capability] | None = None, **extra: Any) -> ModelInfo:

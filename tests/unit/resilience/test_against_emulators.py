@@ -1,0 +1,156 @@
+"""The worker's resilience layer around the real adapters, against emulators with injected faults."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+import pytest
+
+from emulators.control import EmulatorControl
+from emulators.server import BackgroundEmulators, EmulatorConfig
+from shared import errors
+from shared.config import ProviderConfig
+from shared.models import ChatRequest, ChatResult, EmbedRequest, Message, TextDelta
+from workers.adapters import create_adapter
+from workers.resilience.caller import ResilientCaller
+
+KEY = "sk-test-resilience-0123456789"
+
+
+@pytest.fixture(scope="module")
+def emulators() -> Iterator[BackgroundEmulators]:
+    with BackgroundEmulators(EmulatorConfig(openai_key=KEY, anthropic_key=KEY)) as running:
+        yield running
+
+
+@pytest.fixture
+def control(emulators: BackgroundEmulators) -> Iterator[EmulatorControl]:
+    with EmulatorControl(emulators.url("openai")) as ctl:
+        ctl.reset()
+        yield ctl
+        ctl.reset()
+
+
+def config(emulators: BackgroundEmulators, **extra: Any) -> ProviderConfig:
+    return ProviderConfig.model_validate({
+        "kind": "openai", "base_url": emulators.url("openai") + "/v1", "secret": {"env": "X"},
+        "models": [{"id": "gpt-4o-mini", "capabilities": ["chat", "chatStream"]},
+                   {"id": "text-embedding-3-small", "capabilities": ["embed"]}],
+        "retry": {"base_delay_s": 0.01, "max_delay_s": 0.05}, **extra})
+
+
+async def with_caller(cfg: ProviderConfig, body: Any) -> Any:
+    async with httpx.AsyncClient(timeout=5) as client:
+        caller = ResilientCaller("openai", cfg, create_adapter("openai", cfg, KEY, client))
+        return await body(caller)
+
+
+REQUEST = ChatRequest(model="gpt-4o-mini", messages=[Message("user", "hello there")])
+
+
+async def stream_all(caller: ResilientCaller, deadline: float) -> list[TextDelta | ChatResult]:
+    stream = caller.stream_chat(REQUEST, deadline)
+    async with contextlib.aclosing(stream):
+        return [item async for item in stream]
+
+
+def test_rate_limit_with_retry_after_is_retried_once(emulators: BackgroundEmulators, control: EmulatorControl) -> None:
+    control.add_faults({"mode": "status", "status": 429, "headers": {"retry-after": "0.2"}})
+    started = time.monotonic()
+    result = asyncio.run(with_caller(config(emulators), lambda c: c.chat(REQUEST, time.monotonic() + 5)))
+    assert "hello there" in result.text
+    assert time.monotonic() - started >= 0.2  # the hint was honoured
+    assert control.stats()["requests"] == 2
+
+
+@pytest.mark.parametrize("headers", [{"retry-after-ms": "150"}, {"retry-after": "Thu, 01 Jan 2026 00:00:00 GMT"}])
+def test_other_hint_forms(emulators: BackgroundEmulators, control: EmulatorControl, headers: dict[str, str]) -> None:
+    control.add_faults({"mode": "status", "status": 429, "headers": headers})
+    asyncio.run(with_caller(config(emulators), lambda c: c.chat(REQUEST, time.monotonic() + 5)))
+    assert control.stats()["requests"] == 2
+
+
+def test_quota_429_and_auth_are_never_retried(emulators: BackgroundEmulators, control: EmulatorControl) -> None:
+    control.add_faults({"mode": "status", "status": 429, "error_code": "insufficient_quota"},
+                       {"mode": "status", "status": 401})
+    for expected in (errors.QuotaExhausted, errors.AuthError):
+        with pytest.raises(expected):
+            asyncio.run(with_caller(config(emulators), lambda c: c.chat(REQUEST, time.monotonic() + 5)))
+    assert control.stats()["requests"] == 2
+
+
+def test_should_retry_false_is_obeyed(emulators: BackgroundEmulators, control: EmulatorControl) -> None:
+    control.add_faults({"mode": "status", "status": 503, "headers": {"x-should-retry": "false"}})
+    with pytest.raises(errors.Overloaded):
+        asyncio.run(with_caller(config(emulators), lambda c: c.chat(REQUEST, time.monotonic() + 5)))
+    assert control.stats()["requests"] == 1
+
+
+def test_persistent_5xx_gives_up_after_max_attempts(emulators: BackgroundEmulators, control: EmulatorControl) -> None:
+    control.add_faults({"mode": "status", "status": 500, "times": 10})
+    with pytest.raises(errors.ProviderError):
+        asyncio.run(with_caller(config(emulators), lambda c: c.embed(
+            EmbedRequest(model="text-embedding-3-small", inputs=["a"]), time.monotonic() + 5)))
+    assert control.stats()["requests"] == 3
+
+
+def test_stream_is_retried_before_the_first_chunk_only(emulators: BackgroundEmulators,
+                                                      control: EmulatorControl) -> None:
+    control.add_faults({"mode": "status", "status": 529})
+    items = asyncio.run(with_caller(config(emulators), lambda c: stream_all(c, time.monotonic() + 5)))
+    assert isinstance(items[-1], ChatResult) and control.stats()["requests"] == 2
+    control.reset()
+    control.add_faults({"mode": "truncated_stream", "after_chunks": 2})
+    with pytest.raises(errors.StreamInterrupted) as caught:
+        asyncio.run(with_caller(config(emulators), lambda c: stream_all(c, time.monotonic() + 5)))
+    assert caught.value.partial_text and control.stats()["requests"] == 1
+
+
+def test_silent_stream_hits_the_idle_guard(emulators: BackgroundEmulators, control: EmulatorControl) -> None:
+    control.add_faults({"mode": "silent_stream", "after_chunks": 1, "delay_s": 30})
+    cfg = config(emulators, stream_guards={"idle_timeout_s": 0.3})
+    started = time.monotonic()
+    with pytest.raises(errors.Timeout) as caught:
+        asyncio.run(with_caller(cfg, lambda c: stream_all(c, time.monotonic() + 10)))
+    assert time.monotonic() - started < 2 and caught.value.partial_text
+
+
+def test_circuit_opens_and_then_fails_fast_without_calling(emulators: BackgroundEmulators,
+                                                          control: EmulatorControl) -> None:
+    control.add_faults({"mode": "status", "status": 500, "times": 100})
+    cfg = config(emulators, retry={"max_attempts": 1}, circuit={"failure_threshold": 3, "cooldown_s": 30})
+
+    async def body(caller: ResilientCaller) -> list[str]:
+        seen = []
+        for _ in range(5):
+            try:
+                await caller.chat(REQUEST, time.monotonic() + 5)
+            except errors.LLMCallerError as exc:
+                seen.append(exc.type)
+        return seen
+
+    assert asyncio.run(with_caller(cfg, body)) == ["provider_error"] * 3 + ["unavailable"] * 2
+    assert control.stats()["requests"] == 3
+
+
+def test_worker_rate_limit_refuses_past_its_bucket(emulators: BackgroundEmulators, control: EmulatorControl) -> None:
+    cfg = config(emulators, rate_limits={"requests_per_min": 2, "max_wait_s": 0.1})
+
+    async def body(caller: ResilientCaller) -> list[str]:
+        outcomes = []
+        for _ in range(3):
+            try:
+                await caller.chat(REQUEST, time.monotonic() + 5)
+                outcomes.append("ok")
+            except errors.RateLimited as exc:
+                assert exc.retry_after_s and exc.retry_after_s > 0
+                outcomes.append("rate_limited")
+        return outcomes
+
+    assert asyncio.run(with_caller(cfg, body)) == ["ok", "ok", "rate_limited"]
+    assert control.stats()["requests"] == 2

@@ -1,0 +1,125 @@
+"""One provider call with everything around it: circuit check, rate limit, retries, guards.
+
+Order per attempt: the circuit (fail fast if the provider is known bad), then the rate
+limiter (bounded wait), then the adapter. A failure is recorded against the circuit and
+may be retried by the planner's rules; a stream is retried only while nothing has been
+forwarded yet.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import AsyncGenerator, Awaitable, Callable
+from typing import Any, TypeVar
+
+from shared import errors
+from shared.config import ProviderConfig
+from shared.models import ChatRequest, ChatResult, EmbedRequest, EmbedResult, TextDelta
+from workers.adapters.base import ProviderAdapter
+from workers.resilience.circuit import Circuits
+from workers.resilience.guards import guarded
+from workers.resilience.ratelimit import ProviderLimiter, estimate_tokens
+from workers.resilience.retry import RetryPlanner
+
+__all__ = ["ResilientCaller"]
+
+T = TypeVar("T")
+
+
+class ResilientCaller:
+    def __init__(
+        self, name: str, config: ProviderConfig, adapter: ProviderAdapter,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.name = name
+        self.config = config
+        self.adapter = adapter
+        self.retry = RetryPlanner(name, config.retry, clock=clock)
+        self.limiter = ProviderLimiter(name, config.rate_limits, clock)
+        self.circuits = Circuits(name, config.circuit, clock)
+        self.attempts = 0
+        adapter.on_response = self.limiter.observe
+
+    async def chat(self, request: ChatRequest, deadline: float) -> ChatResult:
+        tokens = estimate_tokens(sum(len(m.content) for m in request.messages), request.max_tokens)
+        return await self._call(request.model, tokens, deadline, lambda: self.adapter.chat(request))
+
+    async def embed(self, request: EmbedRequest, deadline: float) -> EmbedResult:
+        tokens = estimate_tokens(sum(len(t) for t in request.inputs), 0)
+        return await self._call(request.model, tokens, deadline, lambda: self.adapter.embed(request))
+
+    async def stream_chat(
+        self, request: ChatRequest, deadline: float
+    ) -> AsyncGenerator[TextDelta | ChatResult, None]:
+        tokens = estimate_tokens(sum(len(m.content) for m in request.messages), request.max_tokens)
+        attempt = 0
+        while True:
+            attempt += 1
+            await self._admit(request.model, tokens, deadline, first=attempt == 1)
+            forwarded = False
+            stream = guarded(self.adapter.stream_chat(request), self.config.stream_guards, self.name)
+            try:
+                async with contextlib.aclosing(stream):
+                    async for item in stream:
+                        forwarded = forwarded or isinstance(item, TextDelta)
+                        yield item
+            except errors.LLMCallerError as error:
+                self.circuits.record(request.model, error)
+                # Once a chunk went out, the caller holds part of this answer: no retry.
+                delay = None if forwarded else self.retry.delay_for(error, attempt, deadline)
+                if delay is None:
+                    raise
+                await asyncio.sleep(delay)
+                continue
+            except BaseException:
+                self.circuits.release(request.model)  # cancelled: neither success nor failure
+                raise
+            self.circuits.record(request.model, None)
+            return
+
+    async def _call(self, model: str, tokens: int, deadline: float, run: Callable[[], Awaitable[T]]) -> T:
+        attempt = 0
+        while True:
+            attempt += 1
+            await self._admit(model, tokens, deadline, first=attempt == 1)
+            try:
+                result = await run()
+            except errors.LLMCallerError as error:
+                self.circuits.record(model, error)
+                delay = self.retry.delay_for(error, attempt, deadline)
+                if delay is None:
+                    raise
+                await asyncio.sleep(delay)
+                continue
+            except BaseException:
+                self.circuits.release(model)
+                raise
+            self.circuits.record(model, None)
+            return result
+
+    async def _admit(self, model: str, tokens: int, deadline: float, *, first: bool) -> None:
+        self.circuits.check(model)
+        if first:
+            self.attempts += 1
+            self.retry.budget.record_attempt()
+        try:
+            await self.limiter.acquire(tokens, deadline)
+        except BaseException:
+            self.circuits.release(model)
+            raise
+
+    def health(self) -> dict[str, Any]:
+        """What the worker's heartbeat reports about its resilience state."""
+        return {
+            "circuit": self.circuits.snapshot(),
+            "counters": {
+                "attempts": self.attempts,
+                "retries": self.retry.retries,
+                "retry_budget_refusals": self.retry.budget_refusals,
+                "retry_hint_violations": self.retry.hint_violations,
+                "rate_limit_waits": self.limiter.waits,
+                "rate_limit_rejections": self.limiter.rejections,
+            },
+        }

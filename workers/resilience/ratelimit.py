@@ -1,0 +1,103 @@
+"""Provider rate limits held in the worker: requests/min and tokens/min token buckets.
+
+The configured limits are the operator's ceiling; the provider's own headers can only
+tighten them (``x-ratelimit-remaining-*`` at zero, or a 429 with Retry-After, pauses the
+bucket until the provider's reset). A call waits a bounded time for capacity, then fails
+fast with ``rate_limited`` and a retry-after, rather than queueing without end.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable, Mapping
+
+from shared import errors
+from shared.policies import RateLimits
+from workers.retry_hints import parse_duration, retry_after_s
+
+__all__ = ["ProviderLimiter", "TokenBucket", "estimate_tokens"]
+
+
+def estimate_tokens(text_chars: int, max_tokens: int | None) -> int:
+    """A cheap, conservative token estimate: ~4 characters a token, plus the reply budget."""
+    return text_chars // 4 + 1 + (max_tokens or 256)
+
+
+class TokenBucket:
+    def __init__(self, per_minute: float, clock: Callable[[], float] = time.monotonic) -> None:
+        self.rate = per_minute / 60.0
+        self.capacity = float(per_minute)
+        self.tokens = self.capacity
+        self._clock = clock
+        self._updated = clock()
+
+    def _refill(self) -> None:
+        now = self._clock()
+        self.tokens = min(self.capacity, self.tokens + (now - self._updated) * self.rate)
+        self._updated = now
+
+    def wait_time(self, amount: float) -> float:
+        """Seconds until ``amount`` tokens are available (0 if now); inf if never."""
+        self._refill()
+        if amount > self.capacity:
+            return float("inf")
+        return max(0.0, (amount - self.tokens) / self.rate)
+
+    def take(self, amount: float) -> None:
+        self._refill()
+        self.tokens -= amount
+
+
+class ProviderLimiter:
+    def __init__(self, provider: str, limits: RateLimits, clock: Callable[[], float] = time.monotonic) -> None:
+        self.provider = provider
+        self.limits = limits
+        self._clock = clock
+        self.requests = TokenBucket(limits.requests_per_min, clock) if limits.requests_per_min else None
+        self.tokens = TokenBucket(limits.tokens_per_min, clock) if limits.tokens_per_min else None
+        self.paused_until = 0.0
+        self.waits = 0
+        self.rejections = 0
+
+    def _wait_needed(self, tokens: int) -> float:
+        wait = max(0.0, self.paused_until - self._clock())
+        if self.requests is not None:
+            wait = max(wait, self.requests.wait_time(1))
+        if self.tokens is not None:
+            wait = max(wait, self.tokens.wait_time(tokens))
+        return wait
+
+    async def acquire(self, tokens: int, deadline: float) -> None:
+        """Take capacity for one call, waiting at most ``max_wait_s`` (and never past the deadline)."""
+        wait = self._wait_needed(tokens)
+        budget = min(self.limits.max_wait_s, deadline - self._clock())
+        if wait > budget:
+            self.rejections += 1
+            retry = None if wait == float("inf") else round(wait, 3)
+            raise errors.RateLimited(
+                f"{self.provider} rate limit reached in this worker; retry in {wait:.1f}s"
+                if retry is not None else f"{self.provider}: this call is larger than the per-minute token limit",
+                provider=self.provider,
+                retry_after_s=retry,
+            )
+        if wait > 0:
+            self.waits += 1
+            await asyncio.sleep(wait)
+        if self.requests is not None:
+            self.requests.take(1)
+        if self.tokens is not None:
+            self.tokens.take(tokens)
+
+    def observe(self, status: int, headers: Mapping[str, str]) -> None:
+        """Tighten to what the provider says: a 429's Retry-After, or 'remaining: 0' until reset."""
+        lowered = {k.lower(): v for k, v in headers.items()}
+        pause = None
+        if status == 429:
+            pause = retry_after_s(lowered) or 1.0
+        elif lowered.get("x-ratelimit-remaining-requests") == "0":
+            pause = parse_duration(lowered.get("x-ratelimit-reset-requests"))
+        elif lowered.get("anthropic-ratelimit-requests-remaining") == "0":
+            pause = 1.0  # its reset is a timestamp; a short pause is enough to stop a stampede
+        if pause:
+            self.paused_until = max(self.paused_until, self._clock() + min(pause, 120.0))

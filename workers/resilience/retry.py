@@ -1,0 +1,106 @@
+"""When to retry a failed provider call, and how long to wait first.
+
+Rules, in order: never retry an error that is not transient, or that the provider marked
+``x-should-retry: false``; never after a stream has forwarded a chunk (the caller already
+has part of an answer); never past the caller's deadline; never beyond the retry budget.
+The wait is the provider's hint (clamped to a window, with every violation logged) or
+exponential backoff with full jitter.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import time
+from collections.abc import Callable
+
+from shared import errors
+from shared.logs import log_event
+from shared.policies import RetryPolicy
+
+__all__ = ["RetryBudget", "RetryPlanner"]
+
+log = logging.getLogger("workers.retry")
+
+# Retrying these is the job of someone else: worker_lost and unavailable are the
+# gateway's to handle, a broken stream already reached the caller.
+_NEVER = (errors.StreamInterrupted, errors.WorkerLost, errors.Unavailable)
+
+
+class RetryBudget:
+    """A token bucket that caps retries at a fraction of first attempts.
+
+    Each first attempt earns ``ratio`` tokens, each retry spends one. The bucket starts
+    with a few tokens so a quiet worker can still retry, and is capped so a long calm
+    period cannot bank an unlimited burst of retries for the next outage.
+    """
+
+    def __init__(self, ratio: float, initial: float = 3.0, cap: float = 10.0) -> None:
+        self.ratio = ratio
+        self.tokens = min(initial, cap)
+        self.cap = cap
+
+    def record_attempt(self) -> None:
+        self.tokens = min(self.cap, self.tokens + self.ratio)
+
+    def try_spend(self) -> bool:
+        # The epsilon absorbs float drift: ten attempts at ratio 0.1 must earn one retry.
+        if self.tokens >= 1.0 - 1e-9:
+            self.tokens -= 1.0
+            return True
+        return False
+
+
+class RetryPlanner:
+    def __init__(
+        self,
+        provider: str,
+        policy: RetryPolicy,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        rng: random.Random | None = None,
+    ) -> None:
+        self.provider = provider
+        self.policy = policy
+        self.budget = RetryBudget(policy.budget_ratio)
+        self._clock = clock
+        self._rng = rng or random.Random()
+        self.retries = 0
+        self.budget_refusals = 0
+        self.hint_violations = 0
+
+    def delay_for(self, error: errors.LLMCallerError, attempt: int, deadline: float) -> float | None:
+        """Seconds to wait before attempt ``attempt + 1``, or None when we must not retry."""
+        if not self._retryable(error) or attempt >= self.policy.max_attempts:
+            return None
+        delay = self._wait(error, attempt)
+        if self._clock() + delay >= deadline:
+            return None
+        if not self.budget.try_spend():
+            self.budget_refusals += 1
+            log_event(log, "retry_budget_exhausted", level=logging.WARNING, provider=self.provider,
+                      error=error.type)
+            return None
+        self.retries += 1
+        return delay
+
+    def _retryable(self, error: errors.LLMCallerError) -> bool:
+        if isinstance(error, _NEVER) or error.should_retry is False:
+            return False
+        return error.retryable or error.should_retry is True
+
+    def _wait(self, error: errors.LLMCallerError, attempt: int) -> float:
+        hint = error.retry_after_s
+        if hint is not None:
+            return self._clamp(hint)
+        ceiling = min(self.policy.max_delay_s, self.policy.base_delay_s * (2 ** (attempt - 1)))
+        return self._rng.uniform(0, ceiling)
+
+    def _clamp(self, hint: float) -> float:
+        window = self.policy.max_hint_s
+        if 0 <= hint <= window:
+            return hint
+        self.hint_violations += 1
+        log_event(log, "retry_hint_clamped", level=logging.WARNING, provider=self.provider,
+                  hint_s=hint, window_s=window)
+        return min(max(hint, 0.0), window)
