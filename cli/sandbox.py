@@ -17,7 +17,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -126,6 +126,8 @@ class Sandbox:
     heartbeat_s: float = 0.5
     # Providers whose key the operator "forgot" to export: their workers run unconfigured.
     withhold_keys: tuple[str, ...] = ()
+    # Adjusts the generated providers.json before start (fallbacks, tighter policies...).
+    tweak: Callable[[dict[str, Any]], None] | None = None
     root: Path = field(init=False)
     keys: dict[str, str] = field(init=False)
     token: str = field(init=False)
@@ -148,7 +150,10 @@ class Sandbox:
         self.emulators.start()
         config_dir = self.root / "config"
         config_dir.mkdir()
-        ProvidersFile.model_validate(providers := emulator_providers(self.emulators))
+        providers = emulator_providers(self.emulators)
+        if self.tweak is not None:
+            self.tweak(providers)
+        ProvidersFile.model_validate(providers)
         write_json_atomic(config_dir / "providers.json", providers)
         self.token = new_token()
         registry = {"clients": {"demo": {"token_sha256": hash_token(self.token), "created_at": int(time.time())}}}

@@ -51,6 +51,9 @@ class FaultSpec(BaseModel):
     mode: FaultMode
     path: str | None = None  # exact request path, e.g. "/v1/chat/completions"; None matches any
     times: int = Field(default=1, ge=1)
+    # Strike only on every Nth matching request (the others pass untouched): spreads faults
+    # through traffic, e.g. every=10 for "10% of calls", instead of a consecutive burst.
+    every: int = Field(default=1, ge=1)
     # status / echo_key_in_error
     status: int | None = Field(default=None, ge=100, le=599)
     error_type: str | None = None
@@ -83,11 +86,12 @@ class FaultsBody(BaseModel):
 
 
 class _Queued:
-    __slots__ = ("left", "spec")
+    __slots__ = ("left", "seen", "spec")
 
     def __init__(self, spec: FaultSpec) -> None:
         self.spec = spec
         self.left = spec.times
+        self.seen = 0
 
 
 class FaultQueue:
@@ -112,6 +116,9 @@ class FaultQueue:
             return None
         for index, item in enumerate(self._items):
             if item.spec.applies_to(path, stream):
+                item.seen += 1
+                if item.seen % item.spec.every:
+                    return None  # not this one's turn: the request passes untouched
                 item.left -= 1
                 if item.left == 0:
                     del self._items[index]

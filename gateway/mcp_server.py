@@ -18,6 +18,7 @@ from mcp.server.lowlevel.server import Server
 from mcp.shared.exceptions import MCPError
 from pydantic import BaseModel, ValidationError
 
+from gateway.client_limits import ClientLimiter
 from gateway.compose import error_result, success_result
 from gateway.service import VERSION, GatewayService
 from gateway.tool_schemas import ChatInput, ChatOutput, EmbedInput, EmbedOutput, HealthInput, HealthOutput
@@ -79,7 +80,11 @@ def _validation_message(exc: ValidationError) -> str:
     return "invalid arguments: " + "; ".join(problems[:10])
 
 
-def build_mcp_server(service: GatewayService, client_lookup: ClientLookup) -> Server[Any]:
+def build_mcp_server(
+    service: GatewayService, client_lookup: ClientLookup, limiter: ClientLimiter | None = None
+) -> Server[Any]:
+    limiter = limiter or ClientLimiter()
+
     async def list_tools(
         ctx: ServerRequestContext[Any], params: types.PaginatedRequestParams | None
     ) -> types.ListToolsResult:
@@ -90,8 +95,11 @@ def build_mcp_server(service: GatewayService, client_lookup: ClientLookup) -> Se
         if name not in _TOOLS:
             raise MCPError(types.INVALID_PARAMS, f"unknown tool {name[:64]!r}; tools: {', '.join(_TOOLS)}")
         try:
-            client = _authorise(client_lookup, name)
-            return await _dispatch(service, ctx, name, params.arguments or {}, client)
+            client_id, client = _authorise(client_lookup, name)
+            if client is None or name == "getHealth":
+                return await _dispatch(service, ctx, name, params.arguments or {}, client)
+            async with limiter.admit(client_id, client.limits):
+                return await _dispatch(service, ctx, name, params.arguments or {}, client)
         except errors.LLMCallerError as exc:
             log_event(log, "call_failed", tool=name, error=exc.type, provider=exc.provider, request_id=exc.request_id)
             return error_result(exc)
@@ -109,16 +117,16 @@ def build_mcp_server(service: GatewayService, client_lookup: ClientLookup) -> Se
     )
 
 
-def _authorise(client_lookup: ClientLookup, tool: str) -> ClientEntry | None:
+def _authorise(client_lookup: ClientLookup, tool: str) -> tuple[str, ClientEntry | None]:
     token = get_access_token()
     if token is None:
-        return None  # STDIO or tests without HTTP auth: the transport vouched for the caller
+        return "", None  # STDIO or tests without HTTP auth: the transport vouched for the caller
     client = client_lookup(token.client_id)
     if client is None:
         raise errors.AuthError("this client is no longer in the registry")
     if not client.may_call(tool):
         raise errors.PermissionDenied(f"client {token.client_id!r} may not call {tool}")
-    return client
+    return token.client_id, client
 
 
 async def _dispatch(

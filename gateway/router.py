@@ -1,9 +1,19 @@
-"""Choosing the provider and model for a call.
+"""Choosing the provider and model for a call, and what to fall back to.
 
-In order: an explicit ``provider`` (with its ``model`` or its default for the
-capability); else an explicit ``model``, served by whichever configured provider offers
-it (preferring one whose worker is up); else the configured default for the capability.
-Every refusal says what *is* available, so the caller can fix the call in one step.
+Order of decision:
+
+1. an explicit ``provider`` (with its ``model`` or its default for the capability): a
+   manual override, allowed only if the client's registry entry permits overrides;
+2. a ``model`` that is an alias from providers.json: the alias's target;
+3. an explicit ``model`` (also an override): the provider offering it, preferring
+   workers that are up, then lower ``priority``;
+4. the configured default for the capability.
+
+Fallbacks (used by the service when the chosen route is down, its circuit is open, or it
+fails retryably before the first chunk): the configured ``fallbacks`` for the capability
+in order, then other providers offering the same model, by priority. A manual override
+gets no fallback: the caller asked for that provider. Every refusal says what *is*
+available, so the caller can fix the call in one step.
 """
 
 from __future__ import annotations
@@ -23,62 +33,86 @@ class Route:
     provider: str
     model: str
     reason: str
+    override: bool = False  # named by the caller: no silent switch to another provider
 
 
 class Router:
-    def __init__(self, providers: ProvidersFile, live_models: Callable[[str, Capability], list[str]],
-                 is_up: Callable[[str], bool]) -> None:
+    def __init__(
+        self,
+        providers: ProvidersFile,
+        live_models: Callable[[str, Capability], list[str]],
+        is_up: Callable[[str], bool],
+    ) -> None:
         """``live_models`` gives the models a worker reported (e.g. discovered from LM Studio)."""
         self._providers = providers
         self._live_models = live_models
         self._is_up = is_up
 
     def known_models(self, provider: str, capability: Capability) -> list[str]:
-        configured = self._providers.providers[provider].models_for(capability)
-        live = [m for m in self._live_models(provider, capability) if m not in configured]
-        return configured + live
+        config = self._providers.providers[provider]
+        configured = sorted((m for m in config.models if capability in m.capabilities), key=lambda m: m.priority)
+        ids = [m.id for m in configured]
+        return ids + [m for m in self._live_models(provider, capability) if m not in ids]
 
     def route(
         self, capability: Capability, provider: str | None, model: str | None, client: ClientEntry | None
     ) -> Route:
+        if model is not None and provider is None and model in self._providers.aliases:
+            target = self._providers.aliases[model]
+            self._check_provider(capability, target.provider, client)
+            chosen = target.model or self._default_model(capability, target.provider)
+            return Route(target.provider, chosen, f"alias {model!r}")
+        overriding = provider is not None or model is not None
+        if overriding and client is not None and not client.allow_override:
+            raise errors.PermissionDenied(
+                "this client may not choose a provider or model; omit them to use the configured route")
         if provider is not None:
             return self._explicit_provider(capability, provider, model, client)
         if model is not None:
             return self._by_model(capability, model, client)
         return self._default(capability, client)
 
+    def fallbacks(self, capability: Capability, primary: Route, client: ClientEntry | None) -> list[Route]:
+        if primary.override:
+            return []
+        candidates: list[tuple[str, str | None]] = [
+            (t.provider, t.model) for t in self._providers.fallbacks.get(capability, [])]
+        candidates += [(p, primary.model) for p in self._offering(capability, primary.model)]
+        routes: list[Route] = []
+        seen = {(primary.provider, primary.model)}
+        for provider, model in candidates:
+            if not self._usable(capability, provider, client):
+                continue
+            chosen = model or self._preferred_model(capability, provider)
+            if chosen is None or (provider, chosen) in seen:
+                continue
+            seen.add((provider, chosen))
+            routes.append(Route(provider, chosen, f"fallback for {primary.provider}/{primary.model}"))
+        return routes
+
+    # ----------------------------------------------------------------- internals
+
     def _explicit_provider(
         self, capability: Capability, provider: str, model: str | None, client: ClientEntry | None
     ) -> Route:
         self._check_provider(capability, provider, client)
+        if model is None:
+            chosen = self._default_model(capability, provider)
+            return Route(provider, chosen, f"provider named in the call; its {capability} default", override=True)
         known = self.known_models(provider, capability)
-        if model is not None:
-            if known and model not in known:
-                raise errors.NotFound(
-                    f"model {model!r} is not offered by {provider} for {capability}; "
-                    f"available: {', '.join(known)}",
-                    provider=provider,
-                )
-            return Route(provider, model, "provider and model named in the call")
-        default = self._providers.defaults.get(capability)
-        if default is not None and default.provider == provider and default.model:
-            return Route(provider, default.model, f"provider named in the call; its default {capability} model")
-        if known:
-            return Route(provider, known[0], f"provider named in the call; its first {capability} model")
-        raise errors.NotFound(
-            f"{provider} has no model configured for {capability}; name one with \"model\"", provider=provider
-        )
+        if known and model not in known:
+            raise errors.NotFound(
+                f"model {model!r} is not offered by {provider} for {capability}; available: {', '.join(known)}",
+                provider=provider,
+            )
+        return Route(provider, model, "provider and model named in the call", override=True)
 
     def _by_model(self, capability: Capability, model: str, client: ClientEntry | None) -> Route:
-        offering = [
-            name
-            for name, cfg in self._providers.providers.items()
-            if capability in KIND_CAPABILITIES[cfg.kind] and model in self.known_models(name, capability)
-        ]
-        allowed = [p for p in offering if client is None or client.may_use(p)]
+        offering = self._offering(capability, model)
         if not offering:
-            raise errors.NotFound(f"no provider offers model {model!r} for {capability}; "
-                                  f"available: {self._available(capability)}")
+            raise errors.NotFound(
+                f"no provider offers model {model!r} for {capability}; available: {self._available(capability)}")
+        allowed = [p for p in offering if client is None or client.may_use(p)]
         if not allowed:
             raise errors.PermissionDenied(f"this client may not use the providers offering {model!r}")
         up = [p for p in allowed if self._is_up(p)]
@@ -92,22 +126,47 @@ class Router:
                 f"no default is configured for {capability}; name a provider or model "
                 f"(available: {self._available(capability)})"
             )
-        if default.model is None:
-            return self._explicit_provider(capability, default.provider, None, client)
         self._check_provider(capability, default.provider, client)
-        return Route(default.provider, default.model, f"configured default for {capability}")
+        model = default.model or self._default_model(capability, default.provider)
+        return Route(default.provider, model, f"configured default for {capability}")
+
+    def _preferred_model(self, capability: Capability, provider: str) -> str | None:
+        """The capability default if it is this provider's, else its best-priority known model."""
+        default = self._providers.defaults.get(capability)
+        if default is not None and default.provider == provider and default.model:
+            return default.model
+        known = self.known_models(provider, capability)
+        return known[0] if known else None
+
+    def _default_model(self, capability: Capability, provider: str) -> str:
+        model = self._preferred_model(capability, provider)
+        if model is None:
+            raise errors.NotFound(
+                f"{provider} has no model configured for {capability}; name one with \"model\"", provider=provider)
+        return model
+
+    def _offering(self, capability: Capability, model: str) -> list[str]:
+        """Providers that list ``model`` for ``capability``, lowest priority number first."""
+        names = [
+            name for name, cfg in self._providers.providers.items()
+            if capability in KIND_CAPABILITIES[cfg.kind] and model in self.known_models(name, capability)
+        ]
+        return sorted(names, key=lambda n: self._providers.providers[n].priority)
+
+    def _usable(self, capability: Capability, provider: str, client: ClientEntry | None) -> bool:
+        config = self._providers.providers.get(provider)
+        return (config is not None and capability in KIND_CAPABILITIES[config.kind]
+                and (client is None or client.may_use(provider)))
 
     def _check_provider(self, capability: Capability, provider: str, client: ClientEntry | None) -> None:
         config = self._providers.providers.get(provider)
         if config is None:
             raise errors.NotFound(
-                f"unknown provider {provider!r}; configured: {', '.join(self._providers.providers) or 'none'}"
-            )
+                f"unknown provider {provider!r}; configured: {', '.join(self._providers.providers) or 'none'}")
         if client is not None and not client.may_use(provider):
             raise errors.PermissionDenied(f"this client may not use provider {provider!r}", provider=provider)
         if capability not in KIND_CAPABILITIES[config.kind]:
-            verb = "embed" if capability == "embed" else capability
-            raise errors.Unsupported(f"{verb} is not supported by {config.kind}", provider=provider)
+            raise errors.Unsupported(f"{capability} is not supported by {config.kind}", provider=provider)
 
     def _available(self, capability: Capability) -> str:
         parts = [

@@ -2,6 +2,12 @@
 
 Transport-independent: the MCP server (``gateway.mcp_server``) calls ``GatewayService``
 with the validated arguments, the calling client and a progress callback.
+
+Fallback: when the chosen route's worker is down or its circuit is open, or the call
+fails retryably before any chunk reached the client, the next fallback route is tried
+within the same overall deadline, and the result says which routes were passed over and
+why. After the first chunk there is no switch: the stream ends in ``stream_interrupted``
+carrying the partial text.
 """
 
 from __future__ import annotations
@@ -11,6 +17,7 @@ import logging
 import time
 import uuid
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from gateway.broker import WorkerBroker
@@ -23,6 +30,7 @@ from gateway.tool_schemas import (
     EmbedOutput,
     HealthOutput,
     ModelOut,
+    SkippedRouteOut,
     WorkerHealthOut,
 )
 from shared import errors
@@ -37,102 +45,143 @@ VERSION = "0.1.0"
 
 ProgressFn = Callable[[int, str], Awaitable[None]]
 
+# Failures that say "this route cannot serve now" without the call having produced
+# anything: worth trying the next route. worker_lost is not here: the provider may
+# already have done (and billed) the work. timeout is not here: the deadline is spent.
+_FALLBACK_ON = (errors.Unavailable, errors.Overloaded, errors.ProviderError, errors.ConnectionFailed,
+                errors.RateLimited)
+
+
+@dataclass
+class _Attempt:
+    """One call's progress across routes."""
+
+    request_id: str
+    deadline: float
+    parts: list[str] = field(default_factory=list)
+    skipped: list[SkippedRouteOut] = field(default_factory=list)
+
 
 class GatewayService:
-    def __init__(self, providers: ProvidersFile, broker: WorkerBroker) -> None:
+    def __init__(self, providers: ProvidersFile, broker: WorkerBroker, max_inflight: int = 1024) -> None:
         self.providers = providers
         self.broker = broker
         self.router = Router(providers, self._live_models, lambda p: broker.worker(p).up)
         self.started = time.monotonic()
+        self.max_inflight = max_inflight
+        self.inflight = 0
 
     def _live_models(self, provider: str, capability: Capability) -> list[str]:
         return self.broker.worker(provider).model_ids(capability)
 
-    def _timeout(self, route: Route, requested: float | None) -> float:
-        return requested or self.providers.providers[route.provider].timeouts.total_s
-
-    # ----------------------------------------------------------------- chat
+    # ----------------------------------------------------------------- tools
 
     async def chat(
         self, args: ChatInput, client: ClientEntry | None, progress: ProgressFn | None = None
     ) -> ChatOutput:
         capability: Capability = "chatStream" if progress is not None else "chat"
-        route = self.router.route(capability, args.provider, args.model, client)
-        request = ChatRequest(
-            model=route.model,
-            messages=_messages(args),
-            max_tokens=args.max_tokens,
-            temperature=args.temperature,
-            stream=progress is not None,
-        )
-        request_id = uuid.uuid4().hex
-        started = time.perf_counter()
+        primary = self.router.route(capability, args.provider, args.model, client)
         op = "chat_stream" if progress is not None else "chat"
-        parts: list[str] = []
-        reply: dict[str, Any] | None = None
+        attempt = self._attempt(primary, args.timeout_s)
+
+        def payload(route: Route) -> dict[str, Any]:
+            return ChatRequest(model=route.model, messages=_messages(args), max_tokens=args.max_tokens,
+                               temperature=args.temperature, stream=progress is not None).to_wire()
+
+        started = time.perf_counter()
+        route, reply = await self._run(capability, op, primary, client, attempt, payload, progress)
+        latency = (time.perf_counter() - started) * 1000
+        self._log_call(op, route, attempt, latency)
+        output = chat_output(reply, route, attempt.request_id, latency,
+                             len(attempt.parts) if progress is not None else None)
+        output.route.fallback_from = attempt.skipped
+        return output
+
+    async def embed(self, args: EmbedInput, client: ClientEntry | None) -> EmbedOutput:
+        primary = self.router.route("embed", args.provider, args.model, client)
+        attempt = self._attempt(primary, args.timeout_s)
+
+        def payload(route: Route) -> dict[str, Any]:
+            return EmbedRequest(model=route.model, inputs=args.texts).to_wire()
+
+        started = time.perf_counter()
+        route, reply = await self._run("embed", "embed", primary, client, attempt, payload, None)
+        latency = (time.perf_counter() - started) * 1000
+        self._log_call("embed", route, attempt, latency)
+        output = embed_output(reply, route, attempt.request_id, latency)
+        output.route.fallback_from = attempt.skipped
+        return output
+
+    # ----------------------------------------------------------------- dispatch
+
+    def _attempt(self, primary: Route, timeout_s: float | None) -> _Attempt:
+        timeout = timeout_s or self.providers.providers[primary.provider].timeouts.total_s
+        return _Attempt(request_id=uuid.uuid4().hex, deadline=time.monotonic() + timeout)
+
+    async def _run(
+        self, capability: Capability, op: str, primary: Route, client: ClientEntry | None,
+        attempt: _Attempt, payload: Callable[[Route], dict[str, Any]], progress: ProgressFn | None,
+    ) -> tuple[Route, dict[str, Any]]:
+        if self.inflight >= self.max_inflight:
+            raise errors.Unavailable(f"the gateway is at its limit of {self.max_inflight} calls in flight",
+                                     retry_after_s=1.0)
+        self.inflight += 1
         try:
-            events = self.broker.call(
-                route.provider, op, request.to_wire(), self._timeout(route, args.timeout_s), request_id
-            )
+            routes = [primary, *self.router.fallbacks(capability, primary, client)]
+            for index, route in enumerate(routes):
+                last = index == len(routes) - 1
+                state = self.broker.worker(route.provider)
+                if not last and (not state.up or state.circuit_open(route.model)):
+                    why = "circuit open" if state.up else "worker down"
+                    attempt.skipped.append(SkippedRouteOut(provider=route.provider, model=route.model, reason=why))
+                    continue
+                try:
+                    reply = await self._call_route(op, route, attempt, payload(route), progress)
+                except errors.LLMCallerError as exc:
+                    if attempt.parts:
+                        raise _interrupted(exc, attempt.parts, route) from None
+                    if last or not isinstance(exc, _FALLBACK_ON) or time.monotonic() >= attempt.deadline:
+                        raise
+                    attempt.skipped.append(SkippedRouteOut(provider=route.provider, model=route.model,
+                                                           reason=exc.type))
+                    continue
+                if attempt.skipped:
+                    route = Route(route.provider, route.model, f"fallback after {_describe(attempt.skipped)}")
+                return route, reply
+            raise AssertionError("unreachable: the last route either returns or raises")
+        finally:
+            self.inflight -= 1
+
+    async def _call_route(
+        self, op: str, route: Route, attempt: _Attempt, payload: dict[str, Any], progress: ProgressFn | None
+    ) -> dict[str, Any]:
+        remaining = attempt.deadline - time.monotonic()
+        if remaining <= 0:
+            raise errors.Timeout("the call's deadline passed before a provider could answer",
+                                 provider=route.provider, request_id=attempt.request_id)
+        reply: dict[str, Any] | None = None
+        events = self.broker.call(route.provider, op, payload, remaining, attempt.request_id)
+        try:
             async with contextlib.aclosing(events):
                 async for event in events:
                     if isinstance(event, TextDelta):
-                        parts.append(event.text)
+                        attempt.parts.append(event.text)
                         if progress is not None:
-                            await progress(len(parts), event.text)
+                            await progress(len(attempt.parts), event.text)
                     else:
                         reply = event
         except errors.LLMCallerError as exc:
-            exc.request_id = exc.request_id or request_id
-            if parts:
-                raise _interrupted(exc, parts, route) from None
+            exc.request_id = exc.request_id or attempt.request_id
+            exc.provider = exc.provider or route.provider
             raise
-        assert reply is not None
-        latency = (time.perf_counter() - started) * 1000
-        self._log_call(op, route, request_id, latency, "ok")
-        return chat_output(reply, route, request_id, latency, len(parts) if progress is not None else None)
-
-    # ----------------------------------------------------------------- embed
-
-    async def embed(self, args: EmbedInput, client: ClientEntry | None) -> EmbedOutput:
-        route = self.router.route("embed", args.provider, args.model, client)
-        request = EmbedRequest(model=route.model, inputs=args.texts)
-        request_id = uuid.uuid4().hex
-        started = time.perf_counter()
-        reply: dict[str, Any] | None = None
-        events = self.broker.call(
-            route.provider, "embed", request.to_wire(), self._timeout(route, args.timeout_s), request_id
-        )
-        async with contextlib.aclosing(events):
-            async for event in events:
-                if not isinstance(event, TextDelta):
-                    reply = event
-        assert reply is not None
-        latency = (time.perf_counter() - started) * 1000
-        self._log_call("embed", route, request_id, latency, "ok")
-        return embed_output(reply, route, request_id, latency)
+        if reply is None:
+            raise errors.InternalError("the worker ended the call without a result")
+        return reply
 
     # ----------------------------------------------------------------- health
 
     def health(self) -> HealthOutput:
-        workers = []
-        for name, config in self.providers.providers.items():
-            state = self.broker.worker(name)
-            age = state.heartbeat_age(self.broker.now())
-            workers.append(
-                WorkerHealthOut(
-                    provider=name,
-                    kind=config.kind,
-                    up=state.up,
-                    status=state.status,
-                    heartbeat_age_s=round(age, 3) if age is not None else None,
-                    capabilities=state.capabilities,
-                    models=[ModelOut(**m.to_wire()) for m in state.models],
-                    last_error=state.last_error,
-                    inflight=len(state.inflight),
-                    restarts_seen=state.restarts_seen,
-                )
-            )
+        workers = [self._worker_health(name, config.kind) for name, config in self.providers.providers.items()]
         ready = [w for w in workers if w.up and w.status == "ready"]
         status: Literal["ok", "degraded", "down"] = (
             "ok" if len(ready) == len(workers) else ("degraded" if ready else "down")
@@ -141,10 +190,29 @@ class GatewayService:
             status=status, version=VERSION, uptime_s=round(time.monotonic() - self.started, 3), workers=workers
         )
 
-    def _log_call(self, tool: str, route: Route, request_id: str, latency_ms: float, outcome: str) -> None:
+    def _worker_health(self, name: str, kind: str) -> WorkerHealthOut:
+        state = self.broker.worker(name)
+        age = state.heartbeat_age(self.broker.now())
+        return WorkerHealthOut(
+            provider=name,
+            kind=kind,
+            up=state.up,
+            status=state.status,
+            heartbeat_age_s=round(age, 3) if age is not None else None,
+            capabilities=state.capabilities,
+            models=[ModelOut(**m.to_wire()) for m in state.models],
+            last_error=state.last_error,
+            inflight=len(state.inflight),
+            restarts_seen=state.restarts_seen,
+            circuit=state.circuit,
+            counters=state.counters,
+        )
+
+    def _log_call(self, tool: str, route: Route, attempt: _Attempt, latency_ms: float) -> None:
         log_event(
             log, "call_finished", tool=tool, provider=route.provider, model=route.model,
-            request_id=request_id, latency_ms=round(latency_ms, 3), outcome=outcome,
+            request_id=attempt.request_id, latency_ms=round(latency_ms, 3), outcome="ok",
+            fallbacks=len(attempt.skipped) or None,
         )
 
 
@@ -155,6 +223,10 @@ def _messages(args: ChatInput) -> list[Message]:
     assert args.prompt is not None
     messages.append(Message("user", args.prompt))
     return messages
+
+
+def _describe(skipped: list[SkippedRouteOut]) -> str:
+    return ", ".join(f"{s.provider}/{s.model} ({s.reason})" for s in skipped)
 
 
 def _interrupted(exc: errors.LLMCallerError, parts: list[str], route: Route) -> errors.LLMCallerError:
@@ -169,4 +241,3 @@ def _interrupted(exc: errors.LLMCallerError, parts: list[str], route: Route) -> 
         retry_after_s=exc.retry_after_s,
         partial_text="".join(parts),
     )
-

@@ -6,7 +6,7 @@ Limits are generous for real use and small enough that one call cannot exhaust m
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -93,10 +93,18 @@ class UsageOut(BaseModel):
     total_tokens: int | None = None
 
 
+class SkippedRouteOut(BaseModel):
+    provider: str
+    model: str
+    reason: str = Field(description="Why this route was not used: worker down, circuit open, or its error type")
+
+
 class RouteOut(BaseModel):
     provider: str
     model: str
     reason: str = Field(description="Why this provider and model were chosen")
+    fallback_from: list[SkippedRouteOut] = Field(
+        default_factory=list, description="Routes tried or skipped before this one, in order")
 
 
 class ChatOutput(BaseModel):
@@ -141,6 +149,9 @@ class WorkerHealthOut(BaseModel):
     last_error: str | None
     inflight: int
     restarts_seen: int
+    circuit: dict[str, Any] = Field(default_factory=dict, description="state (closed/open/half_open), failures, "
+                                    "and models whose own circuit is not closed")
+    counters: dict[str, int] = Field(default_factory=dict, description="attempts, retries, rate-limit waits...")
 
 
 class HealthOutput(BaseModel):

@@ -27,6 +27,9 @@ class WorkerState:
     up: bool = False
     last_seen: float = 0.0
     restarts_seen: int = 0
+    # From the worker's heartbeat: circuit breaker state and its resilience counters.
+    circuit: dict[str, Any] = field(default_factory=dict)
+    counters: dict[str, int] = field(default_factory=dict)
     inflight: set[str] = field(default_factory=set)
     ready_event: asyncio.Event = field(default_factory=asyncio.Event)
     slots: asyncio.Semaphore = field(init=False)
@@ -49,6 +52,8 @@ class WorkerState:
             return
         self.status = str(payload.get("status", self.status))
         self.last_error = payload.get("last_error", self.last_error)
+        self.circuit = payload.get("circuit", self.circuit)
+        self.counters = payload.get("counters", self.counters)
         models = payload.get("models")
         if models is not None:
             self.models = [ModelInfo.from_wire(m) for m in models]
@@ -61,6 +66,13 @@ class WorkerState:
         if not self.last_seen:
             return None
         return (now if now is not None else time.monotonic()) - self.last_seen
+
+    def circuit_open(self, model: str) -> bool:
+        """Whether the worker last reported its circuit open for the provider or this model."""
+        if self.circuit.get("state") == "open":
+            return True
+        models: dict[str, str] = self.circuit.get("models", {})
+        return models.get(model) == "open"
 
     def model_ids(self, capability: str) -> list[str]:
         return [m.id for m in self.models if capability in m.capabilities]

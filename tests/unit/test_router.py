@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from gateway.router import Router
+from gateway.router import Route, Router
 from shared import errors
 from shared.config import ClientEntry, ProvidersFile
 
@@ -82,3 +82,77 @@ def test_client_provider_permissions() -> None:
 def test_missing_default_says_what_is_available() -> None:
     with pytest.raises(errors.NotFound, match="no default is configured for chatStream"):
         router().route("chatStream", None, None, None)
+
+
+ROUTING = ProvidersFile.model_validate({
+    "providers": {
+        "openai": {"kind": "openai", "base_url": "http://127.0.0.1:1/v1", "secret": {"env": "K1"}, "priority": 10,
+                   "models": [{"id": "shared-model", "capabilities": ["chat"]},
+                              {"id": "gpt-4o-mini", "capabilities": ["chat"]}]},
+        "azure": {"kind": "openai", "base_url": "http://127.0.0.1:4/v1", "secret": {"env": "K3"}, "priority": 5,
+                  "models": [{"id": "shared-model", "capabilities": ["chat"]}]},
+        "anthropic": {"kind": "anthropic", "base_url": "http://127.0.0.1:2", "secret": {"env": "K2"},
+                      "models": [{"id": "claude-haiku-4-5", "capabilities": ["chat"]}]},
+        "lmstudio": {"kind": "lmstudio", "base_url": "http://127.0.0.1:3"},
+    },
+    "defaults": {"chat": {"provider": "openai", "model": "gpt-4o-mini"}},
+    "fallbacks": {"chat": [{"provider": "anthropic"}, {"provider": "lmstudio", "model": "qwen"}],
+                  "embed": [{"provider": "anthropic"}]},
+    "aliases": {"fast": {"provider": "anthropic", "model": "claude-haiku-4-5"}},
+})
+
+
+def routing_router(up: set[str] | None = None) -> Router:
+    return Router(ROUTING, lambda p, c: [], lambda p: up is None or p in up)
+
+
+def test_alias_routes_to_its_target_even_without_override_rights() -> None:
+    route = routing_router().route("chat", None, "fast", client(allow_override=False))
+    assert (route.provider, route.model, route.reason) == ("anthropic", "claude-haiku-4-5", "alias 'fast'")
+
+
+def test_override_needs_permission() -> None:
+    locked = client(allow_override=False)
+    with pytest.raises(errors.PermissionDenied, match="may not choose a provider or model"):
+        routing_router().route("chat", "anthropic", None, locked)
+    with pytest.raises(errors.PermissionDenied):
+        routing_router().route("chat", None, "gpt-4o-mini", locked)
+    assert routing_router().route("chat", None, None, locked).provider == "openai"
+
+
+def test_model_offered_twice_goes_to_the_lower_priority_number_that_is_up() -> None:
+    assert routing_router().route("chat", None, "shared-model", None).provider == "azure"
+    assert routing_router(up={"openai"}).route("chat", None, "shared-model", None).provider == "openai"
+
+
+def test_fallbacks_follow_config_then_same_model_elsewhere() -> None:
+    r = routing_router()
+    primary = r.route("chat", None, None, None)
+    assert [(f.provider, f.model) for f in r.fallbacks("chat", primary, None)] == [
+        ("anthropic", "claude-haiku-4-5"), ("lmstudio", "qwen")]
+    by_model = r.route("chat", None, "shared-model", None)
+    assert [(f.provider, f.model) for f in r.fallbacks("chat", by_model, None)] == [
+        ("anthropic", "claude-haiku-4-5"), ("lmstudio", "qwen"), ("openai", "shared-model")]
+
+
+def test_no_fallback_for_a_manual_override_or_forbidden_or_incapable_targets() -> None:
+    r = routing_router()
+    assert r.fallbacks("chat", r.route("chat", "openai", None, None), None) == []
+    only_openai = client(providers=["openai"])
+    assert r.fallbacks("chat", r.route("chat", None, None, only_openai), only_openai) == []
+    assert r.fallbacks("embed", Route("openai", "e", "x"), None) == []  # anthropic cannot embed
+
+
+def test_unknown_alias_target_is_a_config_error() -> None:
+    import tempfile
+    from pathlib import Path
+
+    import orjson
+
+    from shared.config import ConfigError, load_providers
+
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "providers.json"
+        path.write_bytes(orjson.dumps({"providers": {}, "aliases": {"x": {"provider": "ghost"}}}))
+        with pytest.raises(ConfigError, match=r"aliases\.x\.provider"):
+            load_providers(path)

@@ -154,3 +154,91 @@ def test_worker_rate_limit_refuses_past_its_bucket(emulators: BackgroundEmulator
 
     assert asyncio.run(with_caller(cfg, body)) == ["ok", "ok", "rate_limited"]
     assert control.stats()["requests"] == 2
+
+
+def anthropic_config(emulators: BackgroundEmulators, **extra: Any) -> ProviderConfig:
+    return ProviderConfig.model_validate({
+        "kind": "anthropic", "base_url": emulators.url("anthropic"), "secret": {"env": "X"},
+        "models": [{"id": "claude-haiku-4-5", "capabilities": ["chat", "chatStream"]}],
+        "retry": {"base_delay_s": 0.01, "max_delay_s": 0.05}, **extra})
+
+
+ANTHROPIC_REQUEST = ChatRequest(model="claude-haiku-4-5", messages=[Message("user", "hello there")])
+
+
+async def with_anthropic(cfg: ProviderConfig, body: Any) -> Any:
+    async with httpx.AsyncClient(timeout=httpx.Timeout(5, read=cfg.timeouts.read_s)) as client:
+        caller = ResilientCaller("anthropic", cfg, create_adapter("anthropic", cfg, KEY, client))
+        return await body(caller)
+
+
+@pytest.fixture
+def anthropic_control(emulators: BackgroundEmulators) -> Iterator[EmulatorControl]:
+    with EmulatorControl(emulators.url("anthropic")) as ctl:
+        ctl.reset()
+        yield ctl
+        ctl.reset()
+
+
+def test_anthropic_529_is_overloaded_and_retried(emulators: BackgroundEmulators,
+                                                anthropic_control: EmulatorControl) -> None:
+    anthropic_control.add_faults({"mode": "status", "status": 529})
+    result = asyncio.run(with_anthropic(anthropic_config(emulators),
+                                        lambda c: c.chat(ANTHROPIC_REQUEST, time.monotonic() + 5)))
+    assert result.text and anthropic_control.stats()["requests"] == 2
+
+
+def test_anthropic_error_event_after_200_is_retried_before_any_chunk(
+        emulators: BackgroundEmulators, anthropic_control: EmulatorControl) -> None:
+    anthropic_control.add_faults({"mode": "error_event", "after_chunks": 0})
+
+    async def body(caller: ResilientCaller) -> list[Any]:
+        stream = caller.stream_chat(ANTHROPIC_REQUEST, time.monotonic() + 5)
+        async with contextlib.aclosing(stream):
+            return [item async for item in stream]
+
+    items = asyncio.run(with_anthropic(anthropic_config(emulators), body))
+    assert isinstance(items[-1], ChatResult) and anthropic_control.stats()["requests"] == 2
+    anthropic_control.reset()
+    anthropic_control.add_faults({"mode": "error_event", "after_chunks": 2})
+    with pytest.raises(errors.Overloaded) as caught:
+        asyncio.run(with_anthropic(anthropic_config(emulators), body))
+    assert caught.value.partial_text and anthropic_control.stats()["requests"] == 1
+
+
+def test_slow_provider_times_out_at_the_read_timeout(emulators: BackgroundEmulators,
+                                                    control: EmulatorControl) -> None:
+    control.add_faults({"mode": "delay", "delay_s": 3, "times": 5})
+    cfg = config(emulators, timeouts={"read_s": 0.3}, retry={"max_attempts": 2, "base_delay_s": 0.01})
+
+    async def body(caller: ResilientCaller) -> None:
+        async with httpx.AsyncClient(timeout=httpx.Timeout(5, read=0.3)) as client:
+            caller.adapter.client = client
+            await caller.chat(REQUEST, time.monotonic() + 5)
+
+    started = time.monotonic()
+    with pytest.raises(errors.Timeout):
+        asyncio.run(with_caller(cfg, body))
+    assert time.monotonic() - started < 2 and control.stats()["requests"] == 2
+
+
+def test_connection_refused_is_a_retryable_connection_error() -> None:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        closed_port = sock.getsockname()[1]
+    cfg = ProviderConfig.model_validate({
+        "kind": "openai", "base_url": f"http://127.0.0.1:{closed_port}/v1", "secret": {"env": "X"},
+        "retry": {"base_delay_s": 0.01, "max_delay_s": 0.02}})
+    with pytest.raises(errors.ConnectionFailed) as caught:
+        asyncio.run(with_caller(cfg, lambda c: c.chat(REQUEST, time.monotonic() + 5)))
+    assert caught.value.retryable and str(closed_port) not in caught.value.message
+
+
+def test_malformed_chunk_after_text_is_stream_interrupted(emulators: BackgroundEmulators,
+                                                         control: EmulatorControl) -> None:
+    control.add_faults({"mode": "malformed", "after_chunks": 2})
+    with pytest.raises(errors.StreamInterrupted) as caught:
+        asyncio.run(with_caller(config(emulators), lambda c: stream_all(c, time.monotonic() + 5)))
+    assert caught.value.partial_text and control.stats()["requests"] == 1
