@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 
 from shared import errors
@@ -27,8 +27,9 @@ class _ClientState:
 
 
 class ClientLimiter:
-    def __init__(self, max_wait_s: float = 1.0) -> None:
+    def __init__(self, max_wait_s: float = 1.0, on_reject: Callable[[], None] | None = None) -> None:
         self.max_wait_s = max_wait_s
+        self._on_reject = on_reject
         self._clients: dict[str, _ClientState] = {}
         self.rejections = 0
 
@@ -50,7 +51,7 @@ class ClientLimiter:
         if state.bucket is not None:
             wait = state.bucket.wait_time(1)
             if wait > self.max_wait_s:
-                self.rejections += 1
+                self._rejected()
                 raise errors.RateLimited(
                     f"client {client_id!r} is over its {limits.requests_per_min} calls/min limit",
                     retry_after_s=round(wait, 3))
@@ -67,12 +68,17 @@ class ClientLimiter:
             async with state.released:
                 state.released.notify()
 
+    def _rejected(self) -> None:
+        self.rejections += 1
+        if self._on_reject is not None:
+            self._on_reject()
+
     async def _wait_for_slot(self, client_id: str, state: _ClientState, limit: int) -> None:
         try:
             async with asyncio.timeout(self.max_wait_s), state.released:
                 await state.released.wait_for(lambda: state.active < limit)
         except TimeoutError:
-            self.rejections += 1
+            self._rejected()
             raise errors.RateLimited(
                 f"client {client_id!r} already has {limit} calls in flight, its limit", retry_after_s=1.0
             ) from None

@@ -8,6 +8,7 @@ names the offending field, and nothing (no pydantic URL, no traceback) leaks thr
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable, Coroutine
 from typing import Any
 
@@ -20,8 +21,10 @@ from pydantic import BaseModel, ValidationError
 
 from gateway.client_limits import ClientLimiter
 from gateway.compose import error_result, success_result
+from gateway.metrics import GatewayMetrics
 from gateway.service import VERSION, GatewayService
 from gateway.tool_schemas import ChatInput, ChatOutput, EmbedInput, EmbedOutput, HealthInput, HealthOutput
+from gateway.tracing import TraceContext, incoming_trace, span
 from shared import errors
 from shared.config import ClientEntry
 from shared.logs import log_event
@@ -83,7 +86,10 @@ def _validation_message(exc: ValidationError) -> str:
 def build_mcp_server(
     service: GatewayService, client_lookup: ClientLookup, limiter: ClientLimiter | None = None
 ) -> Server[Any]:
-    limiter = limiter or ClientLimiter()
+    metrics = service.metrics
+    if limiter is None:
+        limiter = ClientLimiter(on_reject=metrics.client_rejections.labels(
+            "any").inc if metrics is not None else None)
 
     async def list_tools(
         ctx: ServerRequestContext[Any], params: types.PaginatedRequestParams | None
@@ -94,18 +100,26 @@ def build_mcp_server(
         name = params.name
         if name not in _TOOLS:
             raise MCPError(types.INVALID_PARAMS, f"unknown tool {name[:64]!r}; tools: {', '.join(_TOOLS)}")
+        trace = incoming_trace(getattr(ctx.request, "headers", None), ctx.meta)
+        started = time.perf_counter()
         try:
             client_id, client = _authorise(client_lookup, name)
             if client is None or name == "getHealth":
-                return await _dispatch(service, ctx, name, params.arguments or {}, client)
-            async with limiter.admit(client_id, client.limits):
-                return await _dispatch(service, ctx, name, params.arguments or {}, client)
+                result = await _dispatch(service, ctx, name, params.arguments or {}, client, trace)
+            else:
+                async with limiter.admit(client_id, client.limits):
+                    with span(trace, f"llm-caller {name}", tool=name, client=client_id):
+                        result = await _dispatch(service, ctx, name, params.arguments or {}, client, trace)
         except errors.LLMCallerError as exc:
-            log_event(log, "call_failed", tool=name, error=exc.type, provider=exc.provider, request_id=exc.request_id)
-            return error_result(exc)
+            log_event(log, "call_failed", tool=name, error=exc.type, provider=exc.provider,
+                      request_id=exc.request_id, trace_id=trace.trace_id)
+            result = error_result(exc)
         except Exception:
-            log.exception("call_crashed", extra={"tool": name})
-            return error_result(errors.InternalError("the gateway failed unexpectedly; the error was logged"))
+            log.exception("call_crashed", extra={"tool": name, "trace_id": trace.trace_id})
+            result = error_result(errors.InternalError("the gateway failed unexpectedly; the error was logged"))
+        if metrics is not None:
+            _record(metrics, name, result, time.perf_counter() - started)
+        return result
 
     return Server(
         "llm-caller",
@@ -129,12 +143,24 @@ def _authorise(client_lookup: ClientLookup, tool: str) -> tuple[str, ClientEntry
     return token.client_id, client
 
 
+def _record(metrics: GatewayMetrics, tool: str, result: types.CallToolResult, seconds: float) -> None:
+    data = result.structured_content or {}
+    if result.is_error:
+        error = data.get("error", {})
+        outcome, provider, model = error.get("type", "internal"), error.get("provider") or "", ""
+    else:
+        outcome, provider, model = "ok", data.get("provider", ""), data.get("model", "")
+    metrics.calls.labels(tool, provider, model, outcome).inc()
+    metrics.latency.labels(tool, provider).observe(seconds)
+
+
 async def _dispatch(
     service: GatewayService,
     ctx: ServerRequestContext[Any],
     name: str,
     arguments: dict[str, Any],
     client: ClientEntry | None,
+    trace: TraceContext,
 ) -> types.CallToolResult:
     input_model = _TOOLS[name][0]
     try:
@@ -145,12 +171,12 @@ async def _dispatch(
         return success_result(service.health())
     if name == "embed":
         assert isinstance(args, EmbedInput)
-        embedded = await service.embed(args, client)
+        embedded = await service.embed(args, client, trace)
         summary = f"{len(embedded.vectors)} vectors of {embedded.dimensions} dimensions from {embedded.provider}"
         return success_result(embedded, summary)
     assert isinstance(args, ChatInput)
     progress = _progress_reporter(ctx) if name == "chatStream" else None
-    output = await service.chat(args, client, progress)
+    output = await service.chat(args, client, progress, trace)
     return success_result(output, output.text)
 
 

@@ -22,6 +22,7 @@ from typing import Any, Literal
 
 from gateway.broker import WorkerBroker
 from gateway.compose import chat_output, embed_output
+from gateway.metrics import GatewayMetrics
 from gateway.router import Route, Router
 from gateway.tool_schemas import (
     ChatInput,
@@ -33,6 +34,7 @@ from gateway.tool_schemas import (
     SkippedRouteOut,
     WorkerHealthOut,
 )
+from gateway.tracing import TraceContext
 from shared import errors
 from shared.config import ClientEntry, ProvidersFile
 from shared.logs import log_event
@@ -58,14 +60,20 @@ class _Attempt:
 
     request_id: str
     deadline: float
+    trace: TraceContext | None = None
+    started: float = field(default_factory=time.perf_counter)
     parts: list[str] = field(default_factory=list)
     skipped: list[SkippedRouteOut] = field(default_factory=list)
 
 
 class GatewayService:
-    def __init__(self, providers: ProvidersFile, broker: WorkerBroker, max_inflight: int = 1024) -> None:
+    def __init__(
+        self, providers: ProvidersFile, broker: WorkerBroker, max_inflight: int = 1024,
+        metrics: GatewayMetrics | None = None,
+    ) -> None:
         self.providers = providers
         self.broker = broker
+        self.metrics = metrics
         self.router = Router(providers, self._live_models, lambda p: broker.worker(p).up)
         self.started = time.monotonic()
         self.max_inflight = max_inflight
@@ -77,16 +85,18 @@ class GatewayService:
     # ----------------------------------------------------------------- tools
 
     async def chat(
-        self, args: ChatInput, client: ClientEntry | None, progress: ProgressFn | None = None
+        self, args: ChatInput, client: ClientEntry | None, progress: ProgressFn | None = None,
+        trace: TraceContext | None = None,
     ) -> ChatOutput:
         capability: Capability = "chatStream" if progress is not None else "chat"
         primary = self.router.route(capability, args.provider, args.model, client)
         op = "chat_stream" if progress is not None else "chat"
-        attempt = self._attempt(primary, args.timeout_s)
+        attempt = self._attempt(primary, args.timeout_s, trace)
 
         def payload(route: Route) -> dict[str, Any]:
             return ChatRequest(model=route.model, messages=_messages(args), max_tokens=args.max_tokens,
-                               temperature=args.temperature, stream=progress is not None).to_wire()
+                               temperature=args.temperature, stream=progress is not None,
+                               traceparent=trace.traceparent if trace else None).to_wire()
 
         started = time.perf_counter()
         route, reply = await self._run(capability, op, primary, client, attempt, payload, progress)
@@ -97,12 +107,15 @@ class GatewayService:
         output.route.fallback_from = attempt.skipped
         return output
 
-    async def embed(self, args: EmbedInput, client: ClientEntry | None) -> EmbedOutput:
+    async def embed(
+        self, args: EmbedInput, client: ClientEntry | None, trace: TraceContext | None = None
+    ) -> EmbedOutput:
         primary = self.router.route("embed", args.provider, args.model, client)
-        attempt = self._attempt(primary, args.timeout_s)
+        attempt = self._attempt(primary, args.timeout_s, trace)
 
         def payload(route: Route) -> dict[str, Any]:
-            return EmbedRequest(model=route.model, inputs=args.texts).to_wire()
+            return EmbedRequest(model=route.model, inputs=args.texts,
+                                traceparent=trace.traceparent if trace else None).to_wire()
 
         started = time.perf_counter()
         route, reply = await self._run("embed", "embed", primary, client, attempt, payload, None)
@@ -114,9 +127,9 @@ class GatewayService:
 
     # ----------------------------------------------------------------- dispatch
 
-    def _attempt(self, primary: Route, timeout_s: float | None) -> _Attempt:
+    def _attempt(self, primary: Route, timeout_s: float | None, trace: TraceContext | None) -> _Attempt:
         timeout = timeout_s or self.providers.providers[primary.provider].timeouts.total_s
-        return _Attempt(request_id=uuid.uuid4().hex, deadline=time.monotonic() + timeout)
+        return _Attempt(request_id=uuid.uuid4().hex, deadline=time.monotonic() + timeout, trace=trace)
 
     async def _run(
         self, capability: Capability, op: str, primary: Route, client: ClientEntry | None,
@@ -132,8 +145,7 @@ class GatewayService:
                 last = index == len(routes) - 1
                 state = self.broker.worker(route.provider)
                 if not last and (not state.up or state.circuit_open(route.model)):
-                    why = "circuit open" if state.up else "worker down"
-                    attempt.skipped.append(SkippedRouteOut(provider=route.provider, model=route.model, reason=why))
+                    self._skip(capability, attempt, route, "circuit open" if state.up else "worker down")
                     continue
                 try:
                     reply = await self._call_route(op, route, attempt, payload(route), progress)
@@ -142,8 +154,7 @@ class GatewayService:
                         raise _interrupted(exc, attempt.parts, route) from None
                     if last or not isinstance(exc, _FALLBACK_ON) or time.monotonic() >= attempt.deadline:
                         raise
-                    attempt.skipped.append(SkippedRouteOut(provider=route.provider, model=route.model,
-                                                           reason=exc.type))
+                    self._skip(capability, attempt, route, exc.type)
                     continue
                 if attempt.skipped:
                     route = Route(route.provider, route.model, f"fallback after {_describe(attempt.skipped)}")
@@ -151,6 +162,11 @@ class GatewayService:
             raise AssertionError("unreachable: the last route either returns or raises")
         finally:
             self.inflight -= 1
+
+    def _skip(self, capability: Capability, attempt: _Attempt, route: Route, reason: str) -> None:
+        attempt.skipped.append(SkippedRouteOut(provider=route.provider, model=route.model, reason=reason))
+        if self.metrics is not None:
+            self.metrics.fallbacks.labels(capability, route.provider, reason).inc()
 
     async def _call_route(
         self, op: str, route: Route, attempt: _Attempt, payload: dict[str, Any], progress: ProgressFn | None
@@ -166,6 +182,9 @@ class GatewayService:
                 async for event in events:
                     if isinstance(event, TextDelta):
                         attempt.parts.append(event.text)
+                        if len(attempt.parts) == 1 and self.metrics is not None and progress is not None:
+                            self.metrics.first_chunk.labels(route.provider).observe(
+                                time.perf_counter() - attempt.started)
                         if progress is not None:
                             await progress(len(attempt.parts), event.text)
                     else:
@@ -212,7 +231,7 @@ class GatewayService:
         log_event(
             log, "call_finished", tool=tool, provider=route.provider, model=route.model,
             request_id=attempt.request_id, latency_ms=round(latency_ms, 3), outcome="ok",
-            fallbacks=len(attempt.skipped) or None,
+            fallbacks=len(attempt.skipped) or None, trace_id=attempt.trace.trace_id if attempt.trace else None,
         )
 
 

@@ -70,6 +70,8 @@ class ChatRequest:
     max_tokens: int | None = None
     temperature: float | None = None
     stream: bool = False
+    # W3C trace context for the provider request (the gateway's hop as parent).
+    traceparent: str | None = None
 
     def to_wire(self) -> dict[str, Any]:
         return asdict(self)
@@ -82,6 +84,7 @@ class ChatRequest:
             max_tokens=data.get("max_tokens"),
             temperature=data.get("temperature"),
             stream=bool(data.get("stream", False)),
+            traceparent=data.get("traceparent"),
         )
 
 
@@ -89,13 +92,14 @@ class ChatRequest:
 class EmbedRequest:
     model: str
     inputs: list[str]
+    traceparent: str | None = None
 
     def to_wire(self) -> dict[str, Any]:
-        return {"model": self.model, "inputs": self.inputs}
+        return {"model": self.model, "inputs": self.inputs, "traceparent": self.traceparent}
 
     @classmethod
     def from_wire(cls, data: dict[str, Any]) -> EmbedRequest:
-        return cls(model=data["model"], inputs=list(data["inputs"]))
+        return cls(model=data["model"], inputs=list(data["inputs"]), traceparent=data.get("traceparent"))
 
 
 @dataclass(slots=True)

@@ -17,7 +17,7 @@ MASK = "[REDACTED]"
 _PATTERNS = re.compile(
     r"(?:"
     r"sk-[A-Za-z0-9_\-]{8,}"  # OpenAI / Anthropic style keys (sk-..., sk-ant-...)
-    r"|llmc_[A-Za-z0-9_\-]{8,}"  # our own client tokens
+    r"|llmcs?_[A-Za-z0-9_\-]{8,}(?:\.[A-Za-z0-9_\-]+)?"  # our client (llmc_) and session (llmcs_) tokens
     r"|(?i:bearer)\s+[A-Za-z0-9._~+/=\-]{8,}"  # Authorization header values
     r"|(?i:x-api-key)[\"']?\s*[:=]\s*[\"']?[A-Za-z0-9._\-]{8,}"
     r")"

@@ -123,7 +123,8 @@ class AnthropicAdapter(HttpAdapter):
 
     async def chat(self, request: ChatRequest) -> ChatResult:
         url = f"{self.config.base_url}/v1/messages"
-        data = await self.request_json("POST", url, self.messages_payload(request, stream=False))
+        data = await self.request_json("POST", url, self.messages_payload(request, stream=False),
+                                       request.traceparent)
         blocks = data.get("content") if isinstance(data, dict) else None
         if not isinstance(blocks, list):
             raise self.bad_payload("an unreadable message")
@@ -140,7 +141,7 @@ class AnthropicAdapter(HttpAdapter):
         url = f"{self.config.base_url}/v1/messages"
         state = StreamState(self.name, request.model)
         async with aclosing(
-            self.sse_events(url, self.messages_payload(request, stream=True), state)
+            self.sse_events(url, self.messages_payload(request, stream=True), state, request.traceparent)
         ) as events:
             async for event in events:
                 data = decode_json(event.data)

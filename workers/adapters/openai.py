@@ -261,11 +261,16 @@ class HttpAdapter(ProviderAdapter):
     def bad_payload(self, what: str) -> errors.ProviderError:
         return errors.ProviderError(f"{self.name} returned {what}", provider=self.name)
 
-    async def request_json(self, method: str, url: str, payload: dict[str, Any] | None = None) -> Any:
+    async def request_json(
+        self, method: str, url: str, payload: dict[str, Any] | None = None, traceparent: str | None = None
+    ) -> Any:
         """Send one request; return the decoded JSON of a success or raise the mapped error."""
         content = orjson.dumps(payload) if payload is not None else None
         try:
-            response = await self.client.request(method, url, content=content, headers=self.headers())
+            headers = self.headers()
+            if traceparent:
+                headers["traceparent"] = traceparent
+            response = await self.client.request(method, url, content=content, headers=headers)
         except httpx.HTTPError as exc:
             # "from None": the httpx exception text can hold the URL, which may hold credentials.
             raise self.transport_error(exc) from None
@@ -280,7 +285,7 @@ class HttpAdapter(ProviderAdapter):
         return data
 
     async def sse_events(
-        self, url: str, payload: dict[str, Any], state: StreamState
+        self, url: str, payload: dict[str, Any], state: StreamState, traceparent: str | None = None
     ) -> AsyncGenerator[SSEEvent, None]:
         """POST a streaming request and yield its SSE events as they arrive.
 
@@ -288,10 +293,11 @@ class HttpAdapter(ProviderAdapter):
         they stop reading (end marker, error, or the consumer going away).
         """
         body = orjson.dumps(payload)
+        headers = self.headers("text/event-stream")
+        if traceparent:
+            headers["traceparent"] = traceparent
         try:
-            async with self.client.stream(
-                "POST", url, content=body, headers=self.headers("text/event-stream")
-            ) as response:
+            async with self.client.stream("POST", url, content=body, headers=headers) as response:
                 await self.check_stream_start(response)
                 async for event in iter_sse(response.aiter_bytes()):
                     yield event
@@ -358,7 +364,7 @@ class OpenAIAdapter(HttpAdapter):
 
     async def chat(self, request: ChatRequest) -> ChatResult:
         url = f"{self.api_base}/chat/completions"
-        data = await self.request_json("POST", url, self.chat_payload(request, stream=False))
+        data = await self.request_json("POST", url, self.chat_payload(request, stream=False), request.traceparent)
         try:
             choice = data["choices"][0]
             content = choice["message"].get("content") or ""  # null when the model refused or called a tool
@@ -374,7 +380,8 @@ class OpenAIAdapter(HttpAdapter):
     async def stream_chat(self, request: ChatRequest) -> AsyncGenerator[TextDelta | ChatResult, None]:
         url = f"{self.api_base}/chat/completions"
         state = StreamState(self.name, request.model)
-        async with aclosing(self.sse_events(url, self.chat_payload(request, stream=True), state)) as events:
+        events_source = self.sse_events(url, self.chat_payload(request, stream=True), state, request.traceparent)
+        async with aclosing(events_source) as events:
             async for event in events:
                 if event.data.strip() == "[DONE]":
                     yield state.result()
@@ -411,7 +418,7 @@ class OpenAIAdapter(HttpAdapter):
     async def embed(self, request: EmbedRequest) -> EmbedResult:
         # Ask for floats explicitly: the official SDK defaults to base64.
         payload = {"model": request.model, "input": request.inputs, "encoding_format": "float"}
-        data = await self.request_json("POST", f"{self.api_base}/embeddings", payload)
+        data = await self.request_json("POST", f"{self.api_base}/embeddings", payload, request.traceparent)
         vectors = self._vectors(data, len(request.inputs))
         model = data.get("model") if isinstance(data.get("model"), str) else request.model
         return EmbedResult(vectors, model, _usage(data.get("usage")))
