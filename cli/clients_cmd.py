@@ -3,8 +3,9 @@
 A token exists in exactly two places: the operator's terminal, once, and the client's
 own configuration. client-registry.json keeps only its SHA-256. Every change is
 validated as a whole registry before it is written (atomically, with a dated backup),
-so a command can never leave a file the gateway would refuse. A running gateway
-re-reads the file when it changes, so changes apply without a restart.
+so a command can never leave a file the gateway would refuse, and recorded in the
+audit trail (names and grants, never a token). A running gateway re-reads the file when
+it changes, so changes apply without a restart.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from typing import Any
 
 import orjson
 
+from cli.assistant.journal import record
 from cli.options import CommandRefused, Handler, add_config_dir, reporting, resolve_settings
 from shared.config import _NAME as NAME_PATTERN  # the one definition of a valid name
 from shared.config import (
@@ -31,9 +33,10 @@ from shared.config import (
     load_providers,
 )
 from shared.files import existing_mode, write_json_atomic
+from shared.settings import Settings
 from shared.tokens import hash_token, new_token
 
-__all__ = ["register"]
+__all__ = ["parse_duration", "parse_providers", "parse_tools", "print_table", "register", "show_token", "valid_name"]
 
 _DURATION = re.compile(r"^([1-9][0-9]{0,5})([dhm])$")
 _UNIT_S = {"d": 86_400, "h": 3_600, "m": 60}
@@ -45,7 +48,7 @@ _NEW_REGISTRY_MODE = 0o600
 # ---- argument types -------------------------------------------------------------------
 
 
-def _duration(text: str) -> int:
+def parse_duration(text: str) -> int:
     match = _DURATION.match(text.strip())
     if not match:
         raise argparse.ArgumentTypeError(f"{text!r} is not a duration; use a number and d, h or m, e.g. 30d")
@@ -64,17 +67,17 @@ def _grants(text: str, allowed: Callable[[str], bool], what: str) -> list[str]:
     return items
 
 
-def _valid_name(name: str) -> bool:
+def valid_name(name: str) -> bool:
     # fullmatch: with re.match, "$" would also accept a name followed by a newline.
     return re.fullmatch(NAME_PATTERN, name) is not None
 
 
-def _tool_list(text: str) -> list[str]:
+def parse_tools(text: str) -> list[str]:
     return _grants(text, lambda t: t in TOOLS, f"tool (known: {', '.join(TOOLS)})")
 
 
-def _provider_list(text: str) -> list[str]:
-    return _grants(text, _valid_name, "provider name")
+def parse_providers(text: str) -> list[str]:
+    return _grants(text, valid_name, "provider name")
 
 
 # ---- registry file --------------------------------------------------------------------
@@ -86,14 +89,20 @@ def _load(file: Path, *, create: bool = False) -> dict[str, ClientEntry]:
     return dict(load_client_registry(file).clients)
 
 
-def _save(file: Path, clients: dict[str, ClientEntry]) -> None:
+def _save(file: Path, clients: dict[str, ClientEntry]) -> Path | None:
     body = {"clients": {name: entry.model_dump(mode="json") for name, entry in clients.items()}}
     ClientRegistry.model_validate(body, strict=True)  # never write what the gateway would refuse to load
     data: dict[str, Any] = body
     if (file.parent / _SCHEMA_HINT).exists():
         data = {"$schema": _SCHEMA_HINT, **body}  # keeps editor completion working
     file.parent.mkdir(parents=True, exist_ok=True)
-    write_json_atomic(file, data, mode=existing_mode(file, _NEW_REGISTRY_MODE), backup=True)
+    return write_json_atomic(file, data, mode=existing_mode(file, _NEW_REGISTRY_MODE), backup=True)
+
+
+def _audit(settings: Settings, event: str, name: str, backup: Path | None, **fields: Any) -> None:
+    # Names and grants only: the token exists on the operator's screen, never in a record.
+    record(settings, event, client=name, file=str(settings.registry_file),
+           backup=backup.name if backup else None, **fields)
 
 
 def _require(clients: dict[str, ClientEntry], name: str, file: Path) -> ClientEntry:
@@ -121,7 +130,7 @@ def _status(entry: ClientEntry, now: float) -> str:
     return "active"
 
 
-def _show_token(name: str, token: str, entry: ClientEntry, *, verb: str, print_token: bool) -> None:
+def show_token(name: str, token: str, entry: ClientEntry, *, verb: str, print_token: bool) -> None:
     if print_token:
         print(token)  # stdout carries the token alone, for TOKEN=$(llm-caller clients ...)
         return
@@ -151,7 +160,7 @@ def _warn_unknown_providers(providers_file: Path, providers: list[str]) -> None:
 def _add(args: argparse.Namespace) -> int:
     settings = resolve_settings(args)
     file = settings.registry_file
-    if not _valid_name(args.name):
+    if not valid_name(args.name):
         raise CommandRefused(f"invalid client name {args.name!r}: use 1-32 lowercase letters, digits, "
                              "'-' or '_', starting with a letter")
     clients = _load(file, create=True)
@@ -167,8 +176,10 @@ def _add(args: argparse.Namespace) -> int:
         "created_at": now,
     })
     _warn_unknown_providers(settings.providers_file, entry.providers)
-    _save(file, {**clients, args.name: entry})
-    _show_token(args.name, token, entry, verb="added", print_token=args.print_token)
+    backup = _save(file, {**clients, args.name: entry})
+    _audit(settings, "client_added", args.name, backup, tools=entry.tools, providers=entry.providers,
+           expires_at=entry.expires_at)
+    show_token(args.name, token, entry, verb="added", print_token=args.print_token)
     return 0
 
 
@@ -186,11 +197,11 @@ def _list(args: argparse.Namespace) -> int:
     elif not rows:
         print(f"no clients in {file}; add one with `llm-caller clients add NAME`")
     else:
-        _print_table(clients)
+        print_table(clients)
     return 0
 
 
-def _print_table(clients: dict[str, ClientEntry]) -> None:
+def print_table(clients: dict[str, ClientEntry]) -> None:
     now = time.time()
     table = [("NAME", "TOOLS", "PROVIDERS", "STATUS", "EXPIRES", "CREATED")]
     for name, e in sorted(clients.items()):
@@ -203,23 +214,27 @@ def _print_table(clients: dict[str, ClientEntry]) -> None:
 
 @reporting
 def _remove(args: argparse.Namespace) -> int:
-    file = resolve_settings(args).registry_file
+    settings = resolve_settings(args)
+    file = settings.registry_file
     clients = _load(file)
     _require(clients, args.name, file)
-    _save(file, {name: e for name, e in clients.items() if name != args.name})
+    backup = _save(file, {name: e for name, e in clients.items() if name != args.name})
+    _audit(settings, "client_removed", args.name, backup)
     print(f"removed client {args.name!r}; its token no longer works")
     return 0
 
 
 def _set_disabled(args: argparse.Namespace, disabled: bool) -> int:
-    file = resolve_settings(args).registry_file
+    settings = resolve_settings(args)
+    file = settings.registry_file
     clients = _load(file)
     entry = _require(clients, args.name, file)
     state = "disabled" if disabled else "enabled"
     if entry.disabled == disabled:
         print(f"client {args.name!r} is already {state}")
         return 0
-    _save(file, {**clients, args.name: entry.model_copy(update={"disabled": disabled})})
+    backup = _save(file, {**clients, args.name: entry.model_copy(update={"disabled": disabled})})
+    _audit(settings, f"client_{state}", args.name, backup)
     print(f"client {args.name!r} {state}")
     return 0
 
@@ -236,7 +251,8 @@ def _enable(args: argparse.Namespace) -> int:
 
 @reporting
 def _rotate(args: argparse.Namespace) -> int:
-    file = resolve_settings(args).registry_file
+    settings = resolve_settings(args)
+    file = settings.registry_file
     clients = _load(file)
     entry = _require(clients, args.name, file)
     token = new_token()
@@ -244,8 +260,9 @@ def _rotate(args: argparse.Namespace) -> int:
     if args.expires_in:
         update["expires_at"] = int(time.time()) + args.expires_in
     entry = entry.model_copy(update=update)
-    _save(file, {**clients, args.name: entry})
-    _show_token(args.name, token, entry, verb="rotated", print_token=args.print_token)
+    backup = _save(file, {**clients, args.name: entry})
+    _audit(settings, "client_rotated", args.name, backup, expires_at=entry.expires_at)
+    show_token(args.name, token, entry, verb="rotated", print_token=args.print_token)
     if entry.disabled:
         print(f"llm-caller: note: client {args.name!r} is disabled; "
               f"`llm-caller clients enable {args.name}` lets the new token in", file=sys.stderr)
@@ -265,7 +282,7 @@ def _action(sub: Any, name: str, handler: Handler, help_text: str, *, named: boo
 
 
 def _token_options(parser: argparse.ArgumentParser, expiry_help: str) -> None:
-    parser.add_argument("--expires-in", type=_duration, metavar="DURATION", help=expiry_help)
+    parser.add_argument("--expires-in", type=parse_duration, metavar="DURATION", help=expiry_help)
     parser.add_argument("--print-token", action="store_true",
                         help="print only the token on stdout, for scripts: TOKEN=$(llm-caller clients ...)")
 
@@ -276,9 +293,9 @@ def register(sub: Any) -> None:
     actions = clients.add_subparsers(dest="clients_action", required=True, metavar="ACTION")
 
     add = _action(actions, "add", _add, "register a client and print its new token once")
-    add.add_argument("--tools", type=_tool_list, default=["*"], metavar="LIST",
+    add.add_argument("--tools", type=parse_tools, default=["*"], metavar="LIST",
                      help=f"comma-separated tools it may call ({','.join(TOOLS)}) or * (default)")
-    add.add_argument("--providers", type=_provider_list, default=["*"], metavar="LIST",
+    add.add_argument("--providers", type=parse_providers, default=["*"], metavar="LIST",
                      help="comma-separated providers it may use, e.g. openai,anthropic, or * (default)")
     _token_options(add, "token lifetime, e.g. 30d, 12h, 90m (default: no expiry)")
 

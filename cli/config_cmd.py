@@ -1,9 +1,14 @@
-"""``llm-caller config check | schema`` and ``llm-caller init``: the configuration files themselves."""
+"""``llm-caller config check | schema`` and ``llm-caller init``: the configuration files themselves.
+
+This module owns the ``config`` parser; other command modules (the assistant) add their
+actions to it through ``config_actions``.
+"""
 
 from __future__ import annotations
 
 import argparse
 import sys
+import weakref
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +24,14 @@ from shared.config import (
 )
 from shared.files import existing_mode, json_bytes, write_bytes_atomic, write_json_atomic
 
-__all__ = ["STARTER_PROVIDERS", "STARTER_REGISTRY", "cross_check", "register"]
+__all__ = [
+    "STARTER_PROVIDERS",
+    "STARTER_REGISTRY",
+    "add_action_config_dir",
+    "config_actions",
+    "cross_check",
+    "register",
+]
 
 _REPO_ROOT = Path(__file__).resolve().parent.parent
 
@@ -230,12 +242,45 @@ def _init(args: argparse.Namespace) -> int:
 # ---- parser ---------------------------------------------------------------------------
 
 
+# The action subparsers of each `config` parser built, for other modules to extend.
+_CONFIG_ACTIONS: weakref.WeakKeyDictionary[argparse.ArgumentParser, Any] = weakref.WeakKeyDictionary()
+
+
+def config_actions(sub: Any) -> Any:
+    """The subparsers of the `config` command registered in ``sub``, to add actions to."""
+    return _CONFIG_ACTIONS[sub.choices["config"]]
+
+
+def add_action_config_dir(parser: argparse.ArgumentParser) -> None:
+    """--config-dir on a `config` action, without undoing one given before the action.
+
+    argparse copies every default of a subcommand over the values its parent parsed, so
+    with a plain default `config --config-dir X check` would silently check ./config.
+    """
+    add_config_dir(parser)
+    for action in parser._actions:
+        if action.dest == "config_dir":
+            action.default = argparse.SUPPRESS
+
+
+def _no_action(args: argparse.Namespace) -> int:
+    print("llm-caller: `config` needs an action: check, schema, providers or rollback "
+          "(on a terminal, `llm-caller config` alone opens the assistant); see `llm-caller config --help`",
+          file=sys.stderr)
+    return 2
+
+
 def register(sub: Any) -> None:
-    config = sub.add_parser("config", help="check the configuration files or regenerate their JSON Schemas")
-    actions = config.add_subparsers(dest="config_action", required=True, metavar="ACTION")
+    config = sub.add_parser("config", help="set up, check and roll back the configuration files",
+                            description="Without an action, on a terminal: the interactive configuration "
+                                        "assistant. Actions work without prompts, for scripts.")
+    add_config_dir(config)
+    config.set_defaults(handler=_no_action)
+    actions = config.add_subparsers(dest="config_action", required=False, metavar="ACTION")
+    _CONFIG_ACTIONS[config] = actions
 
     check = actions.add_parser("check", help="load and cross-check providers.json and client-registry.json")
-    add_config_dir(check)
+    add_action_config_dir(check)
     check.set_defaults(handler=_check)
 
     schema = actions.add_parser("schema", help="write config/schema/*.schema.json from the config models")
