@@ -102,6 +102,7 @@ def build_mcp_server(
             raise MCPError(types.INVALID_PARAMS, f"unknown tool {name[:64]!r}; tools: {', '.join(_TOOLS)}")
         trace = incoming_trace(getattr(ctx.request, "headers", None), ctx.meta)
         started = time.perf_counter()
+        client_id = ""
         try:
             client_id, client = _authorise(client_lookup, name)
             if client is None or name == "getHealth":
@@ -111,14 +112,11 @@ def build_mcp_server(
                     with span(trace, f"llm-caller {name}", tool=name, client=client_id):
                         result = await _dispatch(service, ctx, name, params.arguments or {}, client, trace)
         except errors.LLMCallerError as exc:
-            log_event(log, "call_failed", tool=name, error=exc.type, provider=exc.provider,
-                      request_id=exc.request_id, trace_id=trace.trace_id)
             result = error_result(exc)
         except Exception:
             log.exception("call_crashed", extra={"tool": name, "trace_id": trace.trace_id})
             result = error_result(errors.InternalError("the gateway failed unexpectedly; the error was logged"))
-        if metrics is not None:
-            _record(metrics, name, result, time.perf_counter() - started)
+        _finish(metrics, name, client_id, trace, result, time.perf_counter() - started)
         return result
 
     return Server(
@@ -143,15 +141,26 @@ def _authorise(client_lookup: ClientLookup, tool: str) -> tuple[str, ClientEntry
     return token.client_id, client
 
 
-def _record(metrics: GatewayMetrics, tool: str, result: types.CallToolResult, seconds: float) -> None:
+def _finish(
+    metrics: GatewayMetrics | None, tool: str, client_id: str, trace: TraceContext,
+    result: types.CallToolResult, seconds: float,
+) -> None:
+    """One log line and one metrics update per call, whatever its outcome."""
     data = result.structured_content or {}
-    if result.is_error:
-        error = data.get("error", {})
-        outcome, provider, model = error.get("type", "internal"), error.get("provider") or "", ""
-    else:
-        outcome, provider, model = "ok", data.get("provider", ""), data.get("model", "")
-    metrics.calls.labels(tool, provider, model, outcome).inc()
-    metrics.latency.labels(tool, provider).observe(seconds)
+    error = data.get("error", {}) if result.is_error else {}
+    outcome = error.get("type", "internal") if result.is_error else "ok"
+    provider = (error.get("provider") if result.is_error else data.get("provider")) or ""
+    model = "" if result.is_error else data.get("model", "")
+    log_event(
+        log, "tool_call", level=logging.WARNING if result.is_error else logging.INFO,
+        client=client_id or None, tool=tool, provider=provider or None, model=model or None,
+        latency_ms=round(seconds * 1000, 3), outcome=outcome, error_class=error.get("type"),
+        request_id=error.get("request_id") if result.is_error else data.get("request_id"),
+        trace_id=trace.trace_id,
+    )
+    if metrics is not None:
+        metrics.calls.labels(tool, provider, model, outcome).inc()
+        metrics.latency.labels(tool, provider).observe(seconds)
 
 
 async def _dispatch(

@@ -42,11 +42,14 @@ class Router:
         providers: ProvidersFile,
         live_models: Callable[[str, Capability], list[str]],
         is_up: Callable[[str], bool],
+        unloaded_models: Callable[[str, Capability], list[str]] | None = None,
     ) -> None:
-        """``live_models`` gives the models a worker reported (e.g. discovered from LM Studio)."""
+        """``live_models``: models a worker reported ready (e.g. discovered from LM Studio);
+        ``unloaded_models``: models it lists but has not loaded, which are never routed to."""
         self._providers = providers
         self._live_models = live_models
         self._is_up = is_up
+        self._unloaded = unloaded_models or (lambda _p, _c: [])
 
     def known_models(self, provider: str, capability: Capability) -> list[str]:
         config = self._providers.providers[provider]
@@ -99,6 +102,13 @@ class Router:
         if model is None:
             chosen = self._default_model(capability, provider)
             return Route(provider, chosen, f"provider named in the call; its {capability} default", override=True)
+        if model in self._unloaded(provider, capability):
+            raise errors.Unavailable(
+                f"model {model!r} is known to {provider} but not loaded; load it there "
+                f"(LM Studio: lms load {model}) or choose a loaded one: "
+                f"{', '.join(self.known_models(provider, capability)) or 'none'}",
+                provider=provider,
+            )
         known = self.known_models(provider, capability)
         if known and model not in known:
             raise errors.NotFound(
@@ -110,6 +120,11 @@ class Router:
     def _by_model(self, capability: Capability, model: str, client: ClientEntry | None) -> Route:
         offering = self._offering(capability, model)
         if not offering:
+            holders = [p for p in self._providers.providers if model in self._unloaded(p, capability)]
+            if holders:
+                raise errors.Unavailable(
+                    f"model {model!r} is known to {', '.join(holders)} but not loaded; load it "
+                    f"(LM Studio: lms load {model}) or choose a loaded one", provider=holders[0])
             raise errors.NotFound(
                 f"no provider offers model {model!r} for {capability}; available: {self._available(capability)}")
         allowed = [p for p in offering if client is None or client.may_use(p)]

@@ -74,7 +74,8 @@ class GatewayService:
         self.providers = providers
         self.broker = broker
         self.metrics = metrics
-        self.router = Router(providers, self._live_models, lambda p: broker.worker(p).up)
+        self.router = Router(providers, self._live_models, lambda p: broker.worker(p).up,
+                             lambda p, c: broker.worker(p).unloaded_ids(c))
         self.started = time.monotonic()
         self.max_inflight = max_inflight
         self.inflight = 0
@@ -229,7 +230,7 @@ class GatewayService:
 
     def _log_call(self, tool: str, route: Route, attempt: _Attempt, latency_ms: float) -> None:
         log_event(
-            log, "call_finished", tool=tool, provider=route.provider, model=route.model,
+            log, "call_routed", level=logging.DEBUG, tool=tool, provider=route.provider, model=route.model,
             request_id=attempt.request_id, latency_ms=round(latency_ms, 3), outcome="ok",
             fallbacks=len(attempt.skipped) or None, trace_id=attempt.trace.trace_id if attempt.trace else None,
         )

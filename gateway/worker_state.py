@@ -75,4 +75,9 @@ class WorkerState:
         return models.get(model) == "open"
 
     def model_ids(self, capability: str) -> list[str]:
-        return [m.id for m in self.models if capability in m.capabilities]
+        """Models offering ``capability`` that can serve now (LM Studio: loaded, or state unknown)."""
+        return [m.id for m in self.models if capability in m.capabilities and m.loaded is not False]
+
+    def unloaded_ids(self, capability: str) -> list[str]:
+        """Models the provider lists for ``capability`` but has not loaded (LM Studio)."""
+        return [m.id for m in self.models if capability in m.capabilities and m.loaded is False]

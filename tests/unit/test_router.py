@@ -156,3 +156,14 @@ def test_unknown_alias_target_is_a_config_error() -> None:
         path.write_bytes(orjson.dumps({"providers": {}, "aliases": {"x": {"provider": "ghost"}}}))
         with pytest.raises(ConfigError, match=r"aliases\.x\.provider"):
             load_providers(path)
+
+
+def test_unloaded_models_are_routed_around_and_reported_clearly() -> None:
+    live = {("lmstudio", "chat"): ["qwen"]}
+    unloaded = {("lmstudio", "chat"): ["llama-3.2-3b-instruct"]}
+    r = Router(ROUTING, lambda p, c: live.get((p, c), []), lambda p: True, lambda p, c: unloaded.get((p, c), []))
+    assert r.route("chat", "lmstudio", None, None).model == "qwen"
+    with pytest.raises(errors.Unavailable, match="not loaded; load it there"):
+        r.route("chat", "lmstudio", "llama-3.2-3b-instruct", None)
+    with pytest.raises(errors.Unavailable, match=r"lms load llama-3\.2-3b-instruct"):
+        r.route("chat", None, "llama-3.2-3b-instruct", None)
