@@ -45,23 +45,25 @@ STARTER_PROVIDERS: dict[str, Any] = {
             "base_url": "https://api.openai.com/v1",
             "secret": {"env": "OPENAI_API_KEY"},
             "models": [
-                {"id": "gpt-4o-mini", "capabilities": ["chat", "chatStream"]},
-                {"id": "gpt-4o", "capabilities": ["chat", "chatStream"]},
-                {"id": "text-embedding-3-small", "capabilities": ["embed"]},
+                {"id": "gpt-4o-mini", "capabilities": ["chat", "chatStream"], "priority": 10},
+                {"id": "gpt-4o", "capabilities": ["chat", "chatStream"], "priority": 20},
+                {"id": "text-embedding-3-small", "capabilities": ["embed"], "priority": 10},
             ],
             "timeouts": {"connect_s": 5, "read_s": 60, "total_s": 120},
             "max_concurrency": 32,
+            "priority": 10,
         },
         "anthropic": {
             "kind": "anthropic",
             "base_url": "https://api.anthropic.com",
             "secret": {"env": "ANTHROPIC_API_KEY"},
             "models": [
-                {"id": "claude-sonnet-4-5", "capabilities": ["chat", "chatStream"]},
-                {"id": "claude-haiku-4-5", "capabilities": ["chat", "chatStream"]},
+                {"id": "claude-haiku-4-5", "capabilities": ["chat", "chatStream"], "priority": 10},
+                {"id": "claude-sonnet-4-5", "capabilities": ["chat", "chatStream"], "priority": 20},
             ],
             "timeouts": {"connect_s": 5, "read_s": 60, "total_s": 120},
             "max_concurrency": 32,
+            "priority": 20,
         },
         "lmstudio": {
             "kind": "lmstudio",
@@ -70,6 +72,7 @@ STARTER_PROVIDERS: dict[str, Any] = {
             "discover_models": True,
             "timeouts": {"connect_s": 2, "read_s": 120, "total_s": 300},
             "max_concurrency": 4,
+            "priority": 50,
         },
     },
     "defaults": {
@@ -77,7 +80,18 @@ STARTER_PROVIDERS: dict[str, Any] = {
         "chatStream": {"provider": "openai", "model": "gpt-4o-mini"},
         "embed": {"provider": "openai", "model": "text-embedding-3-small"},
     },
+    "fallbacks": {
+        "chat": [{"provider": "anthropic", "model": "claude-haiku-4-5"}, {"provider": "lmstudio"}],
+        "chatStream": [{"provider": "anthropic", "model": "claude-haiku-4-5"}, {"provider": "lmstudio"}],
+        "embed": [{"provider": "lmstudio"}],
+    },
+    "aliases": {
+        "fast": {"provider": "openai", "model": "gpt-4o-mini"},
+        "smart": {"provider": "anthropic", "model": "claude-sonnet-4-5"},
+        "local": {"provider": "lmstudio"},
+    },
 }
+
 STARTER_REGISTRY: dict[str, Any] = {"clients": {}}
 
 
@@ -92,20 +106,26 @@ def cross_check(config: ProvidersFile) -> tuple[list[str], list[str]]:
         provider = config.providers[target.provider]  # the model already checked it exists
         where = f"defaults.{capability}"
         if capability not in KIND_CAPABILITIES[provider.kind]:
-            problems.append(f"{where}.provider: a {provider.kind} provider cannot do {capability}; "
-                            f"fix: route {capability} to a provider that can")
+            problems.append(
+                f"{where}.provider: a {provider.kind} provider cannot do {capability}; "
+                f"fix: route {capability} to a provider that can"
+            )
             continue
         listed = provider.models_for(capability)
         if target.model is None or target.model in listed:
             continue
-        text = (f"{where}.model: {target.model!r} is not listed with {capability} under "
-                f"providers.{target.provider}.models (listed: {', '.join(listed) or 'none'})")
+        text = (
+            f"{where}.model: {target.model!r} is not listed with {capability} under "
+            f"providers.{target.provider}.models (listed: {', '.join(listed) or 'none'})"
+        )
         if provider.kind == "lmstudio" and provider.discover_models:
             # LM Studio reports its loaded models at start-up, so the list may legitimately be short.
             warnings.append(f"{text}; it must be loaded in LM Studio when calls arrive")
         else:
-            problems.append(f'{text}; fix: add {{"id": "{target.model}", "capabilities": ["{capability}"]}} '
-                            "to that list, or name a listed model")
+            problems.append(
+                f'{text}; fix: add {{"id": "{target.model}", "capabilities": ["{capability}"]}} '
+                "to that list, or name a listed model"
+            )
     warnings.extend(_unusable_capabilities(config))
     return problems, warnings
 
@@ -117,8 +137,10 @@ def _unusable_capabilities(config: ProvidersFile) -> list[str]:
         for index, model in enumerate(provider.models):
             for capability in model.capabilities:
                 if capability not in KIND_CAPABILITIES[provider.kind]:
-                    found.append(f"providers.{name}.models.{index}.capabilities: a {provider.kind} provider "
-                                 f"cannot do {capability}; calls will be refused")
+                    found.append(
+                        f"providers.{name}.models.{index}.capabilities: a {provider.kind} provider "
+                        f"cannot do {capability}; calls will be refused"
+                    )
     return found
 
 
@@ -151,8 +173,10 @@ def _check(args: argparse.Namespace) -> int:
     if errors or providers is None or registry is None:
         return 2
     names = ", ".join(providers.providers)
-    print(f"config OK: {_plural(len(providers.providers), 'provider')} ({names}), "
-          f"{_plural(len(registry.clients), 'client')}")
+    print(
+        f"config OK: {_plural(len(providers.providers), 'provider')} ({names}), "
+        f"{_plural(len(registry.clients), 'client')}"
+    )
     return 0
 
 
@@ -200,8 +224,11 @@ def _schema(args: argparse.Namespace) -> int:
     if args.check:
         stale = _stale_schemas(folder)
         if stale:
-            print(f"llm-caller: schema drift in {folder}: {', '.join(stale)} missing or out of date; "
-                  "fix: run `llm-caller config schema` and commit the result", file=sys.stderr)
+            print(
+                f"llm-caller: schema drift in {folder}: {', '.join(stale)} missing or out of date; "
+                "fix: run `llm-caller config schema` and commit the result",
+                file=sys.stderr,
+            )
             return 1
         print(f"schemas up to date in {folder}")
         return 0
@@ -223,8 +250,10 @@ def _init(args: argparse.Namespace) -> int:
     }
     existing = [str(path) for path in targets if path.exists()]
     if existing and not args.force:
-        raise CommandRefused(f"{' and '.join(existing)} already exist; nothing was written; "
-                             "fix: pass --force to overwrite (a dated .bak copy of each is kept)")
+        raise CommandRefused(
+            f"{' and '.join(existing)} already exist; nothing was written; "
+            "fix: pass --force to overwrite (a dated .bak copy of each is kept)"
+        )
     ProvidersFile.model_validate(STARTER_PROVIDERS)  # a starter that fails its own check is a bug
     folder.mkdir(parents=True, exist_ok=True)
     # The schemas are derived from the code, never edited, so refreshing them needs no --force.
@@ -264,16 +293,21 @@ def add_action_config_dir(parser: argparse.ArgumentParser) -> None:
 
 
 def _no_action(args: argparse.Namespace) -> int:
-    print("llm-caller: `config` needs an action: check, schema, providers or rollback "
-          "(on a terminal, `llm-caller config` alone opens the assistant); see `llm-caller config --help`",
-          file=sys.stderr)
+    print(
+        "llm-caller: `config` needs an action: check, schema, providers or rollback "
+        "(on a terminal, `llm-caller config` alone opens the assistant); see `llm-caller config --help`",
+        file=sys.stderr,
+    )
     return 2
 
 
 def register(sub: Any) -> None:
-    config = sub.add_parser("config", help="set up, check and roll back the configuration files",
-                            description="Without an action, on a terminal: the interactive configuration "
-                                        "assistant. Actions work without prompts, for scripts.")
+    config = sub.add_parser(
+        "config",
+        help="set up, check and roll back the configuration files",
+        description="Without an action, on a terminal: the interactive configuration "
+        "assistant. Actions work without prompts, for scripts.",
+    )
     add_config_dir(config)
     config.set_defaults(handler=_no_action)
     actions = config.add_subparsers(dest="config_action", required=False, metavar="ACTION")
@@ -284,14 +318,11 @@ def register(sub: Any) -> None:
     check.set_defaults(handler=_check)
 
     schema = actions.add_parser("schema", help="write config/schema/*.schema.json from the config models")
-    schema.add_argument("--check", action="store_true",
-                        help="write nothing; exit 1 if the files are out of date")
-    schema.add_argument("--out", type=Path, metavar="DIR",
-                        help="folder to use (default: the repo's config/schema)")
+    schema.add_argument("--check", action="store_true", help="write nothing; exit 1 if the files are out of date")
+    schema.add_argument("--out", type=Path, metavar="DIR", help="folder to use (default: the repo's config/schema)")
     schema.set_defaults(handler=_schema)
 
     init = sub.add_parser("init", help="write a starter providers.json and an empty client-registry.json")
     add_config_dir(init)
-    init.add_argument("--force", action="store_true",
-                      help="overwrite existing files (dated .bak copies are kept)")
+    init.add_argument("--force", action="store_true", help="overwrite existing files (dated .bak copies are kept)")
     init.set_defaults(handler=_init)
