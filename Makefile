@@ -3,17 +3,25 @@ PYTHON ?= python3
 VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-stamp
+# Pinned Node tools (MCP Inspector, conformance suite, markdownlint, cspell, and the Node 22
+# they need) live in uat/node_modules; their bin folder goes first on PATH when they run.
+NODE_BIN   := $(CURDIR)/uat/node_modules/.bin
+NODE_STAMP := uat/node_modules/.installed-stamp
+MD_FILES   := '**/*.md'
+# Machine-written reports (benchmark output) are not documentation and change every run.
+MD_IGNORE  := --ignore '**/node_modules/**' --ignore .venv --ignore 'bench/results/**'
 
-.PHONY: help venv demo test run up down status lint schema bench uat clean
+.PHONY: help venv demo test run up down status lint lint-docs schema bench uat node-tools clean
 
 help:
 	@echo "make demo    whole stack against bundled emulators, a real MCP client calls every tool"
 	@echo "make test    the whole test suite (CI runs this)"
 	@echo "make run     the stack in the foreground with config/ and real providers"
 	@echo "make up / make down / make status    the same stack in the background"
-	@echo "make lint    ruff and mypy"
+	@echo "make lint    ruff, mypy, and lint-docs (markdownlint + cspell over every *.md)"
 	@echo "make bench   side-by-side benchmark (not part of make test)"
-	@echo "make uat     end-to-end scenarios with two independent MCP clients"
+	@echo "make uat     end-to-end scenarios with two independent MCP clients, plus MCP conformance"
+	@echo "make node-tools   install the pinned Node tools into uat/node_modules (npm ci)"
 
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -22,6 +30,14 @@ $(STAMP): pyproject.toml
 	@touch $(STAMP)
 
 venv: $(STAMP)
+
+# npm ci installs exactly what uat/package-lock.json pins. --ignore-scripts: none of these
+# tools needs an install script, so no third-party code runs at install time.
+$(NODE_STAMP): uat/package.json uat/package-lock.json
+	cd uat && npm ci --ignore-scripts --no-audit --no-fund --prefer-offline --loglevel=error
+	@touch $(NODE_STAMP)
+
+node-tools: $(NODE_STAMP)
 
 demo: venv
 	$(PY) -m cli.main demo
@@ -41,18 +57,22 @@ down: venv
 status: venv
 	$(PY) -m cli.main status
 
-lint: venv
+lint: venv lint-docs
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/mypy
+
+lint-docs: node-tools
+	PATH="$(NODE_BIN):$$PATH" markdownlint --config .markdownlint.json $(MD_IGNORE) $(MD_FILES)
+	PATH="$(NODE_BIN):$$PATH" cspell lint --no-progress --config cspell.json $(MD_FILES)
 
 bench: venv
 	$(PY) -m bench
 
-uat: venv
-	$(PY) uat/run_uat.py
+uat: venv node-tools
+	$(PY) uat/run_uat.py --sandbox --conformance
 
 schema: venv
 	$(PY) -m cli.main config schema
 
 clean:
-	rm -rf $(VENV) run *.egg-info .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) run *.egg-info .pytest_cache .mypy_cache .ruff_cache uat/node_modules

@@ -1,0 +1,1 @@
+"""User acceptance tests: scenarios through the MCP surface with two independent clients."""
