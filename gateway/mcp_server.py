@@ -23,7 +23,15 @@ from gateway.client_limits import ClientLimiter
 from gateway.compose import error_result, success_result
 from gateway.metrics import GatewayMetrics
 from gateway.service import VERSION, GatewayService
-from gateway.tool_schemas import ChatInput, ChatOutput, EmbedInput, EmbedOutput, HealthInput, HealthOutput
+from gateway.tool_schemas import (
+    ChatInput,
+    ChatOutput,
+    EmbedInput,
+    EmbedOutput,
+    HealthInput,
+    HealthOutput,
+    output_schema,
+)
 from gateway.tracing import TraceContext, incoming_trace, span
 from shared import errors
 from shared.config import ClientEntry
@@ -66,7 +74,7 @@ _TOOL_LIST = [
         name=name,
         description=description,
         input_schema=inp.model_json_schema(),
-        output_schema=out.model_json_schema(),
+        output_schema=output_schema(out),
         annotations=types.ToolAnnotations(read_only_hint=name == "getHealth", open_world_hint=name != "getHealth"),
     )
     for name, (inp, out, description) in _TOOLS.items()

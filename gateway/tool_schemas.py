@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, model_validator
 
 # Total characters of text one call may carry. The HTTP body limit (4 MiB) stops larger
 # bodies before parsing; this stops a body that parses but is still unreasonable.
@@ -159,3 +159,34 @@ class HealthOutput(BaseModel):
     version: str
     uptime_s: float
     workers: list[WorkerHealthOut]
+
+
+# ------------------------------------------------------------------ errors
+
+
+class ToolErrorOut(BaseModel):
+    type: str = Field(description="Error class from the taxonomy, e.g. rate_limited")
+    message: str
+    retryable: bool
+    retry_after_s: float | None = None
+    provider: str | None = None
+    request_id: str | None = None
+    partial_text: str | None = Field(None, description="stream_interrupted: the text already sent")
+
+
+class ToolErrorEnvelope(BaseModel):
+    """What ``structuredContent`` holds when ``isError`` is true."""
+
+    error: ToolErrorOut
+
+
+def output_schema(success: type[BaseModel]) -> dict[str, Any]:
+    """A tool's declared output: its success shape or the error envelope.
+
+    Clients that check ``structuredContent`` against ``outputSchema`` on errors too (the
+    MCP Inspector does) then accept our structured errors instead of rejecting them.
+    """
+    either: Any = success | ToolErrorEnvelope
+    schema: dict[str, Any] = TypeAdapter(either).json_schema()
+    schema["type"] = "object"  # MCP requires an object schema at the top
+    return schema

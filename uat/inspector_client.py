@@ -52,7 +52,11 @@ def _write_config(folder: Path, url: str, bearer: str) -> Path:
     return path
 
 
-def inspector_command(config: Path, scenario: Scenario, era: str) -> list[str]:
+# The Inspector CLI exits 5 when a tool returns isError: true; the result file holds it.
+_TOOL_IS_ERROR_EXIT = 5
+
+
+def inspector_command(config: Path, scenario: Scenario, era: str, output: Path | None = None) -> list[str]:
     command = [str(tool_path("inspector")), "--cli", "--config", str(config), "--server", _SERVER,
                "--protocol-era", era, "--stored-auth-only", "--format", "json", "--method", scenario.method]
     if scenario.method == "tools/list":
@@ -61,6 +65,8 @@ def inspector_command(config: Path, scenario: Scenario, era: str) -> list[str]:
     command += ["--tool-name", scenario.tool]
     if scenario.arguments:
         command += ["--tool-arg", *(f"{key}={_encode_value(value)}" for key, value in scenario.arguments.items())]
+    if output is not None:
+        command += ["--output", str(output)]
     return command
 
 
@@ -79,8 +85,13 @@ def _parse_json(text: str) -> dict[str, Any] | None:
     return whole if isinstance(whole, dict) else None
 
 
-def _observation(scenario: Scenario, done: subprocess.CompletedProcess[str]) -> Observation:
+def _observation(scenario: Scenario, done: subprocess.CompletedProcess[str], output: Path | None = None) -> Observation:
     payload = _parse_json(done.stdout) or _parse_json(done.stderr) or {}
+    if output is not None and output.exists() and done.returncode in (0, _TOOL_IS_ERROR_EXIT):
+        written = _parse_json(output.read_text())
+        if written is not None:
+            payload = {"result": written.get("result", written)}
+            done = subprocess.CompletedProcess(done.args, 0, done.stdout, done.stderr)
     if done.returncode != 0 or "result" not in payload:
         raw_error = payload.get("error")
         error: dict[str, Any] = raw_error if isinstance(raw_error, dict) else {}
@@ -105,10 +116,13 @@ def observe_inspector(url: str, token: str, scenario: Scenario, scratch: Path,
     env["HOME"] = str(folder / "home")
     # Where the Inspector would keep OAuth secrets: memory, since we never use its OAuth.
     env["MCP_INSPECTOR_SECRET_STORE"] = "memory"  # noqa: S105 (a store kind, not a secret)
+    output = folder / "result.json" if scenario.method == "tools/call" else None
+    if output is not None:
+        output.unlink(missing_ok=True)
     started = time.perf_counter()
     try:
-        done = subprocess.run(inspector_command(config, scenario, era), env=env, capture_output=True, text=True,
-                              timeout=_TIMEOUT_S, stdin=subprocess.DEVNULL, check=False)
+        done = subprocess.run(inspector_command(config, scenario, era, output), env=env, capture_output=True,
+                              text=True, timeout=_TIMEOUT_S, stdin=subprocess.DEVNULL, check=False)
     except subprocess.TimeoutExpired:
         return Observation(failure=f"no answer within {_TIMEOUT_S}s"), (time.perf_counter() - started) * 1000
-    return _observation(scenario, done), (time.perf_counter() - started) * 1000
+    return _observation(scenario, done, output), (time.perf_counter() - started) * 1000

@@ -27,20 +27,9 @@ class KnownIssue:
     signature: str
 
 
-KNOWN_ISSUES: tuple[KnownIssue, ...] = (
-    KnownIssue(
-        key="G1",
-        client="inspector",
-        summary=(
-            "tool-error results carry structuredContent {\"error\": {...}} that does not match the tool's "
-            "declared outputSchema; the Inspector validates structuredContent even when isError is true and "
-            "rejects the result (\"data must have required property 'text'...\"), so the error never reaches "
-            "the user"
-        ),
-        applies=lambda scenario: scenario.expect.is_error,
-        signature="must have required property",
-    ),
-)
+# G1 (error results' structuredContent outside the declared outputSchema) is fixed: each
+# tool's outputSchema now admits its success shape or the {"error": {...}} envelope.
+KNOWN_ISSUES: tuple[KnownIssue, ...] = ()
 
 
 def known_issue_for(client: str, scenario: Scenario) -> KnownIssue | None:

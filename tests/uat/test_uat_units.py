@@ -60,7 +60,13 @@ def test_judge_checks_paths_text_and_progress() -> None:
     assert judge(wanted, blind).unobservable == ["progress notifications"]
 
 
-def test_grading_n_a_xfail_and_xpass() -> None:
+def test_grading_n_a_xfail_and_xpass(monkeypatch: pytest.MonkeyPatch) -> None:
+    # No gateway defect is known today; exercise the machinery with a stand-in one.
+    import uat.known_issues as known
+
+    stand_in = known.KnownIssue(key="T1", client="inspector", summary="test", signature="must have required property",
+                                applies=lambda s: s.expect.is_error)
+    monkeypatch.setattr(known, "KNOWN_ISSUES", (stand_in,))
     streaming = scenario(min_progress=1)
     assert grade("inspector", streaming, Observation(progress=None), 1.0).status == "N/A"
     assert grade("python-sdk", streaming, Observation(progress=[]), 1.0).status == "FAIL"
