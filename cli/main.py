@@ -11,7 +11,7 @@ from types import ModuleType
 from shared.config import ConfigError
 
 # One module per concern, each exposing register(subparsers).
-_COMMAND_MODULES = ("stack_cmd", "clients_cmd", "config_cmd", "assistant_cmd", "security_cmd")
+_COMMAND_MODULES = ("stack_cmd", "clients_cmd", "config_cmd", "assistant_cmd", "security_cmd", "stdio_cmd")
 
 
 def _modules() -> list[ModuleType]:

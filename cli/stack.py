@@ -6,12 +6,17 @@ operator's shell would otherwise be readable by the gateway and by every other
 provider's worker. Instead, each key the config references by environment variable is
 written to ``$LLMC_RUN_DIR/secrets/<provider>`` (0600, in a 0700 folder) for that
 provider's worker alone to read, and supervisord gets only PATH, locale and LLMC_*.
+
+Before supervisord starts, the launcher also makes sure the worker link key exists
+(``$LLMC_LINK_KEY_FILE``, default ``$LLMC_RUN_DIR/link.key``; 0600, created when
+missing) and hands every child its *path*, never its value (decision D11).
 """
 
 from __future__ import annotations
 
 import os
 import shutil
+import socket
 import subprocess
 import sys
 import time
@@ -21,10 +26,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import orjson
 from supervisor.xmlrpc import SupervisorTransport
 
 from shared.config import ProvidersFile, load_client_registry, load_providers
-from shared.files import write_secret_file
+from shared.files import FileWriteError, write_secret_file
+from shared.link_keys import KeyFileError, ensure_link_key
 from shared.settings import Settings
 
 __all__ = ["REPO_ROOT", "Stack", "StackError", "scrubbed_environment"]
@@ -53,9 +60,13 @@ def scrubbed_environment(settings: Settings, source: dict[str, str] | None = Non
         LLMC_LOG_LEVEL=settings.log_level,
         LLMC_HEARTBEAT_S=str(settings.heartbeat_s),
         LLMC_LIVENESS=str(settings.liveness),
+        # The path only: each process reads the key itself and checks the file is private.
+        LLMC_LINK_KEY_FILE=str(settings.link_key_file),
         LLMC_PYTHON=sys.executable,
         PYTHONUNBUFFERED="1",
     )
+    env.update(settings.link.to_env())
+    env.update(settings.security.to_env())
     return env
 
 
@@ -90,7 +101,13 @@ class Stack:
         providers = self.check_config()
         if self.is_running():
             raise StackError(f"already running (supervisord socket {self.socket_path} answers)")
+        if _port_in_use(self.settings.host, self.settings.port):
+            raise StackError(f"port {self.settings.port} is in use by another process; choose another with --port")
         self.settings.ensure_run_dir()
+        try:
+            ensure_link_key(self.settings.link_key_file)
+        except (KeyFileError, FileWriteError) as exc:
+            raise StackError(str(exc)) from None
         hand_off_secrets(providers, self.settings, environ)
         env = scrubbed_environment(self.settings, environ)
         command = [sys.executable, "-m", "supervisor.supervisord", "-c", str(SUPERVISORD_CONF)]
@@ -99,15 +116,16 @@ class Stack:
         subprocess.run(command, env=env, check=True, cwd=REPO_ROOT, stdin=subprocess.DEVNULL)
 
     def wait_ready(self, timeout_s: float = 30.0) -> None:
-        """Wait until the gateway answers its liveness probe."""
+        """Wait until *our* gateway answers its liveness probe (its pid matches supervisord's)."""
         deadline = time.monotonic() + timeout_s
         url = f"http://{self.settings.host}:{self.settings.port}/healthz"
         while time.monotonic() < deadline:
             try:
                 with urllib.request.urlopen(url, timeout=1) as response:
-                    if response.status == 200:
-                        return
-            except OSError:
+                    answered = orjson.loads(response.read()).get("pid")
+                if answered == self._gateway_pid():
+                    return
+            except (OSError, ValueError, xmlrpc.client.Fault):
                 pass
             if not self.is_running():
                 raise StackError(f"supervisord exited; see {self.settings.log_dir}/supervisord.log")
@@ -141,6 +159,10 @@ class Stack:
 
     # ----------------------------------------------------------------- state
 
+    def _gateway_pid(self) -> int | None:
+        pid = self.rpc().supervisor.getProcessInfo("gateway").get("pid")
+        return int(pid) if pid else None
+
     @property
     def socket_path(self) -> Path:
         return self.settings.run_dir / "supervisor.sock"
@@ -167,6 +189,12 @@ class Stack:
     def processes(self) -> list[dict[str, Any]]:
         info: list[dict[str, Any]] = self.rpc().supervisor.getAllProcessInfo()
         return info
+
+
+def _port_in_use(host: str, port: int) -> bool:
+    with socket.socket() as probe:
+        probe.settimeout(0.5)
+        return probe.connect_ex((host if host != "localhost" else "127.0.0.1", port)) == 0
 
 
 def _alive(pid: int) -> bool:

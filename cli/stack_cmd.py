@@ -34,6 +34,8 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
         changes["log_dir"] = args.log_dir.absolute()
     if args.port:
         changes["port"] = args.port
+    if getattr(args, "allow_non_loopback", False):  # only `up` and `run` have the flag
+        changes["security"] = dataclasses.replace(settings.security, allow_non_loopback=True)
     return dataclasses.replace(settings, **changes)
 
 
@@ -99,6 +101,11 @@ def register(sub: Any) -> None:
     run = sub.add_parser("run", help="same as `up` in the foreground")
     _add_location_options(run)
     run.set_defaults(handler=_up, detach=False)
+
+    for parser in (up, run):
+        parser.add_argument("--allow-non-loopback", action="store_true",
+                            help="let the gateway bind a non-loopback LLMC_HOST (logged as a warning; "
+                                 "same as LLMC_ALLOW_NON_LOOPBACK=1)")
 
     for name, handler, text in (
         ("down", _down, "stop everything"),

@@ -13,11 +13,15 @@ import sys
 
 import uvicorn
 
-from gateway.app import create_app
+from gateway.app import bind_refusal, create_app, is_loopback
+from gateway.audit_hook import worker_audit_hook
 from gateway.auth import RegistryTokenVerifier
-from gateway.broker import WorkerBroker
+from gateway.broker_setup import build_broker
+from gateway.metrics import GatewayMetrics
 from gateway.service import GatewayService
+from gateway.tracing import configure_exporter
 from shared.config import ConfigError, load_providers
+from shared.link_keys import KeyFileError, LinkSetupError
 from shared.logs import configure_logging, log_event
 from shared.settings import Settings
 
@@ -28,15 +32,14 @@ async def serve(settings: Settings) -> None:
     providers = load_providers(settings.providers_file)
     verifier = RegistryTokenVerifier(settings.registry_file)
     settings.ensure_run_dir()
-    broker = WorkerBroker(
-        settings.worker_endpoint,
-        heartbeat_s=settings.heartbeat_s,
-        liveness=settings.liveness,
-        concurrency={name: p.max_concurrency for name, p in providers.providers.items()},
-    )
+    # Link key (and CURVE keys for tcp://) first: without them no worker may be trusted (D11).
+    broker = build_broker(settings, providers, on_event=worker_audit_hook(settings.audit_file))
     await broker.start()
-    service = GatewayService(providers, broker)
-    app = create_app(service, verifier, settings)
+    service: GatewayService | None = None
+    metrics = GatewayMetrics(broker, lambda: service.inflight if service is not None else 0)
+    service = GatewayService(providers, broker, metrics=metrics)
+    configure_exporter()
+    app = create_app(service, verifier, settings, metrics)
     config = uvicorn.Config(
         app, host=settings.host, port=settings.port, log_config=None, access_log=False, lifespan="on"
     )
@@ -55,14 +58,22 @@ async def serve(settings: Settings) -> None:
 
 
 def main() -> int:
-    settings = Settings.from_env()
-    configure_logging("gateway", settings.log_level)
-    if settings.host not in ("127.0.0.1", "localhost", "::1"):
-        print(f"llm-caller gateway: refusing to bind {settings.host}: only loopback is allowed", file=sys.stderr)
+    try:
+        settings = Settings.from_env()
+    except ValueError as exc:  # a malformed LLMC_* value; the message names the variable
+        print(f"llm-caller gateway: {exc}", file=sys.stderr)
         return 2
+    configure_logging("gateway", settings.log_level)
+    refusal = bind_refusal(settings)
+    if refusal is not None:
+        print(f"llm-caller gateway: {refusal}", file=sys.stderr)
+        return 2
+    if not is_loopback(settings.host):
+        log_event(log, "non_loopback_bind", level=logging.WARNING, host=settings.host,
+                  warning="the gateway is reachable from other machines; tokens travel unencrypted over HTTP")
     try:
         asyncio.run(serve(settings))
-    except ConfigError as exc:
+    except (ConfigError, KeyFileError, LinkSetupError) as exc:
         print(f"llm-caller gateway: {exc}", file=sys.stderr)
         return 2
     return 0

@@ -1,31 +1,108 @@
-"""The gateway's HTTP application: MCP over streamable HTTP, bearer auth, health probe."""
+"""The gateway's HTTP application: MCP over streamable HTTP behind the security guard.
+
+Layers, outermost first: ``gateway.guard.SecurityGuard`` (Host/Origin, body size,
+lockout, bearer check, audit), then the SDK's Starlette app (its own Host/Origin and
+bearer checks as a second line, the MCP endpoint, RFC 9728 metadata), plus ``/healthz``
+and ``/session`` (``gateway.session_endpoint``).
+"""
 
 from __future__ import annotations
 
+import ipaddress
+import os
+
+from mcp.server.auth.routes import build_resource_metadata_url
 from mcp.server.auth.settings import AuthSettings
-from starlette.applications import Starlette
+from mcp.server.transport_security import TransportSecuritySettings
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
+from starlette.types import ASGIApp
 
+from gateway.access import AccessControl
 from gateway.auth import RegistryTokenVerifier
+from gateway.guard import SecurityGuard
+from gateway.lockout import LockoutPolicy
 from gateway.mcp_server import build_mcp_server
+from gateway.metrics import CONTENT_TYPE, GatewayMetrics
 from gateway.service import GatewayService
+from gateway.session_endpoint import SESSION_PATH, load_or_create_session_key, session_routes
 from shared.settings import Settings
 
-__all__ = ["create_app"]
+__all__ = ["MCP_PATH", "allowed_hosts", "bind_refusal", "create_app", "is_loopback"]
 
 MCP_PATH = "/mcp"
+_LOOPBACK_NAMES = ("127.0.0.1", "localhost", "[::1]")
 
 
 async def _healthz(_request: Request) -> Response:
     # Liveness only, for the launcher and supervisors: no worker detail, no auth needed.
-    return JSONResponse({"status": "ok"})
+    # The pid lets the launcher tell its own gateway from another process on the port.
+    return JSONResponse({"status": "ok", "pid": os.getpid()})
 
 
-def create_app(service: GatewayService, verifier: RegistryTokenVerifier, settings: Settings) -> Starlette:
-    server = build_mcp_server(service, verifier.client)
-    base = f"http://{settings.host}:{settings.port}"
+def _metrics_route(metrics: GatewayMetrics) -> Route:
+    async def scrape(_request: Request) -> Response:
+        # Loopback only (the guard checks Host/Origin) and without auth, as Prometheus
+        # scrapers expect; it holds counts and states, never a key, token or prompt.
+        return Response(metrics.exposition(), media_type=CONTENT_TYPE)
+
+    return Route("/metrics", scrape, methods=["GET"])
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def bind_refusal(settings: Settings) -> str | None:
+    """Why the gateway must not bind ``settings.host``, or None. Non-loopback needs an explicit opt-in."""
+    if is_loopback(settings.host) or settings.security.allow_non_loopback:
+        return None
+    return (f"refusing to bind {settings.host}: only loopback is allowed unless the operator opts in "
+            "(LLMC_ALLOW_NON_LOOPBACK=1, or `llm-caller up --allow-non-loopback`)")
+
+
+def allowed_hosts(settings: Settings) -> list[str]:
+    """Host header values naming this gateway: the loopback names with the real port, plus the bind address.
+
+    The port is explicit (not ``:*``): another local service's port is a different origin.
+    """
+    names = list(_LOOPBACK_NAMES)
+    public = _public_name(settings.host)
+    if public is not None and public not in names:
+        names.append(public)
+    return [f"{name}:{settings.port}" for name in names]
+
+
+def _public_name(host: str) -> str | None:
+    """The bind address as it appears in a Host header; None for a wildcard (0.0.0.0, ::)."""
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return host  # a host name
+    if address.is_unspecified:
+        return None
+    return f"[{host}]" if address.version == 6 else host
+
+
+def create_app(
+    service: GatewayService, verifier: RegistryTokenVerifier, settings: Settings, metrics: GatewayMetrics | None = None
+) -> ASGIApp:
+    key, problem = load_or_create_session_key(settings)
+    verifier.enable_session_tokens(key, problem)
+    security = settings.security
+    access = AccessControl(verifier, LockoutPolicy(threshold=security.lockout_threshold,
+                                                   window_s=security.lockout_window_s,
+                                                   base_s=security.lockout_base_s,
+                                                   max_s=security.lockout_max_s), settings.audit_file)
+    hosts = allowed_hosts(settings)
+    origins = [f"http://{host}" for host in hosts]
+    base = f"http://{_public_name(settings.host) or '127.0.0.1'}:{settings.port}"
     auth = AuthSettings(
         # We are a resource server only; the registry issues tokens out of band. The
         # issuer is advertised in the RFC 9728 metadata as where tokens come from.
@@ -33,10 +110,21 @@ def create_app(service: GatewayService, verifier: RegistryTokenVerifier, setting
         resource_server_url=f"{base}{MCP_PATH}",  # type: ignore[arg-type]
         validate_token_resource=False,
     )
-    return server.streamable_http_app(
+    server = build_mcp_server(service, verifier.client)
+    app = server.streamable_http_app(
         streamable_http_path=MCP_PATH,
         host=settings.host,
         auth=auth,
         token_verifier=verifier,
-        custom_starlette_routes=[Route("/healthz", _healthz, methods=["GET"])],
+        transport_security=TransportSecuritySettings(allowed_hosts=hosts, allowed_origins=origins),
+        max_request_body_size=security.max_body_bytes,
+        custom_starlette_routes=[
+            Route("/healthz", _healthz, methods=["GET"]),
+            *session_routes(access, settings),
+            *([_metrics_route(metrics)] if metrics is not None else []),
+        ],
     )
+    assert auth.resource_server_url is not None
+    return SecurityGuard(app, access, hosts=hosts, origins=origins, max_body_bytes=security.max_body_bytes,
+                         auth_paths=(MCP_PATH, SESSION_PATH), mcp_path=MCP_PATH,
+                         metadata_url=str(build_resource_metadata_url(auth.resource_server_url)))

@@ -1,9 +1,19 @@
 """Client authentication against the local registry (client-registry.json).
 
-Plugged into the MCP SDK as its ``TokenVerifier``: the SDK's bearer middleware answers a
-missing or unknown token with 401 and a ``WWW-Authenticate`` header pointing at our
-RFC 9728 protected-resource metadata. The registry holds only SHA-256 hashes; each
-presented token is hashed and compared in constant time against every entry.
+Two kinds of bearer credential are accepted:
+
+* a **client token** (``llmc_…``), long-lived; the registry holds only its SHA-256, and
+  each presented token is hashed and compared in constant time against every entry;
+* a **session token** (``llmcs_…``, ``shared.session_tokens``), short-lived and signed
+  with the gateway's session key, bound to one client and one transport. Its client must
+  still be in the registry, enabled and unexpired, so disabling a client ends its
+  session tokens at once.
+
+``authenticate`` returns an ``AuthResult`` that says who, or why not (a stable reason
+code for the audit trail and a sentence for the 401's ``error_description``). The
+front-end guard (``gateway.guard``) calls it once per request and publishes the result
+in a context variable; the SDK's bearer middleware then calls ``verify_token`` for the
+same request and gets that result back without a second check.
 
 The registry file is re-read when it changes (checked at most once a second), so adding
 or disabling a client takes effect without a restart. A change that does not validate
@@ -15,19 +25,59 @@ from __future__ import annotations
 import hmac
 import logging
 import time
+from contextvars import ContextVar
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
+from typing import Literal
 
 from mcp.server.auth.provider import AccessToken
 
 from shared.config import ClientEntry, ClientRegistry, ConfigError, load_client_registry
 from shared.logs import log_event
+from shared.session_tokens import TOKEN_PREFIX as SESSION_PREFIX
+from shared.session_tokens import SessionTokenError, Transport, verify_session_token
 from shared.tokens import hash_token
 
-__all__ = ["RegistryTokenVerifier"]
+__all__ = ["AuthResult", "CredentialKind", "RegistryTokenVerifier", "current_auth"]
 
 log = logging.getLogger("gateway.auth")
 
 _RECHECK_S = 1.0
+CredentialKind = Literal["client_token", "session_token"]
+
+_SESSION_REASONS = {
+    "format": "the session token is malformed",
+    "signature": "the session token's signature is invalid",
+    "expired": "the session token has expired; exchange the client token for a new one (POST /session)",
+    "not_yet_valid": "the session token is not valid yet",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class AuthResult:
+    """The outcome of one credential check. ``access`` is set exactly when it succeeded."""
+
+    kind: CredentialKind
+    transport: Transport
+    client_id: str | None = None
+    access: AccessToken | None = None
+    reason: str | None = None  # stable code for the audit trail, e.g. "client_disabled"
+    description: str = ""  # for people: the 401's error_description (no quotes, no secrets)
+
+    @property
+    def ok(self) -> bool:
+        return self.access is not None
+
+
+# The result for the request being served, with the exact credential it was computed for.
+_CURRENT: ContextVar[tuple[str, AuthResult] | None] = ContextVar("llmc_auth", default=None)
+
+
+def current_auth() -> AuthResult | None:
+    """The guard's verdict on the current request's credential (None outside a checked request)."""
+    held = _CURRENT.get()
+    return held[1] if held else None
 
 
 class RegistryTokenVerifier:
@@ -36,12 +86,44 @@ class RegistryTokenVerifier:
         self._registry = load_client_registry(registry_file)
         self._mtime = self._stat()
         self._checked = time.monotonic()
+        self._session_key: bytes | None = None
+        self.session_problem = "session tokens are not enabled on this gateway"
 
     def client(self, client_id: str) -> ClientEntry | None:
         return self._registry.clients.get(client_id)
 
+    def enable_session_tokens(self, key: bytes | None, problem: str = "") -> None:
+        """Accept session tokens signed with ``key``; None keeps them refused, saying ``problem``."""
+        self._session_key = key
+        self.session_problem = problem
+
+    @property
+    def session_key(self) -> bytes | None:
+        return self._session_key
+
+    def publish(self, token: str, result: AuthResult) -> object:
+        """Make ``result`` the current request's verdict; returns what ``unpublish`` needs."""
+        return _CURRENT.set((token, result))
+
+    def unpublish(self, handle: object) -> None:
+        _CURRENT.reset(handle)  # type: ignore[arg-type]
+
     async def verify_token(self, token: str) -> AccessToken | None:
+        """The SDK's hook. Reuses the guard's verdict for this very credential when there is one."""
+        held = _CURRENT.get()
+        if held is not None and held[0] == token.strip():  # the SDK does not strip what follows "Bearer "
+            return held[1].access
+        return self.authenticate(token, "http").access
+
+    def authenticate(self, token: str, transport: Transport) -> AuthResult:
         self._maybe_reload()
+        if token.startswith(SESSION_PREFIX):
+            return self._session(token, transport)
+        return self._client_token(token, transport)
+
+    # ---- the two credential kinds -----------------------------------------------------
+
+    def _client_token(self, token: str, transport: Transport) -> AuthResult:
         presented = hash_token(token)
         match: str | None = None
         # Compare against every entry, without stopping early, so timing says nothing
@@ -50,17 +132,47 @@ class RegistryTokenVerifier:
             if hmac.compare_digest(presented, entry.token_sha256):
                 match = name
         if match is None:
-            log_event(log, "auth_failed", level=logging.WARNING, reason="unknown token")
-            return None
-        entry = self._registry.clients[match]
+            return self._refuse("client_token", transport, None, "unknown_token",
+                                "the token is not valid for this gateway")
+        return self._admit("client_token", transport, match, presented, None)
+
+    def _session(self, token: str, transport: Transport) -> AuthResult:
+        if self._session_key is None:
+            return self._refuse("session_token", transport, None, "session_tokens_unavailable",
+                                self.session_problem)
+        try:
+            claims = verify_session_token(self._session_key, token, transport=transport)
+        except SessionTokenError as exc:
+            text = _SESSION_REASONS.get(exc.reason, str(exc))
+            return self._refuse("session_token", transport, None, f"session_{exc.reason}", text)
+        if claims.client_id not in self._registry.clients:
+            return self._refuse("session_token", transport, claims.client_id, "client_removed",
+                                f"client '{claims.client_id}' is no longer registered")
+        return self._admit("session_token", transport, claims.client_id, hash_token(token), claims.expires_at)
+
+    def _admit(self, kind: CredentialKind, transport: Transport, client_id: str, digest: str,
+               session_expiry: int | None) -> AuthResult:
+        entry = self._registry.clients[client_id]
         if entry.disabled:
-            log_event(log, "auth_failed", level=logging.WARNING, client=match, reason="client disabled")
-            return None
+            return self._refuse(kind, transport, client_id, "client_disabled",
+                                f"client '{client_id}' is disabled; the operator can run "
+                                f"`llm-caller clients enable {client_id}`")
         if entry.expires_at is not None and entry.expires_at <= time.time():
-            log_event(log, "auth_failed", level=logging.WARNING, client=match, reason="token expired")
-            return None
-        # The SDK keeps AccessToken.token around; give it the hash, never the token itself.
-        return AccessToken(token=presented, client_id=match, scopes=[], expires_at=entry.expires_at)
+            return self._refuse(kind, transport, client_id, "client_expired",
+                                f"the token of client '{client_id}' expired at {_utc(entry.expires_at)}; "
+                                f"the operator can issue a new one with `llm-caller clients rotate {client_id}`")
+        expiries = [t for t in (entry.expires_at, session_expiry) if t is not None]
+        # The SDK keeps AccessToken.token around; give it a hash, never the credential itself.
+        access = AccessToken(token=digest, client_id=client_id, scopes=[],
+                             expires_at=min(expiries) if expiries else None)
+        return AuthResult(kind, transport, client_id, access)
+
+    def _refuse(self, kind: CredentialKind, transport: Transport, client_id: str | None, reason: str,
+                description: str) -> AuthResult:
+        log_event(log, "auth_failed", level=logging.WARNING, client=client_id, reason=reason, credential=kind)
+        return AuthResult(kind, transport, client_id, None, reason, description)
+
+    # ---- registry reloads -------------------------------------------------------------
 
     def _stat(self) -> float | None:
         try:
@@ -84,3 +196,7 @@ class RegistryTokenVerifier:
             return
         self._registry = registry
         log_event(log, "registry_reloaded", clients=len(registry.clients))
+
+
+def _utc(timestamp: int) -> str:
+    return datetime.fromtimestamp(timestamp, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")

@@ -1,38 +1,49 @@
 """The gateway end of the worker link: a ZeroMQ ROUTER, heartbeats and the in-flight table.
 
-Each worker connects a DEALER whose identity is its provider name. The broker:
+Each worker connects a DEALER and proves which provider it serves with the handshake in
+``shared.protocol`` (``gateway.link_security`` checks it and every signature after it;
+over tcp:// CurveZMQ also stamps each message with the provider its key belongs to).
+The broker:
 
-* learns workers from READY and keeps their health from heartbeats; a worker silent for
-  ``liveness`` heartbeats is marked down, and a READY from a known identity with a new
-  incarnation means that worker restarted;
+* learns workers from a verified READY and keeps their health from heartbeats; a worker
+  silent for ``liveness`` heartbeats is marked down, and a READY for a known provider
+  with a new incarnation means that worker restarted;
 * sends each call to its worker and hands the worker's ACCEPTED / CHUNK / REPLY / ERROR
   frames back to the waiting caller, with a deadline on every wait;
 * when a worker dies, fails the calls it had *accepted* with ``worker_lost`` and re-sends
   the ones it never accepted (they cost nothing yet), within their deadlines;
 * bounds concurrency per worker, so back-pressure is a fast ``unavailable`` error and
-  never a silent drop in libzmq buffers.
+  never a silent drop in libzmq buffers;
+* reports worker_ready, worker_restarted, worker_down and link_auth_failed to ``on_event``
+  (audit log, metrics) as well as to its log.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import os
 import uuid
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, Callable, Collection
 from dataclasses import dataclass, field
 from typing import Any
 
 import zmq
 import zmq.asyncio
 
+from gateway.curve_auth import WorkerKeyAuthenticator, fingerprint, make_curve_server, user_id
+from gateway.link_security import GatewayLink, LinkRejected, prepare_ipc_endpoint
 from gateway.worker_state import WorkerState
 from shared import errors
+from shared.link_keys import CurveServerKeys
+from shared.link_session import FailureThrottle
 from shared.logs import log_event
 from shared.models import TextDelta
 from shared.protocol import Command, Frame, ProtocolError, decode, encode
 
-__all__ = ["WorkerBroker"]
+__all__ = ["EventHook", "WorkerBroker"]
+
+# (event name, fields) for the audit log and metrics; fields never hold key material.
+EventHook = Callable[[str, dict[str, Any]], None]
 
 log = logging.getLogger("gateway.broker")
 
@@ -59,13 +70,29 @@ class WorkerBroker:
         self,
         endpoint: str,
         *,
+        link_key: bytes,
+        workers: Collection[str],
+        curve: CurveServerKeys | None = None,
+        on_event: EventHook | None = None,
         heartbeat_s: float = 0.5,
         liveness: int = 4,
         concurrency: dict[str, int] | None = None,
         ready_wait_s: float = 5.0,
         slot_wait_s: float = 2.0,
+        auth_report_interval_s: float = 1.0,
     ) -> None:
+        if endpoint.startswith("tcp://") and curve is None:
+            raise ValueError("a tcp:// worker endpoint needs CurveZMQ keys (LLMC_CURVE_DIR); see decision D11")
         self.endpoint = endpoint
+        self._curve = curve
+        self._on_event = on_event
+        self._known = frozenset(workers)
+        # Handshakes must finish well within a worker's re-announce period.
+        self._link = GatewayLink(link_key, workers, curve=curve is not None,
+                                 handshake_timeout_s=max(2.0, heartbeat_s * liveness))
+        # At most one link_auth_failed per (reason, claimed worker) per interval, with a count.
+        self._throttle = FailureThrottle(auth_report_interval_s)
+        self._auth: WorkerKeyAuthenticator | None = None
         self.heartbeat_s = heartbeat_s
         self.liveness = liveness
         self.ready_wait_s = ready_wait_s
@@ -82,14 +109,15 @@ class WorkerBroker:
     async def start(self) -> None:
         sock = self._ctx.socket(zmq.ROUTER)
         sock.setsockopt(zmq.LINGER, 0)
-        # A send to an unknown or vanished peer fails at once instead of vanishing.
+        # A send to an unknown or vanished connection fails at once instead of vanishing.
+        # (No ROUTER_HANDOVER: workers set no identity, and no peer may take over another's
+        # connection id; see D11.)
         sock.setsockopt(zmq.ROUTER_MANDATORY, 1)
-        # A restarted worker reuses its identity; let the new connection take it over.
-        sock.setsockopt(zmq.ROUTER_HANDOVER, 1)
+        if self._curve is not None:
+            self._auth = WorkerKeyAuthenticator(self._ctx, self._curve, self._curve_key_denied)
+            make_curve_server(sock, self._curve)
         if self.endpoint.startswith("ipc://"):
-            path = self.endpoint.removeprefix("ipc://")
-            if os.path.exists(path):
-                os.unlink(path)  # stale socket from a previous run
+            prepare_ipc_endpoint(self.endpoint)
         sock.bind(self.endpoint)
         self._sock = sock
         self._tasks = [
@@ -106,6 +134,8 @@ class WorkerBroker:
             call.queue.put_nowait(errors.Unavailable("the gateway is shutting down", retry_after_s=2))
         if self._sock is not None:
             self._sock.close(linger=0)
+        if self._auth is not None:
+            self._auth.stop()
         self._ctx.term()
 
     # ----------------------------------------------------------------- queries
@@ -213,9 +243,14 @@ class WorkerBroker:
             ) from None
 
     async def _send(self, worker: str, command: Command, request_id: str = "", payload: Any = None) -> bool:
+        """Send a signed message to ``worker``'s connection; False if it has none (left, or never proved itself)."""
+        frames = self._link.frames_to(worker, command, request_id, payload)
+        return frames is not None and await self._send_frames(frames)
+
+    async def _send_frames(self, frames: list[bytes]) -> bool:
         assert self._sock is not None
         try:
-            await self._sock.send_multipart([worker.encode(), *encode(command, request_id, payload)])
+            await self._sock.send_multipart(frames)
         except zmq.ZMQError as exc:
             if exc.errno == zmq.EHOSTUNREACH:
                 return False
@@ -227,30 +262,46 @@ class WorkerBroker:
     async def _receive_loop(self) -> None:
         assert self._sock is not None
         while True:
-            parts = await self._sock.recv_multipart()
+            # copy=False: only a zmq.Frame carries the CURVE User-Id metadata.
+            parts = await self._sock.recv_multipart(copy=False)
             try:
-                name = parts[0].decode("ascii")
-                frame = decode(parts[1:])
-            except (ProtocolError, UnicodeDecodeError) as exc:
-                log_event(log, "worker_message_dropped", level=logging.WARNING, reason=str(exc))
-                continue
-            try:
-                await self._dispatch(name, frame)
+                await self._on_message(parts)
             except Exception:
                 # One bad message must not take the gateway's link down.
-                log.exception("worker_message_failed", extra={"worker": name})
+                log.exception("worker_message_failed")
 
-    async def _dispatch(self, name: str, frame: Frame) -> None:
+    async def _on_message(self, parts: list[zmq.Frame]) -> None:
+        route, frames = parts[0].bytes, [p.bytes for p in parts[1:]]
+        try:
+            frame = decode(frames)
+        except ProtocolError as exc:
+            log_event(log, "worker_message_dropped", level=logging.WARNING, reason=str(exc))
+            return
+        claimed_by = user_id(parts[-1]) if self._curve is not None else None
         now = asyncio.get_running_loop().time()
+        try:
+            if frame.command is Command.HELLO:
+                await self._send_frames([route, *self._link.on_hello(route, frame.payload, claimed_by, now)])
+            elif frame.command is Command.READY:
+                session = self._link.on_ready(route, frame.payload, frames, claimed_by, now)
+                self._on_ready(session.name, frame.payload, now)
+            elif (peer := self._link.admit(route, frames, claimed_by)) is not None:
+                await self._dispatch(peer.session.name, route, frame, now)
+            elif frame.command is Command.HEARTBEAT:
+                # A session we do not know (the gateway restarted): ask for a new handshake.
+                await self._send_frames([route, *encode(Command.DISCONNECT)])
+        except LinkRejected as exc:
+            self._link_auth_failed(exc)
+
+    async def _dispatch(self, name: str, route: bytes, frame: Frame, now: float) -> None:
         command = frame.command
-        if command is Command.READY:
-            self._on_ready(name, frame.payload or {}, now)
-        elif command is Command.HEARTBEAT:
+        if command is Command.HEARTBEAT:
             state = self._workers.get(name)
             if state is None or not state.up:
-                # We do not know this worker (gateway restarted) or had given up on it
-                # (it was frozen): ask it to register again instead of trusting a heartbeat.
-                await self._send(name, Command.DISCONNECT)
+                # We had given up on this worker (it was frozen): ask it to handshake again
+                # instead of trusting a heartbeat.
+                self._link.forget(name)
+                await self._send_frames([route, *encode(Command.DISCONNECT)])
             else:
                 state.apply_health(frame.payload, now)
         elif command is Command.DISCONNECT:
@@ -283,9 +334,34 @@ class WorkerBroker:
         if state.incarnation is not None and incarnation != state.incarnation:
             state.restarts_seen += 1
             self._fail_inflight(state, "it restarted")
-            log_event(log, "worker_restarted", level=logging.WARNING, worker=name, pid=payload.get("pid"))
+            self._emit("worker_restarted", logging.WARNING, worker=name, pid=payload.get("pid"))
         state.apply_ready(payload, now)
-        log_event(log, "worker_ready", worker=name, status=state.status, pid=state.pid)
+        self._emit("worker_ready", logging.INFO, worker=name, status=state.status, pid=state.pid)
+
+    # ----------------------------------------------------------------- reporting
+
+    def _emit(self, event: str, level: int, **fields: Any) -> None:
+        log_event(log, event, level=level, **fields)
+        if self._on_event is None:
+            return
+        try:
+            self._on_event(event, fields)
+        except Exception:
+            # Observability must never break the link it observes.
+            log.exception("broker_event_hook_failed", extra={"hook_event": event})
+
+    def _link_auth_failed(self, exc: LinkRejected) -> None:
+        # Names (and key fingerprints) we do not know share one throttle slot: a peer
+        # inventing a new one per message must not get one report per message.
+        who = exc.claimed if exc.claimed in self._known else "*"
+        suppressed = self._throttle.admit((exc.reason, who))
+        if suppressed is None:
+            return
+        self._emit("link_auth_failed", logging.WARNING, reason=exc.reason, worker=exc.claimed,
+                   authenticated_as=exc.authenticated, suppressed=suppressed or None)
+
+    def _curve_key_denied(self, z85_key: bytes) -> None:
+        self._link_auth_failed(LinkRejected("unknown_curve_key", f"key:{fingerprint(z85_key)}"))
 
     # ----------------------------------------------------------------- failure
 
@@ -304,7 +380,9 @@ class WorkerBroker:
 
     def _worker_gone(self, state: WorkerState, why: str) -> None:
         if state.up:
-            log_event(log, "worker_down", level=logging.WARNING, worker=state.name, reason=why)
+            self._emit("worker_down", logging.WARNING, worker=state.name, reason=why)
+        # Nothing more is signed for it: it must handshake again before work flows.
+        self._link.forget(state.name)
         state.mark_down()
         self._fail_inflight(state, why)
 

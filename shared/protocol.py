@@ -1,24 +1,50 @@
 """The gateway↔worker wire protocol, defined in one place.
 
-Transport: the gateway binds a ZeroMQ ROUTER; each worker connects a DEALER whose
-routing identity is its provider name. Every message is four frames (the ROUTER adds
-the identity frame in front on receipt and strips it on send)::
+Transport: the gateway binds a ZeroMQ ROUTER; each worker connects a DEALER. The ROUTER
+names each *connection* with an id libzmq assigns (workers set no identity), and the
+gateway learns which provider sits behind a connection only from a completed handshake
+(decision D11). Every message is five frames; the ROUTER adds the connection id in
+front on receipt and strips it on send::
 
-    [ version | command | request id | payload ]
-      b"LLMC1"  1 byte    ascii, may   orjson, may
-                          be empty     be empty
+    [ version | command | request id | payload | signature ]
+      b"LLMC2"  1 byte    ascii, may   orjson,   b"" (handshake) or 48 bytes:
+                          be empty     may be    session id (8) | sequence (8, big-endian)
+                                       empty     | HMAC-SHA256 (32)
 
-Commands and who sends them:
+Commands and who sends them (the last column: how the receiver trusts it):
 
-    READY       worker → gateway   I am up: provider, kind, capabilities, models, limits
-    REQUEST     gateway → worker   do this: {op, request, deadline_s}
-    ACCEPTED    worker → gateway   I have started it (from now on it costs money)
-    CHUNK       worker → gateway   a streamed text delta: {text}
-    REPLY       worker → gateway   the final result
-    ERROR       worker → gateway   the final error: shared.errors payload
-    CANCEL      gateway → worker   stop this request; the client has gone
-    HEARTBEAT   both ways          I am alive; the worker's carries its health
-    DISCONNECT  both ways          I am going away (worker) / register again (gateway)
+    HELLO       worker → gateway   {provider, nonce}: let us start a session          unsigned
+    CHALLENGE   gateway → worker   {nonce, for, proof}: my proof over your nonce       proof
+    READY       worker → gateway   my proof over your nonce, and who I am: kind,       proof and
+                                   capabilities, models, limits, incarnation           signature
+    REQUEST     gateway → worker   do this: {op, request, timeout_s}                   signature
+    ACCEPTED    worker → gateway   I have started it (from now on it costs money)      signature
+    CHUNK       worker → gateway   a streamed text delta: {text}                       signature
+    REPLY       worker → gateway   the final result                                    signature
+    ERROR       worker → gateway   the final error: shared.errors payload              signature
+    CANCEL      gateway → worker   stop this request; the client has gone              signature
+    HEARTBEAT   both ways          I am alive; the worker's carries its health         signature
+    DISCONNECT  worker → gateway   I am going away                                     signature
+                gateway → worker   I do not know you: handshake again                  unsigned, a
+                                                                                       hint only
+
+Handshake (nonces are 32 random bytes, hex in the payload; proofs are
+``shared.link_auth.prove`` over the link key, bound to the provider name and role)::
+
+    worker  → HELLO      {provider: P, nonce: Nw}
+    gateway → CHALLENGE  {nonce: Ng, for: Nw, proof: prove(key, Nw, P, "gateway")}
+    worker    checks the proof over the nonce it just chose; derives the session key
+    worker  → READY      {..., challenge: Ng, proof: prove(key, Ng, P, "worker")}, signed
+    gateway   checks the proof over the nonce it issued to that connection (single use,
+              expiring), then the signature; only now is the worker up
+
+The session key is ``HMAC-SHA256(link key, "llm-caller link session v2", P, Nw, Ng)``
+(length-prefixed); the session id is the first 8 bytes of ``Ng``. Each side signs every
+later message with it: ``HMAC(session key, session id | sequence | direction | command |
+len(request id) | request id | payload)``. The sequence number counts up per direction,
+and a receiver refuses any number it has already passed, so a captured message cannot be
+played again; the direction byte stops a message being reflected back at its sender.
+A message with a missing or bad signature is dropped and logged as ``link_auth_failed``.
 
 Why ACCEPTED exists: LLM calls are not idempotent. A request that no worker accepted
 may be sent again; one a worker accepted and then died on must fail with
@@ -28,14 +54,27 @@ may be sent again; one a worker accepted and then died on must fail with
 from __future__ import annotations
 
 import enum
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import orjson
 
-__all__ = ["PROTOCOL_VERSION", "Command", "Frame", "ProtocolError", "decode", "encode"]
+__all__ = [
+    "FRAME_COUNT",
+    "PROTOCOL_VERSION",
+    "Command",
+    "Frame",
+    "ProtocolError",
+    "Signer",
+    "decode",
+    "encode",
+]
 
-PROTOCOL_VERSION = b"LLMC1"
+# LLMC2: the signature frame and the HELLO/CHALLENGE handshake. A v1 peer's four-frame
+# messages are refused as an unsupported version, never half-understood.
+PROTOCOL_VERSION = b"LLMC2"
+FRAME_COUNT = 5
 
 
 class Command(bytes, enum.Enum):
@@ -48,10 +87,15 @@ class Command(bytes, enum.Enum):
     CANCEL = b"\x07"
     HEARTBEAT = b"\x08"
     DISCONNECT = b"\x09"
+    HELLO = b"\x0a"
+    CHALLENGE = b"\x0b"
 
 
 _COMMANDS = {c.value: c for c in Command}
 _EMPTY = b""
+
+# (command byte, request id bytes, payload bytes) -> the signature frame.
+Signer = Callable[[bytes, bytes, bytes], bytes]
 
 
 class ProtocolError(Exception):
@@ -65,18 +109,21 @@ class Frame:
     payload: Any
 
 
-def encode(command: Command, request_id: str = "", payload: Any = None) -> list[bytes]:
+def encode(command: Command, request_id: str = "", payload: Any = None, sign: Signer | None = None) -> list[bytes]:
+    """The five frames of one message; ``sign`` fills the signature frame (handshake messages have none)."""
     body = _EMPTY if payload is None else orjson.dumps(payload)
-    return [PROTOCOL_VERSION, command.value, request_id.encode("ascii"), body]
+    rid = request_id.encode("ascii")
+    signature = _EMPTY if sign is None else sign(command.value, rid, body)
+    return [PROTOCOL_VERSION, command.value, rid, body, signature]
 
 
-def decode(frames: list[bytes]) -> Frame:
-    """Parse the four protocol frames (without the ROUTER's identity frame)."""
-    if len(frames) != 4:
-        raise ProtocolError(f"expected 4 frames, got {len(frames)}")
-    version, command, request_id, body = frames
+def decode(frames: Sequence[bytes]) -> Frame:
+    """Parse the protocol frames (without the ROUTER's connection id). The signature is checked apart."""
+    if len(frames) != FRAME_COUNT:
+        raise ProtocolError(f"expected {FRAME_COUNT} frames, got {len(frames)}")
+    version, command, request_id, body, _signature = frames
     if version != PROTOCOL_VERSION:
-        raise ProtocolError(f"unsupported protocol version {version[:16]!r}")
+        raise ProtocolError(f"unsupported protocol version {bytes(version)[:16]!r}")
     cmd = _COMMANDS.get(bytes(command))
     if cmd is None:
         raise ProtocolError(f"unknown command {bytes(command)[:4]!r}")

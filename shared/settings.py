@@ -12,19 +12,145 @@ call) live in the config folder; these say *where* things are and *how* to run.
     LLMC_LOG_LEVEL    DEBUG, INFO, WARNING, ERROR                           INFO
     LLMC_HEARTBEAT_S  heartbeat interval on the worker link, seconds        0.5
     LLMC_LIVENESS     heartbeats missed before a peer counts as dead        4
+
+The HTTP front end's security knobs (``SecuritySettings``; runbook/security-http.md):
+
+    LLMC_LOCKOUT_THRESHOLD    auth failures within the window that block a source   10
+    LLMC_LOCKOUT_WINDOW_S     the counting window, seconds                          60
+    LLMC_LOCKOUT_BASE_S       first block, seconds; doubles on each repeat          30
+    LLMC_LOCKOUT_MAX_S        longest block, seconds                                3600
+    LLMC_MAX_BODY_BYTES       largest request body accepted (else 413)              4194304
+    LLMC_SESSION_KEY_FILE     session-token signing key (hex, 0600)                 $LLMC_RUN_DIR/session.key
+    LLMC_SESSION_MAX_TTL_S    longest session token POST /session hands out         3600
+    LLMC_ALLOW_NON_LOOPBACK   1 lets the gateway bind a non-loopback LLMC_HOST      0
+
+The worker link (``LinkSettings``; decision D11, shared/protocol.py):
+
+    LLMC_LINK_KEY_FILE     HMAC link key (hex, 0600), read by gateway and workers   $LLMC_RUN_DIR/link.key
+    LLMC_WORKER_ENDPOINT   ipc://PATH, or tcp://HOST:PORT for workers on            ipc://$LLMC_RUN_DIR/workers.sock
+                           other hosts (then CurveZMQ is mandatory)
+    LLMC_CURVE_DIR         CurveZMQ certificates (shared/link_keys.py)              $LLMC_RUN_DIR/curve
 """
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
-__all__ = ["Settings"]
+__all__ = ["LinkSettings", "SecuritySettings", "Settings"]
 
 # Unix socket paths are limited to ~107 bytes; stay well inside for the socket name.
 _MAX_SOCKET_PATH = 100
+_TRUE = frozenset({"1", "true", "yes", "on"})
+
+
+def _positive(env: Mapping[str, str], name: str, default: float) -> float:
+    """A positive number from ``env``; a bad value names the variable, since it stops start-up."""
+    raw = env.get(name)
+    if raw is None or raw.strip() == "":
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ValueError(f"{name}={raw!r} is not a number") from None
+    if not (value > 0 and math.isfinite(value)):
+        raise ValueError(f"{name} must be a number greater than 0")
+    return value
+
+
+def _whole(env: Mapping[str, str], name: str, default: int) -> int:
+    value = _positive(env, name, default)
+    if value != int(value):
+        raise ValueError(f"{name} must be a whole number")
+    return int(value)
+
+
+@dataclass(frozen=True, slots=True)
+class SecuritySettings:
+    """Lockout, body size, session tokens and bind policy of the gateway's front end."""
+
+    lockout_threshold: int = 10
+    lockout_window_s: float = 60.0
+    lockout_base_s: float = 30.0
+    lockout_max_s: float = 3600.0
+    max_body_bytes: int = 4 * 1024 * 1024
+    # None: $LLMC_RUN_DIR/session.key, which the gateway creates (0600) when it is missing.
+    session_key_file: Path | None = None
+    session_max_ttl_s: int = 3600
+    allow_non_loopback: bool = False
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> SecuritySettings:
+        key_file = env.get("LLMC_SESSION_KEY_FILE", "").strip()
+        return cls(
+            lockout_threshold=_whole(env, "LLMC_LOCKOUT_THRESHOLD", 10),
+            lockout_window_s=_positive(env, "LLMC_LOCKOUT_WINDOW_S", 60.0),
+            lockout_base_s=_positive(env, "LLMC_LOCKOUT_BASE_S", 30.0),
+            lockout_max_s=_positive(env, "LLMC_LOCKOUT_MAX_S", 3600.0),
+            max_body_bytes=_whole(env, "LLMC_MAX_BODY_BYTES", 4 * 1024 * 1024),
+            session_key_file=Path(key_file).absolute() if key_file else None,
+            session_max_ttl_s=_whole(env, "LLMC_SESSION_MAX_TTL_S", 3600),
+            allow_non_loopback=env.get("LLMC_ALLOW_NON_LOOPBACK", "").strip().lower() in _TRUE,
+        )
+
+    def to_env(self) -> dict[str, str]:
+        """The same settings as LLMC_* variables, for the launcher to hand to supervisord."""
+        env = {
+            "LLMC_LOCKOUT_THRESHOLD": str(self.lockout_threshold),
+            "LLMC_LOCKOUT_WINDOW_S": str(self.lockout_window_s),
+            "LLMC_LOCKOUT_BASE_S": str(self.lockout_base_s),
+            "LLMC_LOCKOUT_MAX_S": str(self.lockout_max_s),
+            "LLMC_MAX_BODY_BYTES": str(self.max_body_bytes),
+            "LLMC_SESSION_MAX_TTL_S": str(self.session_max_ttl_s),
+            "LLMC_ALLOW_NON_LOOPBACK": "1" if self.allow_non_loopback else "0",
+        }
+        if self.session_key_file is not None:
+            env["LLMC_SESSION_KEY_FILE"] = str(self.session_key_file)
+        return env
+
+
+@dataclass(frozen=True, slots=True)
+class LinkSettings:
+    """Where the worker link's keys are and how it is reached; None means the default under run_dir."""
+
+    link_key_file: Path | None = None
+    worker_endpoint: str | None = None
+    curve_dir: Path | None = None
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> LinkSettings:
+        def path(name: str) -> Path | None:
+            raw = env.get(name, "").strip()
+            return Path(raw).absolute() if raw else None
+
+        endpoint = env.get("LLMC_WORKER_ENDPOINT", "").strip() or None
+        if endpoint is not None:
+            _check_endpoint(endpoint)
+        return cls(link_key_file=path("LLMC_LINK_KEY_FILE"), worker_endpoint=endpoint,
+                   curve_dir=path("LLMC_CURVE_DIR"))
+
+    def to_env(self) -> dict[str, str]:
+        """The settings an operator chose, as LLMC_* variables; defaults stay implicit."""
+        env = {}
+        if self.link_key_file is not None:
+            env["LLMC_LINK_KEY_FILE"] = str(self.link_key_file)
+        if self.worker_endpoint is not None:
+            env["LLMC_WORKER_ENDPOINT"] = self.worker_endpoint
+        if self.curve_dir is not None:
+            env["LLMC_CURVE_DIR"] = str(self.curve_dir)
+        return env
+
+
+def _check_endpoint(endpoint: str) -> None:
+    if endpoint.startswith("ipc://") and len(endpoint) > len("ipc://"):
+        return
+    host, _, port = endpoint.removeprefix("tcp://").rpartition(":")
+    if endpoint.startswith("tcp://") and host and port.isdigit() and 0 < int(port) < 65536:
+        return
+    raise ValueError(f"LLMC_WORKER_ENDPOINT={endpoint!r} is not ipc://PATH or tcp://HOST:PORT")
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,6 +163,8 @@ class Settings:
     log_level: str = "INFO"
     heartbeat_s: float = 0.5
     liveness: int = 4
+    security: SecuritySettings = field(default_factory=SecuritySettings)
+    link: LinkSettings = field(default_factory=LinkSettings)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -51,6 +179,8 @@ class Settings:
             log_level=env.get("LLMC_LOG_LEVEL", "INFO").upper(),
             heartbeat_s=float(env.get("LLMC_HEARTBEAT_S", "0.5")),
             liveness=int(env.get("LLMC_LIVENESS", "4")),
+            security=SecuritySettings.from_env(env),
+            link=LinkSettings.from_env(env),
         )
 
     @property
@@ -63,6 +193,8 @@ class Settings:
 
     @property
     def worker_endpoint(self) -> str:
+        if self.link.worker_endpoint is not None:
+            return self.link.worker_endpoint
         path = self.run_dir / "workers.sock"
         if len(str(path)) > _MAX_SOCKET_PATH:
             raise ValueError(
@@ -72,9 +204,26 @@ class Settings:
         return f"ipc://{path}"
 
     @property
+    def link_uses_curve(self) -> bool:
+        """A tcp worker endpoint may reach other hosts, so it is always CurveZMQ (D11)."""
+        return self.worker_endpoint.startswith("tcp://")
+
+    @property
+    def link_key_file(self) -> Path:
+        return self.link.link_key_file or self.run_dir / "link.key"
+
+    @property
+    def curve_dir(self) -> Path:
+        return self.link.curve_dir or self.run_dir / "curve"
+
+    @property
     def audit_file(self) -> Path:
         """Append-only JSON lines: auth failures, config changes, token issue/rotate, worker deaths."""
         return self.log_dir / "audit.jsonl"
+
+    @property
+    def session_key_file(self) -> Path:
+        return self.security.session_key_file or self.run_dir / "session.key"
 
     @property
     def secrets_dir(self) -> Path:

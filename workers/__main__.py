@@ -8,17 +8,30 @@ import logging
 import sys
 
 from shared.config import ConfigError, load_providers
+from shared.link_keys import CurveClientKeys, KeyFileError, LinkSetupError, load_curve_client, read_link_key
 from shared.logs import configure_logging, log_event
 from shared.settings import Settings
 from workers.runtime import WorkerRuntime
 from workers.secrets import resolve_secret
 
 
+def load_link_material(settings: Settings, provider: str) -> tuple[bytes, CurveClientKeys | None]:
+    """The link key, and this worker's CURVE keys when the endpoint is tcp://; raises with the operator message."""
+    key = read_link_key(settings.link_key_file)
+    if not settings.link_uses_curve:
+        return key, None
+    return key, load_curve_client(settings.curve_dir, provider)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m workers", description=__doc__)
     parser.add_argument("provider", help="provider name from providers.json (e.g. openai)")
     args = parser.parse_args(argv)
-    settings = Settings.from_env()
+    try:
+        settings = Settings.from_env()
+    except ValueError as exc:
+        print(f"llm-caller worker {args.provider}: {exc}", file=sys.stderr)
+        return 2
     configure_logging(f"worker:{args.provider}", settings.log_level)
     log = logging.getLogger("workers")
     try:
@@ -26,9 +39,16 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"llm-caller worker {args.provider}: {exc}", file=sys.stderr)
         return 2
+    try:
+        # Before the provider key is touched: a worker that cannot authenticate its link never runs.
+        link_key, curve = load_link_material(settings, args.provider)
+    except (KeyFileError, LinkSetupError, ValueError) as exc:
+        print(f"llm-caller worker {args.provider}: {exc}", file=sys.stderr)
+        return 2
     config = providers.providers.get(args.provider)
     secret = resolve_secret(args.provider, config.secret, settings.secrets_dir) if config else None
-    runtime = WorkerRuntime(args.provider, config, secret, settings)
+    runtime = WorkerRuntime(args.provider, config, secret, settings, link_key=link_key, curve=curve)
+    del link_key
     del secret  # the runtime holds the only reference from here on
     try:
         asyncio.run(runtime.run())

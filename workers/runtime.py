@@ -1,13 +1,16 @@
 """The worker process's event loop: one DEALER to the gateway, one adapter to the provider.
 
-A worker registers with READY, then serves REQUESTs concurrently. For each request it
-sends ACCEPTED *before* touching the provider (from then on the call may cost money, so
-the gateway must never silently re-send it), then CHUNKs and one REPLY or ERROR.
+A worker opens a session with HELLO; once the gateway's CHALLENGE proves it holds the
+link key, the worker registers with a signed READY carrying its own proof (handshake in
+``shared.protocol``, checks in ``workers.link_security``), then serves REQUESTs
+concurrently. It serves nothing that is not signed under that session. For each request
+it sends ACCEPTED *before* touching the provider (from then on the call may cost money,
+so the gateway must never silently re-send it), then CHUNKs and one REPLY or ERROR.
 
 Heartbeats flow both ways. The worker's heartbeat carries its health (ready,
 unconfigured or degraded, last error class, in-flight count, and its models when they
-change). If the gateway goes quiet the worker keeps re-announcing itself with READY,
-backing off, until the gateway answers: a gateway restart needs no worker restart.
+change). If the gateway goes quiet, or says it does not know us, the worker handshakes
+again, backing off, until the gateway answers: a gateway restart needs no worker restart.
 """
 
 from __future__ import annotations
@@ -27,12 +30,14 @@ import zmq.asyncio
 
 from shared import errors
 from shared.config import ProviderConfig
+from shared.link_keys import CurveClientKeys
 from shared.logs import log_event
 from shared.models import ChatRequest, EmbedRequest, ModelInfo, TextDelta
-from shared.protocol import Command, ProtocolError, decode, encode
+from shared.protocol import Command, ProtocolError, decode
 from shared.settings import Settings
 from workers.adapters import create_adapter
 from workers.adapters.base import ProviderAdapter
+from workers.link_security import WorkerLink, make_curve_client
 from workers.resilience.caller import ResilientCaller
 
 __all__ = ["WorkerRuntime"]
@@ -48,13 +53,16 @@ _DISCOVERY_INTERVAL_S = 30.0
 
 class WorkerRuntime:
     def __init__(
-        self, name: str, config: ProviderConfig | None, secret: str | None, settings: Settings
+        self, name: str, config: ProviderConfig | None, secret: str | None, settings: Settings,
+        *, link_key: bytes, curve: CurveClientKeys | None = None,
     ) -> None:
         self.name = name
         self.config = config
         self.settings = settings
         self.incarnation = uuid.uuid4().hex
         self._secret = secret
+        self._link = WorkerLink(name, link_key, hello_interval_s=settings.heartbeat_s)
+        self._curve = curve
         self._ctx = zmq.asyncio.Context()
         self._sock: zmq.asyncio.Socket | None = None
         self._client: httpx.AsyncClient | None = None
@@ -105,13 +113,16 @@ class WorkerRuntime:
 
     def _connect(self) -> None:
         sock = self._ctx.socket(zmq.DEALER)
-        sock.setsockopt(zmq.IDENTITY, self.name.encode())
+        # No routing identity: the gateway names our connection itself and learns our
+        # provider name only from the handshake (D11).
         # Let final replies drain briefly on shutdown, but never hang the process exit.
         sock.setsockopt(zmq.LINGER, 1000)
         sock.setsockopt(zmq.SNDHWM, 10_000)
+        if self._curve is not None:
+            make_curve_client(sock, self._curve)
         sock.connect(self.settings.worker_endpoint)
         self._sock = sock
-        self._send_now(Command.READY, "", self._ready_payload())
+        self._hello(force=True)
 
     async def _shutdown(self, background: list[asyncio.Task[None]]) -> None:
         log_event(log, "worker_stopping", provider=self.name, inflight=len(self._tasks))
@@ -128,14 +139,31 @@ class WorkerRuntime:
     # ----------------------------------------------------------------- sending
 
     def _send_now(self, command: Command, request_id: str = "", payload: Any = None) -> None:
-        """Send without waiting: control messages are dropped, not queued, if the link is full."""
+        """Send a signed control message without waiting: dropped, not queued, if the link is full.
+
+        Before any gateway has proved itself there is no session to sign with, and nothing
+        to tell an unproven peer: the message is not sent.
+        """
+        frames = self._link.frames(command, request_id, payload)
+        if frames is not None:
+            self._send_raw_now(frames)
+
+    def _send_raw_now(self, frames: list[bytes]) -> None:
         assert self._sock is not None
         with contextlib.suppress(zmq.Again):
-            self._sock.send_multipart(encode(command, request_id, payload), flags=zmq.NOBLOCK)
+            self._sock.send_multipart(frames, flags=zmq.NOBLOCK)
+
+    def _hello(self, *, force: bool = False) -> None:
+        frames = self._link.hello(asyncio.get_running_loop().time(), force=force)
+        if frames is not None:
+            self._send_raw_now(frames)
 
     async def _send(self, command: Command, request_id: str, payload: Any = None) -> None:
         assert self._sock is not None
-        await self._sock.send_multipart(encode(command, request_id, payload))
+        # Only reached while serving a verified REQUEST, so a session exists.
+        frames = self._link.frames(command, request_id, payload)
+        if frames is not None:
+            await self._sock.send_multipart(frames)
 
     def _ready_payload(self) -> dict[str, Any]:
         payload = self._health_payload(include_models=True)
@@ -170,21 +198,44 @@ class WorkerRuntime:
         loop = asyncio.get_running_loop()
         while True:
             parts = await self._sock.recv_multipart()
-            self._gateway_seen = loop.time()
             try:
-                frame = decode(parts)
-            except ProtocolError as exc:
-                log_event(log, "gateway_message_dropped", level=logging.WARNING, reason=str(exc))
-                continue
-            if frame.command is Command.REQUEST:
-                self._start_request(frame.request_id, frame.payload or {})
-            elif frame.command is Command.CANCEL:
-                running = self._tasks.get(frame.request_id)
-                if running is not None:
-                    running.cancel()
-            elif frame.command is Command.DISCONNECT:
-                # The gateway does not know us (it restarted, or gave up on us): register again.
-                self._send_now(Command.READY, "", self._ready_payload())
+                self._on_message(parts, loop.time())
+            except Exception:
+                # Whoever sent it, one bad message must not leave the worker deaf.
+                log.exception("gateway_message_failed", extra={"provider": self.name})
+
+    def _on_message(self, parts: list[bytes], now: float) -> None:
+        try:
+            frame = decode(parts)
+        except ProtocolError as exc:
+            log_event(log, "gateway_message_dropped", level=logging.WARNING, reason=str(exc))
+            return
+        if frame.command is Command.CHALLENGE:
+            self._on_challenge(frame.payload, now)
+        elif frame.command is Command.DISCONNECT:
+            # Unsigned by design, and only ever a hint: the gateway does not know us (it
+            # restarted, or gave up on us), so we handshake again. It grants nothing.
+            self._hello()
+        elif self._link.admit(parts):
+            self._gateway_seen = now
+            self._on_verified(frame.command, frame.request_id, frame.payload)
+
+    def _on_challenge(self, payload: Any, now: float) -> None:
+        proof = self._link.on_challenge(payload, now)
+        if proof is None:
+            return
+        self._gateway_seen = now
+        # The READY goes out signed under the session the challenge just established.
+        self._send_now(Command.READY, "", {**self._ready_payload(), **proof})
+        log_event(log, "gateway_verified", provider=self.name)
+
+    def _on_verified(self, command: Command, request_id: str, payload: Any) -> None:
+        if command is Command.REQUEST:
+            self._start_request(request_id, payload if isinstance(payload, dict) else {})
+        elif command is Command.CANCEL:
+            running = self._tasks.get(request_id)
+            if running is not None:
+                running.cancel()
 
     async def _heartbeat_loop(self) -> None:
         loop = asyncio.get_running_loop()
@@ -193,12 +244,14 @@ class WorkerRuntime:
         reannounce = interval
         while True:
             await asyncio.sleep(interval)
-            self._send_now(Command.HEARTBEAT, "", self._health_payload(include_models=self._models_dirty))
+            if self._link.verified:
+                self._send_now(Command.HEARTBEAT, "", self._health_payload(include_models=self._models_dirty))
             if loop.time() - self._gateway_seen > interval * self.settings.liveness:
-                # The gateway is gone or restarting: keep announcing ourselves, backing off.
+                # The gateway is gone, restarting, or has not proved itself: keep opening
+                # a new handshake, backing off.
                 await asyncio.sleep(reannounce)
                 reannounce = min(reannounce * 2, _MAX_REANNOUNCE_S)
-                self._send_now(Command.READY, "", self._ready_payload())
+                self._hello(force=True)
             else:
                 reannounce = interval
 

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
 from pathlib import Path
 
+import httpx
 import pytest
 
 from cli.sandbox import Sandbox
+from cli.stack import REPO_ROOT
 from tests.integration.conftest import clear_faults, inject, process_pid, run
+from tests.integration.security_helpers import add_clients, base_url, post
 
 pytestmark = pytest.mark.integration
 
@@ -99,3 +104,54 @@ def test_worker_without_its_key_reports_unconfigured() -> None:
         run(scenario())
         log = (sandbox.log_dir / "worker-anthropic.log").read_text()
         assert "unconfigured" in log and "ANTHROPIC_API_KEY" not in log
+
+
+def test_no_secret_leaks_from_the_front_ends_error_paths(box: Sandbox) -> None:
+    """Plant a distinct secret per provider and client, walk every refusal path, then search everything."""
+    tokens = add_clients(box, second={}, paused={"disabled": True})
+    session_url = f"{base_url(box)}/session"
+
+    def exchange(token: str, transport: str) -> str:
+        response = httpx.post(session_url, json={"transport": transport},
+                              headers={"Authorization": f"Bearer {token}"})
+        return str(response.json()["session_token"])
+
+    sessions = [exchange(box.token, "http"), exchange(tokens["second"], "stdio")]
+    forged = sessions[0].split(".")[0] + "." + "Q" * 43
+    guessed = "llmc_" + "g" * 43
+    answers: list[str] = []
+    for _ in range(11):  # past the default threshold of 10: the last answer is a 429
+        answers.append(post(box, "2026-07-28", guessed).text)
+    for credential in (tokens["paused"], forged, sessions[1], "llmcs_" + "x" * 60):
+        answers.append(post(box, "2025-11-25", credential).text)
+        answers.append(httpx.post(session_url, json={}, headers={"Authorization": f"Bearer {credential}"}).text)
+    assert '"too_many_failures"' in answers[10]
+
+    inject(box, "openai", {"path": "/v1/chat/completions", "mode": "echo_key_in_error", "status": 401})
+
+    async def calls() -> list[str]:
+        async with box.client(token=sessions[0]) as client:
+            echoed = await client.call_tool("chat", {"prompt": "leak?", "provider": "openai"})
+            health = await client.call_tool("getHealth", {})
+        return [str(echoed.structured_content), str(health.structured_content)]
+
+    try:
+        answers += run(calls())
+    finally:
+        clear_faults(box)
+    front = [subprocess.run([str(REPO_ROOT / ".venv/bin/llm-caller"), "stdio"], input=b"", capture_output=True,
+                            timeout=30, env={"PATH": os.environ["PATH"], "LLMC_TOKEN": token,
+                                             "LLMC_GATEWAY_URL": base_url(box)}) for token in (guessed, forged)]
+    assert [done.returncode for done in front] == [2, 2]
+    answers += [done.stderr.decode() + done.stdout.decode() for done in front]
+
+    secrets = [*box.keys.values(), box.token, *tokens.values(), *sessions, forged, guessed,
+               box.stack.settings.session_key_file.read_text().strip()]
+    # The tail alone too: a masked prefix must not leave the random part readable.
+    secrets += [secret[-24:] for secret in secrets]
+    haystacks = {path.name: path.read_text(errors="replace") for path in box.log_dir.iterdir() if path.is_file()}
+    haystacks.update({f"answer {index}": text for index, text in enumerate(answers)})
+    assert "audit.jsonl" in haystacks and "gateway.log" in haystacks
+    for where, text in haystacks.items():
+        for secret in secrets:
+            assert secret not in text, f"a planted secret appears in {where}"

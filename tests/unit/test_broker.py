@@ -1,69 +1,36 @@
-"""The gateway's worker link, driven over real ZeroMQ sockets by a scripted fake worker."""
+"""The gateway's worker link, driven over real ZeroMQ sockets by a scripted fake worker.
+
+The fake completes the authenticated handshake (tests/unit/link_fakes.py) before it
+does anything else; the attacks on that handshake are in test_link_auth_handshake.py.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncGenerator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
-import zmq
-import zmq.asyncio
 
 from gateway.broker import WorkerBroker
 from shared import errors
+from shared.link_auth import new_nonce
+from shared.link_session import LinkSession
 from shared.models import TextDelta
-from shared.protocol import Command, Frame, decode, encode
+from shared.protocol import Command
+from tests.unit.link_fakes import LINK_KEY, FakeWorker
 
-
-class FakeWorker:
-    """A DEALER that speaks the protocol by hand, so each test scripts the worker's behaviour."""
-
-    def __init__(self, endpoint: str, name: str = "openai") -> None:
-        self.endpoint, self.name = endpoint, name
-        self.ctx = zmq.asyncio.Context.instance()
-        self.incarnation = uuid.uuid4().hex
-        self.sock = self._socket()
-
-    def _socket(self) -> zmq.asyncio.Socket:
-        sock = self.ctx.socket(zmq.DEALER)
-        sock.setsockopt(zmq.IDENTITY, self.name.encode())
-        sock.setsockopt(zmq.LINGER, 0)
-        sock.connect(self.endpoint)
-        return sock
-
-    async def ready(self) -> None:
-        await self.send(Command.READY, "", {"kind": "openai", "capabilities": ["chat"], "status": "ready",
-                                            "incarnation": self.incarnation, "pid": 1, "models": []})
-
-    async def restart(self) -> None:
-        self.sock.close(linger=0)
-        self.incarnation = uuid.uuid4().hex
-        self.sock = self._socket()
-        await self.ready()
-
-    async def send(self, command: Command, rid: str = "", payload: Any = None) -> None:
-        await self.sock.send_multipart(encode(command, rid, payload))
-
-    async def expect(self, command: Command, timeout: float = 3.0) -> Frame:
-        async with asyncio.timeout(timeout):
-            while True:
-                frame = decode(await self.sock.recv_multipart())
-                if frame.command is command:
-                    return frame
-
-    def close(self) -> None:
-        self.sock.close(linger=0)
+PROVIDERS = ("openai", "anthropic")
 
 
 def run_with_broker(
     tmp_path: Path, scenario: Callable[[WorkerBroker, FakeWorker], Awaitable[None]], **options: Any
 ) -> None:
     async def main() -> None:
-        broker = WorkerBroker(f"ipc://{tmp_path}/w.sock", heartbeat_s=0.1, liveness=3, ready_wait_s=1.0, **options)
+        broker = WorkerBroker(f"ipc://{tmp_path}/w.sock", link_key=LINK_KEY, workers=PROVIDERS,
+                              heartbeat_s=0.1, liveness=3, ready_wait_s=1.0, **options)
         await broker.start()
         worker = FakeWorker(broker.endpoint)
         try:
@@ -75,7 +42,7 @@ def run_with_broker(
     asyncio.run(main())
 
 
-async def collect(events: AsyncIterator[Any]) -> list[Any]:
+async def collect(events: AsyncGenerator[Any, None]) -> list[Any]:
     async with contextlib.aclosing(events) as stream:
         return [e async for e in stream]
 
@@ -164,8 +131,13 @@ def test_silent_worker_is_declared_dead_and_accepted_call_fails(tmp_path: Path) 
 
 def test_heartbeat_from_unknown_worker_asks_it_to_register(tmp_path: Path) -> None:
     async def scenario(broker: WorkerBroker, worker: FakeWorker) -> None:
+        # Signed under a session this gateway never made, as after a gateway restart.
+        worker.session = LinkSession(LINK_KEY, "openai", new_nonce(), new_nonce(), "worker")
         await worker.send(Command.HEARTBEAT, "", {"status": "ready"})
         await worker.expect(Command.DISCONNECT)
+        # Handshaking again is all it takes; no worker restart.
+        await worker.ready()
+        await asyncio.wait_for(broker.worker("openai").ready_event.wait(), 2.0)
 
     run_with_broker(tmp_path, scenario)
 

@@ -8,7 +8,7 @@ import sys
 
 from gateway.broker import WorkerBroker
 from gateway.metrics import GatewayMetrics
-from gateway.tracing import incoming_trace, span
+from gateway.tracing import incoming_trace
 
 CLIENT = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
 
@@ -32,21 +32,26 @@ def test_invalid_or_zero_traceparent_starts_a_new_trace() -> None:
 
 
 def test_span_is_parented_on_the_clients_span_when_a_provider_is_set() -> None:
-    from opentelemetry import trace as otel
-    from opentelemetry.sdk.trace import TracerProvider
-    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
-    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
-
-    exporter = InMemorySpanExporter()
-    provider = TracerProvider()
-    provider.add_span_processor(SimpleSpanProcessor(exporter))
-    otel.set_tracer_provider(provider)
-    trace = incoming_trace({"traceparent": CLIENT}, None)
-    with span(trace, "llm-caller chat", tool="chat"):
-        pass
-    (finished,) = [s for s in exporter.get_finished_spans() if s.name == "llm-caller chat"]
-    assert format(finished.context.trace_id, "032x") == trace.trace_id
-    assert finished.parent is not None and format(finished.parent.span_id, "016x") == "b7ad6b7169203331"
+    # In a child process: a global tracer provider cannot be unset, and left in this
+    # process it would make the MCP SDK client inject its own spans into later tests.
+    code = f"""
+from opentelemetry import trace as otel
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from gateway.tracing import incoming_trace, span
+exporter = InMemorySpanExporter()
+provider = TracerProvider()
+provider.add_span_processor(SimpleSpanProcessor(exporter))
+otel.set_tracer_provider(provider)
+trace = incoming_trace({{"traceparent": "{CLIENT}"}}, None)
+with span(trace, "llm-caller chat", tool="chat"):
+    pass
+(finished,) = [s for s in exporter.get_finished_spans() if s.name == "llm-caller chat"]
+print(format(finished.context.trace_id, "032x"), format(finished.parent.span_id, "016x"))
+"""
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60)
+    assert out.stdout.split() == ["0af7651916cd43dd8448eb211c80319c", "b7ad6b7169203331"]
 
 
 def test_console_exporter_is_enabled_only_on_request() -> None:
@@ -62,7 +67,7 @@ def test_console_exporter_is_enabled_only_on_request() -> None:
 
 def test_exposition_shows_calls_and_worker_state() -> None:
     async def scenario() -> str:
-        broker = WorkerBroker("ipc:///tmp/unused-llmc-test.sock")
+        broker = WorkerBroker("ipc:///tmp/unused-llmc-test.sock", link_key=bytes(32), workers=["openai"])
         state = broker.worker("openai")
         state.apply_ready({"status": "ready", "incarnation": "a", "circuit": {"state": "open"},
                            "counters": {"retries": 4, "attempts": 10}}, broker.now())

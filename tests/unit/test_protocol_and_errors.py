@@ -5,24 +5,26 @@ from __future__ import annotations
 import pytest
 
 from shared import errors
-from shared.protocol import PROTOCOL_VERSION, Command, ProtocolError, decode, encode
+from shared.protocol import FRAME_COUNT, PROTOCOL_VERSION, Command, ProtocolError, decode, encode
 from shared.redact import MASK, redact
 
 
 def test_frames_round_trip() -> None:
     frames = encode(Command.CHUNK, "abc123", {"text": "hé"})
-    assert frames[0] == PROTOCOL_VERSION and len(frames) == 4
+    assert frames[0] == PROTOCOL_VERSION and len(frames) == FRAME_COUNT and frames[-1] == b""
     frame = decode(frames)
     assert (frame.command, frame.request_id, frame.payload) == (Command.CHUNK, "abc123", {"text": "hé"})
     assert decode(encode(Command.HEARTBEAT)).payload is None
 
 
 @pytest.mark.parametrize("frames", [
-    [b"LLMC1", b"\x05", b"id"],
-    [b"LLMC9", b"\x05", b"id", b""],
-    [b"LLMC1", b"\xff", b"id", b""],
-    [b"LLMC1", b"\x05", b"\xff\xfe", b""],
-    [b"LLMC1", b"\x05", b"id", b"{not json"],
+    [PROTOCOL_VERSION, b"\x05", b"id", b""],
+    [b"LLMC1", b"\x05", b"id", b""],  # a v1 peer: four frames
+    [b"LLMC9", b"\x05", b"id", b"", b""],
+    [b"LLMC1", b"\x05", b"id", b"", b""],
+    [PROTOCOL_VERSION, b"\xff", b"id", b"", b""],
+    [PROTOCOL_VERSION, b"\x05", b"\xff\xfe", b"", b""],
+    [PROTOCOL_VERSION, b"\x05", b"id", b"{not json", b""],
 ])
 def test_bad_frames_are_protocol_errors(frames: list[bytes]) -> None:
     with pytest.raises(ProtocolError):

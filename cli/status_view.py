@@ -1,0 +1,67 @@
+"""One screen for ``llm-caller status``: supervisord's view of each process plus the
+gateway's view of each worker, read from its loopback ``/metrics`` (no token needed)."""
+
+from __future__ import annotations
+
+import urllib.request
+from collections import defaultdict
+from typing import Any
+
+from prometheus_client.parser import text_string_to_metric_families
+
+__all__ = ["render_status", "worker_health"]
+
+_CIRCUIT = {0.0: "closed", 1.0: "half-open", 2.0: "open"}
+_WANTED = {
+    "llmc_worker_up": "up",
+    "llmc_worker_ready": "ready",
+    "llmc_worker_heartbeat_age_seconds": "heartbeat_age_s",
+    "llmc_worker_inflight": "inflight",
+    "llmc_circuit_state": "circuit",
+    "llmc_worker_restarts": "restarts",
+    "llmc_provider_retries": "retries",
+}
+
+
+def worker_health(metrics_text: str) -> dict[str, dict[str, float]]:
+    """Per provider, the worker samples from a Prometheus exposition."""
+    workers: dict[str, dict[str, float]] = defaultdict(dict)
+    for family in text_string_to_metric_families(metrics_text):
+        key = _WANTED.get(family.name)
+        if key is None:
+            continue
+        for sample in family.samples:
+            if sample.name.endswith("_created"):
+                continue
+            workers[sample.labels.get("provider", "?")][key] = sample.value
+    return dict(workers)
+
+
+def fetch_metrics(host: str, port: int) -> str | None:
+    try:
+        with urllib.request.urlopen(f"http://{host}:{port}/metrics", timeout=2) as response:
+            text: str = response.read().decode()
+            return text
+    except OSError:
+        return None
+
+
+def render_status(processes: list[dict[str, Any]], metrics_text: str | None) -> list[str]:
+    lines = ["process                state      detail"]
+    for proc in processes:
+        name = f"{proc['group']}:{proc['name']}" if proc["group"] != proc["name"] else proc["name"]
+        lines.append(f"{name:<22} {proc['statename']:<10} {proc['description']}")
+    lines.append("")
+    if metrics_text is None:
+        lines.append("gateway: not answering on /metrics; worker health unknown")
+        return lines
+    lines.append("worker      link  ready  heartbeat  in-flight  circuit    restarts  retries")
+    for provider, data in sorted(worker_health(metrics_text).items()):
+        age = data.get("heartbeat_age_s")
+        lines.append(
+            f"{provider:<11} {'up' if data.get('up') else 'DOWN':<5} {'yes' if data.get('ready') else 'no':<6} "
+            f"{f'{age:.1f}s' if age is not None else '-':<10} {int(data.get('inflight', 0)):<10} "
+            f"{_CIRCUIT.get(data.get('circuit', 0.0), '?'):<10} {int(data.get('restarts', 0)):<9} "
+            f"{int(data.get('retries', 0))}"
+        )
+    return lines

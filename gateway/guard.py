@@ -1,0 +1,155 @@
+"""The front door: a pure ASGI middleware in front of the SDK's MCP app.
+
+In order, for every HTTP request (cheapest checks first, so junk costs little):
+
+1. ``Host`` must name this gateway with its port (else 421) and an ``Origin``, when
+   sent, must be this gateway's own (else 403): DNS-rebinding and cross-site browser
+   requests stop here, on every path. The SDK applies the same lists again on ``/mcp``.
+2. A declared ``Content-Length`` over ``LLMC_MAX_BODY_BYTES`` gets 413 before a byte is
+   read (a chunked body is cut off by the SDK's own limit, or ``/session``'s).
+3. On the authenticated paths (``/mcp``, ``/session``): a blocked source gets 429 with
+   ``Retry-After`` without its token being hashed; then the bearer credential is checked
+   once (``gateway.access``) and a failure is a 401 whose ``WWW-Authenticate`` carries
+   ``resource_metadata`` and an ``error_description`` saying what is wrong (unknown,
+   disabled, expired, wrong transport...).
+
+Why 429 and not 401 for a blocked source: the token was not even looked at, so "your
+token is bad" would be a guess; a 401 also sends OAuth-aware clients into discovery and
+retry loops, the opposite of backing off; and 429 with Retry-After is what HTTP clients
+already honour. The answer is the same whether the token was good or bad, so a blocked
+source learns nothing from it.
+
+The request's transport is ``http`` unless the STDIO front end declares
+``X-LLMC-Transport: stdio``; a session token must be bound to that transport.
+Decisions D12 (STDIO) and D13 (lockout) say why.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Collection
+
+from starlette.datastructures import Headers
+from starlette.responses import JSONResponse, PlainTextResponse, Response
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from gateway.access import AccessControl, Source
+from gateway.auth import AuthResult
+from shared.session_tokens import Transport
+
+__all__ = ["TRANSPORT_HEADER", "SecurityGuard"]
+
+log = logging.getLogger("gateway.guard")
+
+TRANSPORT_HEADER = "x-llmc-transport"
+_SESSION_ID = b"mcp-session-id"
+
+
+class SecurityGuard:
+    def __init__(self, app: ASGIApp, access: AccessControl, *, hosts: Collection[str], origins: Collection[str],
+                 max_body_bytes: int, auth_paths: Collection[str], mcp_path: str, metadata_url: str) -> None:
+        self.app = app
+        self.access = access
+        self._hosts = frozenset(hosts)
+        self._origins = frozenset(origins)
+        self._max_body = max_body_bytes
+        self._auth_paths = frozenset(auth_paths)
+        self._mcp_path = mcp_path
+        self._metadata_url = metadata_url
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)  # lifespan
+            return
+        headers = Headers(scope=scope)
+        refusal = self._screen(headers)
+        if refusal is not None:
+            await refusal(scope, receive, send)
+        elif scope["path"] in self._auth_paths:
+            await self._serve_authenticated(scope, receive, send, headers)
+        else:
+            await self.app(scope, receive, send)
+
+    def _screen(self, headers: Headers) -> Response | None:
+        if headers.get("host") not in self._hosts:
+            return PlainTextResponse("Invalid Host header", status_code=421)
+        origin = headers.get("origin")
+        if origin is not None and origin not in self._origins:
+            return PlainTextResponse("Invalid Origin header", status_code=403)
+        length = headers.get("content-length")
+        if length is not None and not length.isdigit():
+            return PlainTextResponse("Invalid Content-Length header", status_code=400)
+        if length is not None and int(length) > self._max_body:
+            return PlainTextResponse("Request body too large", status_code=413)
+        return None
+
+    async def _serve_authenticated(self, scope: Scope, receive: Receive, send: Send, headers: Headers) -> None:
+        verdict = self._admit(scope, headers)
+        if isinstance(verdict, Response):
+            await verdict(scope, receive, send)
+            return
+        credential, result, source = verdict
+        handle = self.access.verifier.publish(credential, result)
+        try:
+            await self.app(scope, receive, self._watch(scope, headers, send, result, source))
+        finally:
+            self.access.verifier.unpublish(handle)
+
+    def _admit(self, scope: Scope, headers: Headers) -> Response | tuple[str, AuthResult, Source]:
+        """The refusal to send, or the credential with its successful verdict."""
+        credential = _bearer(headers)
+        transport = _transport(headers.get(TRANSPORT_HEADER, "http").lower())
+        if transport is None:
+            return PlainTextResponse("X-LLMC-Transport must be http or stdio", status_code=400)
+        source = self.access.source(scope.get("client"), credential)
+        wait = self.access.retry_after(source)
+        if wait is not None:
+            return _too_many(wait)
+        if credential is None:
+            return self._challenge("authentication required: send Authorization: Bearer <client token>")
+        try:
+            result = self.access.check(credential, transport, source)
+        except Exception:  # a bug here must not become a 500 with a traceback, nor let anyone in
+            log.exception("auth_check_crashed")
+            return PlainTextResponse("authentication is unavailable; the error was logged", status_code=503)
+        return (credential, result, source) if result.ok else self._challenge(result.description)
+
+    def _challenge(self, description: str) -> Response:
+        # RFC 6750 §3 / RFC 9728 §5.1: the same shape the SDK's own bearer middleware sends.
+        text = description.replace('"', "'").replace("\\", "/")
+        header = f'Bearer error="invalid_token", error_description="{text}", resource_metadata="{self._metadata_url}"'
+        return JSONResponse({"error": "invalid_token", "error_description": description}, status_code=401,
+                            headers={"WWW-Authenticate": header})
+
+    def _watch(self, scope: Scope, headers: Headers, send: Send, result: AuthResult, source: Source) -> Send:
+        """Audit each new 2025-11-25 session: a 200 that hands out an Mcp-Session-Id the request lacked."""
+        if scope["path"] != self._mcp_path or scope["method"] != "POST" or "mcp-session-id" in headers:
+            return send
+
+        async def watching(message: Message) -> None:
+            if message["type"] == "http.response.start" and message["status"] == 200 and any(
+                    name.lower() == _SESSION_ID for name, _ in message.get("headers", [])):
+                self.access.session_opened(result, source)
+            await send(message)
+
+        return watching
+
+
+def _bearer(headers: Headers) -> str | None:
+    value = headers.get("authorization", "")
+    scheme, _, credential = value.partition(" ")
+    credential = credential.strip()
+    return credential if scheme.lower() == "bearer" and credential else None
+
+
+def _too_many(wait_s: float) -> Response:
+    seconds = max(1, math.ceil(wait_s))
+    return JSONResponse(
+        {"error": "too_many_failures", "retry_after_s": seconds,
+         "error_description": f"too many failed authentication attempts from this source; retry in {seconds} s"},
+        status_code=429, headers={"Retry-After": str(seconds)})
+
+
+def _transport(value: str) -> Transport | None:
+    return "stdio" if value == "stdio" else "http" if value == "http" else None
