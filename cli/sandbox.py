@@ -128,6 +128,8 @@ class Sandbox:
     withhold_keys: tuple[str, ...] = ()
     # Adjusts the generated providers.json before start (fallbacks, tighter policies...).
     tweak: Callable[[dict[str, Any]], None] | None = None
+    # Extra environment for the launcher, as an operator would export it (LLMC_* knobs).
+    env: dict[str, str] = field(default_factory=dict)
     root: Path = field(init=False)
     keys: dict[str, str] = field(init=False)
     token: str = field(init=False)
@@ -165,6 +167,7 @@ class Sandbox:
         # The keys exist only in the launcher's view of the environment, as an operator's
         # shell would have them; the stack itself starts scrubbed.
         environ = dict(os.environ)
+        environ.update(self.env)
         environ.update({PROVIDER_KEY_VARS[p]: k for p, k in self.keys.items() if p not in self.withhold_keys})
         self.stack.start(environ=environ)
         self.stack.wait_ready()

@@ -29,7 +29,7 @@ from typing import Any
 import orjson
 from supervisor.xmlrpc import SupervisorTransport
 
-from shared.config import ProvidersFile, load_client_registry, load_providers
+from shared.config import ConfigError, ProvidersFile, load_client_registry, load_providers
 from shared.files import FileWriteError, write_secret_file
 from shared.link_keys import KeyFileError, ensure_link_key
 from shared.settings import Settings
@@ -67,7 +67,56 @@ def scrubbed_environment(settings: Settings, source: dict[str, str] | None = Non
     )
     env.update(settings.link.to_env())
     env.update(settings.security.to_env())
+    # Per-process log levels (LLMC_LOG_LEVEL_GATEWAY, LLMC_LOG_LEVEL_WORKER_OPENAI, ...) and
+    # rotation sizes pass through as given; supervisord.conf reads the rotation pair.
+    env.update({k: v for k, v in source.items() if k.startswith("LLMC_LOG_LEVEL_")})
+    env["LLMC_LOG_MAX_BYTES"] = source.get("LLMC_LOG_MAX_BYTES", "10MB")
+    env["LLMC_LOG_BACKUPS"] = source.get("LLMC_LOG_BACKUPS", "5")
+    env["LLMC_EXTRA_WORKERS"] = "".join(f",{name}" for name in extra_workers(settings))
     return env
+
+
+def extra_workers(settings: Settings) -> list[str]:
+    """Configured providers beyond the three programs written in supervisord.conf."""
+    try:
+        providers = load_providers(settings.providers_file)
+    except ConfigError:
+        return []
+    return [name for name in providers.providers if name not in WORKER_PROGRAMS]
+
+
+def write_extra_worker_programs(settings: Settings) -> list[str]:
+    """A program section per extra provider in RUN_DIR/workers.d, which supervisord.conf includes.
+
+    Same settings as the written-out workers; the [group:workers] list picks the names up
+    from LLMC_EXTRA_WORKERS, so `supervisorctl restart workers:NAME` works for them too.
+    """
+    folder = settings.run_dir / "workers.d"
+    folder.mkdir(mode=0o700, exist_ok=True)
+    for stale in folder.glob("*.conf"):
+        stale.unlink()
+    names = extra_workers(settings)
+    for name in names:
+        (folder / f"{name}.conf").write_text(_WORKER_PROGRAM.format(name=name))
+    return names
+
+
+_WORKER_PROGRAM = """[program:{name}]
+command=%(ENV_LLMC_PYTHON)s -m workers {name}
+directory=%(here)s
+autostart=true
+autorestart=true
+startsecs=1
+startretries=10
+stopsignal=TERM
+stopwaitsecs=5
+stopasgroup=true
+killasgroup=true
+redirect_stderr=true
+stdout_logfile=%(ENV_LLMC_LOG_DIR)s/worker-{name}.log
+stdout_logfile_maxbytes=%(ENV_LLMC_LOG_MAX_BYTES)s
+stdout_logfile_backups=%(ENV_LLMC_LOG_BACKUPS)s
+"""
 
 
 def hand_off_secrets(providers: ProvidersFile, settings: Settings, source: dict[str, str] | None = None) -> list[str]:
@@ -109,6 +158,7 @@ class Stack:
         except (KeyFileError, FileWriteError) as exc:
             raise StackError(str(exc)) from None
         hand_off_secrets(providers, self.settings, environ)
+        write_extra_worker_programs(self.settings)
         env = scrubbed_environment(self.settings, environ)
         command = [sys.executable, "-m", "supervisor.supervisord", "-c", str(SUPERVISORD_CONF)]
         if foreground:
@@ -148,7 +198,7 @@ class Stack:
         shutil.rmtree(self.settings.secrets_dir, ignore_errors=True)
 
     def restart_worker(self, provider: str) -> None:
-        name = f"workers:{provider}" if provider in WORKER_PROGRAMS else provider
+        name = provider if provider == "gateway" else f"workers:{provider}"
         rpc = self.rpc().supervisor
         try:
             rpc.stopProcess(name, True)

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from cli.stack import Stack, StackError
+from cli.status_view import fetch_metrics, render_status
 from shared.settings import Settings
 
 __all__ = ["register"]
@@ -69,9 +70,8 @@ def _status(args: argparse.Namespace) -> int:
     if not stack.is_running():
         print("llm-caller: not running")
         return 3
-    for proc in stack.processes():
-        name = f"{proc['group']}:{proc['name']}" if proc["group"] != proc["name"] else proc["name"]
-        print(f"{name:<22} {proc['statename']:<10} {proc['description']}")
+    metrics = fetch_metrics(stack.settings.host, stack.settings.port)
+    print("\n".join(render_status(stack.processes(), metrics)))
     return 0
 
 

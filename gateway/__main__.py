@@ -24,6 +24,7 @@ from shared.config import ConfigError, load_providers
 from shared.link_keys import KeyFileError, LinkSetupError
 from shared.logs import configure_logging, log_event
 from shared.settings import Settings
+from shared.startup_checks import EX_CONFIG, manifest_problem
 
 log = logging.getLogger("gateway")
 
@@ -64,6 +65,10 @@ def main() -> int:
         print(f"llm-caller gateway: {exc}", file=sys.stderr)
         return 2
     configure_logging("gateway", settings.log_level)
+    problem = manifest_problem(settings.config_dir)
+    if problem is not None:
+        print(f"llm-caller gateway: {problem}", file=sys.stderr)
+        return EX_CONFIG
     refusal = bind_refusal(settings)
     if refusal is not None:
         print(f"llm-caller gateway: {refusal}", file=sys.stderr)

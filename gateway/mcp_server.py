@@ -185,6 +185,9 @@ async def _dispatch(
     except ValidationError as exc:
         raise errors.InvalidRequest(_validation_message(exc)) from None
     if name == "getHealth":
+        assert isinstance(args, HealthInput)
+        if args.refresh_models:
+            await service.refresh_models()
         return success_result(service.health())
     if name == "embed":
         assert isinstance(args, EmbedInput)

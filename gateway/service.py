@@ -38,7 +38,7 @@ from gateway.tracing import TraceContext
 from shared import errors
 from shared.config import ClientEntry, ProvidersFile
 from shared.logs import log_event
-from shared.models import Capability, ChatRequest, EmbedRequest, Message, TextDelta
+from shared.models import Capability, ChatRequest, EmbedRequest, Message, ModelInfo, TextDelta
 
 __all__ = ["GatewayService", "ProgressFn"]
 
@@ -199,6 +199,21 @@ class GatewayService:
         return reply
 
     # ----------------------------------------------------------------- health
+
+    async def refresh_models(self) -> None:
+        """Have each discovering worker list its models now; failures leave the last known list."""
+        for name, config in self.providers.providers.items():
+            state = self.broker.worker(name)
+            if config.kind != "lmstudio" or not config.discover_models or not state.up:
+                continue
+            try:
+                events = self.broker.call(name, "models", {}, 5.0)
+                async with contextlib.aclosing(events):
+                    async for event in events:
+                        if isinstance(event, dict):
+                            state.models = [ModelInfo.from_wire(m) for m in event.get("models", [])]
+            except errors.LLMCallerError as exc:
+                log_event(log, "model_refresh_failed", level=logging.WARNING, provider=name, error=exc.type)
 
     def health(self) -> HealthOutput:
         workers = [self._worker_health(name, config.kind) for name, config in self.providers.providers.items()]

@@ -81,7 +81,8 @@ class EmbedInput(_Input):
 
 
 class HealthInput(_Input):
-    pass
+    refresh_models: bool = Field(
+        False, description="Ask workers that discover models (LM Studio) to list them again now")
 
 
 # ------------------------------------------------------------------ outputs

@@ -12,6 +12,8 @@ or message is masked before it is written anywhere.
 from __future__ import annotations
 
 import logging
+import os
+import re
 import sys
 import time
 from typing import Any
@@ -53,6 +55,9 @@ class JsonFormatter(logging.Formatter):
 
 
 def configure_logging(process: str, level: str = "INFO") -> None:
+    # A per-process override wins: LLMC_LOG_LEVEL_GATEWAY, LLMC_LOG_LEVEL_WORKER_OPENAI, ...
+    key = "LLMC_LOG_LEVEL_" + re.sub(r"[^A-Z0-9]", "_", process.upper())
+    level = os.environ.get(key, level).upper()
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(JsonFormatter(process))
     root = logging.getLogger()

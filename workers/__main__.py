@@ -11,6 +11,7 @@ from shared.config import ConfigError, load_providers
 from shared.link_keys import CurveClientKeys, KeyFileError, LinkSetupError, load_curve_client, read_link_key
 from shared.logs import configure_logging, log_event
 from shared.settings import Settings
+from shared.startup_checks import EX_CONFIG, manifest_problem
 from workers.runtime import WorkerRuntime
 from workers.secrets import resolve_secret
 
@@ -39,6 +40,10 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"llm-caller worker {args.provider}: {exc}", file=sys.stderr)
         return 2
+    problem = manifest_problem(settings.config_dir)
+    if problem is not None:
+        print(f"llm-caller worker {args.provider}: {problem}", file=sys.stderr)
+        return EX_CONFIG
     try:
         # Before the provider key is touched: a worker that cannot authenticate its link never runs.
         link_key, curve = load_link_material(settings, args.provider)

@@ -48,7 +48,6 @@ log = logging.getLogger("workers.runtime")
 # (e.g. "openai timed out") rather than the gateway's generic one.
 _DEADLINE_MARGIN_S = 0.05
 _MAX_REANNOUNCE_S = 4.0
-_DISCOVERY_INTERVAL_S = 30.0
 
 
 class WorkerRuntime:
@@ -272,7 +271,7 @@ class WorkerRuntime:
                     log_event(log, "models_discovered", provider=self.name, count=len(models))
                     # Tell the gateway now rather than at the next heartbeat: routing needs it.
                     self._send_now(Command.HEARTBEAT, "", self._health_payload(include_models=True))
-            await asyncio.sleep(_DISCOVERY_INTERVAL_S)
+            await asyncio.sleep(self.config.discovery_interval_s)
 
     # ----------------------------------------------------------------- serving
 
@@ -325,7 +324,10 @@ class WorkerRuntime:
             embedded = await self.caller.embed(EmbedRequest.from_wire(request), deadline)
             await self._send(Command.REPLY, request_id, embedded.to_wire())
         elif op == "models":
+            # On-demand discovery (getHealth refresh_models): also what heartbeats report from now on.
             models = await self.adapter.list_models()
+            if models != self._models:
+                self._models, self._models_dirty = models, True
             await self._send(Command.REPLY, request_id, {"models": [m.to_wire() for m in models]})
         else:
             raise errors.InvalidRequest(f"unknown operation {op[:40]!r}")
