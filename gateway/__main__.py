@@ -6,12 +6,12 @@ one clear message and exit code 2, before anything listens.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import signal
 import sys
 
 import uvicorn
+import uvloop
 
 from gateway.app import bind_refusal, create_app, is_loopback
 from gateway.audit_hook import worker_audit_hook
@@ -42,7 +42,8 @@ async def serve(settings: Settings) -> None:
     configure_exporter()
     app = create_app(service, verifier, settings, metrics)
     config = uvicorn.Config(
-        app, host=settings.host, port=settings.port, log_config=None, access_log=False, lifespan="on"
+        app, host=settings.host, port=settings.port, log_config=None, access_log=False, lifespan="on",
+        http="httptools",
     )
     server = uvicorn.Server(config)
     # uvicorn handles SIGTERM/SIGINT while serving, then re-raises the signal to whatever
@@ -77,7 +78,7 @@ def main() -> int:
         log_event(log, "non_loopback_bind", level=logging.WARNING, host=settings.host,
                   warning="the gateway is reachable from other machines; tokens travel unencrypted over HTTP")
     try:
-        asyncio.run(serve(settings))
+        uvloop.run(serve(settings))
     except (ConfigError, KeyFileError, LinkSetupError) as exc:
         print(f"llm-caller gateway: {exc}", file=sys.stderr)
         return 2

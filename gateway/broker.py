@@ -38,7 +38,7 @@ from shared.link_keys import CurveServerKeys
 from shared.link_session import FailureThrottle
 from shared.logs import log_event
 from shared.models import TextDelta
-from shared.protocol import Command, Frame, ProtocolError, decode, encode
+from shared.protocol import Command, Frame, ProtocolError, decode, encode, unpack
 
 __all__ = ["EventHook", "WorkerBroker"]
 
@@ -271,8 +271,9 @@ class WorkerBroker:
                 log.exception("worker_message_failed")
 
     async def _on_message(self, parts: list[zmq.Frame]) -> None:
-        route, frames = parts[0].bytes, [p.bytes for p in parts[1:]]
+        route = parts[0].bytes
         try:
+            frames = unpack([p.bytes for p in parts[1:]])
             frame = decode(frames)
         except ProtocolError as exc:
             log_event(log, "worker_message_dropped", level=logging.WARNING, reason=str(exc))

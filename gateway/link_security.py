@@ -24,7 +24,7 @@ from shared.link_auth import NONCE_BYTES, NonceCache, check, new_nonce, prove
 from shared.link_keys import LinkSetupError
 from shared.link_session import LinkSession, from_hex, session_id_of
 from shared.logs import log_event
-from shared.protocol import Command, encode
+from shared.protocol import Command, encode, logical
 
 __all__ = ["GatewayLink", "LinkRejected", "Peer", "prepare_ipc_endpoint"]
 
@@ -145,7 +145,7 @@ class GatewayLink:
         peer's route there (the worker's DEALER reconnected): only the session holder
         can produce one.
         """
-        session_id = session_id_of(frames[4])
+        session_id = session_id_of(logical(frames)[4])
         if session_id is None:
             raise LinkRejected("missing_signature", None)
         peer = self._by_session.get(session_id)

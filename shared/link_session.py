@@ -22,6 +22,7 @@ from collections.abc import Sequence
 from typing import Literal
 
 from shared.link_auth import NONCE_BYTES, Role
+from shared.protocol import logical
 
 __all__ = [
     "SESSION_ID_BYTES",
@@ -73,6 +74,7 @@ class LinkSession:
 
     def verify(self, frames: Sequence[bytes]) -> Verdict:
         """Check an incoming message's five protocol frames; on "ok" its sequence number is used up."""
+        frames = logical(frames)
         signature = frames[4]
         if len(signature) != SIGNATURE_BYTES:
             return "missing_signature"

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
 import logging
 import sys
+
+import uvloop
 
 from shared.config import ConfigError, load_providers
 from shared.link_keys import CurveClientKeys, KeyFileError, LinkSetupError, load_curve_client, read_link_key
@@ -56,7 +57,7 @@ def main(argv: list[str] | None = None) -> int:
     del link_key
     del secret  # the runtime holds the only reference from here on
     try:
-        asyncio.run(runtime.run())
+        uvloop.run(runtime.run())
     except Exception:
         log.exception("worker_crashed", extra={"provider": args.provider})
         return 1

@@ -22,7 +22,7 @@ from shared.link_auth import NONCE_BYTES, NonceCache, check, new_nonce, prove
 from shared.link_keys import CurveClientKeys
 from shared.link_session import FailureThrottle, LinkSession, from_hex, session_id_of
 from shared.logs import log_event
-from shared.protocol import Command, encode
+from shared.protocol import Command, encode, logical
 
 __all__ = ["WorkerLink", "make_curve_client"]
 
@@ -84,7 +84,7 @@ class WorkerLink:
 
     def admit(self, frames: list[bytes]) -> bool:
         """Whether a gateway message is signed under our session; a failure is logged (throttled)."""
-        session_id = session_id_of(frames[4])
+        session_id = session_id_of(logical(frames)[4])
         current, previous = self._current, self._previous
         verdict: str
         if current is not None and session_id == current.session_id:

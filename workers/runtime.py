@@ -33,7 +33,7 @@ from shared.config import ProviderConfig
 from shared.link_keys import CurveClientKeys
 from shared.logs import log_event
 from shared.models import ChatRequest, EmbedRequest, ModelInfo, TextDelta
-from shared.protocol import Command, ProtocolError, decode
+from shared.protocol import Command, ProtocolError, decode, unpack
 from shared.settings import Settings
 from workers.adapters import create_adapter
 from workers.adapters.base import ProviderAdapter
@@ -196,9 +196,9 @@ class WorkerRuntime:
         assert self._sock is not None
         loop = asyncio.get_running_loop()
         while True:
-            parts = await self._sock.recv_multipart()
+            wire = await self._sock.recv_multipart()
             try:
-                self._on_message(parts, loop.time())
+                self._on_message(unpack(wire), loop.time())
             except Exception:
                 # Whoever sent it, one bad message must not leave the worker deaf.
                 log.exception("gateway_message_failed", extra={"provider": self.name})

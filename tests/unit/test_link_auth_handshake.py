@@ -23,7 +23,7 @@ from shared import errors
 from shared.link_auth import new_nonce, prove
 from shared.link_keys import load_curve_client, load_curve_server
 from shared.link_session import FailureThrottle, LinkSession
-from shared.protocol import Command, decode, encode
+from shared.protocol import Command, decode, encode, pack, unpack
 from shared.settings import Settings
 from tests.unit.link_fakes import LINK_KEY, WRONG_KEY, FakeWorker, make_curve_dir, stray_curve_keys
 from workers.link_security import WorkerLink
@@ -167,9 +167,9 @@ def test_bad_missing_and_replayed_signatures_are_dropped(tmp_path: Path) -> None
         request = await worker.expect(Command.REQUEST)
         assert worker.session is not None
         good = encode(Command.REPLY, request.request_id, {"fine": True}, worker.session.sign)
-        tampered = [*good[:3], b'{"fine":false}', good[4]]
-        await worker.send_raw(tampered)
-        await worker.send_raw([*good[:4], b""])
+        parts = unpack(good)
+        await worker.send_raw([pack([*parts[:3], b'{"fine":false}', parts[4]])])  # payload changed
+        await worker.send_raw([pack([*parts[:4], b""])])  # signature removed
         await _eventually(lambda: len(_reasons(events)) == 2)
         assert not task.done()
         await worker.send_raw(good)

@@ -5,16 +5,27 @@ from __future__ import annotations
 import pytest
 
 from shared import errors
-from shared.protocol import FRAME_COUNT, PROTOCOL_VERSION, Command, ProtocolError, decode, encode
+from shared.protocol import FRAME_COUNT, PROTOCOL_VERSION, Command, ProtocolError, decode, encode, pack, unpack
 from shared.redact import MASK, redact
 
 
 def test_frames_round_trip() -> None:
-    frames = encode(Command.CHUNK, "abc123", {"text": "hé"})
+    wire = encode(Command.CHUNK, "abc123", {"text": "hé"})
+    assert len(wire) == 1  # one packed ZeroMQ frame: one send per message
+    frames = unpack(wire)
     assert frames[0] == PROTOCOL_VERSION and len(frames) == FRAME_COUNT and frames[-1] == b""
-    frame = decode(frames)
+    assert pack(frames) == wire[0]
+    frame = decode(wire)
+    assert decode(frames) == frame
     assert (frame.command, frame.request_id, frame.payload) == (Command.CHUNK, "abc123", {"text": "hé"})
     assert decode(encode(Command.HEARTBEAT)).payload is None
+
+
+def test_truncated_or_multi_frame_wire_is_a_protocol_error() -> None:
+    wire = encode(Command.CHUNK, "abc123", {"text": "x"})[0]
+    for bad in ([wire[:6]], [wire[:9]], [wire, wire]):
+        with pytest.raises(ProtocolError):
+            unpack(bad)
 
 
 @pytest.mark.parametrize("frames", [

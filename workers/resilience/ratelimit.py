@@ -94,7 +94,8 @@ class ProviderLimiter:
         lowered = {k.lower(): v for k, v in headers.items()}
         pause = None
         if status == 429:
-            pause = retry_after_s(lowered) or 1.0
+            hint = retry_after_s(lowered)
+            pause = 1.0 if hint is None else hint  # an explicit 0 means "go ahead", not "unknown"
         elif lowered.get("x-ratelimit-remaining-requests") == "0":
             pause = parse_duration(lowered.get("x-ratelimit-reset-requests"))
         elif lowered.get("anthropic-ratelimit-requests-remaining") == "0":

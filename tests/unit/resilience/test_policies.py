@@ -110,6 +110,11 @@ def test_limiter_waits_briefly_then_refuses_with_retry_after() -> None:
 def test_provider_headers_tighten_the_limit() -> None:
     clock = Clock()
     limiter = ProviderLimiter("openai", RateLimits(max_wait_s=0.1), clock)
+    limiter.observe(429, {"Retry-After": "0"})
+    assert limiter._wait_needed(1) == 0  # an explicit zero is no pause
+    limiter.observe(429, {})
+    assert limiter._wait_needed(1) == pytest.approx(1)  # no hint: a short default pause
+    clock.now += 1
     limiter.observe(429, {"Retry-After": "7"})
     assert limiter._wait_needed(1) == pytest.approx(7)
     clock.now += 8
