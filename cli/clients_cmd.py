@@ -80,6 +80,13 @@ def parse_providers(text: str) -> list[str]:
     return _grants(text, valid_name, "provider name")
 
 
+def parse_models(text: str) -> list[str]:
+    models = [m.strip() for m in text.split(",") if m.strip()]
+    if not models or any(len(m) > 200 for m in models):
+        raise argparse.ArgumentTypeError("give model ids separated by commas, or *")
+    return ["*"] if "*" in models else models
+
+
 # ---- registry file --------------------------------------------------------------------
 
 
@@ -172,6 +179,7 @@ def _add(args: argparse.Namespace) -> int:
         "token_sha256": hash_token(token),
         "tools": args.tools,
         "providers": args.providers,
+        "models": args.models,
         "expires_at": now + args.expires_in if args.expires_in else None,
         "created_at": now,
     })
@@ -297,6 +305,8 @@ def register(sub: Any) -> None:
                      help=f"comma-separated tools it may call ({','.join(TOOLS)}) or * (default)")
     add.add_argument("--providers", type=parse_providers, default=["*"], metavar="LIST",
                      help="comma-separated providers it may use, e.g. openai,anthropic, or * (default)")
+    add.add_argument("--models", type=parse_models, default=["*"], metavar="LIST",
+                     help="comma-separated model ids it may be routed to, or * (default)")
     _token_options(add, "token lifetime, e.g. 30d, 12h, 90m (default: no expiry)")
 
     listing = _action(actions, "list", _list, "show registered clients (never their hashes)", named=False)

@@ -64,16 +64,18 @@ class Router:
             target = self._providers.aliases[model]
             self._check_provider(capability, target.provider, client)
             chosen = target.model or self._default_model(capability, target.provider)
-            return Route(target.provider, chosen, f"alias {model!r}")
+            return self._check_model(Route(target.provider, chosen, f"alias {model!r}"), client)
         overriding = provider is not None or model is not None
         if overriding and client is not None and not client.allow_override:
             raise errors.PermissionDenied(
                 "this client may not choose a provider or model; omit them to use the configured route")
         if provider is not None:
-            return self._explicit_provider(capability, provider, model, client)
-        if model is not None:
-            return self._by_model(capability, model, client)
-        return self._default(capability, client)
+            route = self._explicit_provider(capability, provider, model, client)
+        elif model is not None:
+            route = self._by_model(capability, model, client)
+        else:
+            route = self._default(capability, client)
+        return self._check_model(route, client)
 
     def fallbacks(self, capability: Capability, primary: Route, client: ClientEntry | None) -> list[Route]:
         if primary.override:
@@ -87,13 +89,22 @@ class Router:
             if not self._usable(capability, provider, client):
                 continue
             chosen = model or self._preferred_model(capability, provider)
-            if chosen is None or (provider, chosen) in seen:
+            forbidden = client is not None and chosen is not None and not client.may_use_model(chosen)
+            if chosen is None or (provider, chosen) in seen or forbidden:
                 continue
             seen.add((provider, chosen))
             routes.append(Route(provider, chosen, f"fallback for {primary.provider}/{primary.model}"))
         return routes
 
     # ----------------------------------------------------------------- internals
+
+    @staticmethod
+    def _check_model(route: Route, client: ClientEntry | None) -> Route:
+        if client is not None and not client.may_use_model(route.model):
+            raise errors.PermissionDenied(
+                f"this client may not use model {route.model!r} (allowed: {', '.join(client.models)})",
+                provider=route.provider)
+        return route
 
     def _explicit_provider(
         self, capability: Capability, provider: str, model: str | None, client: ClientEntry | None

@@ -189,6 +189,8 @@ class ClientEntry(_Strict):
     token_sha256: Annotated[str, Field(pattern=_SHA256)]
     tools: list[ToolGrant] = Field(default_factory=lambda: list[ToolGrant](["*"]))
     providers: list[str] = Field(default_factory=lambda: ["*"])
+    # Model ids (or aliases' targets) the client may be routed to; "*" for any.
+    models: list[Annotated[str, Field(min_length=1, max_length=200)]] = Field(default_factory=lambda: ["*"])
     disabled: bool = False
     expires_at: Annotated[int | None, Field(description="Unix time after which the token is refused")] = None
     created_at: int | None = None
@@ -201,6 +203,9 @@ class ClientEntry(_Strict):
 
     def may_use(self, provider: str) -> bool:
         return "*" in self.providers or provider in self.providers
+
+    def may_use_model(self, model: str) -> bool:
+        return "*" in self.models or model in self.models
 
 
 class ClientRegistry(_Strict):

@@ -167,3 +167,13 @@ def test_unloaded_models_are_routed_around_and_reported_clearly() -> None:
         r.route("chat", "lmstudio", "llama-3.2-3b-instruct", None)
     with pytest.raises(errors.Unavailable, match=r"lms load llama-3\.2-3b-instruct"):
         r.route("chat", None, "llama-3.2-3b-instruct", None)
+
+
+def test_client_model_allow_list_limits_routes_and_fallbacks() -> None:
+    r = routing_router()
+    haiku_only = client(models=["claude-haiku-4-5"])
+    with pytest.raises(errors.PermissionDenied, match="may not use model 'gpt-4o-mini'"):
+        r.route("chat", None, None, haiku_only)  # the default is an openai model
+    assert r.route("chat", None, "fast", haiku_only).model == "claude-haiku-4-5"  # alias target allowed
+    primary = r.route("chat", None, "claude-haiku-4-5", haiku_only)
+    assert all(f.model == "claude-haiku-4-5" for f in r.fallbacks("chat", primary, haiku_only))
