@@ -62,6 +62,7 @@ class SecurityGuard:
         if scope["type"] != "http":
             await self.app(scope, receive, send)  # lifespan
             return
+        scope["headers"] = _trim_header_values(scope["headers"])
         headers = Headers(scope=scope)
         refusal = self._screen(headers)
         if refusal is not None:
@@ -153,3 +154,17 @@ def _too_many(wait_s: float) -> Response:
 
 def _transport(value: str) -> Transport | None:
     return "stdio" if value == "stdio" else "http" if value == "http" else None
+
+
+_OWS = b" \t"
+
+
+def _trim_header_values(raw: list[tuple[bytes, bytes]]) -> list[tuple[bytes, bytes]]:
+    """Strip optional whitespace around header values (RFC 9110 §5.5: it is not part of the value).
+
+    h11 does this while parsing; httptools, which we run for speed, does not, and the SDK
+    compares MCP's Mcp-Name / Mcp-Method headers to the body byte for byte.
+    """
+    if all(value[:1] not in (b" ", b"\t") and value[-1:] not in (b" ", b"\t") for _, value in raw):
+        return raw  # the common case: nothing to copy
+    return [(name, value.strip(_OWS)) for name, value in raw]

@@ -290,6 +290,8 @@ class WorkerRuntime:
             await self._send_error(request_id, error)
             return
         await self._send(Command.ACCEPTED, request_id)
+        log_event(log, "request_accepted", level=logging.DEBUG, provider=self.name, request_id=request_id,
+                  op=payload.get("op"))
         timeout = max(float(payload.get("timeout_s", 60.0)) - _DEADLINE_MARGIN_S, 0.01)
         deadline = time.monotonic() + timeout
         try:

@@ -397,3 +397,12 @@ def test_up_allow_non_loopback_reaches_the_gateways_environment() -> None:
     default = settings_from_args(build_parser().parse_args(["up"]))
     assert scrubbed_environment(opted_in, {})["LLMC_ALLOW_NON_LOOPBACK"] == "1"
     assert scrubbed_environment(default, {}).get("LLMC_ALLOW_NON_LOOPBACK", "0") == "0"
+
+
+def test_guard_trims_optional_whitespace_around_header_values() -> None:
+    from gateway.guard import _trim_header_values
+
+    clean = [(b"mcp-name", b"chat")]
+    assert _trim_header_values(clean) is clean  # nothing to copy in the common case
+    assert _trim_header_values([(b"mcp-name", b" chat\t"), (b"host", b"127.0.0.1:1")]) == [
+        (b"mcp-name", b"chat"), (b"host", b"127.0.0.1:1")]
