@@ -16,8 +16,6 @@ import os
 from collections.abc import Mapping
 from pathlib import Path
 
-from shared.manifest import ManifestError, code_root, verify_manifest
-
 __all__ = ["EX_CONFIG", "manifest_problem"]
 
 # sysexits' EX_CONFIG: supervisord retries a few times, then shows the program FATAL.
@@ -30,6 +28,10 @@ def manifest_problem(config_dir: Path, env: Mapping[str, str] | None = None) -> 
     public_key = env.get("LLMC_MANIFEST_PUBKEY", "").strip()
     if not public_key:
         return None
+    # Imported only when enabled: the signature code pulls in `cryptography` (~15 MB of RSS
+    # in every process), which a stack without a manifest check should not pay for.
+    from shared.manifest import ManifestError, code_root, verify_manifest
+
     root = code_root()
     manifest = Path(env.get("LLMC_MANIFEST_FILE", "").strip() or root / "manifest.json")
     try:
