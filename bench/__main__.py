@@ -114,7 +114,7 @@ def _profile(args: argparse.Namespace) -> int:
     from bench.profile import ProfileConfig, profile_markdown, run_profile
 
     cfg = ProfileConfig(clients=args.clients, seconds=args.seconds, rate=args.rate, tool=args.tool, mode=args.mode,
-                        process=args.process)
+                        process=args.process, loadgen_procs=min(2, args.clients))
     summary = run_profile(cfg, args.out)
     stem = "profile-latest" if cfg.process == "gateway" else f"profile-{cfg.process.replace(':', '-')}-latest"
     (args.out / f"{stem}.json").write_bytes(orjson.dumps(summary, option=orjson.OPT_INDENT_2))

@@ -44,6 +44,9 @@ async def serve(settings: Settings) -> None:
     config = uvicorn.Config(
         app, host=settings.host, port=settings.port, log_config=None, access_log=False, lifespan="on",
         http="httptools",
+        # Every client is local, so X-Forwarded-For from 127.0.0.1 would be believed by
+        # default: a caller could pick the source address the lockout counts against.
+        proxy_headers=False,
     )
     server = uvicorn.Server(config)
     # uvicorn handles SIGTERM/SIGINT while serving, then re-raises the signal to whatever

@@ -119,6 +119,17 @@ def test_repeated_failures_block_then_unblock_with_growing_periods(box: Sandbox)
     assert [e["duration_s"] for e in second] == [2.0, 4.0]
 
 
+def test_forwarded_headers_cannot_change_the_source_the_lockout_sees(box: Sandbox) -> None:
+    # Every client is local: trusting X-Forwarded-For would let one rotate its apparent
+    # address and escape the lockout, so the gateway takes the socket's peer, always.
+    stale = "llmc_forged-forwarding-guesser"
+    for n in range(4):
+        post(box, "2026-07-28", stale, headers={"X-Forwarded-For": f"203.0.113.{n}", "X-Real-IP": f"198.51.100.{n}"})
+    fp_blocks = [e for e in audit_events(box, "auth_source_blocked") if e["scope"] == "credential"]
+    assert fp_blocks and {e["source"] for e in fp_blocks} == {"127.0.0.1"}
+    assert not [e for e in audit_events(box) if "203.0.113." in str(e.get("source"))]
+
+
 def test_auth_failures_are_audited_without_the_token(box: Sandbox, tokens: dict[str, str]) -> None:
     post(box, "2025-11-25", tokens["off"])
     failures = audit_events(box, "auth_failed")
