@@ -37,6 +37,7 @@ from shared import errors
 from shared.link_keys import CurveServerKeys
 from shared.link_session import FailureThrottle
 from shared.logs import log_event
+from shared.loop_socket import LoopSocket
 from shared.models import TextDelta
 from shared.protocol import Command, Frame, ProtocolError, decode, encode, unpack
 
@@ -101,13 +102,13 @@ class WorkerBroker:
         self._workers: dict[str, WorkerState] = {}
         self._calls: dict[str, _Call] = {}
         self._ctx = zmq.asyncio.Context()
-        self._sock: zmq.asyncio.Socket | None = None
+        self._sock: LoopSocket | None = None
         self._tasks: list[asyncio.Task[None]] = []
 
     # ----------------------------------------------------------------- lifecycle
 
     async def start(self) -> None:
-        sock = self._ctx.socket(zmq.ROUTER)
+        sock: zmq.Socket[bytes] = zmq.Socket(self._ctx, zmq.ROUTER)
         sock.setsockopt(zmq.LINGER, 0)
         # A send to an unknown or vanished connection fails at once instead of vanishing.
         # (No ROUTER_HANDOVER: workers set no identity, and no peer may take over another's
@@ -119,7 +120,8 @@ class WorkerBroker:
         if self.endpoint.startswith("ipc://"):
             prepare_ipc_endpoint(self.endpoint)
         sock.bind(self.endpoint)
-        self._sock = sock
+        # copy=False: only a zmq.Frame carries the CURVE User-Id metadata.
+        self._sock = LoopSocket(sock, copy=False)
         self._tasks = [
             asyncio.create_task(self._receive_loop(), name="broker-receive"),
             asyncio.create_task(self._heartbeat_loop(), name="broker-heartbeat"),
@@ -262,8 +264,7 @@ class WorkerBroker:
     async def _receive_loop(self) -> None:
         assert self._sock is not None
         while True:
-            # copy=False: only a zmq.Frame carries the CURVE User-Id metadata.
-            parts = await self._sock.recv_multipart(copy=False)
+            parts = await self._sock.recv_multipart()
             try:
                 await self._on_message(parts)
             except Exception:

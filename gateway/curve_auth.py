@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import logging
 from collections.abc import Callable, Mapping
+from typing import Any
 
 import zmq
 import zmq.asyncio
@@ -62,7 +63,7 @@ class WorkerKeyAuthenticator(AsyncioAuthenticator):
         return self._workers[z85.encode(client_public_key)]
 
 
-def make_curve_server(sock: zmq.asyncio.Socket, keys: CurveServerKeys) -> None:
+def make_curve_server(sock: zmq.Socket[Any], keys: CurveServerKeys) -> None:
     """Make ``sock`` (before bind) a CURVE server that consults our ZAP handler."""
     sock.curve_secretkey = keys.secret
     sock.curve_publickey = keys.public

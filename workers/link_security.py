@@ -16,7 +16,7 @@ import logging
 import time
 from typing import Any
 
-import zmq.asyncio
+import zmq
 
 from shared.link_auth import NONCE_BYTES, NonceCache, check, new_nonce, prove
 from shared.link_keys import CurveClientKeys
@@ -106,7 +106,7 @@ class WorkerLink:
                       peer="gateway", suppressed=suppressed or None)
 
 
-def make_curve_client(sock: zmq.asyncio.Socket, keys: CurveClientKeys) -> None:
+def make_curve_client(sock: zmq.Socket[Any], keys: CurveClientKeys) -> None:
     """Make ``sock`` (before connect) a CURVE client that talks only to the gateway's key."""
     sock.curve_secretkey = keys.secret
     sock.curve_publickey = keys.public

@@ -26,12 +26,12 @@ from typing import Any
 
 import httpx
 import zmq
-import zmq.asyncio
 
 from shared import errors
 from shared.config import ProviderConfig
 from shared.link_keys import CurveClientKeys
 from shared.logs import log_event
+from shared.loop_socket import LoopSocket
 from shared.models import ChatRequest, EmbedRequest, ModelInfo, TextDelta
 from shared.protocol import Command, ProtocolError, decode, unpack
 from shared.settings import Settings
@@ -62,8 +62,8 @@ class WorkerRuntime:
         self._secret = secret
         self._link = WorkerLink(name, link_key, hello_interval_s=settings.heartbeat_s)
         self._curve = curve
-        self._ctx = zmq.asyncio.Context()
-        self._sock: zmq.asyncio.Socket | None = None
+        self._ctx = zmq.Context()
+        self._sock: LoopSocket | None = None
         self._client: httpx.AsyncClient | None = None
         self.adapter: ProviderAdapter | None = None
         self.caller: ResilientCaller | None = None
@@ -111,7 +111,7 @@ class WorkerRuntime:
         self._models = self.adapter.configured_models()
 
     def _connect(self) -> None:
-        sock = self._ctx.socket(zmq.DEALER)
+        sock: zmq.Socket[bytes] = self._ctx.socket(zmq.DEALER)
         # No routing identity: the gateway names our connection itself and learns our
         # provider name only from the handshake (D11).
         # Let final replies drain briefly on shutdown, but never hang the process exit.
@@ -120,7 +120,7 @@ class WorkerRuntime:
         if self._curve is not None:
             make_curve_client(sock, self._curve)
         sock.connect(self.settings.worker_endpoint)
-        self._sock = sock
+        self._sock = LoopSocket(sock)
         self._hello(force=True)
 
     async def _shutdown(self, background: list[asyncio.Task[None]]) -> None:
@@ -150,7 +150,7 @@ class WorkerRuntime:
     def _send_raw_now(self, frames: list[bytes]) -> None:
         assert self._sock is not None
         with contextlib.suppress(zmq.Again):
-            self._sock.send_multipart(frames, flags=zmq.NOBLOCK)
+            self._sock.send_now(frames)
 
     def _hello(self, *, force: bool = False) -> None:
         frames = self._link.hello(asyncio.get_running_loop().time(), force=force)
