@@ -31,6 +31,7 @@ from gateway.tool_schemas import (
     HealthInput,
     HealthOutput,
     output_schema,
+    param_header_schema,
 )
 from gateway.tracing import TraceContext, incoming_trace, span
 from shared import errors
@@ -79,7 +80,7 @@ _TOOL_LIST = [
     )
     for name, (inp, out, description) in _TOOLS.items()
 ]
-_INPUT_SCHEMAS = {t.name: t.input_schema for t in _TOOL_LIST}
+_PARAM_HEADER_SCHEMAS = {t.name: param_header_schema(t.input_schema) for t in _TOOL_LIST}
 
 
 def _validation_message(exc: ValidationError) -> str:
@@ -131,7 +132,7 @@ def build_mcp_server(
         "llm-caller",
         version=VERSION,
         instructions="LLM Caller: chat, chatStream, embed and getHealth across configured LLM providers.",
-        get_tool_input_schema=_INPUT_SCHEMAS.get,
+        get_tool_input_schema=_PARAM_HEADER_SCHEMAS.get,
         on_list_tools=list_tools,
         on_call_tool=call_tool,
     )

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
+from mcp.shared.inbound import X_MCP_HEADER_KEY, find_invalid_x_mcp_header, x_mcp_header_map
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, model_validator
 
 # Total characters of text one call may carry. The HTTP body limit (4 MiB) stops larger
@@ -191,3 +192,26 @@ def output_schema(success: type[BaseModel]) -> dict[str, Any]:
     schema: dict[str, Any] = TypeAdapter(either).json_schema()
     schema["type"] = "object"  # MCP requires an object schema at the top
     return schema
+
+
+def param_header_schema(input_schema: dict[str, Any]) -> dict[str, Any]:
+    """The part of ``input_schema`` the SDK's ``Mcp-Param-*`` header check reads, and no more.
+
+    On every ``tools/call`` the SDK walks the tool's input schema (twice) looking for
+    ``x-mcp-header`` annotations; that walk over our full schemas was ~10% of the
+    gateway's CPU per call. Its verdict depends only on the annotated properties (their
+    ``properties`` path, token and type) and on whether the annotations are valid, so a
+    schema holding just those gets the same answers. An invalid declaration is left whole
+    for the SDK to judge.
+    """
+    if find_invalid_x_mcp_header(input_schema) is not None:
+        return input_schema
+    skeleton: dict[str, Any] = {"type": "object"}
+    for path, token in x_mcp_header_map(input_schema).items():
+        node, source = skeleton, input_schema
+        for key in path:
+            source = source["properties"][key]
+            node = node.setdefault("properties", {}).setdefault(key, {"type": "object"})
+        node.clear()
+        node.update({"type": source["type"], X_MCP_HEADER_KEY: token})
+    return skeleton

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
+from mcp.shared.inbound import validate_mcp_param_headers
 from pydantic import ValidationError
 
 from gateway.mcp_server import _TOOL_LIST, _validation_message
-from gateway.tool_schemas import MAX_INPUT_CHARS, ChatInput, EmbedInput, HealthInput
+from gateway.tool_schemas import MAX_INPUT_CHARS, ChatInput, EmbedInput, HealthInput, param_header_schema
 
 
 def message_for(model: type, data: object) -> str:
@@ -60,3 +63,55 @@ def test_every_tool_has_description_and_schemas() -> None:
         assert tool.description and len(tool.description) > 20
         assert tool.input_schema["type"] == "object"
         assert tool.output_schema is not None and tool.output_schema["type"] == "object"
+
+
+# ---- the schema handed to the SDK's Mcp-Param-* header check ---------------------------------
+
+_ANNOTATED = {
+    "type": "object",
+    "properties": {
+        "model": {"type": "string", "x-mcp-header": "Model", "maxLength": 200},
+        "opts": {"type": "object", "properties": {"n": {"type": "integer", "x-mcp-header": "N"},
+                                                  "flag": {"type": "boolean"}}},
+        "messages": {"type": "array", "items": {"type": "object", "properties": {"role": {"type": "string"}}}},
+        "prompt": {"anyOf": [{"type": "string"}, {"type": "null"}]},
+    },
+}
+
+_CASES: list[tuple[dict[str, object], dict[str, str]]] = [
+    ({}, {}),
+    ({"model": "m1"}, {}),
+    ({"model": "m1"}, {"mcp-param-model": "m1"}),
+    ({"model": "m1"}, {"mcp-param-model": "m2"}),
+    ({}, {"mcp-param-model": "m1"}),
+    ({"model": "m1", "opts": {"n": 3}}, {"mcp-param-model": "m1", "mcp-param-n": "3"}),
+    ({"model": "m1", "opts": {"n": 3}}, {"mcp-param-model": "m1", "mcp-param-n": "3.0"}),
+    ({"model": "m1", "opts": {"n": 3}}, {"mcp-param-model": "m1", "mcp-param-n": "4"}),
+    ({"model": "é"}, {"mcp-param-model": "=?base64?w6k=?="}),
+    ({"model": "m1"}, {"mcp-param-model": "=?base64?!!?="}),
+    ({"prompt": "hi"}, {"mcp-param-other": "x"}),
+]
+
+
+def _verdict(schema: dict[str, Any], arguments: dict[str, object], headers: dict[str, str]) -> object:
+    rejection = validate_mcp_param_headers(schema, arguments, headers)
+    return None if rejection is None else (rejection.code, rejection.message)
+
+
+@pytest.mark.parametrize(("arguments", "headers"), _CASES)
+def test_the_header_schema_gets_the_same_verdicts_as_the_full_schema(
+        arguments: dict[str, object], headers: dict[str, str]) -> None:
+    skeleton = param_header_schema(_ANNOTATED)
+    assert _verdict(skeleton, arguments, headers) == _verdict(_ANNOTATED, arguments, headers)
+
+
+def test_the_header_schema_keeps_only_annotated_properties() -> None:
+    assert param_header_schema(_ANNOTATED) == {"type": "object", "properties": {
+        "model": {"type": "string", "x-mcp-header": "Model"},
+        "opts": {"type": "object", "properties": {"n": {"type": "integer", "x-mcp-header": "N"}}}}}
+    assert param_header_schema(ChatInput.model_json_schema()) == {"type": "object"}  # ours declare none today
+
+
+def test_an_invalid_declaration_is_left_whole_for_the_sdk() -> None:
+    bad = {"type": "object", "properties": {"o": {"type": "object", "x-mcp-header": "O"}}}
+    assert param_header_schema(bad) is bad
