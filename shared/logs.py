@@ -1,6 +1,8 @@
 """Structured logging: one JSON object per line, every record passing one redaction layer.
 
 Each process logs to stderr; supervisord captures the stream into size-rotated files.
+Records are formatted and written by a thread of the process's own (``LineWriter``), not
+on the event loop: see decision D15.
 Call sites log an *event name* plus fields::
 
     log_event(logger, "worker_ready", provider="openai", pid=123)
@@ -15,14 +17,16 @@ import logging
 import os
 import re
 import sys
+import threading
 import time
-from typing import Any
+from queue import Empty, SimpleQueue
+from typing import Any, TextIO
 
 import orjson
 
 from shared.redact import redact
 
-__all__ = ["JsonFormatter", "configure_logging", "log_event"]
+__all__ = ["JsonFormatter", "LineWriter", "configure_logging", "log_event"]
 
 # LogRecord's own attributes, plus uvicorn's terminal-colour duplicate of the message.
 _STD_ATTRS = frozenset(logging.LogRecord("", 0, "", 0, "", (), None).__dict__) | {
@@ -54,13 +58,75 @@ class JsonFormatter(logging.Formatter):
         return orjson.dumps(out, default=str).decode()
 
 
+# Lines written per write() at most when records queue up faster than they are written.
+_BATCH = 256
+
+
+class LineWriter(logging.Handler):
+    """Formats and writes records on its own thread, so the caller only pays for a queue put.
+
+    A gateway call used to format its log line and write it to the pipe supervisord reads,
+    all before its response went out; now that happens beside the event loop, and under
+    load several lines go out in one write. The queue is drained when logging shuts down
+    (normal exit, sys.exit, an unhandled exception); only a SIGKILL can lose the last
+    lines, and those are the ones supervisord would log the kill for anyway.
+    """
+
+    def __init__(self, stream: TextIO, formatter: logging.Formatter) -> None:
+        super().__init__()
+        self.setFormatter(formatter)
+        self._stream = stream
+        self._queue: SimpleQueue[logging.LogRecord | None] = SimpleQueue()
+        self._thread = threading.Thread(target=self._run, name="log-writer", daemon=True)
+        self._thread.start()
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self._queue.put(record)
+
+    def _run(self) -> None:
+        while True:
+            batch = [self._queue.get()]
+            while len(batch) < _BATCH:
+                try:
+                    batch.append(self._queue.get_nowait())
+                except Empty:
+                    break
+            lines = [line for record in batch if record is not None and (line := self._format(record))]
+            if lines:
+                self._write("\n".join(lines) + "\n")
+            if None in batch:
+                return
+
+    def _format(self, record: logging.LogRecord) -> str | None:
+        try:
+            return self.format(record)
+        except Exception:
+            self.handleError(record)
+            return None
+
+    def _write(self, text: str) -> None:
+        try:
+            self._stream.write(text)
+            self._stream.flush()
+        except (OSError, ValueError):
+            pass  # stderr is gone (closed pipe): there is nowhere left to say so
+
+    def close(self) -> None:
+        """Write what is queued, then stop the thread (logging.shutdown calls this at exit)."""
+        if self._thread.is_alive():
+            self._queue.put(None)
+            self._thread.join(timeout=5)
+        super().close()
+
+
 def configure_logging(process: str, level: str = "INFO") -> None:
     # A per-process override wins: LLMC_LOG_LEVEL_GATEWAY, LLMC_LOG_LEVEL_WORKER_OPENAI, ...
     key = "LLMC_LOG_LEVEL_" + re.sub(r"[^A-Z0-9]", "_", process.upper())
     level = os.environ.get(key, level).upper()
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(JsonFormatter(process))
+    handler = LineWriter(sys.stderr, JsonFormatter(process))
     root = logging.getLogger()
+    for previous in root.handlers:
+        previous.close()
     root.handlers[:] = [handler]
     root.setLevel(level)
     # Third-party libraries log at INFO with request details we do not want by default.
