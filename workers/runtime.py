@@ -37,6 +37,7 @@ from shared.protocol import Command, ProtocolError, decode, unpack
 from shared.settings import Settings
 from workers.adapters import create_adapter
 from workers.adapters.base import ProviderAdapter
+from workers.http_transport import AiohttpTransport
 from workers.link_security import WorkerLink, make_curve_client
 from workers.resilience.caller import ResilientCaller
 
@@ -103,7 +104,7 @@ class WorkerRuntime:
         t = self.config.timeouts
         self._client = httpx.AsyncClient(
             timeout=httpx.Timeout(connect=t.connect_s, read=t.read_s, write=t.read_s, pool=t.connect_s),
-            limits=httpx.Limits(max_connections=self.config.max_concurrency, max_keepalive_connections=32),
+            transport=AiohttpTransport(max_connections=self.config.max_concurrency),
             follow_redirects=False,
         )
         self.adapter = create_adapter(self.name, self.config, self._secret, self._client)

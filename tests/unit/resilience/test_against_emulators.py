@@ -1,4 +1,8 @@
-"""The worker's resilience layer around the real adapters, against emulators with injected faults."""
+"""The worker's resilience layer around the real adapters, against emulators with injected faults.
+
+Every test runs twice: on httpx's own transport and on the aiohttp transport the workers
+use (``workers.http_transport``), so both map each fault to the same taxonomy error.
+"""
 
 from __future__ import annotations
 
@@ -17,6 +21,7 @@ from shared import errors
 from shared.config import ProviderConfig
 from shared.models import ChatRequest, ChatResult, EmbedRequest, Message, TextDelta
 from workers.adapters import create_adapter
+from workers.http_transport import AiohttpTransport
 from workers.resilience.caller import ResilientCaller
 
 KEY = "sk-test-resilience-0123456789"
@@ -44,8 +49,22 @@ def config(emulators: BackgroundEmulators, **extra: Any) -> ProviderConfig:
         "retry": {"base_delay_s": 0.01, "max_delay_s": 0.05}, **extra})
 
 
+_TRANSPORT = ["aiohttp"]  # set per test by the fixture below
+
+
+@pytest.fixture(autouse=True, params=["aiohttp", "httpx"])
+def transport(request: pytest.FixtureRequest) -> str:
+    _TRANSPORT[0] = request.param
+    return str(request.param)
+
+
+def new_client(timeout: httpx.Timeout | float) -> httpx.AsyncClient:
+    chosen = AiohttpTransport(max_connections=8) if _TRANSPORT[0] == "aiohttp" else None
+    return httpx.AsyncClient(timeout=timeout, transport=chosen)
+
+
 async def with_caller(cfg: ProviderConfig, body: Any) -> Any:
-    async with httpx.AsyncClient(timeout=5) as client:
+    async with new_client(5) as client:
         caller = ResilientCaller("openai", cfg, create_adapter("openai", cfg, KEY, client))
         return await body(caller)
 
@@ -167,7 +186,7 @@ ANTHROPIC_REQUEST = ChatRequest(model="claude-haiku-4-5", messages=[Message("use
 
 
 async def with_anthropic(cfg: ProviderConfig, body: Any) -> Any:
-    async with httpx.AsyncClient(timeout=httpx.Timeout(5, read=cfg.timeouts.read_s)) as client:
+    async with new_client(httpx.Timeout(5, read=cfg.timeouts.read_s)) as client:
         caller = ResilientCaller("anthropic", cfg, create_adapter("anthropic", cfg, KEY, client))
         return await body(caller)
 
@@ -212,7 +231,7 @@ def test_slow_provider_times_out_at_the_read_timeout(emulators: BackgroundEmulat
     cfg = config(emulators, timeouts={"read_s": 0.3}, retry={"max_attempts": 2, "base_delay_s": 0.01})
 
     async def body(caller: ResilientCaller) -> None:
-        async with httpx.AsyncClient(timeout=httpx.Timeout(5, read=0.3)) as client:
+        async with new_client(httpx.Timeout(5, read=0.3)) as client:
             caller.adapter.client = client
             await caller.chat(REQUEST, time.monotonic() + 5)
 
