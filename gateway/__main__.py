@@ -21,6 +21,7 @@ from gateway.metrics import GatewayMetrics
 from gateway.service import GatewayService
 from gateway.tracing import configure_exporter
 from shared.config import ConfigError, load_providers
+from shared.heap import settle_heap
 from shared.link_keys import KeyFileError, LinkSetupError
 from shared.logs import configure_logging, log_event
 from shared.settings import Settings
@@ -55,6 +56,7 @@ async def serve(settings: Settings) -> None:
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: None)
     log_event(log, "gateway_listening", host=settings.host, port=settings.port)
+    settle_heap()
     try:
         await server.serve()
     finally:

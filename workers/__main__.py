@@ -9,6 +9,7 @@ import sys
 import uvloop
 
 from shared.config import ConfigError, load_providers
+from shared.heap import settle_heap
 from shared.link_keys import CurveClientKeys, KeyFileError, LinkSetupError, load_curve_client, read_link_key
 from shared.logs import configure_logging, log_event
 from shared.settings import Settings
@@ -56,6 +57,7 @@ def main(argv: list[str] | None = None) -> int:
     runtime = WorkerRuntime(args.provider, config, secret, settings, link_key=link_key, curve=curve)
     del link_key
     del secret  # the runtime holds the only reference from here on
+    settle_heap()
     try:
         uvloop.run(runtime.run())
     except Exception:
