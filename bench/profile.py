@@ -71,6 +71,11 @@ def _short(file: str) -> str:
     return file
 
 
+# Functions that, as the innermost frame, mean a thread waiting in C code py-spy cannot
+# tell from work: the log writer blocked on its queue.
+_WAITING = frozenset({"LineWriter._run"})
+
+
 def summarise_speedscope(path: Path, top: int = 25) -> dict[str, Any]:
     """Self and inclusive sample shares per function, and self share per package."""
     data = orjson.loads(path.read_bytes())
@@ -85,7 +90,7 @@ def summarise_speedscope(path: Path, top: int = 25) -> dict[str, Any]:
     total = 0.0
     for profile in data["profiles"]:
         for stack, weight in zip(profile["samples"], profile["weights"], strict=True):
-            if not stack:
+            if not stack or frames[stack[-1]]["name"] in _WAITING:
                 continue
             total += weight
             threads[profile["name"]] += weight
