@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 from shared import errors
 from shared.policies import ClientLimits
-from workers.resilience.ratelimit import TokenBucket
+from shared.token_bucket import TokenBucket
 
 __all__ = ["ClientLimiter"]
 

@@ -14,39 +14,15 @@ from collections.abc import Callable, Mapping
 
 from shared import errors
 from shared.policies import RateLimits
+from shared.token_bucket import TokenBucket
 from workers.retry_hints import parse_duration, retry_after_s
 
-__all__ = ["ProviderLimiter", "TokenBucket", "estimate_tokens"]
+__all__ = ["ProviderLimiter", "estimate_tokens"]
 
 
 def estimate_tokens(text_chars: int, max_tokens: int | None) -> int:
     """A cheap, conservative token estimate: ~4 characters a token, plus the reply budget."""
     return text_chars // 4 + 1 + (max_tokens or 256)
-
-
-class TokenBucket:
-    def __init__(self, per_minute: float, clock: Callable[[], float] = time.monotonic) -> None:
-        self.rate = per_minute / 60.0
-        self.capacity = float(per_minute)
-        self.tokens = self.capacity
-        self._clock = clock
-        self._updated = clock()
-
-    def _refill(self) -> None:
-        now = self._clock()
-        self.tokens = min(self.capacity, self.tokens + (now - self._updated) * self.rate)
-        self._updated = now
-
-    def wait_time(self, amount: float) -> float:
-        """Seconds until ``amount`` tokens are available (0 if now); inf if never."""
-        self._refill()
-        if amount > self.capacity:
-            return float("inf")
-        return max(0.0, (amount - self.tokens) / self.rate)
-
-    def take(self, amount: float) -> None:
-        self._refill()
-        self.tokens -= amount
 
 
 class ProviderLimiter:

@@ -9,8 +9,9 @@ import pytest
 
 from shared import errors
 from shared.policies import CircuitPolicy, RateLimits, RetryPolicy
+from shared.token_bucket import TokenBucket
 from workers.resilience.circuit import CircuitBreaker, Circuits
-from workers.resilience.ratelimit import ProviderLimiter, TokenBucket
+from workers.resilience.ratelimit import ProviderLimiter
 from workers.resilience.retry import RetryBudget, RetryPlanner
 
 
