@@ -22,6 +22,7 @@ import orjson
 from cli.stack import REPO_ROOT
 
 RESULTS = REPO_ROOT / "bench" / "results"
+README = REPO_ROOT / "README.md"
 TOOLS = ("chat", "chatStream", "embed")
 MODES = ("2026-07-28", "legacy")
 
@@ -74,6 +75,7 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _bench(args: argparse.Namespace) -> int:
+    from bench.readme import update_readme
     from bench.report import machine_info, markdown, write_results
     from bench.runner import BenchConfig, run_bench
     from bench.verdicts import comparisons, targets
@@ -90,6 +92,8 @@ def _bench(args: argparse.Namespace) -> int:
     results["comparisons"] = comparisons(results["cells"])
     results["targets"] = targets(results["cells"], results["peak_rss_mb"])
     paths = write_results(results, args.out)
+    if args.out.resolve() == RESULTS.resolve() and update_readme(README, results):
+        paths["readme"] = README
     print(markdown(results))
     print("written: " + ", ".join(str(p) for p in paths.values()), file=sys.stderr)
     failed = any(t["result"] == "FAIL" for t in results["targets"])
