@@ -16,20 +16,20 @@ from collections.abc import Mapping
 from datetime import UTC
 from email.utils import parsedate_to_datetime
 
-import httpx
+from multidict import CIMultiDict, CIMultiDictProxy
 
 __all__ = ["HeadersLike", "openai_reset_s", "parse_duration", "retry_after_s", "should_retry"]
 
-HeadersLike = httpx.Headers | Mapping[str, str]
+HeadersLike = Mapping[str, str]
 
 # OpenAI's x-ratelimit-reset-* values look like "6m0s", "1s", "20ms" or "1h2m3.5s".
 _DURATION = re.compile(r"(\d+(?:\.\d+)?)(ms|h|m|s)")
 _UNIT_S = {"h": 3600.0, "m": 60.0, "s": 1.0, "ms": 0.001}
 
 
-def _headers(headers: HeadersLike) -> httpx.Headers:
-    # httpx.Headers looks names up case-insensitively; a plain dict would not.
-    return headers if isinstance(headers, httpx.Headers) else httpx.Headers(headers)
+def _headers(headers: HeadersLike) -> Mapping[str, str]:
+    # Header names are case-insensitive; a plain dict's lookups are not.
+    return headers if isinstance(headers, CIMultiDict | CIMultiDictProxy) else CIMultiDict(headers)
 
 
 def _non_negative(value: str | None) -> float | None:

@@ -24,7 +24,6 @@ import time
 import uuid
 from typing import Any
 
-import httpx
 import zmq
 
 from shared import errors
@@ -37,7 +36,7 @@ from shared.protocol import Command, ProtocolError, decode, unpack
 from shared.settings import Settings
 from workers.adapters import create_adapter
 from workers.adapters.base import ProviderAdapter
-from workers.http_transport import AiohttpTransport
+from workers.http_client import AiohttpClient, HttpClient, Timeouts
 from workers.link_security import WorkerLink, make_curve_client
 from workers.resilience.caller import ResilientCaller
 
@@ -65,7 +64,7 @@ class WorkerRuntime:
         self._curve = curve
         self._ctx = zmq.Context()
         self._sock: LoopSocket | None = None
-        self._client: httpx.AsyncClient | None = None
+        self._client: HttpClient | None = None
         self.adapter: ProviderAdapter | None = None
         self.caller: ResilientCaller | None = None
         self._tasks: dict[str, asyncio.Task[None]] = {}
@@ -102,11 +101,8 @@ class WorkerRuntime:
         if self.config is None:
             return
         t = self.config.timeouts
-        self._client = httpx.AsyncClient(
-            timeout=httpx.Timeout(connect=t.connect_s, read=t.read_s, write=t.read_s, pool=t.connect_s),
-            transport=AiohttpTransport(max_connections=self.config.max_concurrency),
-            follow_redirects=False,
-        )
+        self._client = AiohttpClient(Timeouts(connect_s=t.connect_s, read_s=t.read_s, pool_s=t.connect_s),
+                                     max_connections=self.config.max_concurrency)
         self.adapter = create_adapter(self.name, self.config, self._secret, self._client)
         self.caller = ResilientCaller(self.name, self.config, self.adapter)
         self._models = self.adapter.configured_models()

@@ -1,7 +1,7 @@
 """An incremental Server-Sent Events parser over an HTTP byte stream.
 
 Providers stream completions as SSE (``text/event-stream``). This parser works on the
-raw byte chunks as httpx hands them over, so each event is yielded the moment its
+raw byte chunks as the HTTP client hands them over, so each event is yielded the moment its
 closing blank line arrives: nothing waits for the end of the response.
 
 It follows the WHATWG SSE parsing rules (``event:``/``data:`` fields, multi-line data,

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import httpx
-
 from shared.config import ProviderConfig
 from workers.adapters.anthropic import AnthropicAdapter
 from workers.adapters.base import ProviderAdapter
 from workers.adapters.lmstudio import LMStudioAdapter
 from workers.adapters.openai import OpenAIAdapter
+from workers.http_client import HttpClient
 
 __all__ = ["ADAPTERS", "create_adapter"]
 
@@ -18,7 +17,7 @@ ADAPTERS: dict[str, type[ProviderAdapter]] = {
 
 
 def create_adapter(
-    name: str, config: ProviderConfig, secret: str | None, client: httpx.AsyncClient
+    name: str, config: ProviderConfig, secret: str | None, client: HttpClient
 ) -> ProviderAdapter:
     """The adapter for ``config.kind``, bound to this provider's name, key and HTTP client."""
     try:

@@ -5,8 +5,8 @@ HTTP wire format and back, and turns every provider failure into exactly one cla
 ``shared.errors``. It does not retry, rate-limit or enforce the caller's overall
 deadline: the worker runtime owns those, so each adapter stays a translation layer.
 
-The adapter is given an ``httpx.AsyncClient`` that the worker creates once and reuses
-(connection pooling) with the provider's timeouts already set.
+The adapter is given a ``workers.http_client.HttpClient`` that the worker creates once
+and reuses (connection pooling) with the provider's timeouts already set.
 """
 
 from __future__ import annotations
@@ -14,8 +14,6 @@ from __future__ import annotations
 import abc
 from collections.abc import AsyncGenerator, Callable, Mapping
 from typing import ClassVar
-
-import httpx
 
 from shared import errors
 from shared.config import ProviderConfig
@@ -29,6 +27,7 @@ from shared.models import (
     TextDelta,
 )
 from shared.redact import redact
+from workers.http_client import HttpClient, TransportFailure
 
 __all__ = ["ProviderAdapter", "transport_error"]
 
@@ -38,7 +37,7 @@ class ProviderAdapter(abc.ABC):
     capabilities: ClassVar[frozenset[Capability]]
 
     def __init__(
-        self, name: str, config: ProviderConfig, secret: str | None, client: httpx.AsyncClient
+        self, name: str, config: ProviderConfig, secret: str | None, client: HttpClient
     ) -> None:
         self.name = name
         self.config = config
@@ -81,21 +80,21 @@ class ProviderAdapter(abc.ABC):
         """Remove our key (and anything key-shaped) from provider text before it travels."""
         return redact(text, (self._secret,) if self._secret else ())
 
-    def transport_error(self, exc: httpx.HTTPError) -> errors.LLMCallerError:
+    def transport_error(self, exc: TransportFailure) -> errors.LLMCallerError:
         return transport_error(exc, self.name)
 
 
-def transport_error(exc: httpx.HTTPError, provider: str) -> errors.LLMCallerError:
-    """Map an httpx exception (no HTTP status) to the taxonomy.
+def transport_error(exc: TransportFailure, provider: str) -> errors.LLMCallerError:
+    """Map a request that got no (complete) HTTP answer to the taxonomy.
 
-    The message names the class of failure only: httpx messages can include the URL,
+    The message names the kind of failure only: transport messages can include the URL,
     and a base URL may carry credentials in its userinfo.
     """
-    if isinstance(exc, httpx.TimeoutException):
-        what = "connecting to" if isinstance(exc, httpx.ConnectTimeout) else "waiting for"
+    if exc.kind in ("connect_timeout", "read_timeout"):
+        what = "connecting to" if exc.kind == "connect_timeout" else "waiting for"
         return errors.Timeout(f"timed out {what} {provider}", provider=provider)
-    if isinstance(exc, (httpx.ConnectError, httpx.NetworkError)):
-        return errors.ConnectionFailed(f"cannot reach {provider}: connection failed", provider=provider)
-    if isinstance(exc, httpx.RemoteProtocolError):
+    if exc.kind == "protocol":
         return errors.StreamInterrupted(f"{provider} closed the connection mid-response", provider=provider)
-    return errors.ProviderError(f"HTTP error talking to {provider}: {type(exc).__name__}", provider=provider)
+    if exc.kind == "other":
+        return errors.ProviderError(f"HTTP error talking to {provider}: {exc}", provider=provider)
+    return errors.ConnectionFailed(f"cannot reach {provider}: connection failed", provider=provider)

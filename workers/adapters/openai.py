@@ -14,7 +14,6 @@ from contextlib import aclosing
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
-import httpx
 import orjson
 
 from shared import errors
@@ -29,6 +28,7 @@ from shared.models import (
     Usage,
 )
 from workers.adapters.base import ProviderAdapter
+from workers.http_client import Reply, TransportFailure
 from workers.retry_hints import HeadersLike, openai_reset_s, retry_after_s, should_retry
 from workers.sse import SSEError, SSEEvent, iter_sse
 
@@ -49,7 +49,6 @@ __all__ = [
     "openai_error_class",
     "parse_openai_error_body",
     "provider_detail",
-    "read_limited",
 ]
 
 Scrub = Callable[[str], str]
@@ -100,16 +99,6 @@ def build_error(
     # A wait hint only means something for errors that are worth retrying.
     hint = retry_after if issubclass(cls, errors.TransientError) else None
     return cls(message, provider=provider, retry_after_s=hint)
-
-
-async def read_limited(response: httpx.Response, limit: int = MAX_ERROR_BODY) -> bytes:
-    """Read at most ``limit`` bytes of a streamed response (an error body)."""
-    buf = bytearray()
-    async for chunk in response.aiter_bytes():
-        buf += chunk
-        if len(buf) >= limit:
-            break
-    return bytes(buf[:limit])
 
 
 def as_int(value: Any) -> int | None:
@@ -270,16 +259,16 @@ class HttpAdapter(ProviderAdapter):
             headers = self.headers()
             if traceparent:
                 headers["traceparent"] = traceparent
-            response = await self.client.request(method, url, content=content, headers=headers)
-        except httpx.HTTPError as exc:
-            # "from None": the httpx exception text can hold the URL, which may hold credentials.
+            reply = await self.client.fetch(method, url, headers=headers, content=content)
+        except TransportFailure as exc:
+            # "from None": keep the transport's own exception (it may name the URL) out of the chain.
             raise self.transport_error(exc) from None
-        self.observe(response.status_code, response.headers)
-        if not response.is_success:
-            raise self.http_error(response.status_code, response.headers, response.content)
-        data = decode_json(response.content)
+        self.observe(reply.status, reply.headers)
+        if not reply.ok:
+            raise self.http_error(reply.status, reply.headers, reply.body)
+        data = decode_json(reply.body)
         if isinstance(data, dict) and data.get("error"):
-            raise self.http_error(response.status_code, response.headers, response.content)
+            raise self.http_error(reply.status, reply.headers, reply.body)
         if data is None:
             raise self.bad_payload("a response that is not JSON")
         return data
@@ -297,26 +286,26 @@ class HttpAdapter(ProviderAdapter):
         if traceparent:
             headers["traceparent"] = traceparent
         try:
-            async with self.client.stream("POST", url, content=body, headers=headers) as response:
-                await self.check_stream_start(response)
-                async for event in iter_sse(response.aiter_bytes()):
+            async with self.client.open("POST", url, headers=headers, content=body) as reply:
+                await self.check_stream_start(reply)
+                async for event in iter_sse(reply.chunks()):
                     yield event
-        except httpx.HTTPError as exc:
+        except TransportFailure as exc:
             raise state.attach(self.transport_error(exc)) from None
         except SSEError as exc:
             raise state.broken(f"sent an unusable stream ({exc})") from None
 
-    async def check_stream_start(self, response: httpx.Response) -> None:
+    async def check_stream_start(self, reply: Reply) -> None:
         """Raise the mapped error when a stream request was answered with an error instead."""
-        self.observe(response.status_code, response.headers)
-        if not response.is_success:
-            raise self.http_error(response.status_code, response.headers, await read_limited(response))
-        if response.headers.get("content-type", "").startswith("application/json"):
+        self.observe(reply.status, reply.headers)
+        if not reply.ok:
+            raise self.http_error(reply.status, reply.headers, await reply.read(MAX_ERROR_BODY))
+        if reply.headers.get("content-type", "").startswith("application/json"):
             # Not a stream at all, e.g. LM Studio answers an unknown endpoint with 200 and JSON.
-            body = await read_limited(response)
+            body = await reply.read(MAX_ERROR_BODY)
             data = decode_json(body)
             if isinstance(data, dict) and data.get("error"):
-                raise self.http_error(response.status_code, response.headers, body)
+                raise self.http_error(reply.status, reply.headers, body)
             raise self.bad_payload("a plain JSON answer to a streaming request")
 
     def model_info(self, model_id: str, derived: list[Capability] | None = None, **extra: Any) -> ModelInfo:

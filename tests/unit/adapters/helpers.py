@@ -1,21 +1,26 @@
 """Shared fixtures for adapter tests: mock transports, SSE bodies, stream collectors.
 
-Every test runs against ``httpx.MockTransport``: no network, no sockets.
+Every test runs against ``httpx.MockTransport`` behind ``HttpxTestClient``, which gives
+the adapters the same ``HttpClient`` contract the worker's aiohttp client does: no
+network, no sockets. (The emulator tests in ``tests/unit/resilience`` run the real one.)
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
+import contextlib
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
 from typing import Any, TypeVar
 
 import httpx
 import orjson
+from multidict import CIMultiDict
 
 from shared import errors
 from shared.config import ProviderConfig
 from shared.models import ChatRequest, ChatResult, Message, TextDelta
 from workers.adapters.base import ProviderAdapter
+from workers.http_client import HttpClient, Reply, TransportFailure, TransportKind
 
 T = TypeVar("T")
 Handler = Callable[[httpx.Request], httpx.Response]
@@ -38,6 +43,57 @@ def config(kind: str, *, models: Iterable[dict[str, Any]] = (), **extra: Any) ->
     return ProviderConfig.model_validate(data)
 
 
+def _kind(exc: httpx.HTTPError) -> TransportKind:
+    if isinstance(exc, httpx.ConnectTimeout | httpx.PoolTimeout):
+        return "connect_timeout"
+    if isinstance(exc, httpx.TimeoutException):
+        return "read_timeout"
+    if isinstance(exc, httpx.ConnectError):
+        return "connect"
+    if isinstance(exc, httpx.RemoteProtocolError):
+        return "protocol"
+    if isinstance(exc, httpx.NetworkError):
+        return "network"
+    return "other"
+
+
+class _HttpxReply(Reply):
+    def __init__(self, response: httpx.Response) -> None:
+        self._response = response
+        self.status = response.status_code
+        self.headers = CIMultiDict(response.headers.multi_items())
+
+    async def chunks(self) -> AsyncIterator[bytes]:
+        try:
+            async for chunk in self._response.aiter_bytes():
+                yield chunk
+        except httpx.HTTPError as exc:
+            raise TransportFailure(_kind(exc), type(exc).__name__) from None
+
+
+class HttpxTestClient(HttpClient):
+    """The adapters' HTTP contract over an ``httpx.AsyncClient`` (in tests, on a MockTransport)."""
+
+    def __init__(self, http: httpx.AsyncClient) -> None:
+        self.http = http
+
+    @contextlib.asynccontextmanager
+    async def open(self, method: str, url: str, *, headers: Mapping[str, str],
+                   content: bytes | None = None) -> AsyncIterator[Reply]:
+        request = self.http.build_request(method, url, headers=dict(headers), content=content)
+        try:
+            response = await self.http.send(request, stream=True)
+        except httpx.HTTPError as exc:
+            raise TransportFailure(_kind(exc), type(exc).__name__) from None
+        try:
+            yield _HttpxReply(response)
+        finally:
+            await response.aclose()
+
+    async def aclose(self) -> None:
+        await self.http.aclose()
+
+
 def run_with(
     adapter_cls: type[ProviderAdapter],
     handler: Handler,
@@ -50,8 +106,8 @@ def run_with(
 
     async def main() -> T:
         transport = httpx.MockTransport(handler)
-        async with httpx.AsyncClient(transport=transport) as client:
-            adapter = adapter_cls("prov", cfg or config(adapter_cls.kind), secret, client)
+        async with httpx.AsyncClient(transport=transport) as http:
+            adapter = adapter_cls("prov", cfg or config(adapter_cls.kind), secret, HttpxTestClient(http))
             return await op(adapter)
 
     return asyncio.run(main())

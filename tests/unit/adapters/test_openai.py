@@ -18,6 +18,7 @@ from workers.adapters.openai import OpenAIAdapter
 from .helpers import (
     SECRET,
     ChunkStream,
+    HttpxTestClient,
     Recorder,
     collect,
     config,
@@ -171,8 +172,8 @@ def test_stream_deltas_arrive_before_the_rest_of_the_body() -> None:
                 yield sse(chunk("second"), "[DONE]")
 
         transport = httpx.MockTransport(lambda _: httpx.Response(200, stream=Gated([])))
-        async with httpx.AsyncClient(transport=transport) as client:
-            adapter = OpenAIAdapter("prov", config("openai"), SECRET, client)
+        async with httpx.AsyncClient(transport=transport) as http:
+            adapter = OpenAIAdapter("prov", config("openai"), SECRET, HttpxTestClient(http))
             texts = []
             async for item in adapter.stream_chat(request()):
                 if isinstance(item, TextDelta):

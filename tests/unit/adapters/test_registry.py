@@ -12,7 +12,7 @@ from workers.adapters.anthropic import AnthropicAdapter
 from workers.adapters.lmstudio import LMStudioAdapter
 from workers.adapters.openai import OpenAIAdapter
 
-from .helpers import SECRET, config
+from .helpers import SECRET, HttpxTestClient, config
 
 
 def test_every_kind_has_an_adapter() -> None:
@@ -24,7 +24,8 @@ def test_every_kind_has_an_adapter() -> None:
 
 def test_create_adapter_binds_name_config_secret_and_client() -> None:
     async def main() -> None:
-        async with httpx.AsyncClient() as client:
+        async with httpx.AsyncClient() as http:
+            client = HttpxTestClient(http)
             for kind in PROVIDER_KINDS:
                 cfg = config(kind)
                 adapter = create_adapter(f"my-{kind}", cfg, SECRET, client)

@@ -1,7 +1,8 @@
 """The worker's resilience layer around the real adapters, against emulators with injected faults.
 
-Every test runs twice: on httpx's own transport and on the aiohttp transport the workers
-use (``workers.http_transport``), so both map each fault to the same taxonomy error.
+Every test runs twice: on the worker's aiohttp client (``workers.http_client``) and on the
+httpx-backed client the adapter unit tests use, so both map each fault to the same
+taxonomy error.
 """
 
 from __future__ import annotations
@@ -21,8 +22,10 @@ from shared import errors
 from shared.config import ProviderConfig
 from shared.models import ChatRequest, ChatResult, EmbedRequest, Message, TextDelta
 from workers.adapters import create_adapter
-from workers.http_transport import AiohttpTransport
+from workers.http_client import AiohttpClient, HttpClient, Timeouts
 from workers.resilience.caller import ResilientCaller
+
+from ..adapters.helpers import HttpxTestClient
 
 KEY = "sk-test-resilience-0123456789"
 
@@ -58,13 +61,14 @@ def transport(request: pytest.FixtureRequest) -> str:
     return str(request.param)
 
 
-def new_client(timeout: httpx.Timeout | float) -> httpx.AsyncClient:
-    chosen = AiohttpTransport(max_connections=8) if _TRANSPORT[0] == "aiohttp" else None
-    return httpx.AsyncClient(timeout=timeout, transport=chosen)
+def new_client(read_s: float = 5.0) -> HttpClient:
+    if _TRANSPORT[0] == "aiohttp":
+        return AiohttpClient(Timeouts(connect_s=5.0, read_s=read_s, pool_s=5.0), max_connections=8)
+    return HttpxTestClient(httpx.AsyncClient(timeout=httpx.Timeout(5.0, read=read_s)))
 
 
 async def with_caller(cfg: ProviderConfig, body: Any) -> Any:
-    async with new_client(5) as client:
+    async with contextlib.aclosing(new_client()) as client:
         caller = ResilientCaller("openai", cfg, create_adapter("openai", cfg, KEY, client))
         return await body(caller)
 
@@ -186,7 +190,7 @@ ANTHROPIC_REQUEST = ChatRequest(model="claude-haiku-4-5", messages=[Message("use
 
 
 async def with_anthropic(cfg: ProviderConfig, body: Any) -> Any:
-    async with new_client(httpx.Timeout(5, read=cfg.timeouts.read_s)) as client:
+    async with contextlib.aclosing(new_client(cfg.timeouts.read_s)) as client:
         caller = ResilientCaller("anthropic", cfg, create_adapter("anthropic", cfg, KEY, client))
         return await body(caller)
 
@@ -231,7 +235,7 @@ def test_slow_provider_times_out_at_the_read_timeout(emulators: BackgroundEmulat
     cfg = config(emulators, timeouts={"read_s": 0.3}, retry={"max_attempts": 2, "base_delay_s": 0.01})
 
     async def body(caller: ResilientCaller) -> None:
-        async with new_client(httpx.Timeout(5, read=0.3)) as client:
+        async with contextlib.aclosing(new_client(0.3)) as client:
             caller.adapter.client = client
             await caller.chat(REQUEST, time.monotonic() + 5)
 
