@@ -53,7 +53,7 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--calls", type=int, default=None, help="calls per cell over all rounds (default: by clients)")
     run.add_argument("--concurrency", type=_ints, default=None, help="client counts, e.g. 1,8,32 (default 1,8,32,128)")
     run.add_argument("--tools", type=_tools, default=TOOLS, help="e.g. chat,embed (default: all three)")
-    run.add_argument("--rounds", type=int, default=None, help="rounds to split each cell over (default 3, quick 2)")
+    run.add_argument("--rounds", type=int, default=None, help="rounds to split each cell over (default 6, quick 2)")
     run.add_argument("--loadgen-procs", type=int, default=None, help="load-generator processes per cell (auto)")
     run.add_argument("--warmup-calls", type=int, default=None, help="untimed calls per target and tool (60, quick 30)")
     run.add_argument("--strict", action="store_true", help="exit 1 when a target fails")
@@ -81,7 +81,7 @@ def _bench(args: argparse.Namespace) -> int:
     from bench.verdicts import comparisons, targets
 
     concurrency = args.concurrency or ((1, 8, 32) if args.quick else (1, 8, 32, 128))
-    cfg = BenchConfig(tools=args.tools, concurrency=concurrency, rounds=args.rounds or (2 if args.quick else 3),
+    cfg = BenchConfig(tools=args.tools, concurrency=concurrency, rounds=args.rounds or (2 if args.quick else 6),
                       mode=args.mode, calls=args.calls, quick=args.quick, loadgen_procs=args.loadgen_procs,
                       warmup_calls=args.warmup_calls if args.warmup_calls is not None else (30 if args.quick else 60))
     config: dict[str, Any] = {"tools": list(cfg.tools), "concurrency": list(cfg.concurrency), "rounds": cfg.rounds,
