@@ -65,7 +65,14 @@ def taxonomy_types() -> set[str]:
 
 
 class FaultFeeder(threading.Thread):
-    """Keeps about ``rate`` x (API requests seen) faults queued at the emulator."""
+    """Keeps about ``rate`` x (API requests seen) faults queued at the emulator, spread out.
+
+    The emulator hands queued faults to the very next requests, so a queue of several
+    faults was a burst: at 500 requests/s one top-up queued a dozen, consecutive requests
+    all failed, and the worker rightly opened its circuit for the rest of the run. Each
+    fault is queued with ``every = 1/rate`` (it strikes one request in ten) and the kinds
+    are interleaved, so no two consecutive requests fail because of the feeder.
+    """
 
     def __init__(self, control: EmulatorControl, rate: float, on_tick: Any = None,
                  excluded: Callable[[], int] = lambda: 0) -> None:
@@ -79,11 +86,9 @@ class FaultFeeder(threading.Thread):
         requests = int(self.control.stats()["requests"]) - self.excluded()
         wanted = int(self.rate * requests) + 4  # a few ahead, so faults are spread and not bunched
         if wanted > self.added:
-            specs = []
-            for n, share in enumerate(split(wanted - self.added, len(FAULTS))):
-                if share:
-                    specs.append({**FAULTS[(self.added + n) % len(FAULTS)], "times": share})
-            self.control.add_faults(*specs)
+            every = max(1, round(1 / self.rate)) if self.rate > 0 else 1
+            self.control.add_faults(*[{**FAULTS[n % len(FAULTS)], "every": every}
+                                      for n in range(self.added, wanted)])
             self.added = wanted
         return requests
 
