@@ -34,11 +34,12 @@ _KEEPALIVE_S = 5.0  # close idle connections before a provider's balancer does
 
 
 class TransportFailure(Exception):
-    """The request got no (complete) HTTP answer; ``kind`` says why."""
+    """The request got no (complete) HTTP answer; ``kind`` says why, ``reason`` in words (no URL)."""
 
-    def __init__(self, kind: TransportKind, detail: str) -> None:
+    def __init__(self, kind: TransportKind, detail: str, reason: str = "") -> None:
         super().__init__(f"{kind}: {detail}")
         self.kind = kind
+        self.reason = reason
 
 
 @dataclass(frozen=True, slots=True)
@@ -169,11 +170,15 @@ class _AiohttpReply(Reply):
 def failure(exc: BaseException, *, connecting: bool) -> TransportFailure:
     """Classify an aiohttp failure; ``connecting``: before any response headers arrived."""
     kind: TransportKind
+    reason = ""
     if isinstance(exc, aiohttp.ConnectionTimeoutError):
         kind = "connect_timeout"  # the connect itself, or the wait for a pooled connection
     elif isinstance(exc, TimeoutError):  # aiohttp's SocketTimeoutError: a read went silent
         kind = "read_timeout"
-    elif isinstance(exc, aiohttp.ClientConnectorError):  # refused, unreachable, DNS, TLS handshake
+    elif isinstance(exc, aiohttp.ClientConnectorCertificateError | aiohttp.ClientSSLError):
+        # Said apart: behind a TLS-intercepting proxy this is the first thing to check.
+        kind, reason = "connect", "its TLS certificate was not accepted (is a proxy intercepting TLS?)"
+    elif isinstance(exc, aiohttp.ClientConnectorError):  # refused, unreachable, DNS
         kind = "connect"
     elif isinstance(exc, aiohttp.ServerDisconnectedError | aiohttp.ClientPayloadError | aiohttp.ClientResponseError):
         kind = "protocol"  # closed early, truncated, or not HTTP
@@ -181,4 +186,4 @@ def failure(exc: BaseException, *, connecting: bool) -> TransportFailure:
         kind = "network"
     else:  # an unusable URL or scheme, anything else
         kind = "other"
-    return TransportFailure(kind, f"{type(exc).__name__} while {'connecting' if connecting else 'reading'}")
+    return TransportFailure(kind, f"{type(exc).__name__} while {'connecting' if connecting else 'reading'}", reason)

@@ -97,4 +97,4 @@ def transport_error(exc: TransportFailure, provider: str) -> errors.LLMCallerErr
         return errors.StreamInterrupted(f"{provider} closed the connection mid-response", provider=provider)
     if exc.kind == "other":
         return errors.ProviderError(f"HTTP error talking to {provider}: {exc}", provider=provider)
-    return errors.ConnectionFailed(f"cannot reach {provider}: connection failed", provider=provider)
+    return errors.ConnectionFailed(f"cannot reach {provider}: {exc.reason or 'connection failed'}", provider=provider)

@@ -7,11 +7,20 @@ checked against what actually happens on the wire rather than against aiohttp's 
 from __future__ import annotations
 
 import asyncio
+import datetime
+import ipaddress
 import socket
+import ssl
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 
 import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
 
+from shared import errors
 from workers.adapters.base import transport_error
 from workers.http_client import AiohttpClient, FullReply, Timeouts, TransportFailure
 
@@ -142,3 +151,57 @@ def test_a_body_left_unread_does_not_hand_its_connection_to_the_next_request() -
 
     assert asyncio.run(run()) == [body, body]
     assert len(connections) == 2
+
+
+# ---- TLS: providers are reached over HTTPS, and their certificates are verified --------------
+
+
+def _self_signed(tmp_path: Path) -> tuple[Path, Path]:
+    """A certificate for 127.0.0.1 signed by itself, and its key, as PEM files."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "llm-caller test provider")])
+    now = datetime.datetime.now(datetime.UTC)
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+            .serial_number(x509.random_serial_number()).not_valid_before(now - datetime.timedelta(minutes=1))
+            .not_valid_after(now + datetime.timedelta(hours=1))
+            .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+                           critical=False)
+            .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+            .sign(key, hashes.SHA256()))
+    cert_file, key_file = tmp_path / "cert.pem", tmp_path / "key.pem"
+    cert_file.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_file.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                           serialization.NoEncryption()))
+    return cert_file, key_file
+
+
+async def _https_call(cert_file: Path, key_file: Path, client: AiohttpClient) -> FullReply:
+    server_tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    server_tls.load_cert_chain(cert_file, key_file)
+    body = b'{"ok": true}'
+    server = await asyncio.start_server(
+        _answer(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n%s" % (len(body), body)), "127.0.0.1", 0,
+        ssl=server_tls)
+    try:
+        return await client.fetch("GET", f"https://127.0.0.1:{server.sockets[0].getsockname()[1]}/v1/models",
+                                  headers={})
+    finally:
+        await client.aclose()
+        server.close()
+
+
+def test_a_certificate_no_trusted_authority_signed_is_refused_as_a_connect_failure(tmp_path: Path) -> None:
+    cert_file, key_file = _self_signed(tmp_path)
+    with pytest.raises(TransportFailure) as caught:
+        asyncio.run(_https_call(cert_file, key_file, _client()))  # the default: certifi's authorities
+    assert caught.value.kind == "connect"
+    error = transport_error(caught.value, "openai")
+    assert isinstance(error, errors.ConnectionFailed) and "TLS certificate was not accepted" in error.message
+
+
+def test_https_works_with_a_trusted_certificate(tmp_path: Path) -> None:
+    cert_file, key_file = _self_signed(tmp_path)
+    trusted = ssl.create_default_context(cafile=str(cert_file))
+    client = AiohttpClient(Timeouts(connect_s=5.0, read_s=5.0, pool_s=5.0), max_connections=2, ssl_context=trusted)
+    reply = asyncio.run(_https_call(cert_file, key_file, client))
+    assert reply.ok and reply.body == b'{"ok": true}'
