@@ -4,8 +4,9 @@ A thin MCP server (the SDK's low-level ``Server`` over stdio; the client's first
 picks the protocol era, 2026-07-28 or 2025-11-25) that forwards every ``tools/list`` and
 ``tools/call`` to the running HTTP gateway, as an MCP client holding a session token
 bound to transport ``stdio``. Progress notifications (``chatStream`` deltas) are relayed
-to the STDIO client as they arrive. So authentication, routing, per-client limits and
-rate limits stay in the one gateway process however many front ends run (decisions D12).
+to the STDIO client as they arrive; ``gateway.stdio_upstream`` holds the one client they
+go through. So authentication, routing, per-client limits and rate limits stay in the one
+gateway process however many front ends run (decisions D12).
 
 Environment:
 
@@ -24,38 +25,31 @@ import asyncio
 import logging
 import os
 import sys
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any
 from urllib.parse import urlsplit
 
+import anyio
 import httpx2
 import mcp_types as types
-from mcp import Client
-from mcp.client.streamable_http import streamable_http_client
 from mcp.server.context import ServerRequestContext
 from mcp.server.lowlevel.server import Server
 from mcp.server.stdio import stdio_server
-from mcp.shared.exceptions import MCPError
-from mcp_types.version import MODERN_PROTOCOL_VERSIONS
 
-from gateway.compose import error_result
 from gateway.guard import TRANSPORT_HEADER
 from gateway.service import VERSION
 from gateway.stdio_credential import EXIT_CREDENTIAL, EXIT_FAILED, Credential, FrontError, GatewayAuth
-from shared import errors
+from gateway.stdio_upstream import Upstream
 from shared.logs import configure_logging, log_event
 
 __all__ = ["FrontConfig", "build_front_server", "main"]
 
 log = logging.getLogger("stdio")
-T = TypeVar("T")
 
 SESSION_TTL_S = 900
 _LOOPBACK = frozenset({"127.0.0.1", "localhost", "::1"})
 _TOKEN_PREFIXES = ("llmc_", "llmcs_")  # client and session tokens
-# The gateway is stateless-capable: each forwarded call is one self-contained request.
-_PROTOCOL = max(MODERN_PROTOCOL_VERSIONS)
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,85 +84,6 @@ def _gateway_url(env: Mapping[str, str]) -> str:
     return f"http://{host}:{port}"
 
 
-class GatewayRefused(Exception):
-    """The gateway answered 401/429 to a forwarded request; ``str()`` is its reason."""
-
-
-class GatewayUnreachable(Exception):
-    """The forwarded request never got an answer (connection refused, reset, ...)."""
-
-
-class Upstream:
-    """The gateway's MCP endpoint, one short-lived SDK client per forwarded request."""
-
-    def __init__(self, gateway: str, credential: Credential, http: httpx2.AsyncClient) -> None:
-        self.url = f"{gateway}/mcp"
-        self._credential = credential
-        self._http = http
-
-    async def list_tools(self) -> types.ListToolsResult:
-        try:
-            return await self._forward(lambda client: client.list_tools())
-        except GatewayRefused as exc:
-            raise MCPError(types.INVALID_REQUEST, f"the gateway refused this client: {exc}") from None
-        except GatewayUnreachable as exc:
-            raise MCPError(types.INTERNAL_ERROR, str(exc)) from None
-
-    async def call_tool(self, ctx: ServerRequestContext[Any],
-                        params: types.CallToolRequestParams) -> types.CallToolResult:
-        async def relay(progress: float, total: float | None, message: str | None) -> None:
-            await ctx.session.report_progress(progress, total, message)  # a no-op without a progressToken
-
-        try:
-            return await self._forward(
-                lambda client: client.call_tool(params.name, params.arguments, progress_callback=relay))
-        except GatewayRefused as exc:
-            return error_result(errors.AuthError(f"the gateway refused this client: {exc}"))
-        except GatewayUnreachable as exc:
-            return error_result(errors.Unavailable(str(exc), retry_after_s=1))
-        except MCPError:
-            raise  # the gateway's own JSON-RPC error (e.g. an unknown tool), passed on as it is
-        except Exception as exc:  # e.g. a result the SDK client could not validate
-            log_event(log, "forward_failed", level=logging.ERROR, problem=type(exc).__name__)
-            return error_result(errors.InternalError("the STDIO front end failed to relay this call; "
-                                                     "its stderr has the error class"))
-
-    async def _forward(self, operation: Callable[[Client], Awaitable[T]]) -> T:
-        """Run ``operation`` on a fresh client. A JSON-RPC error from the gateway is re-raised as it is.
-
-        A client per request: a transport failure ends the SDK client's task group, so a
-        shared client would die with the first refused connection; a fresh one also needs
-        no reconnecting after a gateway restart. The cost is one extra tools/list per call
-        (the SDK re-validates results against the listed output schema).
-        """
-        failure: MCPError | None = None
-        try:
-            async with Client(streamable_http_client(self.url, http_client=self._http), mode=_PROTOCOL,
-                              cache=None) as client:
-                try:
-                    return await operation(client)
-                except MCPError as exc:
-                    failure = exc  # leave the client first: its exit may reveal a transport failure
-        except Exception as exc:
-            if not _transport_trouble(exc):
-                raise
-            log_event(log, "gateway_unreachable", level=logging.WARNING, problem=type(exc).__name__)
-            raise GatewayUnreachable(f"the gateway at {self.url} is not reachable; is it running?") from None
-        assert failure is not None  # the block above either returned or recorded the error
-        if self._credential.last_refusal is not None:
-            raise GatewayRefused(self._credential.last_refusal)
-        if failure.code == types.CONNECTION_CLOSED:
-            raise GatewayUnreachable(f"the connection to the gateway at {self.url} was lost")
-        raise failure
-
-
-def _transport_trouble(exc: BaseException) -> bool:
-    if isinstance(exc, BaseExceptionGroup):
-        return any(_transport_trouble(inner) for inner in exc.exceptions)
-    return isinstance(exc, httpx2.HTTPError | OSError) or (
-        isinstance(exc, MCPError) and exc.code == types.CONNECTION_CLOSED)
-
-
 def build_front_server(upstream: Upstream) -> Server[Any]:
     async def list_tools(ctx: ServerRequestContext[Any], params: types.PaginatedRequestParams | None
                          ) -> types.ListToolsResult:
@@ -193,10 +108,15 @@ async def serve(config: FrontConfig) -> None:
         await credential.start()
         log_event(log, "stdio_front_ready", client=credential.client_id, gateway=config.gateway)
         async with httpx2.AsyncClient(timeout=timeout, auth=GatewayAuth(credential),
-                                      headers={TRANSPORT_HEADER: "stdio"}) as http:
-            server = build_front_server(Upstream(config.gateway, credential, http))
-            async with stdio_server() as (read_stream, write_stream):
-                await server.run(read_stream, write_stream, server.create_initialization_options())
+                                      headers={TRANSPORT_HEADER: "stdio"}) as http, \
+                anyio.create_task_group() as tasks:
+            upstream = Upstream(config.gateway, credential, http, tasks)
+            server = build_front_server(upstream)
+            try:
+                async with stdio_server() as (read_stream, write_stream):
+                    await server.run(read_stream, write_stream, server.create_initialization_options())
+            finally:
+                upstream.close()
 
 
 def main(env: Mapping[str, str] | None = None) -> int:

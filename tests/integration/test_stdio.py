@@ -213,6 +213,27 @@ def test_a_client_disabled_mid_run_gets_an_auth_error(box: Sandbox) -> None:
     assert "disabled" in after.structured_content["error"]["message"]
 
 
+def test_a_stopped_gateway_is_reported_at_once_and_the_next_call_reconnects(box: Sandbox) -> None:
+    """The front end's one upstream client breaks with the gateway and is replaced on the next call."""
+    async def scenario() -> tuple[Any, Any, float, Any]:
+        async with stdio_front(box, box.token) as client:
+            before = await client.call_tool("getHealth", {})
+            box.stack.rpc().supervisor.stopProcess("gateway")
+            started = time.monotonic()
+            during = await client.call_tool("getHealth", {})
+            took = time.monotonic() - started
+            box.stack.rpc().supervisor.startProcess("gateway")
+            box.stack.wait_ready()
+            after = await client.call_tool("chat", {"prompt": "back again"})
+        return before, during, took, after
+
+    before, during, took, after = run(scenario())
+    assert not before.is_error
+    assert during.is_error and during.structured_content["error"]["type"] == "unavailable" and took < 10
+    assert "is it running?" in during.structured_content["error"]["message"]
+    assert not after.is_error and "back again" in after.structured_content["text"]
+
+
 def test_survives_a_gateway_restart_with_a_new_session_key(box: Sandbox) -> None:
     """The front end renews its session token on a 401 and reconnects per call; run last (restarts the gateway)."""
     async def scenario() -> list[bool]:
