@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-import importlib
 import stat
-import sys
 import time
-import types
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -16,19 +13,9 @@ import pytest
 
 from shared.config import load_client_registry
 from shared.tokens import TOKEN_PREFIX, token_matches
+from tests.unit.cli_runner import run_cli
 
 Run = Callable[..., tuple[int, str, str]]
-
-
-def _ensure_stack_cmd(monkeypatch: pytest.MonkeyPatch) -> None:
-    """cli.main imports cli.stack_cmd; stand in for it only when it cannot be imported (yet)."""
-    try:
-        importlib.import_module("cli.stack_cmd")
-    except ImportError:
-        stub = types.ModuleType("cli.stack_cmd")
-        stub.register = lambda sub: None  # type: ignore[attr-defined]
-        monkeypatch.setitem(sys.modules, "cli.stack_cmd", stub)
-        monkeypatch.setattr(importlib.import_module("cli"), "stack_cmd", stub, raising=False)
 
 
 @pytest.fixture
@@ -38,18 +25,9 @@ def config_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 
 @pytest.fixture
-def run(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], config_dir: Path) -> Run:
-    _ensure_stack_cmd(monkeypatch)
-    from cli.main import main
-
+def run(capsys: pytest.CaptureFixture[str], config_dir: Path) -> Run:
     def invoke(*argv: str, config: bool = True) -> tuple[int, str, str]:
-        args = [*argv, "--config-dir", str(config_dir)] if config else list(argv)
-        try:
-            code = main(args)
-        except SystemExit as exc:  # argparse rejects bad arguments this way
-            code = int(exc.code or 0)
-        out, err = capsys.readouterr()
-        return code, out, err
+        return run_cli(capsys, [*argv, "--config-dir", str(config_dir)] if config else argv)
 
     return invoke
 

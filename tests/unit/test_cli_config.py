@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import importlib
-import sys
-import types
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -14,36 +11,18 @@ import pytest
 
 from cli.config_cmd import STARTER_PROVIDERS, STARTER_REGISTRY
 from shared.config import load_client_registry, load_providers
+from tests.unit.cli_runner import run_cli
 
 REPO_CONFIG = Path(__file__).resolve().parents[2] / "config"
 
 Run = Callable[..., tuple[int, str, str]]
 
 
-def _ensure_stack_cmd(monkeypatch: pytest.MonkeyPatch) -> None:
-    """cli.main imports cli.stack_cmd; stand in for it only when it cannot be imported (yet)."""
-    try:
-        importlib.import_module("cli.stack_cmd")
-    except ImportError:
-        stub = types.ModuleType("cli.stack_cmd")
-        stub.register = lambda sub: None  # type: ignore[attr-defined]
-        monkeypatch.setitem(sys.modules, "cli.stack_cmd", stub)
-        monkeypatch.setattr(importlib.import_module("cli"), "stack_cmd", stub, raising=False)
-
-
 @pytest.fixture
 def run(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> Run:
     monkeypatch.delenv("LLMC_CONFIG_DIR", raising=False)
-    _ensure_stack_cmd(monkeypatch)
-    from cli.main import main
-
     def invoke(*argv: str) -> tuple[int, str, str]:
-        try:
-            code = main(list(argv))
-        except SystemExit as exc:
-            code = int(exc.code or 0)
-        out, err = capsys.readouterr()
-        return code, out, err
+        return run_cli(capsys, argv)
 
     return invoke
 
