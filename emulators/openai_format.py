@@ -59,13 +59,19 @@ class ChatRequest:
     max_tokens: int | None
 
 
-def parse_chat(call: Call, *, model_required: bool = True) -> ChatRequest:
-    body = call.json_object()
+def _model(body: dict[str, Any], required: bool) -> str | None:
+    """The request's ``model``, with the API's 400 when it is missing (and required) or not a string."""
     model = body.get("model")
-    if model is None and model_required:
+    if model is None and required:
         raise _missing("model")
     if model is not None and not isinstance(model, str):
         raise _invalid("model", "expected a string.")
+    return model
+
+
+def parse_chat(call: Call, *, model_required: bool = True) -> ChatRequest:
+    body = call.json_object()
+    model = _model(body, model_required)
     messages = body.get("messages")
     if messages is None:
         raise _missing("messages")
@@ -174,11 +180,7 @@ class EmbeddingsRequest:
 
 def parse_embeddings(call: Call, *, model_required: bool = True, default_dims: int = 8) -> EmbeddingsRequest:
     body = call.json_object()
-    model = body.get("model")
-    if model is None and model_required:
-        raise _missing("model")
-    if model is not None and not isinstance(model, str):
-        raise _invalid("model", "expected a string.")
+    model = _model(body, model_required)
     raw = body.get("input")
     if raw is None:
         raise _missing("input")
