@@ -11,6 +11,8 @@ from typing import Annotated, Any, Literal
 from mcp.shared.inbound import X_MCP_HEADER_KEY, find_invalid_x_mcp_header, x_mcp_header_map
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, model_validator
 
+from gateway.flat_schema import flatten
+
 # Total characters of text one call may carry. The HTTP body limit (4 MiB) stops larger
 # bodies before parsing; this stops a body that parses but is still unreasonable.
 MAX_INPUT_CHARS = 1_000_000
@@ -187,11 +189,12 @@ def output_schema(success: type[BaseModel]) -> dict[str, Any]:
 
     Clients that check ``structuredContent`` against ``outputSchema`` on errors too (the
     MCP Inspector does) then accept our structured errors instead of rejecting them.
+    Flattened (``gateway.flat_schema``) because most clients check every result against it.
     """
     either: Any = success | ToolErrorEnvelope
     schema: dict[str, Any] = TypeAdapter(either).json_schema()
     schema["type"] = "object"  # MCP requires an object schema at the top
-    return schema
+    return flatten(schema)
 
 
 def param_header_schema(input_schema: dict[str, Any]) -> dict[str, Any]:
