@@ -26,7 +26,7 @@ import orjson
 
 from shared.redact import redact
 
-__all__ = ["JsonFormatter", "LineWriter", "configure_logging", "log_event"]
+__all__ = ["GATHER_S", "JsonFormatter", "LineWriter", "configure_logging", "log_event"]
 
 # LogRecord's own attributes, plus uvicorn's terminal-colour duplicate of the message.
 _STD_ATTRS = frozenset(logging.LogRecord("", 0, "", 0, "", (), None).__dict__) | {
@@ -60,40 +60,56 @@ class JsonFormatter(logging.Formatter):
 
 # Lines written per write() at most when records queue up faster than they are written.
 _BATCH = 256
+# How long the writer gathers lines before writing them. Each write wakes supervisord,
+# which copies our stderr into the log file; one wake per window instead of one per call
+# took ~0.1 ms of CPU off every one-client call on a 2-core machine, and the formatting
+# now runs after the response has gone out instead of beside it (decision D18).
+GATHER_S = 0.05
 
 
 class LineWriter(logging.Handler):
     """Formats and writes records on its own thread, so the caller only pays for a queue put.
 
     A gateway call used to format its log line and write it to the pipe supervisord reads,
-    all before its response went out; now that happens beside the event loop, and under
-    load several lines go out in one write. The queue is drained when logging shuts down
-    (normal exit, sys.exit, an unhandled exception); only a SIGKILL can lose the last
-    lines, and those are the ones supervisord would log the kill for anyway.
+    all before its response went out; now that happens beside the event loop, gathered
+    for ``gather_s`` so several lines go out in one write. ERROR and above are written at
+    once: they are the lines wanted most if the process dies next. The queue is drained
+    when logging shuts down (normal exit, sys.exit, an unhandled exception); only a
+    SIGKILL can lose the last ``gather_s`` of lines, and supervisord logs the kill itself.
     """
 
-    def __init__(self, stream: TextIO, formatter: logging.Formatter) -> None:
+    def __init__(self, stream: TextIO, formatter: logging.Formatter, gather_s: float = GATHER_S) -> None:
         super().__init__()
         self.setFormatter(formatter)
         self._stream = stream
+        self._gather_s = gather_s
         self._queue: SimpleQueue[logging.LogRecord | None] = SimpleQueue()
+        self._urgent = threading.Event()
         self._thread = threading.Thread(target=self._run, name="log-writer", daemon=True)
         self._thread.start()
 
     def emit(self, record: logging.LogRecord) -> None:
         self._queue.put(record)
+        if record.levelno >= logging.ERROR:
+            self._urgent.set()
 
     def _run(self) -> None:
         while True:
-            batch = [self._queue.get()]
-            while len(batch) < _BATCH:
+            first = self._queue.get()
+            if first is not None and first.levelno < logging.ERROR:
+                self._urgent.wait(self._gather_s)  # cut short by an ERROR or by close()
+            self._urgent.clear()
+            batch = [first]
+            while True:
                 try:
                     batch.append(self._queue.get_nowait())
                 except Empty:
                     break
-            lines = [line for record in batch if record is not None and (line := self._format(record))]
-            if lines:
-                self._write("\n".join(lines) + "\n")
+            for start in range(0, len(batch), _BATCH):
+                chunk = batch[start:start + _BATCH]
+                lines = [line for record in chunk if record is not None and (line := self._format(record))]
+                if lines:
+                    self._write("\n".join(lines) + "\n")
             if None in batch:
                 return
 
@@ -115,6 +131,7 @@ class LineWriter(logging.Handler):
         """Write what is queued, then stop the thread (logging.shutdown calls this at exit)."""
         if self._thread.is_alive():
             self._queue.put(None)
+            self._urgent.set()
             self._thread.join(timeout=5)
         super().close()
 

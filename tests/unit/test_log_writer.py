@@ -5,6 +5,8 @@ from __future__ import annotations
 import io
 import logging
 import threading
+import time
+from collections.abc import Callable
 
 import orjson
 
@@ -67,3 +69,49 @@ def test_a_closed_stream_is_survived() -> None:
     stream.close()
     log_event(_logger(writer), "nowhere")
     writer.close()  # returns, no exception
+
+
+def _wait_for(predicate: Callable[[], bool], timeout_s: float = 5.0) -> bool:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.01)
+    return predicate()
+
+
+def test_lines_are_gathered_into_one_write_per_window() -> None:
+    stream = _SlowStream()
+    stream.gate.set()
+    writer = LineWriter(stream, JsonFormatter("test"), gather_s=0.3)
+    logger = _logger(writer)
+    for n in range(3):
+        log_event(logger, "tick", n=n)
+    assert stream.writes == 0  # still inside the window
+    assert _wait_for(lambda: stream.writes == 1)
+    assert len(stream.getvalue().splitlines()) == 3
+    writer.close()
+
+
+def test_an_error_is_written_at_once_and_takes_waiting_lines_with_it() -> None:
+    stream = _SlowStream()
+    stream.gate.set()
+    writer = LineWriter(stream, JsonFormatter("test"), gather_s=60)
+    logger = _logger(writer)
+    log_event(logger, "before")
+    log_event(logger, "broke", level=logging.ERROR)
+    # Well inside the 60 s window: the error cut it short.
+    assert _wait_for(lambda: "broke" in stream.getvalue())
+    assert "before" in stream.getvalue()
+    writer.close()
+
+
+def test_close_does_not_wait_out_the_window() -> None:
+    stream = _SlowStream()
+    stream.gate.set()
+    writer = LineWriter(stream, JsonFormatter("test"), gather_s=60)
+    log_event(_logger(writer), "last words")
+    started = time.monotonic()
+    writer.close()
+    assert time.monotonic() - started < 5  # the join's own limit; the window is 60 s
+    assert "last words" in stream.getvalue()
