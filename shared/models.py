@@ -8,7 +8,7 @@ safety gain. ``to_wire``/``from_wire`` convert to and from the dicts orjson carr
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Any, Literal
 
 __all__ = [
@@ -74,7 +74,15 @@ class ChatRequest:
     traceparent: str | None = None
 
     def to_wire(self) -> dict[str, Any]:
-        return asdict(self)
+        # Spelled out: dataclasses.asdict deep-copies every message, on every call.
+        return {
+            "model": self.model,
+            "messages": [{"role": m.role, "content": m.content} for m in self.messages],
+            "max_tokens": self.max_tokens,
+            "temperature": self.temperature,
+            "stream": self.stream,
+            "traceparent": self.traceparent,
+        }
 
     @classmethod
     def from_wire(cls, data: dict[str, Any]) -> ChatRequest:
@@ -159,7 +167,13 @@ class ModelInfo:
     context_length: int | None = None
 
     def to_wire(self) -> dict[str, Any]:
-        return asdict(self)
+        return {
+            "id": self.id,
+            "capabilities": list(self.capabilities),
+            "loaded": self.loaded,
+            "kind": self.kind,
+            "context_length": self.context_length,
+        }
 
     @classmethod
     def from_wire(cls, data: dict[str, Any]) -> ModelInfo:
