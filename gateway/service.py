@@ -16,7 +16,7 @@ import contextlib
 import logging
 import time
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -64,6 +64,30 @@ class _Attempt:
     started: float = field(default_factory=time.perf_counter)
     parts: list[str] = field(default_factory=list)
     skipped: list[SkippedRouteOut] = field(default_factory=list)
+
+
+class _RoutePlan:
+    """The primary route, then its fallbacks, worked out only once the primary cannot serve.
+
+    Most calls never need a fallback, and listing them walks every provider's models.
+    Iterate it; ``more()`` says whether a route follows the current one.
+    """
+
+    def __init__(self, fallbacks: Callable[[], list[Route]], primary: Route) -> None:
+        self._fallbacks: Callable[[], list[Route]] | None = fallbacks
+        self._routes = [primary]
+        self._index = -1
+
+    def __iter__(self) -> Iterator[Route]:
+        while self._index + 1 < len(self._routes):
+            self._index += 1
+            yield self._routes[self._index]
+
+    def more(self) -> bool:
+        if self._fallbacks is not None:
+            self._routes.extend(self._fallbacks())
+            self._fallbacks = None
+        return self._index + 1 < len(self._routes)
 
 
 class GatewayService:
@@ -141,11 +165,10 @@ class GatewayService:
                                      retry_after_s=1.0)
         self.inflight += 1
         try:
-            routes = [primary, *self.router.fallbacks(capability, primary, client)]
-            for index, route in enumerate(routes):
-                last = index == len(routes) - 1
+            routes = _RoutePlan(lambda: self.router.fallbacks(capability, primary, client), primary)
+            for route in routes:
                 state = self.broker.worker(route.provider)
-                if not last and (not state.up or state.circuit_open(route.model)):
+                if (not state.up or state.circuit_open(route.model)) and routes.more():
                     self._skip(capability, attempt, route, "circuit open" if state.up else "worker down")
                     continue
                 try:
@@ -153,7 +176,7 @@ class GatewayService:
                 except errors.LLMCallerError as exc:
                     if attempt.parts:
                         raise _interrupted(exc, attempt.parts, route) from None
-                    if last or not isinstance(exc, _FALLBACK_ON) or time.monotonic() >= attempt.deadline:
+                    if not isinstance(exc, _FALLBACK_ON) or time.monotonic() >= attempt.deadline or not routes.more():
                         raise
                     self._skip(capability, attempt, route, exc.type)
                     continue
