@@ -140,6 +140,11 @@ def configure_logging(process: str, level: str = "INFO") -> None:
     # A per-process override wins: LLMC_LOG_LEVEL_GATEWAY, LLMC_LOG_LEVEL_WORKER_OPENAI, ...
     key = "LLMC_LOG_LEVEL_" + re.sub(r"[^A-Z0-9]", "_", process.upper())
     level = os.environ.get(key, level).upper()
+    # Our lines never carry the caller's file and line, thread or process (JsonFormatter
+    # writes none of them), so logging need not walk the stack or look them up for each
+    # record: the logging HOWTO's "Optimization" switches, ~3 us per line.
+    logging._srcfile = None
+    logging.logThreads = logging.logProcesses = logging.logMultiprocessing = False
     handler = LineWriter(sys.stderr, JsonFormatter(process))
     root = logging.getLogger()
     for previous in root.handlers:
