@@ -77,7 +77,8 @@ _bodies = st.one_of(
 
 def _header_safe(value: str) -> bool:
     """What an HTTP client can put on the wire: visible Latin-1, no outer spaces (h11 refuses the rest)."""
-    return bool(value) and all(0x21 <= ord(c) <= 0x7E or 0xA0 <= ord(c) <= 0xFF or c == " " for c in value)
+    return (bool(value) and value == value.strip(" ")
+            and all(0x21 <= ord(c) <= 0x7E or 0xA0 <= ord(c) <= 0xFF or c == " " for c in value))
 
 
 def _headers(token: str, port: int) -> st.SearchStrategy[dict[str, str]]:
