@@ -52,8 +52,9 @@ def test_launcher_creates_a_private_link_key_and_hands_over_only_its_path(box: S
     env = scrubbed_environment(settings)
     assert env["LLMC_LINK_KEY_FILE"] == str(key_file)
     assert not any(key_hex in value for value in env.values())
-    ready = _events(box.log_dir / "gateway.log", "worker_ready")
-    assert {e["worker"] for e in ready} == {"openai", "anthropic", "lmstudio"}
+    # Log lines reach the file within the log thread's gathering window (D18), not at once.
+    _wait_for(lambda: {e["worker"] for e in _events(box.log_dir / "gateway.log", "worker_ready")}
+              == {"openai", "anthropic", "lmstudio"})
     for log in box.log_dir.glob("*.log"):
         assert key_hex not in log.read_text(errors="replace")
 
