@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import itertools
 import multiprocessing
 import multiprocessing.connection
@@ -96,19 +97,43 @@ async def _run_job(job: Job, conn: Connection) -> None:
         # Prime every client (connect, handshake in legacy mode); not timed, not counted.
         primed = await asyncio.gather(*(c(job.tools[0], -1 - n, job.timeout_s) for n, c in enumerate(calls)))
         bad = [p.outcome for p in primed if p.outcome != "ok"]
-        conn.send(("ready", f"{len(bad)} priming calls failed: {bad[:3]}" if bad else None))
-        if await asyncio.to_thread(conn.recv) != "go":
-            return
         counts = split(job.calls, job.clients)
         offsets = list(itertools.accumulate([0, *counts]))
-        cpu0, result.started = time.process_time(), time.monotonic()
-        deadline = result.started + job.duration_s if job.duration_s is not None else None
-        await asyncio.gather(*(
-            _client_loop(call, job, list(range(offsets[n], offsets[n + 1])), deadline, result.outcomes)
-            for n, call in enumerate(calls)
-        ))
-        result.finished, result.cpu_s = time.monotonic(), time.process_time() - cpu0
+        with _collector_paused(bounded=job.duration_s is None):
+            conn.send(("ready", f"{len(bad)} priming calls failed: {bad[:3]}" if bad else None))
+            if await asyncio.to_thread(conn.recv) != "go":
+                return
+            cpu0, result.started = time.process_time(), time.monotonic()
+            deadline = result.started + job.duration_s if job.duration_s is not None else None
+            await asyncio.gather(*(
+                _client_loop(call, job, list(range(offsets[n], offsets[n + 1])), deadline, result.outcomes)
+                for n, call in enumerate(calls)
+            ))
+            result.finished, result.cpu_s = time.monotonic(), time.process_time() - cpu0
         conn.send(("done", result))
+
+
+@contextlib.contextmanager
+def _collector_paused(*, bounded: bool) -> Iterator[None]:
+    """Keep the load generator's own garbage collections out of the latencies it measures.
+
+    A full collection over the SDK client's heap took 220-280 ms; every call of the
+    process's clients in flight then read that much slower, whatever the target (a
+    32-client stack cell's p99 went from ~180 to 300 ms when one landed in it). So, as
+    ``timeit`` does: the heap built so far is frozen out of collection, and for a job of
+    a fixed number of calls (seconds of work) collection is off until it ends. A job that
+    runs for a duration (soak, profile) keeps collecting young objects, or it would grow
+    for a minute unchecked.
+    """
+    gc.collect()
+    gc.freeze()
+    if bounded:
+        gc.disable()
+    try:
+        yield
+    finally:
+        gc.enable()
+        gc.unfreeze()
 
 
 def _serve(conn: Connection) -> None:
