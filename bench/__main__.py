@@ -5,9 +5,10 @@
     python -m bench --tools chat,embed --concurrency 1,8,32 --calls 600 --mode legacy
     python -m bench soak --calls 10000      # faults injected, RSS growth checked (not in make bench)
     python -m bench profile                 # py-spy on the gateway under 32-client chat load
+    python -m bench timeline                # one-client calls, hop by hop (shared/timeline.py)
 
 Results go to ``bench/results/`` (``latest.json``, ``latest.md``, ``latest.png``; ``soak-latest.*``;
-``profile-latest.*``), and the markdown is printed to stdout.
+``profile-latest.*``; ``timeline-latest.*``), and the markdown is printed to stdout.
 """
 
 from __future__ import annotations
@@ -68,7 +69,11 @@ def _parser() -> argparse.ArgumentParser:
     prof.add_argument("--rate", type=int, default=250, help="samples per second")
     prof.add_argument("--tool", choices=TOOLS, default="chat")
     prof.add_argument("--process", choices=("gateway", "worker:openai"), default="gateway")
-    for p in (run, soak, prof):
+    line = sub.add_parser("timeline", help="where a one-client call's time goes, hop by hop")
+    line.add_argument("--calls", type=int, default=1200, help="per target, over all rounds")
+    line.add_argument("--rounds", type=int, default=6)
+    line.add_argument("--tool", choices=("chat", "embed"), default="chat")
+    for p in (run, soak, prof, line):
         p.add_argument("--mode", choices=MODES, default="2026-07-28", help="MCP protocol era of the clients")
         p.add_argument("--out", type=Path, default=RESULTS, help=f"results folder (default {RESULTS})")
     return parser
@@ -127,12 +132,23 @@ def _profile(args: argparse.Namespace) -> int:
     return 0
 
 
+def _timeline(args: argparse.Namespace) -> int:
+    from bench.timeline import TimelineConfig, run_timeline, timeline_markdown
+
+    summary = run_timeline(TimelineConfig(calls=args.calls, rounds=args.rounds, tool=args.tool, mode=args.mode))
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / "timeline-latest.json").write_bytes(orjson.dumps(summary, option=orjson.OPT_INDENT_2))
+    (args.out / "timeline-latest.md").write_text(timeline_markdown(summary))
+    print(timeline_markdown(summary))
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if not argv or (argv[0].startswith("-") and argv[0] not in ("-h", "--help")):
         argv.insert(0, "run")  # `python -m bench --quick` means `python -m bench run --quick`
     args = _parser().parse_args(argv)
-    handlers = {"run": _bench, "soak": _soak, "profile": _profile}
+    handlers = {"run": _bench, "soak": _soak, "profile": _profile, "timeline": _timeline}
     return handlers[args.command](args)
 
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import sys
 from typing import Any
 
@@ -26,6 +27,10 @@ from pydantic import BaseModel
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from shared.timeline import enabled as timeline_enabled
+from shared.timeline import mark
 
 __all__ = ["build_server", "main"]
 
@@ -88,8 +93,10 @@ def build_server(upstream: Upstream) -> MCPServer[Any]:
     @server.tool()
     async def chat(prompt: str) -> ChatReply:
         """Send one prompt to the emulated model and return its reply."""
+        mark("baseline.tool_in")
         data = await upstream.post_json("/v1/chat/completions", {"model": CHAT_MODEL, "messages": _messages(prompt)})
         choice = data["choices"][0]
+        mark("baseline.tool_out")
         return ChatReply(text=choice["message"]["content"], model=data["model"],
                          finish_reason=choice.get("finish_reason"), total_tokens=data["usage"]["total_tokens"])
 
@@ -139,6 +146,24 @@ async def _stream_chat(upstream: Upstream, prompt: str, ctx: Context) -> ChatRep
                      chunks=len(parts))
 
 
+def _with_timeline(app: ASGIApp) -> ASGIApp:
+    """Marks where ``python -m bench timeline`` expects a server's request to start and end."""
+    async def marked(scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await app(scope, receive, send)
+            return
+        mark("baseline.http_in")
+
+        async def sending(message: Message) -> None:
+            if message["type"] == "http.response.body":
+                mark("baseline.http_out")
+            await send(message)
+
+        await app(scope, receive, sending)
+
+    return marked
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.baseline_server")
     parser.add_argument("--port", type=int, required=True)
@@ -150,8 +175,12 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     app = build_server(Upstream(args.upstream, key)).streamable_http_app(host="127.0.0.1")
     app.router.routes.append(Route("/healthz", _healthz, methods=["GET"]))
+    # uvicorn re-raises SIGTERM after its graceful shutdown; with a no-op handler there the
+    # process exits normally instead, so exit handlers (the timeline's marks) still run.
+    signal.signal(signal.SIGTERM, lambda *_: None)
     # Same uvicorn settings as the gateway: no access log, default loop and HTTP parser.
-    uvicorn.run(app, host="127.0.0.1", port=args.port, log_config=None, access_log=False)
+    uvicorn.run(_with_timeline(app) if timeline_enabled() else app, host="127.0.0.1", port=args.port,
+                log_config=None, access_log=False)
     return 0
 
 

@@ -18,6 +18,8 @@ import httpx
 import orjson
 from mcp import Client
 
+from shared.timeline import mark
+
 __all__ = ["CallOutcome", "Target", "call_direct", "call_mcp", "classify_result", "tool_arguments"]
 
 CHAT_MODEL = "gpt-4o-mini"
@@ -66,6 +68,7 @@ async def call_mcp(client: Client, tool: str, index: int, timeout_s: float) -> C
         if not first:
             first.append(time.perf_counter())
 
+    mark("client.send")
     started = time.perf_counter()
     try:
         async with asyncio.timeout(timeout_s):
@@ -77,6 +80,7 @@ async def call_mcp(client: Client, tool: str, index: int, timeout_s: float) -> C
     except Exception as exc:
         outcome = f"exception:{type(exc).__name__}"
     elapsed = time.perf_counter() - started
+    mark("client.done")
     if tool == "chatStream" and outcome == "ok" and not first:
         outcome = "no_progress"
     return CallOutcome(tool, outcome, elapsed, first[0] - started if first else None)

@@ -33,6 +33,7 @@ from shared.config import ConfigError, ProvidersFile, load_client_registry, load
 from shared.files import FileWriteError, write_secret_file
 from shared.link_keys import KeyFileError, ensure_link_key
 from shared.settings import Settings
+from shared.timeline import ENV_VAR as TIMELINE_VAR
 
 __all__ = ["REPO_ROOT", "Stack", "StackError", "scrubbed_environment"]
 
@@ -70,7 +71,7 @@ def scrubbed_environment(settings: Settings, source: dict[str, str] | None = Non
     # Per-process log levels (LLMC_LOG_LEVEL_GATEWAY, LLMC_LOG_LEVEL_WORKER_OPENAI, ...) and
     # rotation sizes pass through as given; supervisord.conf reads the rotation pair.
     env.update({k: v for k, v in source.items() if k.startswith("LLMC_LOG_LEVEL_")})
-    env.update({k: source[k] for k in ("LLMC_MANIFEST_PUBKEY", "LLMC_MANIFEST_FILE") if k in source})
+    env.update({k: source[k] for k in ("LLMC_MANIFEST_PUBKEY", "LLMC_MANIFEST_FILE", TIMELINE_VAR) if k in source})
     env["LLMC_LOG_MAX_BYTES"] = source.get("LLMC_LOG_MAX_BYTES", "10MB")
     env["LLMC_LOG_BACKUPS"] = source.get("LLMC_LOG_BACKUPS", "5")
     env["LLMC_EXTRA_WORKERS"] = "".join(f",{name}" for name in extra_workers(settings))

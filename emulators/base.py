@@ -25,6 +25,7 @@ from starlette.routing import BaseRoute, Route
 from emulators.faults import FaultQueue, FaultsBody, FaultSpec, RequestStats
 from emulators.streams import StreamPlan, play
 from emulators.wire import DropConnection, EmulatorStarlette, EventStream, json_response, wait_for_disconnect
+from shared.timeline import mark
 
 __all__ = ["ALL_METHODS", "ApiError", "Call", "Emulator", "Handler", "bearer_token", "control_error", "new_id"]
 
@@ -124,6 +125,7 @@ class Emulator(abc.ABC):
 
     def endpoint(self, handler: Handler) -> Callable[[Request], Awaitable[Response]]:
         async def run(request: Request) -> Response:
+            mark("provider.request_in")
             call = await self._begin(request)
             if call.fault is not None:
                 early = await self._apply_fault(call, call.fault)

@@ -40,6 +40,7 @@ from shared.logs import log_event
 from shared.loop_socket import LoopSocket
 from shared.models import TextDelta
 from shared.protocol import Command, Frame, ProtocolError, decode, encode, unpack
+from shared.timeline import mark
 
 __all__ = ["EventHook", "WorkerBroker"]
 
@@ -184,6 +185,7 @@ class WorkerBroker:
                 if item.command is Command.CHUNK:
                     yield TextDelta(item.payload["text"])
                 elif item.command is Command.REPLY:
+                    mark("gateway.reply")
                     call.finished = True
                     yield item.payload
                     return
@@ -224,6 +226,7 @@ class WorkerBroker:
             await self._wait_until_up(state, deadline)
             remaining = deadline - loop.time()
             payload = {"op": op, "request": request, "timeout_s": remaining}
+            mark("gateway.to_worker")
             if await self._send(state.name, Command.REQUEST, call.request_id, payload):
                 state.inflight.add(call.request_id)
                 return
@@ -327,6 +330,7 @@ class WorkerBroker:
             # Marked on arrival, not when the caller dequeues it: if the worker dies with
             # this frame still queued, the call must count as accepted and never be re-sent.
             call.accepted = True
+            mark("gateway.accepted")
             return
         call.queue.put_nowait(frame)
 

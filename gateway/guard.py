@@ -37,6 +37,8 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from gateway.access import AccessControl, Source
 from gateway.auth import AuthResult
 from shared.session_tokens import Transport
+from shared.timeline import enabled as timeline_enabled
+from shared.timeline import mark
 
 __all__ = ["TRANSPORT_HEADER", "SecurityGuard"]
 
@@ -86,14 +88,17 @@ class SecurityGuard:
         return None
 
     async def _serve_authenticated(self, scope: Scope, receive: Receive, send: Send, headers: Headers) -> None:
+        mark("gateway.http_in")
         verdict = self._admit(scope, headers)
         if isinstance(verdict, Response):
             await verdict(scope, receive, send)
             return
         credential, result, source = verdict
+        mark("gateway.authed")
         handle = self.access.verifier.publish(credential, result)
         try:
-            await self.app(scope, receive, self._watch(scope, headers, send, result, source))
+            send = self._watch(scope, headers, send, result, source)
+            await self.app(scope, receive, _marking_body(send) if timeline_enabled() else send)
         finally:
             self.access.verifier.unpublish(handle)
 
@@ -135,6 +140,16 @@ class SecurityGuard:
             await send(message)
 
         return watching
+
+
+def _marking_body(send: Send) -> Send:
+    """``send`` that records when the response body goes out (``shared.timeline``; off by default)."""
+    async def sending(message: Message) -> None:
+        if message["type"] == "http.response.body":
+            mark("gateway.http_out")
+        await send(message)
+
+    return sending
 
 
 def _bearer(headers: Headers) -> str | None:

@@ -37,6 +37,7 @@ from gateway.tracing import TraceContext, incoming_trace, span
 from shared import errors
 from shared.config import ClientEntry
 from shared.logs import log_event
+from shared.timeline import mark
 
 __all__ = ["build_mcp_server"]
 
@@ -106,6 +107,7 @@ def build_mcp_server(
         return types.ListToolsResult(tools=_TOOL_LIST)
 
     async def call_tool(ctx: ServerRequestContext[Any], params: types.CallToolRequestParams) -> types.CallToolResult:
+        mark("gateway.tool_in")
         name = params.name
         if name not in _TOOLS:
             raise MCPError(types.INVALID_PARAMS, f"unknown tool {name[:64]!r}; tools: {', '.join(_TOOLS)}")
@@ -126,6 +128,7 @@ def build_mcp_server(
             log.exception("call_crashed", extra={"tool": name, "trace_id": trace.trace_id})
             result = error_result(errors.InternalError("the gateway failed unexpectedly; the error was logged"))
         _finish(metrics, name, client_id, trace, result, time.perf_counter() - started)
+        mark("gateway.tool_out")
         return result
 
     return Server(

@@ -34,6 +34,7 @@ from shared.loop_socket import LoopSocket
 from shared.models import ChatRequest, EmbedRequest, ModelInfo, TextDelta
 from shared.protocol import Command, ProtocolError, decode, unpack
 from shared.settings import Settings
+from shared.timeline import mark
 from workers.adapters import create_adapter
 from workers.adapters.base import ProviderAdapter
 from workers.http_client import AiohttpClient, HttpClient, Timeouts
@@ -273,6 +274,7 @@ class WorkerRuntime:
     # ----------------------------------------------------------------- serving
 
     def _start_request(self, request_id: str, payload: dict[str, Any]) -> None:
+        mark("worker.request_in")
         task = asyncio.create_task(self._serve(request_id, payload))
         self._tasks[request_id] = task
 
@@ -286,7 +288,9 @@ class WorkerRuntime:
             error = errors.Unavailable(f"{self._why}; an operator must configure it", provider=self.name)
             await self._send_error(request_id, error)
             return
+        mark("worker.accept")
         await self._send(Command.ACCEPTED, request_id)
+        mark("worker.to_provider")
         log_event(log, "request_accepted", level=logging.DEBUG, provider=self.name, request_id=request_id,
                   op=payload.get("op"))
         timeout = max(float(payload.get("timeout_s", 60.0)) - _DEADLINE_MARGIN_S, 0.01)
@@ -310,7 +314,9 @@ class WorkerRuntime:
         assert self.adapter is not None and self.caller is not None
         if op == "chat":
             result = await self.caller.chat(ChatRequest.from_wire(request), deadline)
+            mark("worker.provider_done")
             await self._send(Command.REPLY, request_id, result.to_wire())
+            mark("worker.reply_sent")
         elif op == "chat_stream":
             stream = self.caller.stream_chat(ChatRequest.from_wire(request), deadline)
             async with contextlib.aclosing(stream):

@@ -93,3 +93,21 @@ def test_speedscope_summary_counts_self_and_inclusive_time(tmp_path: Path) -> No
     assert [r["name"] for r in summary["inclusive"]] == ["validate (pydantic/main.py)", "dumps (json/__init__.py)"]
     assert {r["name"]: r["pct"] for r in summary["by_package"]} == {
         "pydantic": 50.0, "stdlib:json": 25.0, "gateway (ours)": 25.0}
+
+
+@pytest.mark.integration
+@pytest.mark.timeout(90)
+def test_tiny_timeline_run_sees_every_hop(tmp_path: Path) -> None:
+    # The marks must survive the whole chain: environment through the launcher's scrub and
+    # supervisord, every process writing its file at exit, and the load generator's calls.
+    command = [sys.executable, "-m", "bench", "timeline", "--calls", "6", "--rounds", "2", "--out", str(tmp_path)]
+    done = subprocess.run(command, cwd=REPO_ROOT, capture_output=True, text=True, timeout=85,
+                          stdin=subprocess.DEVNULL)
+    assert done.returncode == 0, done.stderr[-2000:]
+    summary = orjson.loads((tmp_path / "timeline-latest.json").read_bytes())
+    assert summary["calls"] == {"baseline": 6, "stack": 6}
+    for key in ("stack_hops", "baseline_hops"):
+        assert all(row["calls"] == 6 and row["median_us"] is not None for row in summary[key]), summary[key]
+    assert all(row["difference_us"] is not None for row in summary["shared_segments"])
+    assert summary["total_us"]["stack"] > 0 and summary["total_us"]["baseline"] > 0
+    assert "## Side by side" in (tmp_path / "timeline-latest.md").read_text()
