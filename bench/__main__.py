@@ -65,7 +65,7 @@ def _parser() -> argparse.ArgumentParser:
     soak.add_argument("--timeout-s", type=float, default=45.0, help="per call; one that passes is a hang")
     prof = sub.add_parser("profile", help="py-spy profile of the gateway under load")
     prof.add_argument("--clients", type=int, default=32)
-    prof.add_argument("--seconds", type=int, default=20)
+    prof.add_argument("--seconds", type=int, default=12, help="sampling window (the emulator quota allows ~13 s)")
     prof.add_argument("--rate", type=int, default=250, help="samples per second")
     prof.add_argument("--tool", choices=TOOLS, default="chat")
     prof.add_argument("--process", choices=("gateway", "worker:openai"), default="gateway")
