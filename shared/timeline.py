@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import atexit
 import os
+import sys
 import time
 
 __all__ = ["ENV_VAR", "enabled", "flush", "mark"]
@@ -46,8 +47,12 @@ def flush() -> None:
         return
     lines = "".join(f"{name} {ns}\n" for name, ns in _marks)
     _marks.clear()
-    with open(os.path.join(_folder, f"{os.getpid()}.marks"), "a", encoding="utf-8") as out:
-        out.write(lines)
+    path = os.path.join(_folder, f"{os.getpid()}.marks")
+    try:
+        with open(path, "a", encoding="utf-8") as out:
+            out.write(lines)
+    except OSError as exc:  # a diagnostic must not fail the process it watches
+        print(f"llm-caller timeline: cannot write {path}: {exc.strerror}", file=sys.stderr)
 
 
 if _folder is not None:

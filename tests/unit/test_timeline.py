@@ -55,3 +55,11 @@ def test_calls_are_split_by_target_and_hops_are_medians_of_differences() -> None
 def test_only_calls_sent_inside_a_timed_window_count() -> None:
     marks = _call(0, STACK_MARKS) + _call(100_000, STACK_MARKS) + _call(200_000, STACK_MARKS)
     assert len(cycles(marks, windows=[(50_000, 150_000)])["stack"]) == 1
+
+
+def test_a_missing_folder_is_reported_not_raised(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if k != ENV_VAR} | {ENV_VAR: str(tmp_path / "absent")}
+    done = subprocess.run([sys.executable, "-c", _SCRIPT], cwd=REPO_ROOT, env=env, capture_output=True, text=True,
+                          timeout=30)
+    assert done.returncode == 0
+    assert "cannot write" in done.stderr and "Traceback" not in done.stderr
