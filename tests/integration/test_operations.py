@@ -108,7 +108,9 @@ def test_logs_rotate_and_keep_only_the_configured_backups(obox: Sandbox) -> None
     time.sleep(0.5)
     names = sorted(p.name for p in obox.log_dir.glob("gateway.log*"))
     assert names == ["gateway.log", "gateway.log.1", "gateway.log.2"], names
-    assert all(p.stat().st_size <= 4096 + 2048 for p in obox.log_dir.glob("gateway.log*"))
+    # supervisord rotates after a write that crosses the limit, and the log thread writes the
+    # lines of one 50 ms window at once (D18): a file may overshoot by one such write.
+    assert all(p.stat().st_size <= 4096 + 16 * 1024 for p in obox.log_dir.glob("gateway.log*"))
     debug = (obox.log_dir / "worker-anthropic.log").read_text() + "".join(
         p.read_text() for p in obox.log_dir.glob("worker-anthropic.log.*"))
     assert '"level":"debug"' in debug  # the per-process level override reached that worker only
