@@ -108,7 +108,9 @@ def build_server(upstream: Upstream) -> MCPServer[Any]:
     @server.tool()
     async def embed(input: str | list[str]) -> EmbedReply:
         """Turn one text or a list of texts into embedding vectors."""
+        mark("baseline.tool_in")
         data = await upstream.post_json("/v1/embeddings", {"model": EMBED_MODEL, "input": input})
+        mark("baseline.tool_out")
         vectors = [item["embedding"] for item in data["data"]]
         return EmbedReply(vectors=vectors, dimensions=len(vectors[0]) if vectors else 0, model=data["model"])
 

@@ -327,7 +327,9 @@ class WorkerRuntime:
                         await self._send(Command.REPLY, request_id, item.to_wire())
         elif op == "embed":
             embedded = await self.caller.embed(EmbedRequest.from_wire(request), deadline)
+            mark("worker.provider_done")
             await self._send(Command.REPLY, request_id, embedded.to_wire())
+            mark("worker.reply_sent")
         elif op == "models":
             # On-demand discovery (getHealth refresh_models): also what heartbeats report from now on.
             models = await self.adapter.list_models()
