@@ -13,7 +13,9 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import glob
 import os
+import re
 import secrets
 import stat
 from datetime import UTC, datetime
@@ -23,13 +25,21 @@ from typing import Any
 import orjson
 
 __all__ = [
+    "KEEP_BACKUPS",
     "FileWriteError",
+    "dated_backups",
     "existing_mode",
     "json_bytes",
     "write_bytes_atomic",
     "write_json_atomic",
     "write_secret_file",
 ]
+
+
+# Dated backups kept per file; older ones are removed after each successful save, so a
+# long-lived config folder does not fill up with copies nobody will restore.
+KEEP_BACKUPS = 20
+_BACKUP_STAMP = re.compile(r"\.(\d{8}T\d{6}Z)(?:-(\d+))?\.bak$")
 
 
 class FileWriteError(Exception):
@@ -52,7 +62,27 @@ def write_json_atomic(path: Path, data: Any, *, mode: int = 0o644, backup: bool 
         if backup_path is not None:
             backup_path.unlink(missing_ok=True)  # the original is intact, so the copy is only clutter
         raise
+    if backup_path is not None:
+        _prune_backups(path, KEEP_BACKUPS)
     return backup_path
+
+
+def dated_backups(path: Path) -> list[tuple[Path, str, int]]:
+    """``path``'s backups as (file, UTC stamp, same-second counter), newest first."""
+    path = Path(path)
+    found = []
+    for candidate in path.parent.glob(glob.escape(path.name) + ".*.bak"):
+        match = _BACKUP_STAMP.search(candidate.name)
+        if match and candidate.name == f"{path.name}{match[0]}" and candidate.is_file():
+            found.append((candidate, match[1], int(match[2] or 0)))
+    return sorted(found, key=lambda b: (b[1], b[2]), reverse=True)
+
+
+def _prune_backups(path: Path, keep: int) -> None:
+    for old, _stamp, _seq in dated_backups(path)[keep:]:
+        # The save itself succeeded; a copy that cannot be removed is only clutter.
+        with contextlib.suppress(OSError):
+            old.unlink()
 
 
 def write_secret_file(path: Path, value: str | bytes) -> None:
@@ -107,8 +137,10 @@ def _backup(path: Path) -> Path | None:
     except OSError as exc:
         raise FileWriteError(f"cannot read {path} to back it up ({exc.strerror})") from None
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
-    for attempt in range(100):
-        # Two writes in the same second must not overwrite the first one's backup.
+    # Two writes in the same second must not overwrite the first one's backup, and the
+    # counter must keep rising even after pruning freed a lower one: it orders them.
+    first = max((seq + 1 for _p, s, seq in dated_backups(path) if s == stamp), default=0)
+    for attempt in range(first, first + 100):
         suffix = f".{stamp}.bak" if attempt == 0 else f".{stamp}-{attempt}.bak"
         target = path.with_name(path.name + suffix)
         try:

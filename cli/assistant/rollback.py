@@ -9,8 +9,6 @@ rolling back the rollback is one more ``config rollback``.
 from __future__ import annotations
 
 import argparse
-import glob
-import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -21,11 +19,10 @@ import orjson
 from cli.assistant.store import Change, FileKey, Target, save, target_for
 from cli.assistant.ui import CliUi, Ui
 from cli.options import CommandRefused, reporting, resolve_settings
+from shared.files import dated_backups
 from shared.settings import Settings
 
 __all__ = ["Backup", "backups", "restore", "rollback"]
-
-_STAMP = re.compile(r"\.(\d{8}T\d{6}Z)(?:-(\d+))?\.bak$")
 
 
 @dataclass(frozen=True)
@@ -45,12 +42,7 @@ class Backup:
 
 def backups(target: Target) -> list[Backup]:
     """Backups of ``target``, newest first (same-second backups by their -n counter)."""
-    found = []
-    for path in target.path.parent.glob(glob.escape(target.path.name) + ".*.bak"):
-        match = _STAMP.search(path.name)
-        if match and path.name == f"{target.path.name}{match[0]}" and path.is_file():
-            found.append(Backup(path, match[1], int(match[2] or 0)))
-    return sorted(found, key=lambda b: (b.stamp, b.seq), reverse=True)
+    return [Backup(path, stamp, seq) for path, stamp, seq in dated_backups(target.path)]
 
 
 def _read(path: Path) -> dict[str, Any] | None:

@@ -107,6 +107,17 @@ def test_backups_in_the_same_second_do_not_overwrite_each_other(target: Path) ->
     assert orjson.loads(second.read_bytes()) == {"n": 1}
 
 
+def test_only_the_newest_backups_are_kept(target: Path) -> None:
+    other = target.with_name("other.json")
+    other.write_bytes(OLD)
+    write_json_atomic(other, {"unrelated": True}, backup=True)  # another file's backups are not counted
+    saved = [write_json_atomic(target, {"n": n}, backup=True) for n in range(files.KEEP_BACKUPS + 5)]
+    kept = [path for path, _stamp, _seq in files.dated_backups(target)]
+    assert kept == list(reversed(saved[5:]))  # newest first, the five oldest removed
+    assert orjson.loads(kept[0].read_bytes()) == {"n": files.KEEP_BACKUPS + 3}
+    assert len(files.dated_backups(other)) == 1
+
+
 def test_backup_of_a_missing_file_is_none(tmp_path: Path) -> None:
     assert write_json_atomic(tmp_path / "fresh.json", {}, backup=True) is None
 
