@@ -32,7 +32,7 @@ from shared.config import (
     load_client_registry,
     load_providers,
 )
-from shared.files import existing_mode, write_json_atomic
+from shared.files import exclusive, existing_mode, write_json_atomic
 from shared.settings import Settings
 from shared.tokens import hash_token, new_token
 
@@ -170,23 +170,24 @@ def _add(args: argparse.Namespace) -> int:
     if not valid_name(args.name):
         raise CommandRefused(f"invalid client name {args.name!r}: use 1-32 lowercase letters, digits, "
                              "'-' or '_', starting with a letter")
-    clients = _load(file, create=True)
-    if args.name in clients:
-        raise CommandRefused(f"client {args.name!r} already exists in {file}; choose another name, or run "
-                             f"`llm-caller clients rotate {args.name}` for a new token")
-    token, now = new_token(), int(time.time())
-    entry = ClientEntry.model_validate({
-        "token_sha256": hash_token(token),
-        "tools": args.tools,
-        "providers": args.providers,
-        "models": args.models,
-        "expires_at": now + args.expires_in if args.expires_in else None,
-        "created_at": now,
-    })
-    _warn_unknown_providers(settings.providers_file, entry.providers)
-    backup = _save(file, {**clients, args.name: entry})
-    _audit(settings, "client_added", args.name, backup, tools=entry.tools, providers=entry.providers,
-           expires_at=entry.expires_at)
+    with exclusive(file, create_folder=True):
+        clients = _load(file, create=True)
+        if args.name in clients:
+            raise CommandRefused(f"client {args.name!r} already exists in {file}; choose another name, or run "
+                                 f"`llm-caller clients rotate {args.name}` for a new token")
+        token, now = new_token(), int(time.time())
+        entry = ClientEntry.model_validate({
+            "token_sha256": hash_token(token),
+            "tools": args.tools,
+            "providers": args.providers,
+            "models": args.models,
+            "expires_at": now + args.expires_in if args.expires_in else None,
+            "created_at": now,
+        })
+        _warn_unknown_providers(settings.providers_file, entry.providers)
+        backup = _save(file, {**clients, args.name: entry})
+        _audit(settings, "client_added", args.name, backup, tools=entry.tools, providers=entry.providers,
+               expires_at=entry.expires_at)
     show_token(args.name, token, entry, verb="added", print_token=args.print_token)
     return 0
 
@@ -224,10 +225,11 @@ def print_table(clients: dict[str, ClientEntry]) -> None:
 def _remove(args: argparse.Namespace) -> int:
     settings = resolve_settings(args)
     file = settings.registry_file
-    clients = _load(file)
-    _require(clients, args.name, file)
-    backup = _save(file, {name: e for name, e in clients.items() if name != args.name})
-    _audit(settings, "client_removed", args.name, backup)
+    with exclusive(file):
+        clients = _load(file)
+        _require(clients, args.name, file)
+        backup = _save(file, {name: e for name, e in clients.items() if name != args.name})
+        _audit(settings, "client_removed", args.name, backup)
     print(f"removed client {args.name!r}; its token no longer works")
     return 0
 
@@ -235,14 +237,15 @@ def _remove(args: argparse.Namespace) -> int:
 def _set_disabled(args: argparse.Namespace, disabled: bool) -> int:
     settings = resolve_settings(args)
     file = settings.registry_file
-    clients = _load(file)
-    entry = _require(clients, args.name, file)
     state = "disabled" if disabled else "enabled"
-    if entry.disabled == disabled:
-        print(f"client {args.name!r} is already {state}")
-        return 0
-    backup = _save(file, {**clients, args.name: entry.model_copy(update={"disabled": disabled})})
-    _audit(settings, f"client_{state}", args.name, backup)
+    with exclusive(file):
+        clients = _load(file)
+        entry = _require(clients, args.name, file)
+        if entry.disabled == disabled:
+            print(f"client {args.name!r} is already {state}")
+            return 0
+        backup = _save(file, {**clients, args.name: entry.model_copy(update={"disabled": disabled})})
+        _audit(settings, f"client_{state}", args.name, backup)
     print(f"client {args.name!r} {state}")
     return 0
 
@@ -261,15 +264,16 @@ def _enable(args: argparse.Namespace) -> int:
 def _rotate(args: argparse.Namespace) -> int:
     settings = resolve_settings(args)
     file = settings.registry_file
-    clients = _load(file)
-    entry = _require(clients, args.name, file)
-    token = new_token()
-    update: dict[str, Any] = {"token_sha256": hash_token(token)}
-    if args.expires_in:
-        update["expires_at"] = int(time.time()) + args.expires_in
-    entry = entry.model_copy(update=update)
-    backup = _save(file, {**clients, args.name: entry})
-    _audit(settings, "client_rotated", args.name, backup, expires_at=entry.expires_at)
+    with exclusive(file):
+        clients = _load(file)
+        entry = _require(clients, args.name, file)
+        token = new_token()
+        update: dict[str, Any] = {"token_sha256": hash_token(token)}
+        if args.expires_in:
+            update["expires_at"] = int(time.time()) + args.expires_in
+        entry = entry.model_copy(update=update)
+        backup = _save(file, {**clients, args.name: entry})
+        _audit(settings, "client_rotated", args.name, backup, expires_at=entry.expires_at)
     show_token(args.name, token, entry, verb="rotated", print_token=args.print_token)
     if entry.disabled:
         print(f"llm-caller: note: client {args.name!r} is disabled; "

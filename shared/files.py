@@ -13,11 +13,14 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import fcntl
 import glob
 import os
 import re
 import secrets
 import stat
+import time
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -28,6 +31,7 @@ __all__ = [
     "KEEP_BACKUPS",
     "FileWriteError",
     "dated_backups",
+    "exclusive",
     "existing_mode",
     "json_bytes",
     "write_bytes_atomic",
@@ -83,6 +87,44 @@ def _prune_backups(path: Path, keep: int) -> None:
         # The save itself succeeded; a copy that cannot be removed is only clutter.
         with contextlib.suppress(OSError):
             old.unlink()
+
+
+@contextlib.contextmanager
+def exclusive(path: Path, *, create_folder: bool = False, wait_s: float = 10.0) -> Iterator[None]:
+    """Hold ``path``'s lock (``.<name>.lock`` beside it) across a read-change-write.
+
+    Two ``llm-caller clients ...`` commands at once would otherwise both read the old
+    file, and the second save would silently drop the first one's change. The lock is
+    advisory (``flock``): only our own commands take it; the gateway only reads, and an
+    atomic replace never shows it half a file anyway. Released when the block ends,
+    also if the process dies. Without ``create_folder``, a missing folder is left missing
+    (there is no file to protect, and the command will say so itself).
+    """
+    path = Path(path)
+    lock = path.with_name(f".{path.name}.lock")
+    if not create_folder and not path.parent.is_dir():
+        yield
+        return
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(lock, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    except OSError as exc:
+        raise FileWriteError(_explain(exc, path)) from None
+    try:
+        deadline = time.monotonic() + wait_s
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    raise FileWriteError(
+                        f"{path} is being changed by another llm-caller command (it holds {lock.name}); "
+                        f"nothing was written; fix: retry when that command has finished") from None
+                time.sleep(0.05)
+        yield
+    finally:
+        os.close(fd)  # closing releases the lock
 
 
 def write_secret_file(path: Path, value: str | bytes) -> None:

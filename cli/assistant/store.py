@@ -25,7 +25,7 @@ from cli.config_cmd import cross_check
 from cli.options import CommandRefused
 from shared.config import ClientRegistry, ProvidersFile, load_client_registry, load_providers
 from shared.config import _describe as describe_problem  # the one wording of a config problem
-from shared.files import FileWriteError, existing_mode, write_json_atomic
+from shared.files import FileWriteError, exclusive, existing_mode, write_json_atomic
 from shared.policies import StrictModel
 from shared.settings import Settings
 
@@ -147,10 +147,26 @@ def _write(change: Change) -> Path | None:
     except OSError as exc:
         raise FileWriteError(f"cannot create the config folder {path.parent} ({exc.strerror}); "
                              "nothing was written; fix: check its permissions or use another --config-dir") from None
-    undo = stage(change.secret) if change.secret is not None else None
+    with exclusive(path):
+        if _on_disk(path) != change.before:
+            # Someone saved in between (another llm-caller command, an editor): writing now
+            # would silently undo their change.
+            raise CommandRefused(f"not saved: {path} changed since this change was prepared (another "
+                                 f"llm-caller command or an editor saved it); {path.name} keeps their version; "
+                                 "fix: run the command again to start from the current file")
+        undo = stage(change.secret) if change.secret is not None else None
+        try:
+            return write_json_atomic(path, data, mode=existing_mode(path, change.target.new_mode), backup=True)
+        except BaseException:
+            if undo is not None:
+                undo()  # the config still names the old key file (or none), so the old key must stay
+            raise
+
+
+def _on_disk(path: Path) -> dict[str, Any] | None:
+    """The file's JSON as a change's ``before`` holds it: None when missing or unreadable."""
     try:
-        return write_json_atomic(path, data, mode=existing_mode(path, change.target.new_mode), backup=True)
-    except BaseException:
-        if undo is not None:
-            undo()  # the config still names the old key file (or none), so the old key must stay
-        raise
+        data = orjson.loads(path.read_bytes())
+    except (OSError, orjson.JSONDecodeError):
+        return None
+    return data if isinstance(data, dict) else None

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import stat
+import subprocess
+import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -11,6 +13,7 @@ from typing import Any
 import orjson
 import pytest
 
+from cli.stack import REPO_ROOT
 from shared.config import load_client_registry
 from shared.tokens import TOKEN_PREFIX, token_matches
 from tests.unit.cli_runner import run_cli
@@ -204,7 +207,8 @@ def test_broken_registry_is_reported_and_left_alone(run: Run, config_dir: Path) 
         assert code == 2 and out == ""
         assert str(registry) in err and "clients.bot.token_sha256" in err and "fix:" in err
     assert registry.read_bytes() == before
-    assert list(config_dir.iterdir()) == [registry]
+    # No backup and no temporary file; only the (empty) lock file the commands share.
+    assert sorted(config_dir.iterdir()) == [config_dir / ".client-registry.json.lock", registry]
 
 
 def test_missing_registry_is_reported_for_list(run: Run, config_dir: Path) -> None:
@@ -246,3 +250,16 @@ def test_write_failure_is_one_clean_line(run: Run, config_dir: Path, monkeypatch
     assert code == 1 and out == ""
     assert "disk is full" in err and "Traceback" not in err and len(err.strip().splitlines()) == 1
     assert (config_dir / "client-registry.json").read_bytes() == before
+
+
+def test_concurrent_adds_all_land(config_dir: Path) -> None:
+    # Separate processes, started together: without the registry lock each would read the
+    # same old file and the last save would drop the others' clients.
+    script = "import sys; from cli.main import main; sys.exit(main(sys.argv[1:]))"
+    names = [f"bot{n}" for n in range(6)]
+    procs = [subprocess.Popen([sys.executable, "-c", script, "clients", "add", name, "--print-token",
+                               "--config-dir", str(config_dir)], cwd=REPO_ROOT, stdout=subprocess.DEVNULL,
+                              stderr=subprocess.PIPE) for name in names]
+    errors = [p.communicate(timeout=60)[1] for p in procs]
+    assert [p.returncode for p in procs] == [0] * len(names), errors
+    assert sorted(load_client_registry(config_dir / "client-registry.json").clients) == names

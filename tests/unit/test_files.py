@@ -6,6 +6,7 @@ import errno
 import os
 import re
 import stat
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -186,3 +187,32 @@ def test_existing_mode(tmp_path: Path) -> None:
     path.write_bytes(b"")
     path.chmod(0o604)
     assert existing_mode(path, 0o640) == 0o604
+
+
+def test_exclusive_makes_a_second_holder_wait_then_gives_up_with_a_clear_error(target: Path) -> None:
+    outcome: list[str] = []
+
+    def second() -> None:
+        try:
+            with files.exclusive(target, wait_s=0.3):
+                outcome.append("entered")
+        except FileWriteError as exc:
+            outcome.append(str(exc))
+
+    with files.exclusive(target):
+        thread = threading.Thread(target=second)
+        thread.start()
+        thread.join(5)
+    assert len(outcome) == 1 and "being changed by another llm-caller command" in outcome[0]
+    assert "fix: retry" in outcome[0]
+    with files.exclusive(target, wait_s=0.3):  # released when the first block ended
+        pass
+
+
+def test_exclusive_leaves_a_missing_folder_missing_unless_asked(tmp_path: Path) -> None:
+    with files.exclusive(tmp_path / "absent" / "registry.json"):
+        pass
+    assert not (tmp_path / "absent").exists()
+    with files.exclusive(tmp_path / "made" / "registry.json", create_folder=True):
+        pass
+    assert (tmp_path / "made" / ".registry.json.lock").exists()

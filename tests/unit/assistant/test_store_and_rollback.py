@@ -11,8 +11,13 @@ from typing import Any
 import orjson
 import pytest
 
+from cli.assistant.store import Change, read_current, save, target_for
+from cli.assistant.ui import CliUi
+from cli.options import CommandRefused
 from emulators.server import BackgroundEmulators
+from shared import files
 from shared.config import load_providers
+from shared.settings import Settings
 from tests.unit.assistant.conftest import OPENAI_KEY, Run, add_openai, audit_lines, providers
 
 
@@ -159,3 +164,23 @@ def test_same_second_backups_sort_by_their_counter(cfg: Path) -> None:
     target = target_for(Settings.from_env({"LLMC_CONFIG_DIR": str(cfg)}), "providers")
     assert [b.name.split(".")[2] for b in backups(target)] == [
         "20260101T000000Z-2", "20260101T000000Z-1", "20260101T000000Z", "20251231T235959Z"]
+
+
+def test_a_save_never_overwrites_a_change_made_since_it_was_prepared(cfg: Path, audit_file: Path,
+                                                                      monkeypatch: pytest.MonkeyPatch,
+                                                                      capsys: pytest.CaptureFixture[str]) -> None:
+    # The menu reads the file, the operator takes a minute to confirm, and meanwhile
+    # `llm-caller clients add` saved: writing the menu's version would drop that client.
+    monkeypatch.setenv("LLMC_CONFIG_DIR", str(cfg))
+    settings = Settings.from_env()
+    target = target_for(settings, "clients")
+    cfg.mkdir()
+    bot, new = {"token_sha256": "a" * 64}, {"token_sha256": "b" * 64}
+    target.path.write_bytes(orjson.dumps({"clients": {"bot": bot}}))
+    change = Change(target, read_current(target), {"clients": {}}, event="test_change")  # remove bot
+    theirs = orjson.dumps({"clients": {"bot": bot, "new": new}}).decode()
+    target.path.write_text(theirs)
+    with pytest.raises(CommandRefused, match="changed since this change was prepared"):
+        save(change, CliUi(assume_yes=True), settings)
+    assert target.path.read_text() == theirs
+    assert not files.dated_backups(target.path)
