@@ -12,11 +12,10 @@ import argparse
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
 import orjson
 
-from cli.assistant.store import Change, FileKey, Target, save, target_for
+from cli.assistant.store import Change, FileKey, Target, on_disk, save, target_for
 from cli.assistant.ui import CliUi, Ui
 from cli.options import CommandRefused, reporting, resolve_settings
 from shared.files import dated_backups
@@ -45,16 +44,8 @@ def backups(target: Target) -> list[Backup]:
     return [Backup(path, stamp, seq) for path, stamp, seq in dated_backups(target.path)]
 
 
-def _read(path: Path) -> dict[str, Any] | None:
-    try:
-        data = orjson.loads(path.read_bytes())
-    except (OSError, orjson.JSONDecodeError):
-        return None
-    return data if isinstance(data, dict) else None
-
-
 def describe(target: Target, backup: Backup) -> str:
-    data = _read(backup.path)
+    data = on_disk(backup.path)
     if data is None:
         return "unreadable or not JSON"
     if target.key == "providers":
@@ -65,12 +56,12 @@ def describe(target: Target, backup: Backup) -> str:
 
 
 def restore(settings: Settings, ui: Ui, target: Target, backup: Backup) -> bool:
-    data = _read(backup.path)
+    data = on_disk(backup.path)
     if data is None:
         raise CommandRefused(f"cannot restore {backup.name}: it is unreadable or not JSON; "
                              "fix: pick another with `llm-caller config rollback --list`")
     # The current file may be the broken one being rolled back, so it is read without validating.
-    change = Change(target, _read(target.path), data, event="config_rolled_back",
+    change = Change(target, on_disk(target.path), data, event="config_rolled_back",
                     fields={"restored_from": backup.name})
     return save(change, ui, settings)
 

@@ -29,7 +29,7 @@ from shared.files import FileWriteError, exclusive, existing_mode, write_json_at
 from shared.policies import StrictModel
 from shared.settings import Settings
 
-__all__ = ["Change", "Target", "body_of", "read_current", "save", "target_for", "validate"]
+__all__ = ["Change", "Target", "body_of", "on_disk", "read_current", "save", "target_for", "validate"]
 
 FileKey = Literal["providers", "clients"]
 
@@ -148,7 +148,7 @@ def _write(change: Change) -> Path | None:
         raise FileWriteError(f"cannot create the config folder {path.parent} ({exc.strerror}); "
                              "nothing was written; fix: check its permissions or use another --config-dir") from None
     with exclusive(path):
-        if _on_disk(path) != change.before:
+        if on_disk(path) != change.before:
             # Someone saved in between (another llm-caller command, an editor): writing now
             # would silently undo their change.
             raise CommandRefused(f"not saved: {path} changed since this change was prepared (another "
@@ -163,7 +163,7 @@ def _write(change: Change) -> Path | None:
             raise
 
 
-def _on_disk(path: Path) -> dict[str, Any] | None:
+def on_disk(path: Path) -> dict[str, Any] | None:
     """The file's JSON as a change's ``before`` holds it: None when missing or unreadable."""
     try:
         data = orjson.loads(path.read_bytes())
