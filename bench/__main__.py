@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +39,20 @@ def _ints(text: str) -> tuple[int, ...]:
     return values
 
 
+def _count(minimum: int) -> Callable[[str], int]:
+    """An argparse type: a whole number of at least ``minimum`` (0 rounds would divide by zero)."""
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"must be at least {minimum}, got {value}")
+        return value
+
+    return parse
+
+
 def _tools(text: str) -> tuple[str, ...]:
     values = tuple(v.strip() for v in text.split(",") if v.strip())
     unknown = [v for v in values if v not in TOOLS]
@@ -46,32 +61,36 @@ def _tools(text: str) -> tuple[str, ...]:
     return values
 
 
+_pos, _nonneg = _count(1), _count(0)
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.split("\n\n")[0])
     sub = parser.add_subparsers(dest="command")
     run = sub.add_parser("run", help="the side-by-side benchmark (the default)")
     run.add_argument("--quick", action="store_true", help="small counts and 2 rounds: about a minute")
-    run.add_argument("--calls", type=int, default=None, help="calls per cell over all rounds (default: by clients)")
+    run.add_argument("--calls", type=_pos, default=None, help="calls per cell over all rounds (default: by clients)")
     run.add_argument("--concurrency", type=_ints, default=None, help="client counts, e.g. 1,8,32 (default 1,8,32,128)")
     run.add_argument("--tools", type=_tools, default=TOOLS, help="e.g. chat,embed (default: all three)")
-    run.add_argument("--rounds", type=int, default=None, help="rounds to split each cell over (default 6, quick 2)")
-    run.add_argument("--loadgen-procs", type=int, default=None, help="load-generator processes per cell (auto)")
-    run.add_argument("--warmup-calls", type=int, default=None, help="untimed calls per target and tool (60, quick 30)")
+    run.add_argument("--rounds", type=_pos, default=None, help="rounds to split each cell over (default 6, quick 2)")
+    run.add_argument("--loadgen-procs", type=_pos, default=None, help="load-generator processes per cell (auto)")
+    run.add_argument("--warmup-calls", type=_nonneg, default=None,
+                     help="untimed calls per target and tool (60, quick 30)")
     run.add_argument("--strict", action="store_true", help="exit 1 when a target fails")
     soak = sub.add_parser("soak", help="many calls with injected faults; RSS growth per process")
-    soak.add_argument("--calls", type=int, default=10_000)
-    soak.add_argument("--clients", type=int, default=16)
+    soak.add_argument("--calls", type=_pos, default=10_000)
+    soak.add_argument("--clients", type=_pos, default=16)
     soak.add_argument("--fault-rate", type=float, default=0.10)
     soak.add_argument("--timeout-s", type=float, default=45.0, help="per call; one that passes is a hang")
     prof = sub.add_parser("profile", help="py-spy profile of the gateway under load")
-    prof.add_argument("--clients", type=int, default=32)
-    prof.add_argument("--seconds", type=int, default=12, help="sampling window (the emulator quota allows ~13 s)")
-    prof.add_argument("--rate", type=int, default=250, help="samples per second")
+    prof.add_argument("--clients", type=_pos, default=32)
+    prof.add_argument("--seconds", type=_pos, default=12, help="sampling window (the emulator quota allows ~13 s)")
+    prof.add_argument("--rate", type=_pos, default=250, help="samples per second")
     prof.add_argument("--tool", choices=TOOLS, default="chat")
     prof.add_argument("--process", choices=("gateway", "worker:openai"), default="gateway")
     line = sub.add_parser("timeline", help="where a one-client call's time goes, hop by hop")
-    line.add_argument("--calls", type=int, default=1200, help="per target, over all rounds")
-    line.add_argument("--rounds", type=int, default=6)
+    line.add_argument("--calls", type=_pos, default=1200, help="per target, over all rounds")
+    line.add_argument("--rounds", type=_pos, default=6)
     line.add_argument("--tool", choices=("chat", "embed"), default="chat")
     for p in (run, soak, prof, line):
         p.add_argument("--mode", choices=MODES, default="2026-07-28", help="MCP protocol era of the clients")

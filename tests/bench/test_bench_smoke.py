@@ -111,3 +111,16 @@ def test_tiny_timeline_run_sees_every_hop(tmp_path: Path) -> None:
     assert all(row["difference_us"] is not None for row in summary["shared_segments"])
     assert summary["total_us"]["stack"] > 0 and summary["total_us"]["baseline"] > 0
     assert "## Side by side" in (tmp_path / "timeline-latest.md").read_text()
+
+
+@pytest.mark.parametrize("argv", [["timeline", "--rounds", "0"], ["run", "--calls", "x"], ["soak", "--clients", "0"],
+                                  ["profile", "--seconds", "-1"], ["run", "--warmup-calls", "-1"]])
+def test_bad_counts_are_refused_with_a_message_not_a_traceback(argv: list[str],
+                                                              capsys: pytest.CaptureFixture[str]) -> None:
+    from bench.__main__ import main
+
+    with pytest.raises(SystemExit) as exited:
+        main(argv)
+    err = capsys.readouterr().err
+    assert exited.value.code == 2 and ("must be at least" in err or "whole number" in err)
+    assert "Traceback" not in err
