@@ -33,7 +33,7 @@ from gateway.tool_schemas import (
     output_schema,
     param_header_schema,
 )
-from gateway.tracing import TraceContext, incoming_trace, span
+from gateway.tracing import TraceContext, call_trace, instrument
 from shared import errors
 from shared.config import ClientEntry
 from shared.logs import log_event
@@ -111,7 +111,7 @@ def build_mcp_server(
         name = params.name
         if name not in _TOOLS:
             raise MCPError(types.INVALID_PARAMS, f"unknown tool {name[:64]!r}; tools: {', '.join(_TOOLS)}")
-        trace = incoming_trace(getattr(ctx.request, "headers", None), ctx.meta)
+        trace = call_trace(getattr(ctx.request, "headers", None), ctx.meta)
         started = time.perf_counter()
         client_id = ""
         try:
@@ -120,8 +120,7 @@ def build_mcp_server(
                 result = await _dispatch(service, ctx, name, params.arguments or {}, client, trace)
             else:
                 async with limiter.admit(client_id, client.limits):
-                    with span(trace, f"llm-caller {name}", tool=name, client=client_id):
-                        result = await _dispatch(service, ctx, name, params.arguments or {}, client, trace)
+                    result = await _dispatch(service, ctx, name, params.arguments or {}, client, trace)
         except errors.LLMCallerError as exc:
             result = error_result(exc)
         except Exception:
@@ -131,7 +130,7 @@ def build_mcp_server(
         mark("gateway.tool_out")
         return result
 
-    return Server(
+    server: Server[Any] = Server(
         "llm-caller",
         version=VERSION,
         instructions="LLM Caller: chat, chatStream, embed and getHealth across configured LLM providers.",
@@ -139,6 +138,8 @@ def build_mcp_server(
         on_list_tools=list_tools,
         on_call_tool=call_tool,
     )
+    instrument(server)  # span export only: nothing when it is off
+    return server
 
 
 def _authorise(client_lookup: ClientLookup, tool: str) -> tuple[str, ClientEntry | None]:

@@ -8,6 +8,7 @@ import sys
 
 import uvloop
 
+from shared import otel
 from shared.config import ConfigError, load_providers
 from shared.heap import settle_heap
 from shared.link_keys import CurveClientKeys, KeyFileError, LinkSetupError, load_curve_client, read_link_key
@@ -54,6 +55,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     config = providers.providers.get(args.provider)
     secret = resolve_secret(args.provider, config.secret, settings.secrets_dir) if config else None
+    otel.configure(f"worker:{args.provider}")  # span export, only when the operator asked for it
     runtime = WorkerRuntime(args.provider, config, secret, settings, link_key=link_key, curve=curve)
     del link_key
     del secret  # the runtime holds the only reference from here on
