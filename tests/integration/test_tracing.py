@@ -347,3 +347,37 @@ def test_a_failed_call_marks_its_spans_with_the_error_type(box: Sandbox, receive
     assert gateway.attributes["llmc.outcome"] == error["type"]
     assert worker.status == gateway.status == "error"
     _check_nothing_secret(receiver, box, "provider says no 93ab", "fail me")
+
+
+def test_console_export_through_the_launcher_logs_the_spans_of_each_process() -> None:
+    """``LLMC_OTEL_EXPORTER=console`` as an operator exports it: spans appear as JSON lines in each process log."""
+    with Sandbox(heartbeat_s=0.25, env={"LLMC_OTEL_EXPORTER": "console", "OTEL_BSP_SCHEDULE_DELAY": "100"}) as other:
+        other.wait_workers_up()
+
+        async def scenario() -> dict[str, Any]:
+            async with other.client() as client:
+                result = await client.call_tool("chat", {"prompt": "console trace", "provider": "anthropic"})
+                return result.structured_content or {}
+
+        data = run(scenario())
+        trace_id = _logged_trace_id(other, data["request_id"])
+        deadline = time.monotonic() + 10
+        while True:
+            spans = {}
+            for name in ("gateway.log", "worker-anthropic.log"):
+                for line in (other.log_dir / name).read_text().splitlines():
+                    record = orjson.loads(line)  # span lines are JSON log lines like any other
+                    if record.get("event") == "span" and record["trace_id"] == trace_id:
+                        spans[record["span"]] = record
+            if len(spans) >= 3 or time.monotonic() > deadline:
+                break
+            time.sleep(0.1)
+        print(f"\nconsole spans of trace {trace_id}:")
+        for record in spans.values():
+            print(f"  {record['process']}: {record['span']} span {record['span_id']} parent {record['parent_span_id']}")
+        sent = _provider_traceparent(other, "anthropic")
+        server, gateway = spans["tools/call chat"], spans["llm-caller chat"]
+        worker = spans[f"chat {data['model']}"]
+        assert (server["process"], worker["process"]) == ("gateway", "worker:anthropic")
+        assert gateway["parent_span_id"] == server["span_id"] and worker["parent_span_id"] == gateway["span_id"]
+        assert sent.split("-")[1:3] == [trace_id, worker["span_id"]]
