@@ -55,7 +55,7 @@ def incoming_trace(headers: Mapping[str, str] | None, meta: Mapping[str, Any] | 
         parsed = otel.parse_traceparent(candidate)
         if parsed is not None:
             trace_id, parent, flags = parsed
-            return TraceContext(f"{trace_id:032x}", f"{parent:016x}", secrets.token_hex(8), f"{flags:02x}")
+            return TraceContext(trace_id, parent, secrets.token_hex(8), flags)
     return TraceContext(secrets.token_hex(16), None, secrets.token_hex(8))
 
 

@@ -45,15 +45,19 @@ _TRACEPARENT = re.compile(r"^00-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})$")
 _FIX = "install the otel extra (pip install 'llm-caller[otel]') or unset LLMC_OTEL_EXPORTER"
 
 
-def parse_traceparent(value: object) -> tuple[int, int, int] | None:
-    """(trace id, parent span id, flags) of a W3C ``traceparent``; None if absent or invalid."""
+_ZERO_TRACE = "0" * 32
+_ZERO_SPAN = "0" * 16
+
+
+def parse_traceparent(value: object) -> tuple[str, str, str] | None:
+    """(trace id, parent span id, flags), in lower-case hex, of a W3C ``traceparent``; None if invalid."""
     if not isinstance(value, str):
         return None
     match = _TRACEPARENT.match(value.strip().lower())
     if match is None:
         return None
-    trace_id, span_id, flags = (int(group, 16) for group in match.groups())
-    if trace_id == 0 or span_id == 0:
+    trace_id, span_id, flags = match.groups()
+    if trace_id == _ZERO_TRACE or span_id == _ZERO_SPAN:
         return None
     return trace_id, span_id, flags
 
@@ -94,8 +98,8 @@ class Tracing:
         if parsed is None:
             return None
         trace_id, span_id, flags = parsed
-        return self._trace.SpanContext(trace_id=trace_id, span_id=span_id, is_remote=True,
-                                       trace_flags=self._trace.TraceFlags(flags & 0xFF))
+        return self._trace.SpanContext(trace_id=int(trace_id, 16), span_id=int(span_id, 16), is_remote=True,
+                                       trace_flags=self._trace.TraceFlags(int(flags, 16)))
 
     @contextlib.contextmanager
     def attached(self, parent: Any) -> Iterator[None]:
@@ -211,7 +215,7 @@ def _log_exporter() -> Any:
                 ctx = span.get_span_context()
                 parent = span.parent
                 log_event(
-                    span_log, "span", name=span.name, kind=span.kind.name.lower(),
+                    span_log, "span", span=span.name, kind=span.kind.name.lower(),
                     trace_id=f"{ctx.trace_id:032x}" if ctx else None, span_id=f"{ctx.span_id:016x}" if ctx else None,
                     parent_span_id=f"{parent.span_id:016x}" if parent else None,
                     duration_ms=round(((span.end_time or 0) - (span.start_time or 0)) / 1e6, 3),
