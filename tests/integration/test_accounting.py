@@ -11,6 +11,8 @@ import asyncio
 import os
 import secrets
 import signal
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -20,6 +22,7 @@ import orjson
 import pytest
 
 from cli.sandbox import Sandbox
+from cli.stack import REPO_ROOT
 from shared.files import write_json_atomic
 from shared.tokens import hash_token, new_token
 from tests.integration.conftest import clear_faults, inject, process_pid, run
@@ -269,3 +272,36 @@ def _await_metric(box: Sandbox, name: str, check: Any, timeout_s: float = 10.0, 
             return exposition
         assert time.monotonic() < deadline, f"{name}{labels} = {exposition.value(name, **labels)}"
         time.sleep(0.1)
+
+
+# ---- limits set where clients are managed ---------------------------------------------
+
+
+def _cli(box: Sandbox, *argv: str) -> str:
+    env = {**os.environ, "LLMC_LOG_DIR": str(box.log_dir)}  # the audit trail of this stack
+    done = subprocess.run([sys.executable, "-m", "cli.main", "clients", *argv,
+                           "--config-dir", str(box.stack.settings.config_dir)],
+                          cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=60, check=False)
+    assert done.returncode == 0, done.stderr
+    print("$ llm-caller clients", " ".join(argv), "\n" + done.stdout.strip())
+    return done.stdout
+
+
+def test_limits_set_with_the_cli_apply_to_the_running_gateway(abox: Sandbox) -> None:
+    token = _cli(abox, "add", "nightly", "--requests-per-min", "1", "--print-token").strip()
+    _wait_for_client(abox, token)  # its one call this minute
+    error = run(_call(abox, "chat", {"prompt": "more"}, _traceparent()[1], token=token))["error"]
+    assert error["type"] == "rate_limited" and "1 calls/min" in error["message"]
+    _cli(abox, "update", "nightly", "--requests-per-min", "off", "--max-concurrency", "2")
+    deadline = time.monotonic() + 5
+    while "error" in run(_call(abox, "chat", {"prompt": "now?"}, _traceparent()[1], token=token)):
+        assert time.monotonic() < deadline, "the gateway did not apply the new limits"
+        time.sleep(0.3)
+    listing = orjson.loads(_cli(abox, "list", "--json"))
+    assert next(r for r in listing if r["name"] == "nightly")["limits"] == {"requests_per_min": None,
+                                                                           "max_concurrency": 2}
+    audit = [orjson.loads(line) for line in (abox.log_dir / "audit.jsonl").read_text().splitlines()]
+    changes = [e for e in audit if e.get("client") == "nightly" and e["event"] in ("client_added", "client_updated")]
+    assert [(e["event"], e["limits"]) for e in changes] == [
+        ("client_added", {"requests_per_min": 1, "max_concurrency": None}),
+        ("client_updated", {"requests_per_min": None, "max_concurrency": 2})]
