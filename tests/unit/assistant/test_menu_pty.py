@@ -123,7 +123,7 @@ def test_cancel_then_add_a_client(menu: tuple[pexpect.spawn, list[str]], cfg: Pa
 
 
 def test_change_a_clients_limits(menu: tuple[pexpect.spawn, list[str]], cfg: Path, audit_file: Path) -> None:
-    child, seen = menu
+    child, _ = menu
     _choose(child, 5)  # Add a client, with no limits
     _answer(child, "Client name:", "bot" + ENTER)
     for prompt in ("Tools it may call", "Providers it may use", "Expires in", "Calls per minute at most",
