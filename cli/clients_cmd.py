@@ -147,17 +147,26 @@ def show_token(name: str, token: str, entry: ClientEntry, *, verb: str, print_to
     print(f"  {token}")
 
 
-def _warn_unknown_providers(providers_file: Path, providers: list[str]) -> None:
+def _check_providers(providers_file: Path, providers: list[str], *, allow_unconfigured: bool) -> None:
+    """Refuse provider names that providers.json does not configure (a typo would lock the client out)."""
     if "*" in providers:
         return
     try:
-        known = load_providers(providers_file).providers
-    except ConfigError:
-        return  # a broken providers.json is `config check`'s to report, not a reason to refuse
+        known = sorted(load_providers(providers_file).providers)
+    except ConfigError as exc:
+        if allow_unconfigured:
+            return
+        raise CommandRefused(f"cannot check --providers against {providers_file}: {exc}; fix the file, "
+                             "or pass --allow-unconfigured to grant providers not configured yet") from None
     unknown = [p for p in providers if p not in known]
-    if unknown:
-        print(f"llm-caller: warning: not configured in {providers_file}: {', '.join(unknown)}; "
-              "this client's calls to them will fail until they are added", file=sys.stderr)
+    if not unknown:
+        return
+    if not allow_unconfigured:
+        raise CommandRefused(f"not configured in {providers_file}: {', '.join(unknown)}; configured providers: "
+                             f"{', '.join(known) or 'none'} "
+                             "(pass --allow-unconfigured to grant one you will add later)")
+    print(f"llm-caller: warning: not configured in {providers_file}: {', '.join(unknown)}; "
+          "this client's calls to them will fail until they are added", file=sys.stderr)
 
 
 # ---- handlers -------------------------------------------------------------------------
@@ -184,7 +193,8 @@ def _add(args: argparse.Namespace) -> int:
             "expires_at": now + args.expires_in if args.expires_in else None,
             "created_at": now,
         })
-        _warn_unknown_providers(settings.providers_file, entry.providers)
+        _check_providers(settings.providers_file, entry.providers,
+                         allow_unconfigured=args.allow_unconfigured)
         backup = _save(file, {**clients, args.name: entry})
         _audit(settings, "client_added", args.name, backup, tools=entry.tools, providers=entry.providers,
                expires_at=entry.expires_at)
@@ -309,6 +319,8 @@ def register(sub: Any) -> None:
                      help=f"comma-separated tools it may call ({','.join(TOOLS)}) or * (default)")
     add.add_argument("--providers", type=parse_providers, default=["*"], metavar="LIST",
                      help="comma-separated providers it may use, e.g. openai,anthropic, or * (default)")
+    add.add_argument("--allow-unconfigured", action="store_true",
+                     help="accept --providers names that providers.json does not configure yet")
     add.add_argument("--models", type=parse_models, default=["*"], metavar="LIST",
                      help="comma-separated model ids it may be routed to, or * (default)")
     _token_options(add, "token lifetime, e.g. 30d, 12h, 90m (default: no expiry)")

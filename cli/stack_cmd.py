@@ -78,11 +78,11 @@ def _status(args: argparse.Namespace) -> int:
 def _restart(args: argparse.Namespace) -> int:
     stack = Stack(settings_from_args(args))
     try:
-        stack.restart_worker(args.worker)
+        name = stack.restart_worker(args.worker)
     except (StackError, OSError) as exc:
         print(f"llm-caller: {exc}", file=sys.stderr)
         return 1
-    print(f"llm-caller: restarted {args.worker}")
+    print(f"llm-caller: restarted {name}")
     return 0
 
 
