@@ -316,13 +316,13 @@ def register(sub: Any) -> None:
 
     add = _action(actions, "add", _add, "register a client and print its new token once")
     add.add_argument("--tools", type=parse_tools, default=["*"], metavar="LIST",
-                     help=f"comma-separated tools it may call ({','.join(TOOLS)}) or * (default)")
+                     help=f"comma-separated tools it may call ({','.join(TOOLS)}) or * (default: *)")
     add.add_argument("--providers", type=parse_providers, default=["*"], metavar="LIST",
-                     help="comma-separated providers it may use, e.g. openai,anthropic, or * (default)")
+                     help="comma-separated providers it may use, e.g. openai,anthropic, or * (default: *)")
     add.add_argument("--allow-unconfigured", action="store_true",
                      help="accept --providers names that providers.json does not configure yet")
     add.add_argument("--models", type=parse_models, default=["*"], metavar="LIST",
-                     help="comma-separated model ids it may be routed to, or * (default)")
+                     help="comma-separated model ids it may be routed to, or * (default: *)")
     _token_options(add, "token lifetime, e.g. 30d, 12h, 90m (default: no expiry)")
 
     listing = _action(actions, "list", _list, "show registered clients (never their hashes)", named=False)

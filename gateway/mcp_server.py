@@ -22,7 +22,7 @@ from pydantic import BaseModel, ValidationError
 from gateway.client_limits import ClientLimiter
 from gateway.compose import error_result, success_result
 from gateway.metrics import GatewayMetrics
-from gateway.service import VERSION, GatewayService
+from gateway.service import GatewayService
 from gateway.tool_schemas import (
     ChatInput,
     ChatOutput,
@@ -38,6 +38,7 @@ from shared import errors
 from shared.config import ClientEntry
 from shared.logs import log_event
 from shared.timeline import mark
+from shared.version import VERSION
 
 __all__ = ["build_mcp_server"]
 
