@@ -22,6 +22,7 @@ from typing import Any
 import orjson
 
 from cli.assistant.journal import record
+from cli.config_folder import STARTER_PROVIDERS, fill_in
 from cli.options import CommandRefused, Handler, add_config_dir, reporting, resolve_settings
 from shared.config import _NAME as NAME_PATTERN  # the one definition of a valid name
 from shared.config import (
@@ -152,7 +153,9 @@ def _check_providers(providers_file: Path, providers: list[str], *, allow_unconf
     if "*" in providers:
         return
     try:
-        known = sorted(load_providers(providers_file).providers)
+        # A folder without providers.json gets the starter right after this save (fill_in).
+        known = sorted(load_providers(providers_file).providers if providers_file.exists()
+                       else STARTER_PROVIDERS["providers"])
     except ConfigError as exc:
         if allow_unconfigured:
             return
@@ -198,6 +201,9 @@ def _add(args: argparse.Namespace) -> int:
         backup = _save(file, {**clients, args.name: entry})
         _audit(settings, "client_added", args.name, backup, tools=entry.tools, providers=entry.providers,
                expires_at=entry.expires_at)
+    for path in fill_in(settings):
+        print(f"llm-caller: also wrote {path} (it was missing; a config folder needs all of its files)",
+              file=sys.stderr)
     show_token(args.name, token, entry, verb="added", print_token=args.print_token)
     return 0
 

@@ -277,3 +277,11 @@ def test_add_refuses_a_provider_that_is_not_configured_and_lists_the_configured_
     _add(run, "bot", "--providers", "openai,anthropic")
     _add(run, "later", "--providers", "gemini", "--allow-unconfigured")
     assert _registry(config_dir)["clients"]["later"]["providers"] == ["gemini"]
+
+
+def test_add_in_an_empty_folder_leaves_a_complete_valid_folder(run: Run, config_dir: Path) -> None:
+    _add(run, "first", "--providers", "openai")
+    assert {"client-registry.json", "providers.json", "schema"} <= {p.name for p in config_dir.iterdir()}
+    code, out, err = run("config", "check")
+    assert code == 0, err
+    assert "1 client" in out
