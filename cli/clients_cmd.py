@@ -22,6 +22,7 @@ from typing import Any
 import orjson
 
 from cli.assistant.journal import record
+from cli.config_folder import STARTER_PROVIDERS, fill_in
 from cli.options import CommandRefused, Handler, add_config_dir, reporting, resolve_settings
 from shared.config import _NAME as NAME_PATTERN  # the one definition of a valid name
 from shared.config import (
@@ -193,17 +194,28 @@ def show_token(name: str, token: str, entry: ClientEntry, *, verb: str, print_to
     print(f"  {token}")
 
 
-def _warn_unknown_providers(providers_file: Path, providers: list[str]) -> None:
+def _check_providers(providers_file: Path, providers: list[str], *, allow_unconfigured: bool) -> None:
+    """Refuse provider names that providers.json does not configure (a typo would lock the client out)."""
     if "*" in providers:
         return
     try:
-        known = load_providers(providers_file).providers
-    except ConfigError:
-        return  # a broken providers.json is `config check`'s to report, not a reason to refuse
+        # A folder without providers.json gets the starter right after this save (fill_in).
+        known = sorted(load_providers(providers_file).providers if providers_file.exists()
+                       else STARTER_PROVIDERS["providers"])
+    except ConfigError as exc:
+        if allow_unconfigured:
+            return
+        raise CommandRefused(f"cannot check --providers against {providers_file}: {exc}; fix the file, "
+                             "or pass --allow-unconfigured to grant providers not configured yet") from None
     unknown = [p for p in providers if p not in known]
-    if unknown:
-        print(f"llm-caller: warning: not configured in {providers_file}: {', '.join(unknown)}; "
-              "this client's calls to them will fail until they are added", file=sys.stderr)
+    if not unknown:
+        return
+    if not allow_unconfigured:
+        raise CommandRefused(f"not configured in {providers_file}: {', '.join(unknown)}; configured providers: "
+                             f"{', '.join(known) or 'none'} "
+                             "(pass --allow-unconfigured to grant one you will add later)")
+    print(f"llm-caller: warning: not configured in {providers_file}: {', '.join(unknown)}; "
+          "this client's calls to them will fail until they are added", file=sys.stderr)
 
 
 # ---- handlers -------------------------------------------------------------------------
@@ -231,10 +243,14 @@ def _add(args: argparse.Namespace) -> int:
             "created_at": now,
             "limits": _with_limits(ClientLimits(), args.requests_per_min, args.max_concurrency).model_dump(),
         })
-        _warn_unknown_providers(settings.providers_file, entry.providers)
+        _check_providers(settings.providers_file, entry.providers,
+                         allow_unconfigured=args.allow_unconfigured)
         backup = _save(file, {**clients, args.name: entry})
         _audit(settings, "client_added", args.name, backup, tools=entry.tools, providers=entry.providers,
                expires_at=entry.expires_at, limits=entry.limits.model_dump())
+    for path in fill_in(settings):
+        print(f"llm-caller: also wrote {path} (it was missing; a config folder needs all of its files)",
+              file=sys.stderr)
     show_token(args.name, token, entry, verb="added", print_token=args.print_token)
     return 0
 
@@ -382,11 +398,13 @@ def register(sub: Any) -> None:
 
     add = _action(actions, "add", _add, "register a client and print its new token once")
     add.add_argument("--tools", type=parse_tools, default=["*"], metavar="LIST",
-                     help=f"comma-separated tools it may call ({','.join(TOOLS)}) or * (default)")
+                     help=f"comma-separated tools it may call ({','.join(TOOLS)}) or * (default: *)")
     add.add_argument("--providers", type=parse_providers, default=["*"], metavar="LIST",
-                     help="comma-separated providers it may use, e.g. openai,anthropic, or * (default)")
+                     help="comma-separated providers it may use, e.g. openai,anthropic, or * (default: *)")
+    add.add_argument("--allow-unconfigured", action="store_true",
+                     help="accept --providers names that providers.json does not configure yet")
     add.add_argument("--models", type=parse_models, default=["*"], metavar="LIST",
-                     help="comma-separated model ids it may be routed to, or * (default)")
+                     help="comma-separated model ids it may be routed to, or * (default: *)")
     _token_options(add, "token lifetime, e.g. 30d, 12h, 90m (default: no expiry)")
     _limit_options(add, "no limit")
 

@@ -199,15 +199,28 @@ class Stack:
             os.kill(pid, 9)
         shutil.rmtree(self.settings.secrets_dir, ignore_errors=True)
 
-    def restart_worker(self, provider: str) -> None:
-        name = provider if provider == "gateway" else f"workers:{provider}"
+    def restart_worker(self, name: str) -> str:
+        """Restart ``gateway`` or one worker, named ``openai`` or ``workers:openai``; returns the name used."""
         rpc = self.rpc().supervisor
+        full = self._process_name(rpc, name)
         try:
-            rpc.stopProcess(name, True)
+            rpc.stopProcess(full, True)
         except xmlrpc.client.Fault as fault:
             if "NOT_RUNNING" not in fault.faultString:
-                raise StackError(f"cannot stop {name}: {fault.faultString}") from None
-        rpc.startProcess(name, True)
+                raise StackError(f"cannot stop {full}: {fault.faultString}") from None
+        rpc.startProcess(full, True)
+        return full
+
+    @staticmethod
+    def _process_name(rpc: Any, name: str) -> str:
+        """supervisord's name for ``name`` (either form); a wrong one lists the valid names."""
+        running = {info["name"]: (f"{info['group']}:{info['name']}" if info["group"] != info["name"] else info["name"])
+                   for info in rpc.getAllProcessInfo()}
+        short = name.removeprefix("workers:")
+        if short in running and name in (short, running[short]):
+            return running[short]
+        raise StackError(f"no process named {name!r}; valid names: {', '.join(sorted(running))} "
+                         "(a worker may also be given as workers:NAME)")
 
     # ----------------------------------------------------------------- state
 

@@ -23,7 +23,7 @@ from gateway.call_record import CallAccounting, CallRecord
 from gateway.client_limits import ClientLimiter
 from gateway.compose import error_result, success_result
 from gateway.metrics import GatewayMetrics
-from gateway.service import VERSION, GatewayService
+from gateway.service import GatewayService
 from gateway.tool_schemas import (
     ChatInput,
     ChatOutput,
@@ -38,6 +38,7 @@ from gateway.tracing import TraceContext, incoming_trace, span
 from shared import errors
 from shared.config import ClientEntry
 from shared.timeline import mark
+from shared.version import VERSION
 
 __all__ = ["build_mcp_server"]
 

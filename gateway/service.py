@@ -40,11 +40,11 @@ from shared import errors
 from shared.config import ClientEntry, ProvidersFile
 from shared.logs import log_event
 from shared.models import Capability, ChatRequest, EmbedRequest, Message, ModelInfo, TextDelta
+from shared.version import VERSION
 
 __all__ = ["GatewayService", "ProgressFn"]
 
 log = logging.getLogger("gateway.calls")
-VERSION = "0.1.0"
 
 ProgressFn = Callable[[int, str], Awaitable[None]]
 

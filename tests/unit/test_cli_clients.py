@@ -72,7 +72,8 @@ def test_add_for_humans_shows_token_once_with_a_warning(run: Run, config_dir: Pa
 
 
 def test_add_with_grants_and_expiry(run: Run, config_dir: Path) -> None:
-    _add(run, "bot", "--tools", "chat,embed", "--providers", "openai,anthropic", "--expires-in", "12h")
+    _add(run, "bot", "--tools", "chat,embed", "--providers", "openai,anthropic", "--expires-in", "12h",
+         "--allow-unconfigured")
     entry = _registry(config_dir)["clients"]["bot"]
     assert entry["tools"] == ["chat", "embed"]
     assert entry["providers"] == ["openai", "anthropic"]
@@ -264,6 +265,27 @@ def test_concurrent_adds_all_land(config_dir: Path) -> None:
     errors = [p.communicate(timeout=60)[1] for p in procs]
     assert [p.returncode for p in procs] == [0] * len(names), errors
     assert sorted(load_client_registry(config_dir / "client-registry.json").clients) == names
+
+
+def test_add_refuses_a_provider_that_is_not_configured_and_lists_the_configured_ones(
+        run: Run, config_dir: Path) -> None:
+    assert run("init", "--config-dir", str(config_dir), config=False)[0] == 0
+    code, _, err = run("clients", "add", "bot", "--providers", "openia")
+    assert code != 0
+    assert "not configured in" in err and "openia" in err
+    assert "configured providers: anthropic, lmstudio, openai" in err
+    assert "bot" not in _registry(config_dir)["clients"]
+    _add(run, "bot", "--providers", "openai,anthropic")
+    _add(run, "later", "--providers", "gemini", "--allow-unconfigured")
+    assert _registry(config_dir)["clients"]["later"]["providers"] == ["gemini"]
+
+
+def test_add_in_an_empty_folder_leaves_a_complete_valid_folder(run: Run, config_dir: Path) -> None:
+    _add(run, "first", "--providers", "openai")
+    assert {"client-registry.json", "providers.json", "schema"} <= {p.name for p in config_dir.iterdir()}
+    code, out, err = run("config", "check")
+    assert code == 0, err
+    assert "1 client" in out
 
 
 # ---- per-client limits ----------------------------------------------------------------

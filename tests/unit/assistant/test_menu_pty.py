@@ -18,7 +18,7 @@ import pytest
 
 from emulators.server import BackgroundEmulators
 from shared.tokens import token_matches
-from tests.unit.assistant.conftest import OPENAI_KEY, audit_lines
+from tests.unit.assistant.conftest import OPENAI_KEY, audit_lines, providers
 
 REPO = Path(__file__).resolve().parents[3]
 DOWN, ENTER, CLEAR_LINE, CTRL_C = "\x1b[B", "\r", "\x15", "\x03"
@@ -113,7 +113,7 @@ def test_cancel_then_add_a_client(menu: tuple[pexpect.spawn, list[str]], cfg: Pa
     token = child.match.group(1)
     _quit(child)
 
-    assert not (cfg / "providers.json").exists()
+    assert providers(cfg)["providers"]  # the folder was completed with the starter providers.json
     registry = orjson.loads((cfg / "client-registry.json").read_bytes())
     assert token_matches(token, registry["clients"]["editor"]["token_sha256"])
     assert registry["clients"]["editor"]["limits"] == {"requests_per_min": 60, "max_concurrency": None}
