@@ -51,16 +51,20 @@ def _chat_ok(result: object) -> bool:
     return not getattr(result, "is_error", True)
 
 
-async def _timed_calls(box: Sandbox, until: threading.Event, at_least: int) -> list[float]:
-    """chat calls one after another until ``until`` is set (and at least ``at_least`` were made)."""
+async def _timed_calls(box: Sandbox, until: threading.Event, at_least: int) -> tuple[list[float], int]:
+    """chat calls one after another until ``until`` is set (and at least ``at_least`` were made).
+
+    Returns each call's latency and how many failed.
+    """
     latencies: list[float] = []
+    failed = 0
     async with box.client() as client:
         while not until.is_set() or len(latencies) < at_least:
             start = time.monotonic()
             result = await client.call_tool("chat", {"prompt": "ping"})
             latencies.append(time.monotonic() - start)
-            assert _chat_ok(result), result
-    return latencies
+            failed += not _chat_ok(result)
+    return latencies, failed
 
 
 # ---- item 1: request heads ---------------------------------------------------------------------
@@ -81,7 +85,7 @@ def test_a_100_mib_header_is_cut_off_at_once_and_normal_calls_stay_fast(box: San
 
     attacker = threading.Thread(target=attack, daemon=True)
     attacker.start()
-    latencies = run(_timed_calls(box, done, at_least=10))
+    latencies, failed = run(_timed_calls(box, done, at_least=10))
     attacker.join(120)
     rss_after, cpu_after = _rss_mb(pid), sum(gateway.cpu_times()[:2])
     worst = max(refusals, key=lambda r: r.seconds)
@@ -89,12 +93,12 @@ def test_a_100_mib_header_is_cut_off_at_once_and_normal_calls_stay_fast(box: San
           f"{max(r.bytes_sent for r in refusals) / 1024:.0f} KiB sent at most, statuses "
           f"{sorted({r.status for r in refusals}, key=str)}; gateway RSS {rss_before:.1f} -> {rss_after:.1f} MB, "
           f"CPU {cpu_after - cpu_before:.2f} s; {len(latencies)} concurrent chat calls: "
-          f"median {statistics.median(latencies) * 1000:.1f} ms, max {max(latencies) * 1000:.1f} ms")
+          f"median {statistics.median(latencies) * 1000:.1f} ms, max {max(latencies) * 1000:.1f} ms, {failed} failed")
     assert all(r.refused for r in refusals), "the gateway read the whole 100 MiB header without answering"
     assert all(r.status in (431, None) for r in refusals)
     assert worst.seconds < 1.0
     assert rss_after - rss_before < 50
-    assert max(latencies) < 1.0
+    assert max(latencies) < 1.0 and failed == 0
 
 
 def test_too_many_headers_and_long_request_lines_are_refused(box: Sandbox) -> None:
@@ -111,7 +115,10 @@ def test_too_many_headers_and_long_request_lines_are_refused(box: Sandbox) -> No
             start = time.monotonic()
             with contextlib.suppress(BrokenPipeError, ConnectionResetError):
                 sock.sendall(request)
-            status, _ = read_response(sock, 5.0)
+            try:
+                status: int | str | None = read_response(sock, 5.0)[0]
+            except TimeoutError:
+                status = "no answer"
             seconds = time.monotonic() - start
         print(f"\n{name}: {status} in {seconds * 1000:.1f} ms")
         # A reset can swallow the 431 when the gateway closes with unread bytes; that is "closed".
