@@ -30,7 +30,7 @@ The HTTP front door's limits (``HttpLimits``, part of ``SecuritySettings``; gate
     LLMC_MAX_HEADERS            most header fields in one request (else 431)        100
     LLMC_MAX_HEADER_BYTES       request line plus headers, in all (else 431)        32768
     LLMC_HEADER_TIMEOUT_S       time for a complete request head, seconds           10
-    LLMC_KEEPALIVE_TIMEOUT_S    an idle keep-alive connection is closed after       5
+    LLMC_KEEPALIVE_TIMEOUT_S    whole seconds an idle keep-alive connection stays   5
     LLMC_MAX_CONNECTIONS        open HTTP connections (also kept below the open-    2048
                                 file limit); new ones past it get 503 and close
 
