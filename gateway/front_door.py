@@ -13,6 +13,9 @@ file descriptors. ``FrontDoor`` adds, with a few integer comparisons per request
   complete head within ``header_timeout_s`` of opening (or of its last response) is
   closed by a sweeper that runs about once a second, so slowloris trickles and silent
   connections end; idle keep-alive connections end after uvicorn's keep-alive timeout;
+* a body timeout: a request whose body is not complete ``body_timeout_s`` after its head
+  is closed by the same sweeper (a trickled body would otherwise hold a connection and a
+  task for ever, and enough of them would hold the connection cap);
 * a cap on open connections below the open-file limit: past it a new connection gets
   ``503`` and is closed at once, while accepted connections keep working.
 
@@ -78,7 +81,7 @@ class RefusalCounts:
     head_too_large: int = 0
     too_many_headers: int = 0
     url_too_long: int = 0
-    header_timeout: int = 0
+    too_slow: int = 0
 
     def snapshot(self) -> dict[str, int]:
         return {f.name: getattr(self, f.name) for f in fields(self)}
@@ -95,8 +98,8 @@ class FrontDoorProtocol(HttpToolsProtocol):
     # Bytes of the current request head seen so far; -1 once the head is complete (body or
     # response under way). Reset to 0 when a message completes: what follows is the next head.
     _head_bytes: int = 0
-    # loop.time() when the connection opened or its last response ended.
-    _idle_since: float = 0.0
+    # loop.time() when the connection opened, the last head completed, or the last response ended.
+    _since: float = 0.0
     # The response to send instead of uvicorn's 400 when a limit stopped the parser.
     _refusal: bytes = b""
 
@@ -110,7 +113,7 @@ class FrontDoorProtocol(HttpToolsProtocol):
             transport.close()
             return
         super().connection_made(transport)
-        self._idle_since = self.loop.time()
+        self._since = self.loop.time()
 
     def data_received(self, data: bytes) -> None:
         used = self._head_bytes
@@ -135,6 +138,7 @@ class FrontDoorProtocol(HttpToolsProtocol):
 
     def on_headers_complete(self) -> None:
         self._head_bytes = -1
+        self._since = self.loop.time()
         if len(self.headers) > self.max_headers or len(self.url) > self.max_url:
             self._stop_parser()
         super().on_headers_complete()
@@ -144,7 +148,7 @@ class FrontDoorProtocol(HttpToolsProtocol):
         super().on_message_complete()
 
     def on_response_complete(self) -> None:
-        self._idle_since = self.loop.time()
+        self._since = self.loop.time()
         super().on_response_complete()
 
     def send_400_response(self, msg: str) -> None:
@@ -154,18 +158,22 @@ class FrontDoorProtocol(HttpToolsProtocol):
         else:
             super().send_400_response(msg)
 
-    def stalled(self, now: float, timeout_s: float) -> bool:
-        """True when no request is in flight and no complete head came within ``timeout_s``.
+    def stalled(self, now: float, limits: HttpLimits) -> bool:
+        """True when the connection is slower than the limits allow.
 
-        A connection that has served a request and sent nothing since is left to the
-        keep-alive timeout; any byte after that (even a bare CRLF, or the rest of a body
-        the response did not wait for, both of which cancel uvicorn's keep-alive timer)
-        puts it back under this one.
+        * No request in flight and no complete head within ``header_timeout_s`` of opening
+          or of the last response. A connection that has sent nothing since its last
+          response is left to the keep-alive timeout; any byte after it (a bare CRLF, or the
+          rest of a body the response did not wait for, both of which cancel uvicorn's
+          keep-alive timer) puts it back under the header timeout.
+        * A request in flight whose body is not complete ``body_timeout_s`` after its head.
         """
         cycle = self.cycle
-        if cycle is not None and (not cycle.response_complete or self._head_bytes == 0):
-            return False
-        return now - self._idle_since > timeout_s
+        if cycle is None:
+            return now - self._since > limits.header_timeout_s
+        if not cycle.response_complete:
+            return self._head_bytes < 0 and now - self._since > limits.body_timeout_s
+        return self._head_bytes != 0 and now - self._since > limits.header_timeout_s
 
     def _stop_parser(self) -> None:
         door = self.door
@@ -216,19 +224,19 @@ class FrontDoor:
         return BoundFrontDoorProtocol
 
     def close_stalled(self, connections: Iterable[Any], now: float) -> int:
-        """Close every connection past the header timeout; returns how many."""
+        """Close every connection past the header or body timeout; returns how many."""
         closed = 0
         for conn in list(connections):
-            if isinstance(conn, FrontDoorProtocol) and conn.stalled(now, self.limits.header_timeout_s):
+            if isinstance(conn, FrontDoorProtocol) and conn.stalled(now, self.limits):
                 conn.transport.close()
                 closed += 1
-        self.counts.header_timeout += closed
+        self.counts.too_slow += closed
         return closed
 
     async def sweep(self, connections: Iterable[Any]) -> None:
         """Run until cancelled: close stalled connections, log what was refused (at most once a minute)."""
         loop = asyncio.get_running_loop()
-        interval = min(1.0, self.limits.header_timeout_s / 4)
+        interval = min(1.0, self.limits.header_timeout_s / 4, self.limits.body_timeout_s / 4)
         logged = self.counts.snapshot()
         last_log = float("-inf")
         while True:

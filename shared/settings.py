@@ -30,6 +30,7 @@ The HTTP front door's limits (``HttpLimits``, part of ``SecuritySettings``; gate
     LLMC_MAX_HEADERS            most header fields in one request (else 431)        100
     LLMC_MAX_HEADER_BYTES       request line plus headers, in all (else 431)        32768
     LLMC_HEADER_TIMEOUT_S       time for a complete request head, seconds           10
+    LLMC_BODY_TIMEOUT_S         time for the whole body after the head, seconds     30
     LLMC_KEEPALIVE_TIMEOUT_S    whole seconds an idle keep-alive connection stays   5
     LLMC_MAX_CONNECTIONS        open HTTP connections (also kept below the open-    2048
                                 file limit); new ones past it get 503 and close
@@ -86,6 +87,7 @@ class HttpLimits:
     max_headers: int = 100
     max_header_bytes: int = 32 * 1024
     header_timeout_s: float = 10.0
+    body_timeout_s: float = 30.0
     keepalive_timeout_s: int = 5
     max_connections: int = 2048
 
@@ -97,6 +99,7 @@ class HttpLimits:
             max_headers=_whole(env, "LLMC_MAX_HEADERS", default.max_headers),
             max_header_bytes=_whole(env, "LLMC_MAX_HEADER_BYTES", default.max_header_bytes),
             header_timeout_s=_positive(env, "LLMC_HEADER_TIMEOUT_S", default.header_timeout_s),
+            body_timeout_s=_positive(env, "LLMC_BODY_TIMEOUT_S", default.body_timeout_s),
             keepalive_timeout_s=_whole(env, "LLMC_KEEPALIVE_TIMEOUT_S", default.keepalive_timeout_s),
             max_connections=_whole(env, "LLMC_MAX_CONNECTIONS", default.max_connections),
         )
@@ -107,6 +110,7 @@ class HttpLimits:
             "LLMC_MAX_HEADERS": str(self.max_headers),
             "LLMC_MAX_HEADER_BYTES": str(self.max_header_bytes),
             "LLMC_HEADER_TIMEOUT_S": str(self.header_timeout_s),
+            "LLMC_BODY_TIMEOUT_S": str(self.body_timeout_s),
             "LLMC_KEEPALIVE_TIMEOUT_S": str(self.keepalive_timeout_s),
             "LLMC_MAX_CONNECTIONS": str(self.max_connections),
         }

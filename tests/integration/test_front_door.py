@@ -28,7 +28,7 @@ from tests.integration.security_helpers import list_tools_request, mcp_headers, 
 
 pytestmark = pytest.mark.integration
 
-LIMITS = HttpLimits(header_timeout_s=3.0, keepalive_timeout_s=2, max_connections=64)
+LIMITS = HttpLimits(header_timeout_s=3.0, body_timeout_s=3.0, keepalive_timeout_s=2, max_connections=64)
 MiB = 1024 * 1024
 
 
@@ -150,6 +150,34 @@ def test_slowloris_and_silent_connections_are_closed_after_the_header_timeout(bo
           f"({trickled} bytes trickled), silent connection after {silent_after} s")
     assert closed_after is not None and closed_after < timeout + 2.5
     assert silent_after is not None and silent_after < timeout + 2.5
+
+
+def test_a_trickled_body_is_closed_after_the_body_timeout(box: Sandbox) -> None:
+    port = _port(box)
+    log = box.log_dir / "gateway.log"
+    log_size = log.stat().st_size
+    head = (f"POST /mcp HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nAuthorization: Bearer {box.token}\r\n"
+            "Content-Type: application/json\r\nAccept: application/json, text/event-stream\r\n"
+            "Content-Length: 100000\r\n\r\n{").encode()
+    with contextlib.closing(connect(port)) as sock:
+        sock.sendall(head)
+        start, closed_after = time.monotonic(), None
+        while closed_after is None and time.monotonic() - start < LIMITS.body_timeout_s + 6:
+            try:
+                sock.sendall(b" ")  # one byte of the body every 0.2 s
+            except OSError:
+                closed_after = time.monotonic() - start
+                break
+            if wait_closed(sock, 0.2) is not None:
+                closed_after = time.monotonic() - start
+    time.sleep(0.5)
+    with log.open("rb") as lines:
+        lines.seek(log_size)
+        new_log = lines.read()
+    print(f"\nbody timeout {LIMITS.body_timeout_s} s: connection trickling a 100,000-byte body closed after "
+          f"{closed_after} s; gateway.log grew {len(new_log)} bytes")
+    assert closed_after is not None and closed_after < LIMITS.body_timeout_s + 2.5
+    assert b"Traceback" not in new_log
 
 
 def test_idle_keep_alive_connections_are_closed(box: Sandbox) -> None:

@@ -21,7 +21,7 @@ from gateway.front_door import FD_RESERVE, FrontDoor, FrontDoorProtocol
 from shared.settings import HttpLimits, SecuritySettings
 
 LIMITS = HttpLimits(max_url_bytes=100, max_headers=5, max_header_bytes=400, header_timeout_s=2.0,
-                    keepalive_timeout_s=1, max_connections=3)
+                    body_timeout_s=4.0, keepalive_timeout_s=1, max_connections=3)
 
 
 class RecordingTransport(asyncio.Transport):
@@ -147,12 +147,25 @@ def test_stalled_means_no_request_in_flight_and_no_complete_head_in_time(loop: a
     served.data_received(_head())
     door.settle()
     now = loop.time()
-    assert [p.stalled(now + 1.0, 2.0) for p in (silent, trickle, served)] == [False, False, False]
+    assert [p.stalled(now + 1.0, LIMITS) for p in (silent, trickle, served)] == [False, False, False]
     # Later: the silent and trickling ones are stalled; the served, idle one is left to keep-alive.
-    assert [p.stalled(now + 2.5, 2.0) for p in (silent, trickle, served)] == [True, True, False]
+    assert [p.stalled(now + 2.5, LIMITS) for p in (silent, trickle, served)] == [True, True, False]
     served.data_received(b"\r\n")  # a stray CRLF cancels the keep-alive timer: back under the header timeout
-    assert served.stalled(now + 2.5, 2.0)
+    assert served.stalled(now + 2.5, LIMITS)
     assert door.door.close_stalled(door.state.connections, now + 2.5) == 3
+
+
+def test_a_body_not_complete_within_the_body_timeout_is_stalled(loop: asyncio.AbstractEventLoop) -> None:
+    door = Door(loop)
+    slow, _ = door.connect()
+    slow.data_received(b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 100\r\n\r\n" + b"x" * 10)
+    door.settle()
+    now = loop.time()
+    assert not slow.stalled(now + 3.0, LIMITS)  # past the header timeout, but the head is complete
+    assert slow.stalled(now + 4.5, LIMITS)
+    slow.data_received(b"x" * 90)  # the body completes: the request is no longer waiting on the client
+    door.settle()
+    assert not slow.stalled(now + 4.5, LIMITS)
 
 
 def test_the_cap_stays_below_the_open_file_limit() -> None:
@@ -173,9 +186,11 @@ def test_the_soft_open_file_limit_is_raised_to_the_hard_limit() -> None:
 
 def test_http_limits_come_from_llmc_variables_and_round_trip() -> None:
     env = {"LLMC_MAX_URL_BYTES": "4096", "LLMC_MAX_HEADERS": "50", "LLMC_MAX_HEADER_BYTES": "16384",
-           "LLMC_HEADER_TIMEOUT_S": "2.5", "LLMC_KEEPALIVE_TIMEOUT_S": "3", "LLMC_MAX_CONNECTIONS": "500"}
+           "LLMC_HEADER_TIMEOUT_S": "2.5", "LLMC_BODY_TIMEOUT_S": "20", "LLMC_KEEPALIVE_TIMEOUT_S": "3",
+           "LLMC_MAX_CONNECTIONS": "500"}
     limits = SecuritySettings.from_env(env).http
-    assert limits == HttpLimits(4096, 50, 16384, 2.5, 3, 500)
+    assert limits == HttpLimits(max_url_bytes=4096, max_headers=50, max_header_bytes=16384, header_timeout_s=2.5,
+                                body_timeout_s=20.0, keepalive_timeout_s=3, max_connections=500)
     assert SecuritySettings.from_env(SecuritySettings(http=limits).to_env()).http == limits
     assert SecuritySettings.from_env({}).http == HttpLimits()
 
