@@ -6,6 +6,8 @@ one clear message and exit code 2, before anything listens.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 import signal
 import sys
@@ -17,6 +19,7 @@ from gateway.app import bind_refusal, create_app, is_loopback
 from gateway.audit_hook import worker_audit_hook
 from gateway.auth import RegistryTokenVerifier
 from gateway.broker_setup import build_broker
+from gateway.front_door import FrontDoor, raise_open_file_limit
 from gateway.metrics import GatewayMetrics
 from gateway.service import GatewayService
 from gateway.tracing import configure_exporter
@@ -42,24 +45,33 @@ async def serve(settings: Settings) -> None:
     service = GatewayService(providers, broker, metrics=metrics)
     configure_exporter()
     app = create_app(service, verifier, settings, metrics)
+    limits = settings.security.http
+    door = FrontDoor(limits, open_files=raise_open_file_limit())
     config = uvicorn.Config(
         app, host=settings.host, port=settings.port, log_config=None, access_log=False, lifespan="on",
-        http="httptools",
+        # httptools with the front door's limits on heads, slow clients and open connections.
+        http=door.protocol, timeout_keep_alive=limits.keepalive_timeout_s,
+        # No WebSocket endpoint exists; an Upgrade must not hand the socket to another parser.
+        ws="none",
         # Every client is local, so X-Forwarded-For from 127.0.0.1 would be believed by
         # default: a caller could pick the source address the lockout counts against.
         proxy_headers=False,
     )
     server = uvicorn.Server(config)
+    sweeper = asyncio.create_task(door.sweep(server.server_state.connections))
     # uvicorn handles SIGTERM/SIGINT while serving, then re-raises the signal to whatever
     # handler was installed before. A no-op handler there lets serve() return normally,
     # so the broker below closes its socket and the process exits 0 for supervisord.
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: None)
-    log_event(log, "gateway_listening", host=settings.host, port=settings.port)
+    log_event(log, "gateway_listening", host=settings.host, port=settings.port, max_connections=door.cap)
     settle_heap()
     try:
         await server.serve()
     finally:
+        sweeper.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await sweeper
         await broker.stop()
         log_event(log, "gateway_stopped")
 
