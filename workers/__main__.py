@@ -24,6 +24,7 @@ from shared.config import ConfigError, load_providers
 from shared.heap import settle_heap
 from shared.link_keys import CurveClientKeys, KeyFileError, LinkSetupError, load_curve_client, read_link_key
 from shared.logs import configure_logging, log_event
+from shared.redact import register_secret
 from shared.settings import Settings
 from workers.runtime import WorkerRuntime
 from workers.secrets import resolve_secret
@@ -61,9 +62,10 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     config = providers.providers.get(args.provider)
     secret = resolve_secret(args.provider, config.secret, settings.secrets_dir) if config else None
+    register_secret(secret)  # from here on every log and audit line of this process masks it, in any form
     runtime = WorkerRuntime(args.provider, config, secret, settings, link_key=link_key, curve=curve)
     del link_key
-    del secret  # the runtime holds the only reference from here on
+    del secret  # from here on only the runtime (and the redaction lookup set) hold it
     settle_heap()
     try:
         uvloop.run(runtime.run())
