@@ -59,6 +59,9 @@ _IGNORED = re.compile(r"[\s\u200b\u200c\u200d\u2060\ufeff]+")
 _ESCAPE = re.compile(r"%([0-9A-Fa-f]{2})")
 _HEX_PAIR = re.compile(r"[0-9A-Fa-f]{2}")
 _PREFIX = re.compile(r"(?:[a-z][a-z0-9]{0,9}[-_]){1,3}")  # sk-proj-, sk-ant-api03-, sk-svcacct-
+# The dots inside a provider's masked form, with the token part on their far side.
+_ELLIPSIS_AFTER = re.compile(r"(?:\.{2,}|…)[A-Za-z0-9]")
+_ELLIPSIS_BEFORE = re.compile(r"[A-Za-z0-9](?:\.{2,}|…)$")
 _TOKEN_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_+/=%*~")
 
 
@@ -172,11 +175,18 @@ def _folded_with_origin(text: str) -> tuple[list[str], list[tuple[int, int]]]:
 
 
 def _widen(text: str, start: int, end: int) -> tuple[int, int]:
-    while start > 0 and text[start - 1] in _TOKEN_CHARS:
-        start -= 1
-    while end < len(text) and text[end] in _TOKEN_CHARS:
-        end += 1
-    return start, end
+    """Grow a hit to its whole token, across the dots of a masked form (``sk-proj-abc...wxyz``)."""
+    while True:
+        while start > 0 and text[start - 1] in _TOKEN_CHARS:
+            start -= 1
+        while end < len(text) and text[end] in _TOKEN_CHARS:
+            end += 1
+        left = _ELLIPSIS_BEFORE.search(text, 0, start)
+        right = _ELLIPSIS_AFTER.match(text, end)
+        if left is None and right is None:
+            return start, end
+        start = left.start() if left is not None else start
+        end = right.end() if right is not None else end
 
 
 # The secrets this process holds (a worker's provider key): every redact() call knows them.
