@@ -168,10 +168,12 @@ def test_refused_start_runs_no_planted_code_does_not_loop_and_status_says_why(
     root, marker, env = install_copy
     planted = _plant(root, marker)
     started = time.monotonic()
-    launched = subprocess.run([sys.executable, "-c", "from cli.stack import Stack; from shared.settings import "
-                               "Settings; Stack(Settings.from_env()).start()"],
+    launched = subprocess.run([sys.executable, "-m", "cli.main", "up", "--detach"],
                               capture_output=True, text=True, env=env, cwd=root, timeout=120)
-    assert launched.returncode == 0, launched.stderr
+    up_s = time.monotonic() - started
+    print(f"`up --detach` exit {launched.returncode} after {up_s:.1f}s: {launched.stderr.strip()[:300]}")
+    assert launched.returncode == 1 and "will not be restarted" in launched.stderr, launched.stderr
+    assert planted[0] in launched.stderr  # `up` says why at once instead of waiting for a gateway that never comes
     stack = _copy_stack(env)
     states: dict[str, str] = {}
     while time.monotonic() - started < 90:
