@@ -9,14 +9,14 @@ Two layers:
   literally: every 8-character run of it counts (except runs wholly inside its public
   format prefix, ``sk-proj-``, ``sk-ant-api03-``: those are in the providers' docs and
   in ordinary text). ``SecretScrubber`` precomputes the set of 8-character windows of
-  each secret, of its base64 encodings at the three byte
-  alignments (standard and URL-safe alphabets) and of its hex form, all lower-cased.
-  The text is normalised the same way (percent-escapes decoded, case folded,
-  whitespace and zero-width characters dropped) and every 8-character window of it is
-  looked up in that set: one pass, one set lookup per character, whatever the number
-  of forms. Where a window hits, the whole token around it (letters, digits and
-  ``-_+/=%*~``) is masked in the original text, so the leftovers of a masked or
-  encoded form go too.
+  each secret, of its base64 encodings at the three byte alignments (standard and
+  URL-safe alphabets) and of its hex form, all lower-cased. The text is normalised the
+  same way (percent-escapes decoded, case folded, whitespace and zero-width characters
+  dropped) and every 8-character window of it is looked up in that set: one pass, one
+  set lookup per character, whatever the number of forms. Where a window hits, the
+  whole token around it (letters, digits and ``-_+/=%*~``, and across the dots of a
+  masked form) is masked in the original text, so the leftovers of a masked or encoded
+  form go too.
 * **Anything shaped like a credential**, known or not: provider keys (``sk-...``), our
   client and session tokens (``llmc_``, ``llmcs_``), bearer values and ``x-api-key``
   values, so a key we were never told about (a provider echoing another key, a user
@@ -206,9 +206,10 @@ def _scrubber_for(secrets: tuple[str, ...]) -> SecretScrubber:
 
 def redact(text: str, secrets: Iterable[str] = ()) -> str:
     """``text`` without the registered secrets, ``secrets``, or anything credential-shaped."""
-    extra = tuple(s for s in secrets if s)
-    if extra:
-        text = _scrubber_for(extra).scrub(text)
+    if secrets:  # the common call (a log field in the gateway) passes none: skip the tuple
+        extra = tuple(s for s in secrets if s)
+        if extra:
+            text = _scrubber_for(extra).scrub(text)
     if _REGISTERED:
         text = _REGISTERED.scrub(text)
     return _PATTERNS.sub(MASK, text)
