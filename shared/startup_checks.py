@@ -15,8 +15,10 @@ would run before being checked (a planted ``gateway/tracing/__init__.pyc`` did e
 that). So this module imports only the standard library, and it loads the verifier,
 ``shared/manifest.py``, straight from its source file: no ``__pycache__`` entry, no
 package folder or extension module planted beside it can stand in for the verifier.
-Python has already run ``shared/__init__.py``, the entry package's ``__init__.py`` and
-its ``__main__.py`` by then; those hold no code beyond the check itself.
+Python has already run ``shared/__init__.py``, this module, the entry package's
+``__init__.py`` and its ``__main__.py`` header by then (possibly from ``__pycache__``);
+those hold no code beyond the check itself, and are the part a check run by the code it
+checks cannot vouch for.
 
 A refusal exits with ``EX_CONFIG`` (78). supervisord is configured not to restart a
 program that exits 78 (``exitcodes=78``, ``autorestart=unexpected``) and to give up after
