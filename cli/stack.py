@@ -33,6 +33,7 @@ from shared.config import ConfigError, ProvidersFile, load_client_registry, load
 from shared.files import FileWriteError, write_secret_file
 from shared.link_keys import KeyFileError, ensure_link_key
 from shared.settings import Settings
+from shared.startup_checks import refusal_file
 from shared.timeline import ENV_VAR as TIMELINE_VAR
 
 __all__ = ["REPO_ROOT", "Stack", "StackError", "scrubbed_environment"]
@@ -107,9 +108,10 @@ _WORKER_PROGRAM = """[program:{name}]
 command=%(ENV_LLMC_PYTHON)s -m workers {name}
 directory=%(here)s
 autostart=true
-autorestart=true
+autorestart=unexpected
+exitcodes=78
 startsecs=1
-startretries=10
+startretries=3
 stopsignal=TERM
 stopwaitsecs=5
 stopasgroup=true
@@ -181,8 +183,25 @@ class Stack:
                 pass
             if not self.is_running():
                 raise StackError(f"supervisord exited; see {self.settings.log_dir}/supervisord.log")
+            self._raise_if_gateway_gave_up()
             time.sleep(0.1)
         raise StackError(f"the gateway did not answer on {url} within {timeout_s:g}s; see {self.settings.log_dir}")
+
+    def _raise_if_gateway_gave_up(self) -> None:
+        """A gateway that refused to start (exit 78) or kept failing will not answer: say why now."""
+        try:
+            state = str(self.rpc().supervisor.getProcessInfo("gateway")["statename"])
+        except (OSError, xmlrpc.client.Fault):
+            return
+        if state not in ("FATAL", "EXITED"):
+            return
+        try:
+            why = refusal_file(self.settings.run_dir, "gateway").read_text().strip()
+        except OSError:
+            if state == "EXITED":
+                return  # any exit but a refusal is restarted: keep waiting
+            why = f"see {self.settings.log_dir}/gateway.log"
+        raise StackError(f"the gateway is {state} and will not be restarted: {why}")
 
     def stop(self, timeout_s: float = 20.0) -> None:
         pid = self.supervisord_pid()

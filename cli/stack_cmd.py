@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from cli.stack import Stack, StackError
-from cli.status_view import fetch_metrics, render_status
+from cli.status_view import fetch_metrics, read_refusals, render_status
 from shared.settings import Settings
 
 __all__ = ["register"]
@@ -72,7 +72,8 @@ def _status(args: argparse.Namespace) -> int:
         print("llm-caller: not running")
         return 3
     metrics = fetch_metrics(stack.settings.host, stack.settings.port)
-    print("\n".join(render_status(stack.processes(), metrics)))
+    processes = stack.processes()
+    print("\n".join(render_status(processes, metrics, read_refusals(stack.settings.run_dir, processes))))
     return 0
 
 

@@ -1,11 +1,19 @@
 """Run the gateway: ``python -m gateway`` (supervisord does this).
 
-Loads and checks the configuration first: a broken config file stops the process with
-one clear message and exit code 2, before anything listens.
+Checks the signed manifest before importing anything else of ours (exit 78 when it
+fails; see shared/startup_checks.py), then loads and checks the configuration: a broken
+config file stops the process with one clear message and exit code 2, before anything
+listens.
 """
 
 from __future__ import annotations
 
+# First, before any other module of ours is imported: the manifest check (stdlib only).
+from shared.startup_checks import refuse_start_unless_verified
+
+refuse_start_unless_verified("gateway", "llm-caller gateway")
+
+# ruff: noqa: E402 (the imports below must come after the check above)
 import asyncio
 import contextlib
 import logging
@@ -28,7 +36,6 @@ from shared.heap import settle_heap
 from shared.link_keys import KeyFileError, LinkSetupError
 from shared.logs import configure_logging, log_event
 from shared.settings import Settings
-from shared.startup_checks import EX_CONFIG, manifest_problem
 
 log = logging.getLogger("gateway")
 
@@ -83,10 +90,6 @@ def main() -> int:
         print(f"llm-caller gateway: {exc}", file=sys.stderr)
         return 2
     configure_logging("gateway", settings.log_level)
-    problem = manifest_problem(settings.config_dir)
-    if problem is not None:
-        print(f"llm-caller gateway: {problem}", file=sys.stderr)
-        return EX_CONFIG
     refusal = bind_refusal(settings)
     if refusal is not None:
         print(f"llm-caller gateway: {refusal}", file=sys.stderr)
