@@ -22,6 +22,7 @@ span helpers need, imported once by ``configure``.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 import os
@@ -122,7 +123,9 @@ class Tracing:
             try:
                 yield span
             except BaseException as exc:
-                span.set_attribute("error.type", getattr(exc, "type", None) or type(exc).__name__)
+                # The taxonomy type when there is one; "cancelled" as in the tool_call line.
+                kind = "cancelled" if isinstance(exc, asyncio.CancelledError) else getattr(exc, "type", None)
+                span.set_attribute("error.type", kind if isinstance(kind, str) else type(exc).__name__)
                 span.set_status(self.status_error)
                 raise
 

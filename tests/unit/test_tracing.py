@@ -7,6 +7,8 @@ into later tests. The end-to-end chain is tests/integration/test_tracing.py.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import subprocess
 import sys
 
@@ -61,6 +63,19 @@ def test_worker_span_records_a_failure_by_type_only() -> None:
     assert span.name == "embeddings m" and span.status.status_code.name == "ERROR"
     assert span.attributes is not None and span.attributes["error.type"] == "ValueError"
     assert not span.events and "prompt" not in str(span.status.description)
+
+
+def test_a_cancelled_call_ends_its_span_as_cancelled() -> None:
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    tracing = otel.Tracing(provider.get_tracer("test"))
+    request = {"model": "m", "messages": [], "traceparent": GATEWAY_HOP}
+    with contextlib.suppress(asyncio.CancelledError), \
+            provider_call_span(tracing, "openai", "openai", "req-3", {"op": "chat", "request": request}):
+        raise asyncio.CancelledError
+    (span,) = exporter.get_finished_spans()
+    assert span.attributes is not None and span.attributes["error.type"] == "cancelled"
 
 
 def test_tracing_off_loads_no_opentelemetry_in_a_worker() -> None:
