@@ -124,8 +124,8 @@ class Tracing:
                 yield span
             except BaseException as exc:
                 # The taxonomy type when there is one; "cancelled" as in the tool_call line.
-                kind = "cancelled" if isinstance(exc, asyncio.CancelledError) else getattr(exc, "type", None)
-                span.set_attribute("error.type", kind if isinstance(kind, str) else type(exc).__name__)
+                error = "cancelled" if isinstance(exc, asyncio.CancelledError) else getattr(exc, "type", None)
+                span.set_attribute("error.type", error if isinstance(error, str) else type(exc).__name__)
                 span.set_status(self.status_error)
                 raise
 
