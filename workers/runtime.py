@@ -26,7 +26,7 @@ from typing import Any
 
 import zmq
 
-from shared import errors
+from shared import errors, otel
 from shared.config import ProviderConfig
 from shared.link_keys import CurveClientKeys
 from shared.logs import log_event
@@ -41,6 +41,7 @@ from workers.adapters.base import ProviderAdapter
 from workers.http_client import AiohttpClient, HttpClient, Timeouts
 from workers.link_security import WorkerLink, make_curve_client
 from workers.resilience.caller import ResilientCaller
+from workers.tracing import TRACED_OPS, mark_failed, provider_call_span
 
 __all__ = ["WorkerRuntime"]
 
@@ -276,13 +277,21 @@ class WorkerRuntime:
 
     def _start_request(self, request_id: str, payload: dict[str, Any]) -> None:
         mark("worker.request_in")
-        task = asyncio.create_task(self._serve(request_id, payload))
+        if otel.active is None or payload.get("op") not in TRACED_OPS:  # span export off: one test
+            task = asyncio.create_task(self._serve(request_id, payload))
+        else:
+            task = asyncio.create_task(self._serve_traced(otel.active, request_id, payload))
         self._tasks[request_id] = task
 
         def forget(_task: asyncio.Task[None]) -> None:
             self._tasks.pop(request_id, None)
 
         task.add_done_callback(forget)
+
+    async def _serve_traced(self, tracing: otel.Tracing, request_id: str, payload: dict[str, Any]) -> None:
+        kind = self.config.kind if self.config is not None else None
+        with provider_call_span(tracing, self.name, kind, request_id, payload):
+            await self._serve(request_id, payload)
 
     async def _serve(self, request_id: str, payload: dict[str, Any]) -> None:
         if self.adapter is None or self.caller is None or self.status == "unconfigured":
@@ -350,4 +359,5 @@ class WorkerRuntime:
         if isinstance(exc, errors.TransientError | errors.AuthError):
             self._last_error = exc.type
         log_event(log, "request_failed", provider=self.name, request_id=request_id, error=exc.type)
+        mark_failed(exc.type)
         await self._send(Command.ERROR, request_id, exc.to_payload())
