@@ -65,12 +65,16 @@ class ResilientCaller:
                     async for item in stream:
                         forwarded = forwarded or isinstance(item, TextDelta)
                         yield item
-            except errors.LLMCallerError as error:
+            except errors.LLMCallerError as caught:
+                # Whatever an adapter called it, a stream that sent no text was not interrupted.
+                error = caught if forwarded else _before_first_chunk(caught)
                 self.circuits.record(request.model, error)
                 # Once a chunk went out, the caller holds part of this answer: no retry.
                 delay = None if forwarded else self.retry.delay_for(error, attempt, deadline)
                 if delay is None:
-                    raise
+                    if error is caught:
+                        raise
+                    raise error from None
                 await asyncio.sleep(delay)
                 continue
             except BaseException:
@@ -117,9 +121,18 @@ class ResilientCaller:
             "counters": {
                 "attempts": self.attempts,
                 "retries": self.retry.retries,
-                "retry_budget_refusals": self.retry.budget_refusals,
+                "retry_budget_granted": self.retry.budget.granted,
+                "retry_budget_refusals": self.retry.budget.refused,
+                "retry_budget_available": self.retry.budget.available(),
                 "retry_hint_violations": self.retry.hint_violations,
                 "rate_limit_waits": self.limiter.waits,
                 "rate_limit_rejections": self.limiter.rejections,
             },
         }
+
+
+def _before_first_chunk(error: errors.LLMCallerError) -> errors.LLMCallerError:
+    """``stream_interrupted`` means text reached the caller; before that it is a provider error."""
+    if not isinstance(error, errors.StreamInterrupted):
+        return error
+    return errors.ProviderError(error.message, provider=error.provider, retry_after_s=error.retry_after_s)
