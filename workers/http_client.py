@@ -8,9 +8,10 @@ CPU through httpx, 200-250 us through aiohttp (decision D16). Unit tests drive t
 adapters through an httpx ``MockTransport`` behind the same contract.
 
 ``TransportFailure`` is the one exception for "no HTTP answer". It is classified by what
-went wrong (a server that disconnects mid-body is ``protocol``, the taxonomy's
-``stream_interrupted``, not a connect failure), and its message never holds the URL,
-which may carry credentials.
+went wrong (a server that disconnects mid-headers or mid-body is ``protocol``, not a
+connect failure: the adapters call it ``stream_interrupted`` once a stream has sent text,
+``provider_error`` before), and its message never holds the URL, which may carry
+credentials.
 """
 
 from __future__ import annotations

@@ -80,13 +80,16 @@ class ProviderAdapter(abc.ABC):
         """Remove our key (and anything key-shaped) from provider text before it travels."""
         return redact(text, (self._secret,) if self._secret else ())
 
-    def transport_error(self, exc: TransportFailure) -> errors.LLMCallerError:
-        return transport_error(exc, self.name)
+    def transport_error(self, exc: TransportFailure, *, text_sent: bool = False) -> errors.LLMCallerError:
+        return transport_error(exc, self.name, text_sent=text_sent)
 
 
-def transport_error(exc: TransportFailure, provider: str) -> errors.LLMCallerError:
+def transport_error(exc: TransportFailure, provider: str, *, text_sent: bool = False) -> errors.LLMCallerError:
     """Map a request that got no (complete) HTTP answer to the taxonomy.
 
+    ``text_sent``: a stream had already forwarded text. Only then is a connection closed
+    mid-response ``stream_interrupted``; before the first chunk it is a plain, retryable
+    ``provider_error`` (the caller holds nothing, so a retry or a fallback is safe).
     The message names the kind of failure only: transport messages can include the URL,
     and a base URL may carry credentials in its userinfo.
     """
@@ -94,7 +97,10 @@ def transport_error(exc: TransportFailure, provider: str) -> errors.LLMCallerErr
         what = "connecting to" if exc.kind == "connect_timeout" else "waiting for"
         return errors.Timeout(f"timed out {what} {provider}", provider=provider)
     if exc.kind == "protocol":
-        return errors.StreamInterrupted(f"{provider} closed the connection mid-response", provider=provider)
+        if text_sent:
+            return errors.StreamInterrupted(f"{provider} closed the connection mid-stream", provider=provider)
+        return errors.ProviderError(f"{provider} closed the connection before a complete response",
+                                    provider=provider)
     if exc.kind == "other":
         return errors.ProviderError(f"HTTP error talking to {provider}: {exc}", provider=provider)
     return errors.ConnectionFailed(f"cannot reach {provider}: {exc.reason or 'connection failed'}", provider=provider)

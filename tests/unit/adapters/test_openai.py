@@ -205,9 +205,15 @@ def test_stream_truncated_without_done_is_interrupted() -> None:
     assert type(exc) is errors.StreamInterrupted and exc.partial_text == "Hello"
 
 
-def test_stream_empty_body_is_interrupted_with_empty_partial() -> None:
+def test_stream_empty_body_is_a_provider_error_not_an_interruption() -> None:
     items, exc = stream(lambda _: stream_response(b""))
-    assert items == [] and type(exc) is errors.StreamInterrupted and exc.partial_text == ""
+    assert items == [] and type(exc) is errors.ProviderError and exc.partial_text is None
+
+
+def test_stream_answered_with_an_html_page_is_a_provider_error() -> None:
+    page = b"<!DOCTYPE html><html><body>Please sign in</body></html>"
+    items, exc = stream(lambda _: stream_response(page, content_type="text/html; charset=utf-8"))
+    assert items == [] and type(exc) is errors.ProviderError and "text/html" in exc.message
 
 
 def test_stream_malformed_json_before_text_is_provider_error() -> None:
