@@ -140,6 +140,9 @@ class ModelOut(BaseModel):
     loaded: bool | None = None
     kind: str | None = None
     context_length: int | None = None
+    capability_source: str | None = Field(
+        None, description="where the capabilities came from: config, server (e.g. LM Studio's model type), "
+        "kind (all the provider kind can do), probe (a one-time test call), or name (guessed from the id)")
 
 
 class WorkerHealthOut(BaseModel):

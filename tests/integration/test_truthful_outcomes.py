@@ -16,6 +16,8 @@ import httpx
 import pytest
 
 from cli.sandbox import Sandbox
+from emulators.control import EmulatorControl
+from emulators.lmstudio_api import DEFAULT_MODELS
 from tests.integration.conftest import clear_faults, inject, run
 
 pytestmark = pytest.mark.integration
@@ -133,3 +135,39 @@ def test_stream_failing_before_its_first_chunk_falls_back(tbox: Sandbox, mode: s
     assert out["route"]["fallback_from"] == [{"provider": "openai", "model": "gpt-4o-mini",
                                               "reason": "provider_error"}]
     assert _requests(tbox, "openai", "/v1/chat/completions") == 3
+
+
+# ---- item 6: what a model can do comes from the server, a probe, then the name ------------
+
+_MODELS = [{"id": "qwen2.5-7b-instruct"}, {"id": "nomic-text-v1.5", "type": "embeddings"}]
+
+
+@pytest.fixture
+def lmstudio_models(tbox: Sandbox) -> Iterator[EmulatorControl]:
+    with EmulatorControl(tbox.emulators.url("lmstudio")) as control:
+        control.set_models(_MODELS)  # the embedding model's id does not contain "embed"
+        yield control
+        control.set_models([m.model_dump() for m in DEFAULT_MODELS])
+
+
+def _models_after_refresh(box: Sandbox) -> dict[str, dict[str, Any]]:
+    health = run(_call(box, "getHealth", {"refresh_models": True}))
+    worker = next(w for w in health["workers"] if w["provider"] == "lmstudio")
+    return {m["id"]: m for m in worker["models"]}
+
+
+@pytest.mark.parametrize("listing", ["native", "openai_only"])
+def test_an_embedding_model_not_named_embed_is_found(
+        tbox: Sandbox, lmstudio_models: EmulatorControl, listing: str) -> None:
+    if listing == "openai_only":  # a server without LM Studio's native listing: no model types
+        inject(tbox, "lmstudio", {"path": "/api/v0/models", "mode": "status", "status": 404, "times": 1000})
+    models = _models_after_refresh(tbox)
+    out = run(_call(tbox, "embed", {"input": "hello", "provider": "lmstudio"}))
+    shown = {k: (v["capabilities"], v.get("capability_source")) for k, v in models.items()}
+    print(f"\n{listing}: models {shown}; embed -> {out.get('model') or out['error']['type']}")
+    expected_source = "server" if listing == "native" else "probe"
+    assert models["nomic-text-v1.5"]["capabilities"] == ["embed"]
+    assert models["nomic-text-v1.5"]["capability_source"] == expected_source
+    assert models["qwen2.5-7b-instruct"]["capabilities"] == ["chat", "chatStream"]
+    assert models["qwen2.5-7b-instruct"]["capability_source"] == expected_source
+    assert out.get("model") == "nomic-text-v1.5" and out["dimensions"] > 0, out

@@ -74,7 +74,8 @@ class ProviderAdapter(abc.ABC):
 
     def configured_models(self) -> list[ModelInfo]:
         """The models named in providers.json, for health reports before any listing."""
-        return [ModelInfo(id=m.id, capabilities=list(m.capabilities)) for m in self.config.models]
+        return [ModelInfo(id=m.id, capabilities=list(m.capabilities), capability_source="config")
+                for m in self.config.models]
 
     def scrub(self, text: str) -> str:
         """Remove our key (and anything key-shaped) from provider text before it travels."""
