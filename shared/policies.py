@@ -48,10 +48,18 @@ class RateLimits(StrictModel):
 
 
 class CircuitPolicy(StrictModel):
-    """Open after consecutive failures; after the cooldown let one probe through."""
+    """Open after consecutive failures; after the cooldown let one probe through.
+
+    A provider that cannot be connected to at all is held open until a probe reaches it."""
 
     failure_threshold: Annotated[int, Field(ge=1, le=100)] = 5
     cooldown_s: Annotated[float, Field(gt=0, le=3600)] = 15.0
+    # This many failed connections in a row (calls or probes) make the provider unreachable:
+    # the worker reports degraded, the circuit is held open, a probe runs every probe_interval_s.
+    unreachable_after: Annotated[int, Field(ge=1, le=100, description="Consecutive failed connections "
+                                            "that make the provider unreachable")] = 3
+    probe_interval_s: Annotated[float, Field(ge=0.1, le=600, description="How often an unreachable (or "
+                                             "suspect) provider is probed with a model listing")] = 5.0
 
 
 class StreamGuards(StrictModel):

@@ -363,12 +363,18 @@ def test_transport_errors_are_mapped_without_urls(
         "embed": lambda a: a.embed(EmbedRequest("m", ["x"])),
         "list": lambda a: a.list_models(),
     }
+    cfg = config("openai", base_url="https://user:pw@api.openai.test/v1?key=sk-q")
     try:
-        result = run_with(OpenAIAdapter, handler, calls[op])
+        result = run_with(OpenAIAdapter, handler, calls[op], cfg=cfg)
     except errors.LLMCallerError as exc:
         caught: BaseException | None = exc
     else:
         caught = result[1] if isinstance(result, tuple) else None
     assert type(caught) is expected
-    assert "pw" not in caught.message and "://" not in caught.message
+    # The transport's own text never shows; only a connection failure names the base URL, cleaned.
+    assert "pw" not in caught.message and "user" not in caught.message and "sk-q" not in caught.message
+    if expected is errors.ConnectionFailed:
+        assert caught.message == "cannot reach prov at https://api.openai.test/v1: connection failed"
+    else:
+        assert "://" not in caught.message
     assert caught.__cause__ is None and caught.__suppress_context__
