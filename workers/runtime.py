@@ -286,6 +286,8 @@ class WorkerRuntime:
             log_event(log, "model_discovery_failed" if discovering else "provider_probe_failed",
                       level=level, provider=self.name, error=exc.type)
             return
+        if self._last_error in ("connection", "timeout"):
+            self._last_error = None  # the provider answered: that error is over
         if discovering and models != self._models:
             self._models = models
             log_event(log, "models_discovered", provider=self.name, count=len(models))

@@ -107,6 +107,7 @@ def test_a_stopped_provider_makes_health_degraded_and_a_probe_sees_it_back(
     took, worker, health = run(_until(box, _ready_with_models, 30))
     print(f"started: ready with {len(worker['models'])} models after {took:.1f}s; gateway {health['status']}")
     assert worker["reason"] is None and worker["degraded_since"] is None and worker["circuit"]["state"] == "closed"
+    assert worker["last_error"] is None
     assert health["status"] == "ok"
     out = run(_call(box, "chat", {"prompt": "hi", "provider": "lmstudio"}))
     assert "error" not in out, out
@@ -117,6 +118,7 @@ def test_a_stopped_provider_makes_health_degraded_and_a_probe_sees_it_back(
     out = run(_call(box, "chat", {"prompt": "hi", "provider": "lmstudio"}))
     print(f"first call after the stop: {out['error']['type']} in {time.monotonic() - started:.2f}s")
     assert out["error"]["type"] in ("connection", "unavailable"), out
+    assert f"lmstudio at {_URL}: connection refused" in out["error"]["message"] or _URL in out["error"]["message"]
     took, worker, health = run(_until(box, _degraded, 30))
     print(f"stopped: degraded {took:.1f}s after the first failed call: {worker['reason']!r}")
     _check_degraded(worker, health)
