@@ -150,7 +150,7 @@ class ResilientCaller:
             raise
 
     def health(self) -> dict[str, Any]:
-        """What the worker's heartbeat reports about its resilience state."""
+        """What the worker's heartbeat reports about its resilience state (``counters`` only ever grow)."""
         return {
             "degraded_since": self.reach.since_iso(),
             "circuit": self.circuits.snapshot(),
@@ -159,7 +159,6 @@ class ResilientCaller:
                 "retries": self.retry.retries,
                 "retry_budget_granted": self.retry.budget.granted,
                 "retry_budget_refusals": self.retry.budget.refused,
-                "retry_budget_available": self.retry.budget.available(),
                 "retry_hint_violations": self.retry.hint_violations,
                 "rate_limit_waits": self.limiter.waits,
                 "rate_limit_rejections": self.limiter.rejections,

@@ -67,7 +67,7 @@ class RetryBudget:
         return self._reserve + self._sum
 
     def available(self) -> int:
-        """Whole retries the budget would grant right now (for health reports)."""
+        """Whole retries the budget would grant right now."""
         return max(0, math.floor(self.balance() / _UNIT))
 
     def _slice_now(self) -> int:
