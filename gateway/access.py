@@ -11,14 +11,17 @@ The order is the point (decision D13, revised for issue #12):
    lock it out. The check is cheap (one SHA-256 and a comparison per registry entry, or
    one HMAC for a session token), so a flood of bad tokens costs about what a flood of
    any request costs, and no more.
-2. **Only failures are counted, per source.** All of loopback (127.0.0.0/8, ::1, their
-   IPv4-mapped forms) is *one* source, so rotating the source address across 127/8 gains
-   nothing; a remote IPv6 peer counts by its /64, a remote IPv4 peer by its address.
-3. **A source over the threshold is throttled.** Its failing credentials that name no
-   client (unknown tokens, forged or malformed session tokens: guesses) get **429** with
-   ``Retry-After`` instead of 401 until the block ends. A failing credential that does
-   name a client (disabled, expired, wrong transport, ended session) still gets its 401
-   and the sentence saying why, because that is what the client's owner needs to read.
+2. **Only guesses are counted, per source.** A guess is a failing credential that names
+   no client: an unknown client token, a forged or malformed session token. All of
+   loopback (127.0.0.0/8, ::1, their IPv4-mapped forms) is *one* source, so rotating the
+   source address across 127/8 gains nothing; a remote IPv6 peer counts by its /64, a
+   remote IPv4 peer by its address.
+3. **A source over the threshold is throttled.** Its guesses get **429** with
+   ``Retry-After`` instead of 401 until the block ends. A failing credential that names
+   a client (disabled, expired, wrong transport, a session token the client's change
+   ended) is not a guess: it is never counted toward a block and always gets its 401 and
+   the sentence saying why, which is what the client's owner needs to read. Every
+   failure, guess or not, is audited (in aggregate).
 
 Tokens are 256-bit random (session tokens HMAC-SHA256 signed), so guessing one is out of
 reach at any rate; what the lockout limits is the noise: the audit trail and the log get
@@ -91,9 +94,11 @@ class AccessControl:
         if result.ok:
             self._admitted(result, source)
             return result, None
-        wait = self._failed(result, source)
-        # A credential that names its client is not a guess: its owner gets the reason (401).
-        return result, (wait if result.client_id is None else None)
+        self.failures.record(source.key, source.address, reason=result.reason or "unknown", client=result.client_id,
+                             credential=result.kind, transport=result.transport)
+        if result.client_id is not None:
+            return result, None  # names its client: not a guess, and its owner needs the reason (401)
+        return result, self._guessed(source)
 
     def session_opened(self, result: AuthResult, source: Source) -> None:
         self.audit("mcp_session_opened", client=result.client_id, transport=result.transport,
@@ -115,10 +120,8 @@ class AccessControl:
             self.audit("client_connected", client=result.client_id, transport=result.transport,
                        credential=result.kind, source=source.address)
 
-    def _failed(self, result: AuthResult, source: Source) -> float | None:
-        """Count a failure; the seconds its source stays blocked if it already was, else None."""
-        self.failures.record(source.key, source.address, reason=result.reason or "unknown", client=result.client_id,
-                             credential=result.kind, transport=result.transport)
+    def _guessed(self, source: Source) -> float | None:
+        """Count a failure that names no client; the seconds its source stays blocked if it already was."""
         now = self._clock()
         wait = self.lockout.retry_after(source.key, now)
         if wait is not None:

@@ -181,10 +181,14 @@ def test_a_failure_that_names_its_client_is_401_even_when_blocked(tmp_path: Path
     registry = tmp_path / "client-registry.json"
     write_json_atomic(registry, {"clients": {"off": {"token_sha256": hash_token(off), "disabled": True}}}, mode=0o600)
     access.verifier = RegistryTokenVerifier(registry)
-    for _ in range(POLICY.threshold + 2):
+    for _ in range(POLICY.threshold * 3):
         ok, wait = _check(access, off, "127.0.0.1")
-        assert not ok and wait is None  # the owner needs "disabled", not "slow down"
+        assert not ok and wait is None  # not a guess: never counted toward a block
+    assert _check(access, "llmc_guess", "127.0.0.1") == (False, None)
+    for index in range(POLICY.threshold):
+        _check(access, f"llmc_guess{index}", "127.0.0.1")
     assert _check(access, "llmc_guess", "127.0.0.1")[1] is not None
+    assert _check(access, off, "127.0.0.1") == (False, None)  # the owner hears "disabled", not "slow down"
 
 
 def test_failures_are_audited_in_aggregate(control: tuple[AccessControl, str, Path]) -> None:
