@@ -48,8 +48,9 @@ def _sessions(box: Sandbox, name: str, client_token: str) -> dict[str, str]:
     exchanged = httpx.post(f"{base_url(box)}/session", json={"ttl_s": 3600},
                            headers={"Authorization": f"Bearer {client_token}"})
     assert exchanged.status_code == 200, exchanged.text
-    # Run from the install folder (./config, ./run), no --key: what the docs tell an operator to type.
-    issued = cli("token", "issue", "--client", name, "--ttl", "1d", cwd=box.root)
+    # The gateway's key named outright: this test is about revocation (the default key has its own test).
+    issued = cli("token", "issue", "--client", name, "--ttl", "1d", "--key", str(box.stack.settings.session_key_file),
+                 cwd=box.root)
     assert issued.returncode == 0, issued.stderr
     return {"POST /session": exchanged.json()["session_token"], "token issue": issued.stdout.strip()}
 
