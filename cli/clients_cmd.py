@@ -328,7 +328,10 @@ def _set_disabled(args: argparse.Namespace, disabled: bool) -> int:
         if entry.disabled == disabled:
             print(f"client {args.name!r} is already {state}")
             return 0
-        backup = _save(file, {**clients, args.name: entry.model_copy(update={"disabled": disabled})})
+        update: dict[str, Any] = {"disabled": disabled}
+        if disabled:  # ends the client's session tokens for good, even once it is enabled again
+            update["session_generation"] = entry.session_generation + 1
+        backup = _save(file, {**clients, args.name: entry.model_copy(update=update)})
         _audit(settings, f"client_{state}", args.name, backup)
     print(f"client {args.name!r} {state}")
     return 0

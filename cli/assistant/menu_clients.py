@@ -138,6 +138,8 @@ def set_client_disabled(settings: Settings, ui: MenuUi, disabled: bool) -> None:
     name = _pick(body, f"Client to {'disable' if disabled else 'enable'}:", disabled=not disabled)
     after = body_of(body)
     after["clients"][name]["disabled"] = disabled
+    if disabled:  # ends its session tokens for good (shared.session_tokens.session_binding)
+        after["clients"][name]["session_generation"] = int(after["clients"][name].get("session_generation", 0)) + 1
     _save(settings, ui, before, after, "client_disabled" if disabled else "client_enabled", name)
 
 
