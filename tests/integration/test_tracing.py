@@ -118,13 +118,18 @@ class OtlpReceiver:
             self.spans.extend(found)
         return True
 
-    def trace(self, trace_id: str, *, expect: int, timeout_s: float = 15.0) -> list[Span]:
-        """The spans of one trace, once at least ``expect`` of them have arrived."""
+    def trace(self, trace_id: str, *, expect: int, timeout_s: float = 15.0, kinds: int = 2) -> list[Span]:
+        """The spans of one trace, once at least ``expect`` have arrived from ``kinds`` services.
+
+        Each process exports in its own batches, so a count alone can be reached by the
+        gateway's spans (discover, tools/list) before the worker's span arrives.
+        """
         deadline = time.monotonic() + timeout_s
         while True:
             with self.lock:
                 spans = [s for s in self.spans if s.trace_id == trace_id]
-            if len(spans) >= expect or time.monotonic() > deadline:
+            services = {s.service for s in spans}
+            if (len(spans) >= expect and len(services) >= kinds) or time.monotonic() > deadline:
                 return spans
             time.sleep(0.05)
 
