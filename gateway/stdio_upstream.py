@@ -119,9 +119,12 @@ class Upstream:
             finally:
                 relays.finished()
 
+        # Ask the gateway for progress only when our client asked us: then the result's
+        # `notifications` counts what reached the client.
+        wanted = (ctx.meta or {}).get("progress_token") is not None
         try:
-            result = await self._forward(
-                lambda client: client.call_tool(params.name, params.arguments, progress_callback=relay))
+            result = await self._forward(lambda client: client.call_tool(
+                params.name, params.arguments, progress_callback=relay if wanted else None))
             await relays.settled()
             return result
         except GatewayRefused as exc:
