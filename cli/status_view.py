@@ -46,7 +46,9 @@ def fetch_metrics(host: str, port: int) -> str | None:
         return None
 
 
-def render_status(processes: list[dict[str, Any]], metrics_text: str | None) -> list[str]:
+def render_status(processes: list[dict[str, Any]], metrics_text: str | None,
+                  reasons: dict[str, str] | None = None) -> list[str]:
+    """The status screen; ``reasons`` says, per provider, why its worker has no key (shown when not ready)."""
     lines = ["process                state      detail"]
     for proc in processes:
         name = f"{proc['group']}:{proc['name']}" if proc["group"] != proc["name"] else proc["name"]
@@ -64,4 +66,17 @@ def render_status(processes: list[dict[str, Any]], metrics_text: str | None) -> 
             f"{_CIRCUIT.get(data.get('circuit', 0.0), '?'):<10} {int(data.get('restarts', 0)):<9} "
             f"{int(data.get('retries', 0))}"
         )
+    lines.extend(_why_not_ready(worker_health(metrics_text), reasons or {}))
     return lines
+
+
+def _why_not_ready(workers: dict[str, dict[str, float]], reasons: dict[str, str]) -> list[str]:
+    lines = []
+    for provider, data in sorted(workers.items()):
+        if data.get("ready"):
+            continue
+        if provider in reasons:
+            lines.append(f"{provider}: unconfigured: {reasons[provider]}")
+        elif data.get("up"):
+            lines.append(f"{provider}: not ready; `getHealth` shows its status and last_error")
+    return ["", *lines] if lines else []
