@@ -43,7 +43,8 @@ def _missing(sdk: str) -> str | None:
 
 @pytest.fixture(scope="module")
 def box() -> Iterator[Sandbox]:
-    # Paced chunks, as a provider sends them: each notification leaves on its own.
+    # Unpaced chunks: the deltas come in a burst, so the last notifications and the result
+    # leave close together, the case that lost deltas.
     with Sandbox(chunk_delay_s=0.0, heartbeat_s=0.25) as sandbox:
         sandbox.wait_workers_up()
         yield sandbox
