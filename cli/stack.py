@@ -33,6 +33,7 @@ from shared.config import ConfigError, ProvidersFile, load_client_registry, load
 from shared.files import FileWriteError, write_secret_file
 from shared.link_keys import KeyFileError, ensure_link_key
 from shared.settings import Settings
+from shared.startup_checks import refusal_file
 from shared.timeline import ENV_VAR as TIMELINE_VAR
 
 __all__ = ["REPO_ROOT", "Stack", "StackError", "scrubbed_environment"]
@@ -107,9 +108,10 @@ _WORKER_PROGRAM = """[program:{name}]
 command=%(ENV_LLMC_PYTHON)s -m workers {name}
 directory=%(here)s
 autostart=true
-autorestart=true
+autorestart=unexpected
+exitcodes=78
 startsecs=1
-startretries=10
+startretries=3
 stopsignal=TERM
 stopwaitsecs=5
 stopasgroup=true
@@ -181,8 +183,25 @@ class Stack:
                 pass
             if not self.is_running():
                 raise StackError(f"supervisord exited; see {self.settings.log_dir}/supervisord.log")
+            self._raise_if_gateway_gave_up()
             time.sleep(0.1)
         raise StackError(f"the gateway did not answer on {url} within {timeout_s:g}s; see {self.settings.log_dir}")
+
+    def _raise_if_gateway_gave_up(self) -> None:
+        """A gateway that refused to start (exit 78) or kept failing will not answer: say why now."""
+        try:
+            state = str(self.rpc().supervisor.getProcessInfo("gateway")["statename"])
+        except (OSError, xmlrpc.client.Fault):
+            return
+        if state not in ("FATAL", "EXITED"):
+            return
+        try:
+            why = refusal_file(self.settings.run_dir, "gateway").read_text().strip()
+        except OSError:
+            if state == "EXITED":
+                return  # any exit but a refusal is restarted: keep waiting
+            why = f"see {self.settings.log_dir}/gateway.log"
+        raise StackError(f"the gateway is {state} and will not be restarted: {why}")
 
     def stop(self, timeout_s: float = 20.0) -> None:
         pid = self.supervisord_pid()
@@ -199,15 +218,28 @@ class Stack:
             os.kill(pid, 9)
         shutil.rmtree(self.settings.secrets_dir, ignore_errors=True)
 
-    def restart_worker(self, provider: str) -> None:
-        name = provider if provider == "gateway" else f"workers:{provider}"
+    def restart_worker(self, name: str) -> str:
+        """Restart ``gateway`` or one worker, named ``openai`` or ``workers:openai``; returns the name used."""
         rpc = self.rpc().supervisor
+        full = self._process_name(rpc, name)
         try:
-            rpc.stopProcess(name, True)
+            rpc.stopProcess(full, True)
         except xmlrpc.client.Fault as fault:
             if "NOT_RUNNING" not in fault.faultString:
-                raise StackError(f"cannot stop {name}: {fault.faultString}") from None
-        rpc.startProcess(name, True)
+                raise StackError(f"cannot stop {full}: {fault.faultString}") from None
+        rpc.startProcess(full, True)
+        return full
+
+    @staticmethod
+    def _process_name(rpc: Any, name: str) -> str:
+        """supervisord's name for ``name`` (either form); a wrong one lists the valid names."""
+        running = {info["name"]: (f"{info['group']}:{info['name']}" if info["group"] != info["name"] else info["name"])
+                   for info in rpc.getAllProcessInfo()}
+        short = name.removeprefix("workers:")
+        if short in running and name in (short, running[short]):
+            return running[short]
+        raise StackError(f"no process named {name!r}; valid names: {', '.join(sorted(running))} "
+                         "(a worker may also be given as workers:NAME)")
 
     # ----------------------------------------------------------------- state
 

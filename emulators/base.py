@@ -22,7 +22,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
-from emulators.faults import FaultQueue, FaultsBody, FaultSpec, RequestStats
+from emulators.faults import FaultQueue, FaultsBody, FaultSpec, RequestStats, key_in_form
 from emulators.streams import StreamPlan, play
 from emulators.wire import DropConnection, EmulatorStarlette, EventStream, json_response, wait_for_disconnect
 from shared.timeline import mark
@@ -167,8 +167,8 @@ class Emulator(abc.ABC):
 
     def _fault_error(self, call: Call, fault: FaultSpec) -> ApiError:
         if fault.mode == "echo_key_in_error":
-            key = self.presented_key(call.request) or "(none)"
-            error = self.echo_key_error(key, fault.status or 401)
+            key = self.presented_key(call.request)
+            error = self.echo_key_error(key_in_form(key, fault.key_form) if key else "(none)", fault.status or 401)
         else:
             error = self.status_fault_error(fault.status or 500, fault.error_code)
         return ApiError(

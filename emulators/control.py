@@ -33,7 +33,8 @@ Modes and their parameters:
 - ``error_event``: stream: the provider's in-stream error after ``after_chunks`` deltas
   (``error_type`` / ``message`` override it), then the end.
 - ``drop``: close the connection without any HTTP response.
-- ``echo_key_in_error``: ``status`` (default 401) error whose message quotes the API key sent.
+- ``echo_key_in_error``: ``status`` (default 401) error whose message quotes the API key sent,
+  spelt as ``key_form`` says (default ``whole``; see ``emulators.faults.KEY_FORMS``).
 
 Usage::
 

@@ -7,6 +7,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+from gateway.worker_counters import CounterTotals
 from shared.models import ModelInfo
 
 __all__ = ["WorkerState"]
@@ -30,6 +31,8 @@ class WorkerState:
     # From the worker's heartbeat: circuit breaker state and its resilience counters.
     circuit: dict[str, Any] = field(default_factory=dict)
     counters: dict[str, int] = field(default_factory=dict)
+    # The same counters summed over every process that served this name: never go down.
+    counter_totals: CounterTotals = field(default_factory=CounterTotals)
     inflight: set[str] = field(default_factory=set)
     ready_event: asyncio.Event = field(default_factory=asyncio.Event)
     slots: asyncio.Semaphore = field(init=False)
@@ -53,7 +56,9 @@ class WorkerState:
         self.status = str(payload.get("status", self.status))
         self.last_error = payload.get("last_error", self.last_error)
         self.circuit = payload.get("circuit", self.circuit)
-        self.counters = payload.get("counters", self.counters)
+        if "counters" in payload:
+            self.counters = payload["counters"]
+            self.counter_totals.observe(self.incarnation, self.counters)
         models = payload.get("models")
         if models is not None:
             self.models = [ModelInfo.from_wire(m) for m in models]

@@ -33,6 +33,7 @@ from shared.logs import log_event
 from shared.loop_socket import LoopSocket
 from shared.models import ChatRequest, EmbedRequest, ModelInfo, TextDelta
 from shared.protocol import Command, ProtocolError, decode, unpack
+from shared.redact import redact
 from shared.settings import Settings
 from shared.timeline import mark
 from workers.adapters import create_adapter
@@ -342,6 +343,10 @@ class WorkerRuntime:
     async def _send_error(self, request_id: str, exc: errors.LLMCallerError) -> None:
         exc.provider = exc.provider or self.name
         exc.request_id = request_id
+        # Every error leaves the worker here, and only here: scrubbed of our key in any of
+        # its forms (shared.redact; the key was registered at start), whichever code built
+        # the message. The gateway, the client, metrics and traces see only this text.
+        exc.message = redact(exc.message, (self._secret,) if self._secret else ())
         if isinstance(exc, errors.TransientError | errors.AuthError):
             self._last_error = exc.type
         log_event(log, "request_failed", provider=self.name, request_id=request_id, error=exc.type)

@@ -22,6 +22,7 @@ from cli.assistant.diff import changed_paths, summarize
 from cli.assistant.journal import record
 from cli.assistant.ui import Ui
 from cli.config_cmd import cross_check
+from cli.config_folder import fill_in
 from cli.options import CommandRefused
 from shared.config import ClientRegistry, ProvidersFile, load_client_registry, load_providers
 from shared.config import _describe as describe_problem  # the one wording of a config problem
@@ -125,6 +126,8 @@ def save(change: Change, ui: Ui, settings: Settings) -> bool:
            changes=entries[:200], **change.fields)
     kept = f"; the previous version is kept as {backup.name}" if backup else ""
     ui.say(f"saved {change.target.path}{kept}")
+    for path in fill_in(settings):
+        ui.say(f"also wrote {path} (it was missing; a config folder needs all of its files)")
     if change.target.key == "providers":
         # Clients are re-read live; providers are loaded once, by the gateway and each worker.
         ui.say("providers apply at the next `llm-caller up` (if the stack is running: `llm-caller down` first)")

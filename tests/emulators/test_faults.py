@@ -10,6 +10,7 @@ import orjson
 import pytest
 
 from emulators.control import EmulatorControl
+from emulators.faults import key_in_form
 from emulators.server import BackgroundEmulators
 from tests.emulators.conftest import ANTHROPIC_HEADERS, ANTHROPIC_KEY, OPENAI_HEADERS, OPENAI_KEY
 
@@ -229,6 +230,20 @@ def test_echo_key_in_error(http: httpx.Client, emu: BackgroundEmulators,
     assert response.status_code == 401 and OPENAI_KEY in response.json()["error"]["message"]
     response = http.post(emu.url("anthropic") + "/v1/messages", json=claude_body(), headers=ANTHROPIC_HEADERS)
     assert response.status_code == 400 and ANTHROPIC_KEY in response.json()["error"]["message"]
+
+
+@pytest.mark.parametrize("form", ["upper", "url_all", "basic_auth", "masked_openai"])
+def test_echo_key_in_error_spells_the_key_as_asked(http: httpx.Client, emu: BackgroundEmulators,
+                                                   controls: dict[str, EmulatorControl], form: str) -> None:
+    controls["openai"].add_faults({"mode": "echo_key_in_error", "key_form": form})
+    response = http.post(emu.url("openai") + CHAT, json=chat_body(), headers=OPENAI_HEADERS)
+    assert response.status_code == 401
+    assert response.json()["error"]["message"] == f"Incorrect API key provided: {key_in_form(OPENAI_KEY, form)}."
+
+
+def test_an_unknown_key_form_is_refused(controls: dict[str, EmulatorControl]) -> None:
+    with pytest.raises(httpx.HTTPStatusError):
+        controls["openai"].add_faults({"mode": "echo_key_in_error", "key_form": "rot13"})
 
 
 # ---- control API and stats ------------------------------------------------------------------

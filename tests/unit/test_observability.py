@@ -73,7 +73,7 @@ def test_exposition_shows_calls_and_worker_state() -> None:
                            "counters": {"retries": 4, "attempts": 10}}, broker.now())
         metrics = GatewayMetrics(broker, lambda: 3)
         metrics.calls.labels("chat", "openai", "gpt-4o-mini", "ok").inc()
-        metrics.latency.labels("chat", "openai").observe(0.02)
+        metrics.latency.labels("chat", "openai", "gpt-4o-mini", "ok").observe(0.02)
         return metrics.exposition().decode()
 
     text = asyncio.run(scenario())
@@ -82,4 +82,5 @@ def test_exposition_shows_calls_and_worker_state() -> None:
     assert 'llmc_circuit_state{provider="openai"} 2.0' in text
     assert 'llmc_provider_retries_total{provider="openai"} 4.0' in text
     assert "llmc_gateway_inflight 3.0" in text
-    assert 'llmc_call_latency_seconds_bucket{le="0.025",provider="openai",tool="chat"} 1.0' in text
+    assert ('llmc_call_latency_seconds_bucket{le="0.025",model="gpt-4o-mini",outcome="ok",provider="openai",'
+            'tool="chat"} 1.0') in text
