@@ -5,7 +5,8 @@ Every child inherits supervisord's environment, so a provider key exported in th
 operator's shell would otherwise be readable by the gateway and by every other
 provider's worker. Instead, each key the config references by environment variable is
 written to ``$LLMC_RUN_DIR/secrets/<provider>`` (0600, in a 0700 folder) for that
-provider's worker alone to read, and supervisord gets only PATH, locale and LLMC_*.
+provider's worker alone to read, and supervisord gets only PATH, locale, LLMC_* settings
+and the OpenTelemetry OTEL_* variables.
 
 Before supervisord starts, the launcher also makes sure the worker link key exists
 (``$LLMC_LINK_KEY_FILE``, default ``$LLMC_RUN_DIR/link.key``; 0600, created when
@@ -44,6 +45,7 @@ WORKER_PROGRAMS = ("openai", "anthropic", "lmstudio")
 
 # Variables a child legitimately needs; everything else is dropped.
 _KEEP = ("PATH", "HOME", "LANG", "LC_ALL", "TZ", "TMPDIR", "USER", "LOGNAME")
+_OTEL_PREFIXES = ("LLMC_OTEL_", "OTEL_")
 
 
 class StackError(Exception):
@@ -73,6 +75,9 @@ def scrubbed_environment(settings: Settings, source: dict[str, str] | None = Non
     # rotation sizes pass through as given; supervisord.conf reads the rotation pair.
     env.update({k: v for k, v in source.items() if k.startswith("LLMC_LOG_LEVEL_")})
     env.update({k: source[k] for k in ("LLMC_MANIFEST_PUBKEY", "LLMC_MANIFEST_FILE", TIMELINE_VAR) if k in source})
+    # Span export (shared/otel.py): LLMC_OTEL_EXPORTER and the standard OTEL_* variables
+    # (OTLP endpoint and headers, service name, resource, batch knobs) reach every process.
+    env.update({k: v for k, v in source.items() if k.startswith(_OTEL_PREFIXES)})
     env["LLMC_LOG_MAX_BYTES"] = source.get("LLMC_LOG_MAX_BYTES", "10MB")
     env["LLMC_LOG_BACKUPS"] = source.get("LLMC_LOG_BACKUPS", "5")
     env["LLMC_EXTRA_WORKERS"] = "".join(f",{name}" for name in extra_workers(settings))

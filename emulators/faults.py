@@ -37,6 +37,8 @@ FaultMode = Literal[
     "malformed",
     "error_event",
     "drop",
+    "close_mid_headers",
+    "html",
     "echo_key_in_error",
 ]
 
@@ -87,7 +89,7 @@ class FaultSpec(BaseModel):
     # Strike only on every Nth matching request (the others pass untouched): spreads faults
     # through traffic, e.g. every=10 for "10% of calls", instead of a consecutive burst.
     every: int = Field(default=1, ge=1)
-    # status / echo_key_in_error
+    # status / echo_key_in_error / html (default 200)
     status: int | None = Field(default=None, ge=100, le=599)
     key_form: KeyForm = "whole"  # echo_key_in_error: how the echoed key is spelt
     error_type: str | None = None

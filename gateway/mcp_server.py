@@ -34,7 +34,7 @@ from gateway.tool_schemas import (
     output_schema,
     param_header_schema,
 )
-from gateway.tracing import TraceContext, incoming_trace, span
+from gateway.tracing import TraceContext, call_trace, instrument
 from shared import errors
 from shared.config import ClientEntry
 from shared.timeline import mark
@@ -111,7 +111,7 @@ def build_mcp_server(
     async def call_tool(ctx: ServerRequestContext[Any], params: types.CallToolRequestParams) -> types.CallToolResult:
         mark("gateway.tool_in")
         name = params.name
-        trace = incoming_trace(getattr(ctx.request, "headers", None), ctx.meta)
+        trace = call_trace(getattr(ctx.request, "headers", None), ctx.meta)
         record = CallRecord(tool=name, trace_id=trace.trace_id)
         token = get_access_token()
         record.client = token.client_id if token is not None else None
@@ -126,8 +126,7 @@ def build_mcp_server(
             else:
                 assert record.client is not None
                 async with limiter.admit(record.client, client.limits):
-                    with span(trace, f"llm-caller {name}", tool=name, client=record.client):
-                        result = await _dispatch(service, ctx, name, params.arguments or {}, client, trace, record)
+                    result = await _dispatch(service, ctx, name, params.arguments or {}, client, trace, record)
         except errors.LLMCallerError as exc:
             exc.request_id = exc.request_id or record.request_id
             result = error_result(exc)
@@ -144,7 +143,7 @@ def build_mcp_server(
         mark("gateway.tool_out")
         return result
 
-    return Server(
+    server: Server[Any] = Server(
         "llm-caller",
         version=VERSION,
         instructions="LLM Caller: chat, chatStream, embed and getHealth across configured LLM providers.",
@@ -152,6 +151,8 @@ def build_mcp_server(
         on_list_tools=list_tools,
         on_call_tool=call_tool,
     )
+    instrument(server)  # span export only: nothing when it is off
+    return server
 
 
 def _count_rejection(metrics: GatewayMetrics | None) -> Callable[[str], None] | None:

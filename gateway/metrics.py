@@ -35,6 +35,7 @@ _CIRCUIT = {"closed": 0, "half_open": 1, "open": 2}
 _WORKER_COUNTERS = {
     "attempts": ("llmc_provider_attempts", "First attempts at the provider"),
     "retries": ("llmc_provider_retries", "Retries at the provider"),
+    "retry_budget_granted": ("llmc_retry_budget_granted", "Retries granted by the retry budget"),
     "retry_budget_refusals": ("llmc_retry_budget_refusals", "Retries refused by the retry budget"),
     "retry_hint_violations": ("llmc_retry_hint_violations", "Provider retry hints outside the allowed window"),
     "rate_limit_waits": ("llmc_rate_limit_waits", "Calls that waited for the worker's rate limiter"),

@@ -107,7 +107,8 @@ class GatewayService:
         self.broker = broker
         self.metrics = metrics
         self.router = Router(providers, self._live_models, lambda p: broker.worker(p).up,
-                             lambda p, c: broker.worker(p).unloaded_ids(c))
+                             lambda p, c: broker.worker(p).unloaded_ids(c),
+                             unreachable=lambda p: broker.worker(p).unreachable())
         self.started = time.monotonic()
         self.max_inflight = max_inflight
         self.inflight = 0
@@ -290,6 +291,8 @@ class GatewayService:
             kind=kind,
             up=state.up,
             status=state.status,
+            reason=state.reason,
+            degraded_since=state.degraded_since,
             heartbeat_age_s=round(age, 3) if age is not None else None,
             capabilities=state.capabilities,
             models=[ModelOut(**m.to_wire()) for m in state.models],

@@ -22,6 +22,9 @@ class WorkerState:
     models: list[ModelInfo] = field(default_factory=list)
     # "ready", "unconfigured" or "degraded", as the worker reports itself.
     status: str = "unknown"
+    # Why the worker is not ready (unconfigured, or its provider unreachable), and since when.
+    reason: str | None = None
+    degraded_since: str | None = None
     last_error: str | None = None
     incarnation: str | None = None
     pid: int | None = None
@@ -54,6 +57,8 @@ class WorkerState:
         if not payload:
             return
         self.status = str(payload.get("status", self.status))
+        self.reason = payload.get("reason", self.reason)
+        self.degraded_since = payload.get("degraded_since", self.degraded_since)
         self.last_error = payload.get("last_error", self.last_error)
         self.circuit = payload.get("circuit", self.circuit)
         if "counters" in payload:
@@ -78,6 +83,10 @@ class WorkerState:
             return True
         models: dict[str, str] = self.circuit.get("models", {})
         return models.get(model) == "open"
+
+    def unreachable(self) -> str | None:
+        """The worker's own account of why its provider cannot be reached now, if it is degraded."""
+        return self.reason if self.up and self.status == "degraded" else None
 
     def model_ids(self, capability: str) -> list[str]:
         """Models offering ``capability`` that can serve now (LM Studio: loaded, or state unknown)."""

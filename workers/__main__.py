@@ -20,6 +20,7 @@ import logging
 
 import uvloop
 
+from shared import otel
 from shared.config import ConfigError, load_providers
 from shared.heap import settle_heap
 from shared.link_keys import CurveClientKeys, KeyFileError, LinkSetupError, load_curve_client, read_link_key
@@ -63,6 +64,7 @@ def main(argv: list[str] | None = None) -> int:
     config = providers.providers.get(args.provider)
     secret = resolve_secret(args.provider, config.secret, settings.secrets_dir) if config else None
     register_secret(secret)  # from here on every log and audit line of this process masks it, in any form
+    otel.configure(f"worker:{args.provider}")  # span export, only when the operator asked for it
     runtime = WorkerRuntime(args.provider, config, secret, settings, link_key=link_key, curve=curve)
     del link_key
     del secret  # from here on only the runtime (and the redaction lookup set) hold it
