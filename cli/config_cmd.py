@@ -21,9 +21,9 @@ from cli.config_folder import (
     write_schemas,
     write_starter,
 )
+from cli.config_warnings import config_warnings, cross_check
 from cli.options import CommandRefused, add_config_dir, reporting, resolve_settings
 from shared.config import (
-    KIND_CAPABILITIES,
     ClientRegistry,
     ConfigError,
     ProvidersFile,
@@ -45,52 +45,6 @@ _REPO_ROOT = Path(__file__).resolve().parent.parent
 # ---- config check ---------------------------------------------------------------------
 
 
-def cross_check(config: ProvidersFile) -> tuple[list[str], list[str]]:
-    """Problems and warnings the models cannot see alone: does each default route lead somewhere?"""
-    problems: list[str] = []
-    warnings: list[str] = []
-    for capability, target in config.defaults.items():
-        provider = config.providers[target.provider]  # the model already checked it exists
-        where = f"defaults.{capability}"
-        if capability not in KIND_CAPABILITIES[provider.kind]:
-            problems.append(
-                f"{where}.provider: a {provider.kind} provider cannot do {capability}; "
-                f"fix: route {capability} to a provider that can"
-            )
-            continue
-        listed = provider.models_for(capability)
-        if target.model is None or target.model in listed:
-            continue
-        text = (
-            f"{where}.model: {target.model!r} is not listed with {capability} under "
-            f"providers.{target.provider}.models (listed: {', '.join(listed) or 'none'})"
-        )
-        if provider.kind == "lmstudio" and provider.discover_models:
-            # LM Studio reports its loaded models at start-up, so the list may legitimately be short.
-            warnings.append(f"{text}; it must be loaded in LM Studio when calls arrive")
-        else:
-            problems.append(
-                f'{text}; fix: add {{"id": "{target.model}", "capabilities": ["{capability}"]}} '
-                "to that list, or name a listed model"
-            )
-    warnings.extend(_unusable_capabilities(config))
-    return problems, warnings
-
-
-def _unusable_capabilities(config: ProvidersFile) -> list[str]:
-    # A warning, not an error: the gateway starts fine and refuses such calls clearly.
-    found = []
-    for name, provider in config.providers.items():
-        for index, model in enumerate(provider.models):
-            for capability in model.capabilities:
-                if capability not in KIND_CAPABILITIES[provider.kind]:
-                    found.append(
-                        f"providers.{name}.models.{index}.capabilities: a {provider.kind} provider "
-                        f"cannot do {capability}; calls will be refused"
-                    )
-    return found
-
-
 def _plural(count: int, noun: str) -> str:
     return f"{count} {noun}" + ("" if count == 1 else "s")
 
@@ -109,8 +63,10 @@ def _check(args: argparse.Namespace) -> int:
         registry = load_client_registry(settings.registry_file)
     except ConfigError as exc:
         errors.append(exc)
+    warnings: list[str] = []
     if providers is not None:
-        problems, warnings = cross_check(providers)
+        problems = cross_check(providers)[0]
+        warnings = config_warnings(providers)
         for warning in warnings:
             print(f"llm-caller: warning: {settings.providers_file}: {warning}", file=sys.stderr)
         if problems:
@@ -119,6 +75,9 @@ def _check(args: argparse.Namespace) -> int:
         print(f"llm-caller: {error}", file=sys.stderr)
     if errors or providers is None or registry is None:
         return 2
+    if args.strict and warnings:
+        print(f"llm-caller: {_plural(len(warnings), 'warning')} and --strict: not OK", file=sys.stderr)
+        return 1
     names = ", ".join(providers.providers)
     print(
         f"config OK: {_plural(len(providers.providers), 'provider')} ({names}), "
@@ -233,6 +192,9 @@ def register(sub: Any) -> None:
 
     check = actions.add_parser("check", help="load and cross-check providers.json and client-registry.json")
     add_action_config_dir(check)
+    check.add_argument("--strict", action="store_true",
+                       help="exit 1 when there are warnings (a key not set, a base_url the worker would "
+                            "miss, ...), for scripts")
     check.set_defaults(handler=_check)
 
     schema = actions.add_parser("schema", help="write config/schema/*.schema.json from the config models")

@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from cli.config_warnings import report_for_start, unconfigured_reasons
 from cli.stack import Stack, StackError
 from cli.status_view import fetch_metrics, read_refusals, render_status
 from shared.settings import Settings
@@ -43,6 +44,8 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
 
 def _up(args: argparse.Namespace) -> int:
     stack = Stack(settings_from_args(args))
+    if not report_for_start(stack.settings, strict=args.strict):
+        return 1
     try:
         if not args.detach:
             print(f"llm-caller: starting in the foreground; MCP endpoint http://127.0.0.1:{stack.settings.port}/mcp")
@@ -73,7 +76,8 @@ def _status(args: argparse.Namespace) -> int:
         return 3
     metrics = fetch_metrics(stack.settings.host, stack.settings.port)
     processes = stack.processes()
-    print("\n".join(render_status(processes, metrics, read_refusals(stack.settings.run_dir, processes))))
+    print("\n".join(render_status(processes, metrics, read_refusals(stack.settings.run_dir, processes),
+                                   reasons=unconfigured_reasons(stack.settings))))
     return 0
 
 
@@ -108,6 +112,8 @@ def register(sub: Any) -> None:
         parser.add_argument("--allow-non-loopback", action="store_true",
                             help="let the gateway bind a non-loopback LLMC_HOST (logged as a warning; "
                                  "same as LLMC_ALLOW_NON_LOOPBACK=1)")
+        parser.add_argument("--strict", action="store_true",
+                            help="do not start when `config check` would warn (e.g. a provider's key is not set)")
 
     for name, handler, text in (
         ("down", _down, "stop everything"),

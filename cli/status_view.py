@@ -3,7 +3,9 @@ gateway's view of each worker, read from its loopback ``/metrics`` (no token nee
 
 A process that refused to start (exit 78: the signed manifest check failed) left its
 reason in ``RUN_DIR/refusals/PROGRAM.txt``; while that process is not running, the
-reason is shown under its line, so the operator sees *why* without reading logs.
+reason is shown under its line, so the operator sees *why* without reading logs. Under
+the worker table, each worker that is not ready gets a line saying why when that is
+known (``reasons``: a key `up` could not hand over, from ``cli.config_warnings``).
 """
 
 from __future__ import annotations
@@ -74,7 +76,9 @@ def read_refusals(run_dir: Path, processes: list[dict[str, Any]]) -> dict[str, l
 
 
 def render_status(processes: list[dict[str, Any]], metrics_text: str | None,
-                  refusals: dict[str, list[str]] | None = None) -> list[str]:
+                  refusals: dict[str, list[str]] | None = None, *,
+                  reasons: dict[str, str] | None = None) -> list[str]:
+    """The status screen; ``reasons`` says, per provider, why its worker has no key (shown when not ready)."""
     lines = ["process                state      detail"]
     for proc in processes:
         name = f"{proc['group']}:{proc['name']}" if proc["group"] != proc["name"] else proc["name"]
@@ -94,4 +98,17 @@ def render_status(processes: list[dict[str, Any]], metrics_text: str | None,
             f"{_CIRCUIT.get(data.get('circuit', 0.0), '?'):<10} {int(data.get('restarts', 0)):<9} "
             f"{int(data.get('retries', 0))}"
         )
+    lines.extend(_why_not_ready(worker_health(metrics_text), reasons or {}))
     return lines
+
+
+def _why_not_ready(workers: dict[str, dict[str, float]], reasons: dict[str, str]) -> list[str]:
+    lines = []
+    for provider, data in sorted(workers.items()):
+        if data.get("ready"):
+            continue
+        if provider in reasons:
+            lines.append(f"{provider}: unconfigured: {reasons[provider]}")
+        elif data.get("up"):
+            lines.append(f"{provider}: not ready; `getHealth` shows its status and last_error")
+    return ["", *lines] if lines else []

@@ -49,6 +49,7 @@ def chat_output(
         request_id=request_id,
         route=_route(route),
         chunks=chunks,
+        notifications=None,  # counted by the MCP layer, which alone knows what it sent
     )
 
 

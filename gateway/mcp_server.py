@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable
 from typing import Any
 
 import mcp_types as types
@@ -57,7 +57,8 @@ _TOOLS: dict[str, tuple[type[BaseModel], type[BaseModel], str]] = {
         ChatInput,
         ChatOutput,
         "Like chat, but each piece of text is sent as an MCP progress notification as soon as the "
-        "provider produces it (pass a progressToken). The result carries the full text and usage.",
+        "provider produces it (pass a progressToken). The result carries the full text and usage, "
+        "`chunks` (deltas received) and `notifications` (progress notifications sent).",
     ),
     "embed": (
         EmbedInput,
@@ -199,14 +200,25 @@ async def _dispatch(
         summary = f"{len(embedded.vectors)} vectors of {embedded.dimensions} dimensions from {embedded.provider}"
         return success_result(embedded, summary)
     assert isinstance(args, ChatInput)
-    progress = _progress_reporter(ctx) if name == "chatStream" else None
-    output = await service.chat(args, client, progress, trace, record)
+    if name != "chatStream":
+        output = await service.chat(args, client, None, trace, record)
+        return success_result(output, output.text)
+    reporter = _ProgressReporter(ctx)
+    output = await service.chat(args, client, reporter.report, trace, record)
+    output.notifications = reporter.sent
     return success_result(output, output.text)
 
 
-def _progress_reporter(ctx: ServerRequestContext[Any]) -> Callable[[int, str], Coroutine[Any, Any, None]]:
-    async def report(count: int, text: str) -> None:
-        # A no-op in the SDK when the client sent no progressToken.
-        await ctx.session.report_progress(count, None, text)
+class _ProgressReporter:
+    """Sends each chatStream delta as a progress notification, counting those actually sent."""
 
-    return report
+    def __init__(self, ctx: ServerRequestContext[Any]) -> None:
+        self._ctx = ctx
+        # Without a progressToken the SDK sends nothing, so nothing is counted either.
+        self._wanted = (ctx.meta or {}).get("progress_token") is not None
+        self.sent = 0
+
+    async def report(self, count: int, text: str) -> None:
+        await self._ctx.session.report_progress(count, None, text)
+        if self._wanted:
+            self.sent += 1

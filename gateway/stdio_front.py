@@ -16,7 +16,8 @@ Environment:
 The token is checked before anything is served. A missing, malformed, invalid, expired
 or disabled token ends the process with exit code 2 and one line on stderr; an
 unreachable gateway with exit code 1. Nothing but MCP messages is ever written to
-stdout, and no traceback is ever printed.
+stdout, and no traceback is ever printed. A result that follows progress notifications
+leaves only once the client has read them (``gateway.stdio_wire``).
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ import os
 import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 from urllib.parse import urlsplit
 
 import anyio
@@ -40,6 +41,7 @@ from mcp.server.stdio import stdio_server
 from gateway.guard import TRANSPORT_HEADER
 from gateway.stdio_credential import EXIT_CREDENTIAL, EXIT_FAILED, Credential, FrontError, GatewayAuth
 from gateway.stdio_upstream import Upstream
+from gateway.stdio_wire import PacedWrites, Wire, claimed_stdout
 from shared.logs import configure_logging, log_event
 from shared.version import VERSION
 
@@ -113,8 +115,11 @@ async def serve(config: FrontConfig) -> None:
             upstream = Upstream(config.gateway, credential, http, tasks)
             server = build_front_server(upstream)
             try:
-                async with stdio_server() as (read_stream, write_stream):
-                    await server.run(read_stream, write_stream, server.create_initialization_options())
+                with claimed_stdout() as fd:
+                    wire = Wire(fd)
+                    async with stdio_server(stdout=cast(Any, wire)) as (read_stream, write_stream):
+                        await server.run(read_stream, PacedWrites(write_stream, wire),
+                                         server.create_initialization_options())
             finally:
                 upstream.close()
 

@@ -10,6 +10,10 @@ client is held open by a task of its own (``_hold``) in the front end's task gro
 handlers borrow it. A transport failure ends that client (its task group fails); the call
 that saw it is answered "gateway unreachable", and the next call opens a new client. The
 gateway is stateless-capable, so a client survives a gateway restart by itself.
+
+The SDK client runs each progress callback as a task of its own, so a call can return
+while the relay of its last notifications is still to run; ``_Relays`` makes the call
+wait for them, so the STDIO client never gets a result before the progress it follows.
 """
 
 from __future__ import annotations
@@ -60,6 +64,30 @@ class _Held:
         self.problem: BaseException | None = None
 
 
+class _Relays:
+    """Progress relays of one call still running; ``settled`` returns once there are none."""
+
+    def __init__(self) -> None:
+        self._running = 0
+        self._idle = anyio.Event()
+        self._idle.set()
+
+    def started(self) -> None:
+        if self._running == 0:
+            self._idle = anyio.Event()
+        self._running += 1
+
+    def finished(self) -> None:
+        self._running -= 1
+        if self._running == 0:
+            self._idle.set()
+
+    async def settled(self) -> None:
+        # The SDK starts a callback's task as the notification arrives, before the result
+        # wakes the call, so every relay has started (and counted itself) by now.
+        await self._idle.wait()
+
+
 class Upstream:
     """The gateway's MCP endpoint, through one client held open by a task in ``tasks``."""
 
@@ -82,12 +110,23 @@ class Upstream:
 
     async def call_tool(self, ctx: ServerRequestContext[Any],
                         params: types.CallToolRequestParams) -> types.CallToolResult:
-        async def relay(progress: float, total: float | None, message: str | None) -> None:
-            await ctx.session.report_progress(progress, total, message)  # a no-op without a progressToken
+        relays = _Relays()
 
+        async def relay(progress: float, total: float | None, message: str | None) -> None:
+            relays.started()
+            try:
+                await ctx.session.report_progress(progress, total, message)  # a no-op without a progressToken
+            finally:
+                relays.finished()
+
+        # Ask the gateway for progress only when our client asked us: then the result's
+        # `notifications` counts what reached the client.
+        wanted = (ctx.meta or {}).get("progress_token") is not None
         try:
-            return await self._forward(
-                lambda client: client.call_tool(params.name, params.arguments, progress_callback=relay))
+            result = await self._forward(lambda client: client.call_tool(
+                params.name, params.arguments, progress_callback=relay if wanted else None))
+            await relays.settled()
+            return result
         except GatewayRefused as exc:
             return error_result(errors.AuthError(f"the gateway refused this client: {exc}"))
         except GatewayUnreachable as exc:

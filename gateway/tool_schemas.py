@@ -120,7 +120,11 @@ class ChatOutput(BaseModel):
     latency_ms: float
     request_id: str
     route: RouteOut
-    chunks: int | None = Field(None, description="chatStream only: progress notifications sent")
+    chunks: int | None = Field(None, description="chatStream only: text deltas the provider's stream delivered "
+                               "(the pieces `text` was put together from), counted whether or not they were "
+                               "sent as progress")
+    notifications: int | None = Field(None, description="chatStream only: progress notifications sent to this "
+                                      "caller, one per delta; 0 when the request carried no progressToken")
 
 
 class EmbedOutput(BaseModel):

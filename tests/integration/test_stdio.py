@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import subprocess
+import sys
 import tempfile
 import time
 from collections.abc import AsyncIterator, Iterator
@@ -24,7 +25,9 @@ from tests.integration.security_helpers import add_clients, audit_events, base_u
 
 pytestmark = pytest.mark.integration
 
-COMMAND = str(REPO_ROOT / ".venv" / "bin" / "llm-caller")
+# `python -m` from this checkout, so the code under test is this tree's even where the
+# venv's `llm-caller` entry point was installed from another checkout.
+COMMAND = [sys.executable, "-m", "cli.main", "stdio"]
 ERA_MODES = ["legacy", "auto"]  # the STDIO client's first message picks 2025-11-25 or 2026-07-28
 
 
@@ -49,7 +52,7 @@ def _env(box: Sandbox, token: str | None) -> dict[str, str]:
 
 @asynccontextmanager
 async def stdio_front(box: Sandbox, token: str, mode: str = "auto") -> AsyncIterator[Client]:
-    params = StdioServerParameters(command=COMMAND, args=["stdio"], env=_env(box, token))
+    params = StdioServerParameters(command=COMMAND[0], args=COMMAND[1:], env=_env(box, token), cwd=REPO_ROOT)
     with tempfile.TemporaryFile("w+") as errlog:
         async with Client(stdio_client(params, errlog=errlog), mode=mode) as client:
             yield client
@@ -58,7 +61,7 @@ async def stdio_front(box: Sandbox, token: str, mode: str = "auto") -> AsyncIter
 def _launch(box: Sandbox, token: str | None, **extra: str) -> subprocess.CompletedProcess[bytes]:
     """Start the front end the way an MCP client does, with nothing on stdin yet."""
     env = {"PATH": os.environ["PATH"], **_env(box, token), **extra}
-    return subprocess.run([COMMAND, "stdio"], env=env, input=b"", capture_output=True, timeout=30)
+    return subprocess.run(COMMAND, env=env, cwd=REPO_ROOT, input=b"", capture_output=True, timeout=30)
 
 
 @pytest.mark.parametrize("mode", ERA_MODES)
@@ -106,6 +109,23 @@ def test_progress_arrives_while_the_stream_runs(box: Sandbox) -> None:
     before_end = run(scenario())
     # Relayed as they come (the emulator paces chunks 20 ms apart), not in a burst at the end.
     assert len(before_end) >= 3 and before_end[0] > 0.04
+
+
+def test_notifications_count_what_reached_the_stdio_client(box: Sandbox) -> None:
+    async def scenario() -> tuple[int, Any, Any]:
+        deltas: list[str] = []
+
+        async def on_progress(progress: float, total: float | None, message: str | None) -> None:
+            deltas.append(message or "")
+
+        async with stdio_front(box, box.token) as client:
+            with_token = await client.call_tool("chatStream", {"prompt": "count me"}, progress_callback=on_progress)
+            without = await client.call_tool("chatStream", {"prompt": "count me"})
+        return len(deltas), with_token.structured_content, without.structured_content
+
+    received, with_token, without = run(scenario())
+    assert received >= 3 and with_token["chunks"] == with_token["notifications"] == received
+    assert without["chunks"] >= 3 and without["notifications"] == 0
 
 
 def test_the_gateway_enforces_the_clients_rights(box: Sandbox, tokens: dict[str, str]) -> None:

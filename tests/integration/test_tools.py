@@ -64,9 +64,23 @@ def test_chat_stream_sends_each_delta_as_progress(box: Sandbox, mode: str, provi
         assert not result.is_error, result.content
         out = result.structured_content
         assert out is not None
-        assert len(deltas) >= 3 and out["chunks"] == len(deltas)
+        assert len(deltas) >= 3 and out["chunks"] == len(deltas) == out["notifications"]
         assert "".join(deltas) == out["text"]
         assert progress_values == sorted(progress_values) and len(set(progress_values)) == len(progress_values)
+
+    run(scenario())
+
+
+@pytest.mark.parametrize("mode", ERAS)
+def test_chat_stream_without_progress_token_counts_deltas_but_sends_no_notification(box: Sandbox, mode: str) -> None:
+    async def scenario() -> None:
+        async with box.client(mode) as client:
+            # No progress_callback: the SDK puts no progressToken on the request.
+            result = await client.call_tool("chatStream", {"prompt": "tell me about streams"})
+        assert not result.is_error, result.content
+        out = result.structured_content
+        assert out is not None
+        assert out["chunks"] >= 3 and out["notifications"] == 0
 
     run(scenario())
 

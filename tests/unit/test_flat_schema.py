@@ -32,7 +32,7 @@ _USAGE = UsageOut(input_tokens=3, output_tokens=None, total_tokens=None)
 
 SAMPLES: dict[type[BaseModel], BaseModel] = {
     ChatOutput: ChatOutput(text="hi", model="m", provider="openai", finish_reason=None, usage=_USAGE,
-                           latency_ms=1.5, request_id="r", route=_ROUTE, chunks=3),
+                           latency_ms=1.5, request_id="r", route=_ROUTE, chunks=3, notifications=0),
     EmbedOutput: EmbedOutput(vectors=[[0.1, 0.2]], dimensions=2, model="e", provider="openai", usage=_USAGE,
                              latency_ms=2.0, request_id="r", route=_ROUTE),
     HealthOutput: HealthOutput(status="degraded", version="1", uptime_s=3.0, workers=[WorkerHealthOut(
