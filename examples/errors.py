@@ -35,6 +35,14 @@ async def chat_with_retries(client: Client, arguments: dict[str, Any], attempts:
     raise AssertionError("unreachable")
 
 
+def leaves(group: BaseExceptionGroup) -> list[BaseException]:
+    """The exceptions inside a (nested) exception group, as the SDK's task groups raise them."""
+    found: list[BaseException] = []
+    for exc in group.exceptions:
+        found += leaves(exc) if isinstance(exc, BaseExceptionGroup) else [exc]
+    return found
+
+
 async def main(model: str | None) -> int:
     url = os.environ.get("LLMC_URL", "http://127.0.0.1:8765/mcp")
     token = os.environ["LLMC_TOKEN"]
@@ -51,14 +59,14 @@ async def main(model: str | None) -> int:
             reply = await chat_with_retries(client, arguments)
             print(reply["text"])
     except* MCPError as group:
-        for exc in group.exceptions:
+        for exc in leaves(group):
             print(f"refused by the gateway: {exc}", file=sys.stderr)  # str(MCPError) is the server's message
         code = 2
     except* httpx2.ConnectError:
         print(f"no gateway answers at {url}; is the stack running (llm-caller status)?", file=sys.stderr)
         code = 3
     except* RuntimeError as group:
-        print(group.exceptions[0], file=sys.stderr)
+        print(leaves(group)[0], file=sys.stderr)
         code = 1
     return code
 

@@ -135,11 +135,30 @@ class SecurityGuard:
         return watching
 
 
+# JSON-RPC's range for implementation-defined server errors; MCP SDK clients raise the body's
+# error as an MCPError carrying our message, where any other body becomes "Server returned an
+# error response" and the reason is lost to the person reading it.
+UNAUTHORIZED_CODE = -32001
+TOO_MANY_FAILURES_CODE = -32002
+
+
+def _refusal(status: int, code: int, reason: str, message: str, headers: dict[str, str],
+             **extra: object) -> Response:
+    """A refusal before MCP: a JSON-RPC error (what SDK clients show) plus OAuth-style fields.
+
+    ``error.data.reason`` is the machine-readable cause (``invalid_token``, ``too_many_failures``);
+    ``error_description`` at the top level is the same sentence for OAuth-minded readers.
+    """
+    error = {"code": code, "message": message, "data": {"reason": reason, **extra}}
+    body = {"jsonrpc": "2.0", "id": None, "error": error, "error_description": message}
+    return JSONResponse(body, status_code=status, headers=headers)
+
+
 def _challenge(description: str) -> Response:
     """401 with an RFC 6750 §3 challenge; the same sentence in the JSON body, where clients show it."""
     text = description.replace('"', "'").replace("\\", "/")
-    return JSONResponse({"error": "invalid_token", "error_description": description}, status_code=401,
-                        headers={"WWW-Authenticate": f'Bearer error="invalid_token", error_description="{text}"'})
+    return _refusal(401, UNAUTHORIZED_CODE, "invalid_token", description,
+                    {"WWW-Authenticate": f'Bearer error="invalid_token", error_description="{text}"'})
 
 
 def _marking_body(send: Send) -> Send:
@@ -161,10 +180,9 @@ def _bearer(headers: Headers) -> str | None:
 
 def _too_many(wait_s: float) -> Response:
     seconds = max(1, math.ceil(wait_s))
-    return JSONResponse(
-        {"error": "too_many_failures", "retry_after_s": seconds,
-         "error_description": f"too many failed authentication attempts from this source; retry in {seconds} s"},
-        status_code=429, headers={"Retry-After": str(seconds)})
+    description = f"too many failed authentication attempts from this source; retry in {seconds} s"
+    return _refusal(429, TOO_MANY_FAILURES_CODE, "too_many_failures", description, {"Retry-After": str(seconds)},
+                    retry_after_s=seconds)
 
 
 def _transport(value: str) -> Transport | None:

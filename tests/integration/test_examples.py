@@ -66,6 +66,7 @@ def test_errors_example_shows_the_gateways_reason_for_a_wrong_token(box: Sandbox
     print(done.stderr)
     assert done.returncode == 2
     assert done.stderr.startswith("refused by the gateway: ")
+    assert "llm-caller clients add" in done.stderr  # the gateway's own reason, not the SDK's stand-in
     assert "Traceback" not in done.stderr
 
 

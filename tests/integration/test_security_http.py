@@ -104,7 +104,7 @@ def test_repeated_failures_block_then_unblock_with_growing_periods(box: Sandbox,
         assert post(box, "2026-07-28", stale).status_code == 401
     blocked = post(box, "2026-07-28", stale)
     assert blocked.status_code == 429 and blocked.headers["retry-after"] == "2"
-    assert blocked.json()["error"] == "too_many_failures"
+    assert blocked.json()["error"]["data"]["reason"] == "too_many_failures"
     assert post(box, "2026-07-28", box.token).status_code == 200  # a valid token is checked first: admitted
     assert post(box, "2026-07-28", tokens["off"]).status_code == 401  # names its client: told why, not throttled
     [block] = audit_events(box, "auth_source_blocked")[-1:]

@@ -258,7 +258,7 @@ def test_lockout_answers_429_to_guesses_and_lets_valid_tokens_in(tmp_path: Path)
         assert world.request("POST", "/mcp", "llmc_wrong").status_code == 401
     blocked = world.request("POST", "/mcp", "llmc_wrong")
     assert blocked.status_code == 429 and int(blocked.headers["retry-after"]) == 30
-    assert blocked.json()["error"] == "too_many_failures"
+    assert blocked.json()["error"]["data"]["reason"] == "too_many_failures"
     assert world.request("POST", "/mcp", world.tokens["editor"]).status_code == 200  # checked first, admitted
     assert world.request("POST", "/mcp", world.tokens["off"]).status_code == 401  # names its client: says why
     events = [e["event"] for e in world.audit()]
