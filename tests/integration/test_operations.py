@@ -46,7 +46,7 @@ def _lm_models(box: Sandbox, models: list[dict[str, Any]]) -> None:
 def test_a_provider_under_any_name_gets_its_own_supervised_worker(obox: Sandbox) -> None:
     workers = run(_health(obox))
     assert workers["lmstudio-2"]["up"] and workers["lmstudio-2"]["status"] == "ready"
-    info = obox.stack.rpc().supervisor.getProcessInfo("workers:lmstudio-2")
+    info = obox.stack.rpc().supervisor.getProcessInfo("worker-lmstudio-2")
     assert info["statename"] == "RUNNING"
 
     async def chat() -> dict[str, Any]:
@@ -93,7 +93,7 @@ def test_status_shows_processes_and_worker_health(obox: Sandbox) -> None:
         [sys.executable, "-m", "cli.main", "status", "--run-dir", str(settings.run_dir),
          "--port", str(settings.port), "--config-dir", str(settings.config_dir)],
         capture_output=True, text=True, cwd=REPO_ROOT, timeout=30, check=True).stdout
-    assert "gateway" in out and "RUNNING" in out and "workers:lmstudio-2" in out
+    assert "gateway" in out and "RUNNING" in out and "worker-lmstudio-2" in out
     lines = {line.split()[0]: line for line in out.splitlines() if line.strip()}
     assert "up" in lines["openai"] and "closed" in lines["openai"]
 
