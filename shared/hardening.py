@@ -11,9 +11,10 @@ do, before any key is read:
 * **No orphans.** Under supervisord the process asks the kernel for SIGTERM when its
   parent dies (``PR_SET_PDEATHSIG``), so a SIGKILLed supervisord does not leave a
   gateway and workers serving on their own.
-* **A pid record.** ``RUN_DIR/pids/NAME.pid`` holds the pid and the kernel's start time
-  of the process, so ``llm-caller down`` can stop a leftover process of *this* run
-  folder and never a stranger that happens to reuse the pid (:func:`leftover_processes`).
+* **A pid record.** ``RUN_DIR/pids/NAME.pid`` holds the pid, the kernel's start time
+  of the process and its own reading of its dumpable flag (``dumpable=0``), so
+  ``llm-caller down`` can stop a leftover process of *this* run folder and never a
+  stranger that happens to reuse the pid (:func:`leftover_processes`).
 """
 
 from __future__ import annotations
@@ -54,12 +55,9 @@ def harden(name: str, env: dict[str, str] | None = None) -> None:
     _write_record(record_path(run_dir, name), os.getpid())
 
 
-def is_dumpable(pid: int | None = None) -> bool:
-    """Whether a process may dump core / be read by same-user processes (this one when ``pid`` is None)."""
-    if pid is None:
-        return bool(_prctl(_PR_GET_DUMPABLE, 0))
-    # /proc/PID/environ belongs to root once a process is non-dumpable: the kernel's own marker.
-    return Path(f"/proc/{pid}/environ").stat().st_uid != 0
+def is_dumpable() -> bool:
+    """Whether this process may dump core and be read by same-user processes (PR_GET_DUMPABLE)."""
+    return bool(_prctl(_PR_GET_DUMPABLE, 0))
 
 
 def _prctl(option: int, value: int) -> int:
@@ -121,13 +119,14 @@ def _write_record(path: Path, pid: int) -> None:
     tmp = path.with_name(f".{path.name}.{pid}.tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC | os.O_NOFOLLOW, 0o600)
     with os.fdopen(fd, "w") as handle:
-        handle.write(f"{pid} {started}\n")
+        # The third field is this process's own reading of its dumpable flag, for operators and tests.
+        handle.write(f"{pid} {started} dumpable={int(is_dumpable()) if sys.platform.startswith('linux') else '?'}\n")
     os.replace(tmp, path)
 
 
 def _read_record(path: Path) -> ProcessRecord | None:
     try:
-        pid_text, started_text = path.read_text().split()
+        pid_text, started_text = path.read_text().split()[:2]
         return ProcessRecord(path, int(pid_text), int(started_text))
     except (OSError, ValueError):
         return None

@@ -46,7 +46,9 @@ def _cli(box: Sandbox, *args: str, env: dict[str, str] | None = None,
 
 
 def _program_pids(box: Sandbox) -> dict[str, int]:
-    return {p["name"]: int(p["pid"]) for p in box.stack.processes() if p["pid"]}
+    """Running programs by their supervisorctl name (``group:name`` for a group member)."""
+    return {(p["name"] if p["group"] == p["name"] else f"{p['group']}:{p['name']}"): int(p["pid"])
+            for p in box.stack.processes() if p["pid"]}
 
 
 def _alive(pid: int) -> bool:
@@ -84,11 +86,17 @@ def _stray_worker(box: Sandbox) -> subprocess.Popen[bytes]:
     env = scrubbed_environment(box.stack.settings)
     stray = subprocess.Popen([sys.executable, "-m", "workers", "ghost"], env=env, cwd=REPO_ROOT,
                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL)
-    record = record_path(box.stack.settings.run_dir, "worker-ghost")
-    deadline = time.monotonic() + 20
-    while not record.exists() and stray.poll() is None and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert record.exists(), "the hand-started worker wrote no pid record"
+    try:
+        record = record_path(box.stack.settings.run_dir, "worker-ghost")
+        deadline = time.monotonic() + 20
+        while not record.exists() and stray.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.05)
+        time.sleep(0.5)  # past its start-up either way
+        assert stray.poll() is None, "the hand-started worker exited"
+    except BaseException:
+        stray.kill()
+        stray.wait(10)
+        raise
     return stray
 
 
@@ -98,6 +106,7 @@ def _decoys(box: Sandbox) -> list[subprocess.Popen[bytes]]:
     stranger = subprocess.Popen(["sleep", "120"])
     time.sleep(0.2)
     folder = box.stack.settings.run_dir / "pids"
+    folder.mkdir(mode=0o700, exist_ok=True)
     started = {p.pid: start_time(p.pid) for p in (reused, stranger)}
     (folder / "worker-reused.pid").write_text(f"{reused.pid} {int(started[reused.pid] or 0) + 7}\n")
     (folder / "worker-stranger.pid").write_text(f"{stranger.pid} {started[stranger.pid]}\n")
@@ -121,10 +130,13 @@ def test_sigkill_of_supervisord_then_down_stops_the_orphans_and_removes_the_keys
     with Sandbox(heartbeat_s=0.25) as box:
         box.wait_workers_up()
         assert _key_files(box) == ["anthropic", "openai"]
-        stray = _stray_worker(box)
-        decoys = _decoys(box)
-        pids = [*_sigkill_supervisord(box), stray.pid]
+        started_here: list[subprocess.Popen[bytes]] = []
+        pids: list[int] = []
         try:
+            stray = _stray_worker(box)
+            decoys = _decoys(box)
+            started_here += [stray, *decoys]
+            pids = [*_sigkill_supervisord(box), stray.pid]
             time.sleep(1.0)
             alive = [pid for pid in pids if _alive(pid)]
             print(f"\n1 s after SIGKILL of supervisord: {len(alive)} of {len(pids)} gateway/worker processes "
@@ -144,17 +156,19 @@ def test_sigkill_of_supervisord_then_down_stops_the_orphans_and_removes_the_keys
             assert up.returncode == 0, up.stderr
             box.wait_workers_up()
         finally:
-            _kill_all([*pids, *(decoy.pid for decoy in decoys)])
-            for process in (stray, *decoys):
+            _kill_all([*pids, *(process.pid for process in started_here)])
+            for process in started_here:
                 process.wait(10)
 
 
 def test_sigkill_of_supervisord_then_the_next_up_clears_the_leftovers() -> None:
     with Sandbox(heartbeat_s=0.25) as box:
         box.wait_workers_up()
-        stray = _stray_worker(box)
-        pids = [*_sigkill_supervisord(box), stray.pid]
+        stray: subprocess.Popen[bytes] | None = None
+        pids: list[int] = []
         try:
+            stray = _stray_worker(box)
+            pids = [*_sigkill_supervisord(box), stray.pid]
             up = _cli(box, "up", "--detach")
             print(f"\n`up` after SIGKILL of supervisord: exit {up.returncode}: {(up.stdout + up.stderr).strip()}")
             assert up.returncode == 0, up.stderr
@@ -168,8 +182,9 @@ def test_sigkill_of_supervisord_then_the_next_up_clears_the_leftovers() -> None:
             assert _key_files(box) == []
             assert [pid for pid in fresh.values() if _alive(pid)] == []
         finally:
-            _kill_all(pids)
-            stray.wait(10)
+            if stray is not None:
+                _kill_all([*pids, stray.pid])
+                stray.wait(10)
 
 
 @pytest.mark.parametrize("how", ["ctrl-c", "sigterm"])
@@ -245,7 +260,9 @@ def test_gateway_and_workers_dump_no_core_even_when_allowed_and_crashed(lbox: Sa
     pids = _program_pids(lbox)
     limits = {name: _core_limits(pid) for name, pid in pids.items()}
     print(f"\nRLIMIT_CORE (soft, hard) per process: {limits}")
-    assert all(limit == ("0", "0") for limit in limits.values())
+    paths = {name: record_path(lbox.stack.settings.run_dir, name) for name in pids}
+    records = {name: path.read_text().split() if path.exists() else [] for name, path in paths.items()}
+    print(f"pid records (pid, start time, the process's own PR_GET_DUMPABLE): {records}")
     with tempfile.TemporaryDirectory() as scratch:
         control = _control_core(Path(scratch))
     print(f"control: an unhardened python killed by SIGSEGV left a core of {control} bytes")
@@ -264,12 +281,16 @@ def test_gateway_and_workers_dump_no_core_even_when_allowed_and_crashed(lbox: Sa
     time.sleep(1.0)
     written = _cores(REPO_ROOT) - before
     try:
-        print(f"SIGSEGV'd worker {worker}: core files written: {sorted(p.name for p in written)}")
+        sizes = {p.name: p.stat().st_size for p in written}
+        print(f"SIGSEGV'd worker {worker}: core files written (bytes): {sizes}")
         assert written == set()
     finally:
         for path in written:
             path.unlink()
     lbox.wait_workers_up()
+    assert all(limit == ("0", "0") for limit in limits.values())
+    assert {name: (fields[0], fields[2]) for name, fields in records.items() if len(fields) == 3} == {
+        name: (str(pid), "dumpable=0") for name, pid in pids.items()}
 
 
 def _private(folder: Path) -> dict[str, str]:
