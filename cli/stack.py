@@ -185,6 +185,9 @@ class Stack:
         providers = self.check_config()
         if self.is_running():
             raise StackError(f"already running (supervisord socket {self.socket_path} answers)")
+        if self.supervisord_pid() is not None:
+            raise StackError(f"a supervisord for {self.settings.run_dir} is running but does not answer yet; "
+                             "fix: wait and retry, or `llm-caller down` first")
         self.clear_leftovers()
         if _port_in_use(self.settings.host, self.settings.port):
             raise StackError(f"port {self.settings.port} is in use by another process; choose another with --port")
@@ -206,16 +209,23 @@ class Stack:
 
     def _run_foreground(self, command: list[str], env: dict[str, str]) -> int:
         """supervisord -n as our child; Ctrl-C, SIGTERM or SIGHUP stop it, then the keys are removed."""
-        process = subprocess.Popen(command, env=env, cwd=REPO_ROOT, stdin=subprocess.DEVNULL, umask=0o077,
-                                   preexec_fn=_term_with_parent)  # safe: the launcher has one thread
+        children: list[subprocess.Popen[bytes]] = []
+        requested: list[int] = []
 
         def forward(signum: int, _frame: object) -> None:
             # SIGHUP would make supervisord reload; a closed terminal means stop.
-            process.send_signal(signal.SIGTERM if signum == signal.SIGHUP else signum)
+            requested.append(signal.SIGTERM if signum == signal.SIGHUP else signum)
+            for child in children:
+                child.send_signal(requested[-1])
 
+        # Handlers first: a Ctrl-C at any moment from here on ends in the cleanup below.
         previous = {sig: signal.signal(sig, forward) for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)}
         try:
-            code = process.wait()
+            children.append(subprocess.Popen(command, env=env, cwd=REPO_ROOT, stdin=subprocess.DEVNULL, umask=0o077,
+                                             preexec_fn=_term_with_parent))  # safe: the launcher has one thread
+            if requested:  # a stop asked for while supervisord was being started
+                children[0].send_signal(signal.SIGTERM)
+            code = children[0].wait()
         finally:
             for sig, handler in previous.items():
                 signal.signal(sig, handler)
