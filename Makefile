@@ -60,6 +60,7 @@ status: venv
 lint: venv lint-docs
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/mypy
+	$(VENV)/bin/mypy examples
 
 lint-docs: node-tools
 	PATH="$(NODE_BIN):$$PATH" markdownlint --config .markdownlint.json $(MD_IGNORE) $(MD_FILES)

@@ -43,7 +43,7 @@ def _provider_options(parser: argparse.ArgumentParser, *, creating: bool) -> Non
                         help="LM Studio: list the models loaded on the server and use exactly those (plus --model)")
     parser.add_argument("--default", type=parse_default, action="append", metavar="CAP[=MODEL]",
                         help="route calls naming no provider for CAP (chat, chatStream, embed) here; repeatable")
-    parser.add_argument("--priority", type=int, metavar="N", help="0-1000, lower is preferred (default 100)")
+    parser.add_argument("--priority", type=int, metavar="N", help="0-1000, lower is preferred (default: 100)")
     secret = parser.add_mutually_exclusive_group()
     secret.add_argument("--secret-env", metavar="VAR", help="reference the key by environment variable name")
     secret.add_argument("--secret-stdin", action="store_true",

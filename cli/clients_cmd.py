@@ -1,4 +1,4 @@
-"""``llm-caller clients add | list | remove | disable | enable | rotate``: the client registry.
+"""``llm-caller clients add | list | update | remove | disable | enable | rotate``: the client registry.
 
 A token exists in exactly two places: the operator's terminal, once, and the client's
 own configuration. client-registry.json keeps only its SHA-256. Every change is
@@ -22,6 +22,7 @@ from typing import Any
 import orjson
 
 from cli.assistant.journal import record
+from cli.config_folder import STARTER_PROVIDERS, fill_in
 from cli.options import CommandRefused, Handler, add_config_dir, reporting, resolve_settings
 from shared.config import _NAME as NAME_PATTERN  # the one definition of a valid name
 from shared.config import (
@@ -33,16 +34,22 @@ from shared.config import (
     load_providers,
 )
 from shared.files import exclusive, existing_mode, write_json_atomic
+from shared.policies import ClientLimits
 from shared.settings import Settings
 from shared.tokens import hash_token, new_token
 
-__all__ = ["parse_duration", "parse_providers", "parse_tools", "print_table", "register", "show_token", "valid_name"]
+__all__ = ["describe_limits", "parse_concurrency", "parse_duration", "parse_providers", "parse_rate", "parse_tools",
+           "print_table", "register", "show_token", "valid_name"]
 
 _DURATION = re.compile(r"^([1-9][0-9]{0,5})([dhm])$")
 _UNIT_S = {"d": 86_400, "h": 3_600, "m": 60}
 _SCHEMA_HINT = "./schema/client-registry.schema.json"
 # Hashes alone are useless to an attacker, but nobody but the operator needs to read them.
 _NEW_REGISTRY_MODE = 0o600
+# What a limit option takes to remove the limit; parsed as NO_LIMIT.
+_OFF_WORDS = ("off", "none")
+NO_LIMIT = 0
+_MAX_CONCURRENCY = 1024  # as ClientLimits allows
 
 
 # ---- argument types -------------------------------------------------------------------
@@ -85,6 +92,46 @@ def parse_models(text: str) -> list[str]:
     if not models or any(len(m) > 200 for m in models):
         raise argparse.ArgumentTypeError("give model ids separated by commas, or *")
     return ["*"] if "*" in models else models
+
+
+def _limit(text: str, what: str, most: int | None) -> int:
+    word = text.strip().lower()
+    if word in _OFF_WORDS:
+        return NO_LIMIT
+    top = f" and at most {most}" if most is not None else ""
+    if not word.isdigit() or int(word) < 1 or (most is not None and int(word) > most):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a valid {what}: give a whole number of 1{top}, "
+                                         "or off for no limit")
+    return int(word)
+
+
+def parse_rate(text: str) -> int:
+    """Calls per minute for ``--requests-per-min``; ``NO_LIMIT`` for off."""
+    return _limit(text, "number of calls per minute", None)
+
+
+def parse_concurrency(text: str) -> int:
+    """Concurrent calls for ``--max-concurrency``; ``NO_LIMIT`` for off."""
+    return _limit(text, "number of concurrent calls", _MAX_CONCURRENCY)
+
+
+def _with_limits(limits: ClientLimits, requests_per_min: int | None, max_concurrency: int | None) -> ClientLimits:
+    """``limits`` with each given option applied: None keeps a limit, NO_LIMIT removes it."""
+    update: dict[str, int | None] = {}
+    if requests_per_min is not None:
+        update["requests_per_min"] = requests_per_min or None
+    if max_concurrency is not None:
+        update["max_concurrency"] = max_concurrency or None
+    return ClientLimits.model_validate({**limits.model_dump(), **update})
+
+
+def describe_limits(limits: ClientLimits) -> str:
+    parts = []
+    if limits.requests_per_min is not None:
+        parts.append(f"{limits.requests_per_min}/min")
+    if limits.max_concurrency is not None:
+        parts.append(f"{limits.max_concurrency} at once")
+    return ", ".join(parts) or "none"
 
 
 # ---- registry file --------------------------------------------------------------------
@@ -142,22 +189,33 @@ def show_token(name: str, token: str, entry: ClientEntry, *, verb: str, print_to
         print(token)  # stdout carries the token alone, for TOKEN=$(llm-caller clients ...)
         return
     print(f"{verb} client {name!r} (tools: {','.join(entry.tools)}; providers: {','.join(entry.providers)}; "
-          f"expires: {_when(entry.expires_at)})")
+          f"limits: {describe_limits(entry.limits)}; expires: {_when(entry.expires_at)})")
     print("token (only its hash is stored, so it will not be shown again; copy it now):")
     print(f"  {token}")
 
 
-def _warn_unknown_providers(providers_file: Path, providers: list[str]) -> None:
+def _check_providers(providers_file: Path, providers: list[str], *, allow_unconfigured: bool) -> None:
+    """Refuse provider names that providers.json does not configure (a typo would lock the client out)."""
     if "*" in providers:
         return
     try:
-        known = load_providers(providers_file).providers
-    except ConfigError:
-        return  # a broken providers.json is `config check`'s to report, not a reason to refuse
+        # A folder without providers.json gets the starter right after this save (fill_in).
+        known = sorted(load_providers(providers_file).providers if providers_file.exists()
+                       else STARTER_PROVIDERS["providers"])
+    except ConfigError as exc:
+        if allow_unconfigured:
+            return
+        raise CommandRefused(f"cannot check --providers against {providers_file}: {exc}; fix the file, "
+                             "or pass --allow-unconfigured to grant providers not configured yet") from None
     unknown = [p for p in providers if p not in known]
-    if unknown:
-        print(f"llm-caller: warning: not configured in {providers_file}: {', '.join(unknown)}; "
-              "this client's calls to them will fail until they are added", file=sys.stderr)
+    if not unknown:
+        return
+    if not allow_unconfigured:
+        raise CommandRefused(f"not configured in {providers_file}: {', '.join(unknown)}; configured providers: "
+                             f"{', '.join(known) or 'none'} "
+                             "(pass --allow-unconfigured to grant one you will add later)")
+    print(f"llm-caller: warning: not configured in {providers_file}: {', '.join(unknown)}; "
+          "this client's calls to them will fail until they are added", file=sys.stderr)
 
 
 # ---- handlers -------------------------------------------------------------------------
@@ -183,11 +241,16 @@ def _add(args: argparse.Namespace) -> int:
             "models": args.models,
             "expires_at": now + args.expires_in if args.expires_in else None,
             "created_at": now,
+            "limits": _with_limits(ClientLimits(), args.requests_per_min, args.max_concurrency).model_dump(),
         })
-        _warn_unknown_providers(settings.providers_file, entry.providers)
+        _check_providers(settings.providers_file, entry.providers,
+                         allow_unconfigured=args.allow_unconfigured)
         backup = _save(file, {**clients, args.name: entry})
         _audit(settings, "client_added", args.name, backup, tools=entry.tools, providers=entry.providers,
-               expires_at=entry.expires_at)
+               expires_at=entry.expires_at, limits=entry.limits.model_dump())
+    for path in fill_in(settings):
+        print(f"llm-caller: also wrote {path} (it was missing; a config folder needs all of its files)",
+              file=sys.stderr)
     show_token(args.name, token, entry, verb="added", print_token=args.print_token)
     return 0
 
@@ -197,8 +260,8 @@ def _list(args: argparse.Namespace) -> int:
     file = resolve_settings(args).registry_file
     clients = _load(file)
     rows = [
-        {"name": name, "tools": e.tools, "providers": e.providers, "disabled": e.disabled,
-         "expires_at": e.expires_at, "created_at": e.created_at}
+        {"name": name, "tools": e.tools, "providers": e.providers, "limits": e.limits.model_dump(),
+         "disabled": e.disabled, "expires_at": e.expires_at, "created_at": e.created_at}
         for name, e in sorted(clients.items())
     ]
     if args.json:
@@ -212,13 +275,34 @@ def _list(args: argparse.Namespace) -> int:
 
 def print_table(clients: dict[str, ClientEntry]) -> None:
     now = time.time()
-    table = [("NAME", "TOOLS", "PROVIDERS", "STATUS", "EXPIRES", "CREATED")]
+    table = [("NAME", "TOOLS", "PROVIDERS", "LIMITS", "STATUS", "EXPIRES", "CREATED")]
     for name, e in sorted(clients.items()):
-        table.append((name, ",".join(e.tools), ",".join(e.providers), _status(e, now),
+        table.append((name, ",".join(e.tools), ",".join(e.providers), describe_limits(e.limits), _status(e, now),
                       _when(e.expires_at), _when(e.created_at, never="-")))
     widths = [max(len(row[i]) for row in table) for i in range(len(table[0]))]
     for row in table:
         print("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip())
+
+
+@reporting
+def _update(args: argparse.Namespace) -> int:
+    settings = resolve_settings(args)
+    file = settings.registry_file
+    if args.requests_per_min is None and args.max_concurrency is None:
+        raise CommandRefused("nothing to change: give --requests-per-min and/or --max-concurrency "
+                             "(a number, or off to remove the limit)")
+    with exclusive(file):
+        clients = _load(file)
+        entry = _require(clients, args.name, file)
+        limits = _with_limits(entry.limits, args.requests_per_min, args.max_concurrency)
+        if limits == entry.limits:
+            print(f"client {args.name!r} already has these limits ({describe_limits(limits)})")
+            return 0
+        backup = _save(file, {**clients, args.name: entry.model_copy(update={"limits": limits})})
+        _audit(settings, "client_updated", args.name, backup, limits=limits.model_dump())
+    print(f"client {args.name!r} limits: {describe_limits(limits)} (was: {describe_limits(entry.limits)}); "
+          "a running gateway applies them within a second")
+    return 0
 
 
 @reporting
@@ -244,7 +328,10 @@ def _set_disabled(args: argparse.Namespace, disabled: bool) -> int:
         if entry.disabled == disabled:
             print(f"client {args.name!r} is already {state}")
             return 0
-        backup = _save(file, {**clients, args.name: entry.model_copy(update={"disabled": disabled})})
+        update: dict[str, Any] = {"disabled": disabled}
+        if disabled:  # ends the client's session tokens for good, even once it is enabled again
+            update["session_generation"] = entry.session_generation + 1
+        backup = _save(file, {**clients, args.name: entry.model_copy(update=update)})
         _audit(settings, f"client_{state}", args.name, backup)
     print(f"client {args.name!r} {state}")
     return 0
@@ -299,6 +386,14 @@ def _token_options(parser: argparse.ArgumentParser, expiry_help: str) -> None:
                         help="print only the token on stdout, for scripts: TOKEN=$(llm-caller clients ...)")
 
 
+def _limit_options(parser: argparse.ArgumentParser, unset: str) -> None:
+    parser.add_argument("--requests-per-min", type=parse_rate, metavar="N",
+                        help=f"calls per minute this client may make, or off (default: {unset})")
+    parser.add_argument("--max-concurrency", type=parse_concurrency, metavar="N",
+                        help=f"calls this client may have in flight at once (1-{_MAX_CONCURRENCY}), or off "
+                             f"(default: {unset})")
+
+
 def register(sub: Any) -> None:
     clients = sub.add_parser("clients", help="manage the MCP clients allowed to call the gateway",
                              description="Manage client-registry.json: who may call, with which token hash.")
@@ -306,16 +401,21 @@ def register(sub: Any) -> None:
 
     add = _action(actions, "add", _add, "register a client and print its new token once")
     add.add_argument("--tools", type=parse_tools, default=["*"], metavar="LIST",
-                     help=f"comma-separated tools it may call ({','.join(TOOLS)}) or * (default)")
+                     help=f"comma-separated tools it may call ({','.join(TOOLS)}) or * (default: *)")
     add.add_argument("--providers", type=parse_providers, default=["*"], metavar="LIST",
-                     help="comma-separated providers it may use, e.g. openai,anthropic, or * (default)")
+                     help="comma-separated providers it may use, e.g. openai,anthropic, or * (default: *)")
+    add.add_argument("--allow-unconfigured", action="store_true",
+                     help="accept --providers names that providers.json does not configure yet")
     add.add_argument("--models", type=parse_models, default=["*"], metavar="LIST",
-                     help="comma-separated model ids it may be routed to, or * (default)")
+                     help="comma-separated model ids it may be routed to, or * (default: *)")
     _token_options(add, "token lifetime, e.g. 30d, 12h, 90m (default: no expiry)")
+    _limit_options(add, "no limit")
 
     listing = _action(actions, "list", _list, "show registered clients (never their hashes)", named=False)
     listing.add_argument("--json", action="store_true", help="print a JSON array instead of a table")
 
+    update = _action(actions, "update", _update, "change a client's limits; its token stays the same")
+    _limit_options(update, "unchanged")
     _action(actions, "remove", _remove, "delete a client; its token stops working")
     _action(actions, "disable", _disable, "refuse a client's token but keep its entry")
     _action(actions, "enable", _enable, "accept a disabled client's token again")

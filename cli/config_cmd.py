@@ -12,17 +12,24 @@ import weakref
 from pathlib import Path
 from typing import Any
 
+from cli.config_folder import (
+    STARTER_PROVIDERS,
+    STARTER_REGISTRY,
+    fill_in,
+    stale_schemas,
+    starter_files,
+    write_schemas,
+    write_starter,
+)
 from cli.options import CommandRefused, add_config_dir, reporting, resolve_settings
 from shared.config import (
     KIND_CAPABILITIES,
     ClientRegistry,
     ConfigError,
     ProvidersFile,
-    json_schemas,
     load_client_registry,
     load_providers,
 )
-from shared.files import existing_mode, json_bytes, write_bytes_atomic, write_json_atomic
 
 __all__ = [
     "STARTER_PROVIDERS",
@@ -34,66 +41,6 @@ __all__ = [
 ]
 
 _REPO_ROOT = Path(__file__).resolve().parent.parent
-
-# The starter written by `init`: the same content as the repo's config/providers.json, kept
-# in code so an installed command (with no repo beside it) can still write it. A test
-# keeps the two identical.
-STARTER_PROVIDERS: dict[str, Any] = {
-    "providers": {
-        "openai": {
-            "kind": "openai",
-            "base_url": "https://api.openai.com/v1",
-            "secret": {"env": "OPENAI_API_KEY"},
-            "models": [
-                {"id": "gpt-4o-mini", "capabilities": ["chat", "chatStream"], "priority": 10},
-                {"id": "gpt-4o", "capabilities": ["chat", "chatStream"], "priority": 20},
-                {"id": "text-embedding-3-small", "capabilities": ["embed"], "priority": 10},
-            ],
-            "timeouts": {"connect_s": 5, "read_s": 60, "total_s": 120},
-            "max_concurrency": 32,
-            "priority": 10,
-        },
-        "anthropic": {
-            "kind": "anthropic",
-            "base_url": "https://api.anthropic.com",
-            "secret": {"env": "ANTHROPIC_API_KEY"},
-            "models": [
-                {"id": "claude-haiku-4-5", "capabilities": ["chat", "chatStream"], "priority": 10},
-                {"id": "claude-sonnet-4-5", "capabilities": ["chat", "chatStream"], "priority": 20},
-            ],
-            "timeouts": {"connect_s": 5, "read_s": 60, "total_s": 120},
-            "max_concurrency": 32,
-            "priority": 20,
-        },
-        "lmstudio": {
-            "kind": "lmstudio",
-            "base_url": "http://localhost:1234",
-            "models": [],
-            "discover_models": True,
-            "timeouts": {"connect_s": 2, "read_s": 120, "total_s": 300},
-            "max_concurrency": 4,
-            "priority": 50,
-        },
-    },
-    "defaults": {
-        "chat": {"provider": "openai", "model": "gpt-4o-mini"},
-        "chatStream": {"provider": "openai", "model": "gpt-4o-mini"},
-        "embed": {"provider": "openai", "model": "text-embedding-3-small"},
-    },
-    "fallbacks": {
-        "chat": [{"provider": "anthropic", "model": "claude-haiku-4-5"}, {"provider": "lmstudio"}],
-        "chatStream": [{"provider": "anthropic", "model": "claude-haiku-4-5"}, {"provider": "lmstudio"}],
-        "embed": [{"provider": "lmstudio"}],
-    },
-    "aliases": {
-        "fast": {"provider": "openai", "model": "gpt-4o-mini"},
-        "smart": {"provider": "anthropic", "model": "claude-sonnet-4-5"},
-        "local": {"provider": "lmstudio"},
-    },
-}
-
-STARTER_REGISTRY: dict[str, Any] = {"clients": {}}
-
 
 # ---- config check ---------------------------------------------------------------------
 
@@ -183,11 +130,6 @@ def _check(args: argparse.Namespace) -> int:
 # ---- config schema --------------------------------------------------------------------
 
 
-def _schema_files() -> dict[str, bytes]:
-    # Sorted keys: the committed files must not change when pydantic reorders its output.
-    return {name: json_bytes(schema, sort_keys=True) for name, schema in json_schemas().items()}
-
-
 def _schema_dir(out: Path | None) -> Path:
     if out is not None:
         return out.absolute()
@@ -196,33 +138,11 @@ def _schema_dir(out: Path | None) -> Path:
     raise CommandRefused("no source checkout here to hold config/schema; fix: pass --out DIR")
 
 
-def _stale_schemas(folder: Path) -> list[str]:
-    stale = []
-    for name, content in _schema_files().items():
-        try:
-            current = (folder / name).read_bytes()
-        except OSError:
-            current = None
-        if current != content:
-            stale.append(name)
-    return stale
-
-
-def _write_schemas(folder: Path) -> list[str]:
-    """Write the schemas that differ; return their names (unchanged files keep their mtime)."""
-    stale = _stale_schemas(folder)
-    folder.mkdir(parents=True, exist_ok=True)
-    files = _schema_files()
-    for name in stale:
-        write_bytes_atomic(folder / name, files[name])
-    return stale
-
-
 @reporting
 def _schema(args: argparse.Namespace) -> int:
     folder = _schema_dir(args.out)
     if args.check:
-        stale = _stale_schemas(folder)
+        stale = stale_schemas(folder)
         if stale:
             print(
                 f"llm-caller: schema drift in {folder}: {', '.join(stale)} missing or out of date; "
@@ -232,7 +152,7 @@ def _schema(args: argparse.Namespace) -> int:
             return 1
         print(f"schemas up to date in {folder}")
         return 0
-    written = _write_schemas(folder)
+    written = write_schemas(folder)
     print(f"wrote {', '.join(written)} in {folder}" if written else f"schemas already up to date in {folder}")
     return 0
 
@@ -242,29 +162,27 @@ def _schema(args: argparse.Namespace) -> int:
 
 @reporting
 def _init(args: argparse.Namespace) -> int:
+    """Fill in the folder's missing files; with --force, replace the existing ones from the starter too."""
     settings = resolve_settings(args)
     folder = settings.config_dir
-    targets = {
-        settings.providers_file: (STARTER_PROVIDERS, 0o644),
-        settings.registry_file: (STARTER_REGISTRY, 0o600),  # same mode `clients add` gives a new registry
-    }
-    existing = [str(path) for path in targets if path.exists()]
-    if existing and not args.force:
-        raise CommandRefused(
-            f"{' and '.join(existing)} already exist; nothing was written; "
-            "fix: pass --force to overwrite (a dated .bak copy of each is kept)"
-        )
-    ProvidersFile.model_validate(STARTER_PROVIDERS)  # a starter that fails its own check is a bug
-    folder.mkdir(parents=True, exist_ok=True)
-    # The schemas are derived from the code, never edited, so refreshing them needs no --force.
-    _write_schemas(folder / "schema")
-    for path, (content, mode) in targets.items():
-        data = {"$schema": f"./schema/{path.stem}.schema.json", **content}
-        write_json_atomic(path, data, mode=existing_mode(path, mode), backup=True)
-    print(f"wrote {settings.providers_file} and {settings.registry_file}")
-    print("next: export OPENAI_API_KEY and ANTHROPIC_API_KEY (or edit providers.json), then")
-    print(f"  llm-caller config check --config-dir {folder}")
-    print(f"  llm-caller clients add NAME --config-dir {folder}")
+    replaced = []
+    if args.force:
+        for path, (content, mode) in starter_files(settings).items():
+            if path.exists():
+                write_starter(path, content, mode)
+                replaced.append(path)
+    written = [path for path in fill_in(settings) if path.suffix == ".json" and path.parent == folder]
+    for path in written:
+        print(f"wrote {path}")
+    for path in replaced:
+        print(f"replaced {path} with the starter (the previous version is kept as a dated .bak)")
+    kept = [path for path in starter_files(settings) if path not in written and path not in replaced]
+    for path in kept:
+        print(f"kept {path} as it is (pass --force to replace it with the starter)")
+    if written or replaced:
+        print("next: export OPENAI_API_KEY and ANTHROPIC_API_KEY (or edit providers.json), then")
+        print(f"  llm-caller config check --config-dir {folder}")
+        print(f"  llm-caller clients add NAME --config-dir {folder}")
     return 0
 
 
@@ -322,7 +240,9 @@ def register(sub: Any) -> None:
     schema.add_argument("--out", type=Path, metavar="DIR", help="folder to use (default: the repo's config/schema)")
     schema.set_defaults(handler=_schema)
 
-    init = sub.add_parser("init", help="write a starter providers.json and an empty client-registry.json")
+    init = sub.add_parser("init", help="write the config files that are missing: starter providers.json, empty "
+                                         "client-registry.json, schema/")
     add_config_dir(init)
-    init.add_argument("--force", action="store_true", help="overwrite existing files (dated .bak copies are kept)")
+    init.add_argument("--force", action="store_true",
+                      help="also replace existing files with the starter (dated .bak copies are kept)")
     init.set_defaults(handler=_init)

@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from types import ModuleType
 
 from shared.config import ConfigError
+from shared.version import VERSION
 
 # One module per concern, each exposing register(subparsers).
 _COMMAND_MODULES = ("stack_cmd", "clients_cmd", "config_cmd", "assistant_cmd", "security_cmd", "stdio_cmd")
@@ -27,16 +28,34 @@ def _modules() -> list[ModuleType]:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="llm-caller", description="Local MCP gateway to many LLM providers.")
-    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    parser = argparse.ArgumentParser(prog="llm-caller", description="Local MCP gateway to many LLM providers.",
+                                     epilog="Run `llm-caller COMMAND --help` for a command's options.")
+    parser.add_argument("--version", action="version", version=f"llm-caller {VERSION}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for module in _modules():
         module.register(sub)
+    _describe(parser)
     return parser
+
+
+def _describe(parser: argparse.ArgumentParser) -> None:
+    """Give every subcommand a description (its one-line help if it has none), written as a sentence."""
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            helps = {choice.dest: choice.help for choice in action._choices_actions}
+            for name, child in action.choices.items():
+                text = (child.description or str(helps.get(name) or "")).strip()
+                if text:
+                    child.description = text[0].upper() + text[1:] + ("" if text[-1] in ".)" else ".")
+                _describe(child)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    if args.command is None:  # `llm-caller` alone: the overview of every command
+        parser.print_help()
+        return 0
     try:
         code: int = args.handler(args)
     except ConfigError as exc:

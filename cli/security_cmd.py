@@ -11,6 +11,7 @@ Nothing here prints a private key. The only secret ever printed is the session t
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import re
 import secrets
 import sys
@@ -29,7 +30,13 @@ from shared.config import ClientEntry, load_client_registry
 from shared.files import write_bytes_atomic
 from shared.link_auth import LINK_KEY_BYTES, KeyFileError
 from shared.manifest import ManifestError, code_root, new_signing_keypair, sign_manifest, verify_manifest
-from shared.session_tokens import MAX_TTL_S, SESSION_KEY_BYTES, issue_session_token, load_session_key
+from shared.session_tokens import (
+    MAX_TTL_S,
+    SESSION_KEY_BYTES,
+    issue_session_token,
+    load_session_key,
+    session_binding,
+)
 
 __all__ = ["DEFAULT_KEYS_DIR", "DEFAULT_MANIFEST_NAME", "key_files", "register"]
 
@@ -74,6 +81,11 @@ def _name(text: str) -> str:
         raise argparse.ArgumentTypeError(f"invalid name {text!r}: use 1-32 lowercase letters, digits, '-' or "
                                          "'_', starting with a letter")
     return text
+
+
+def binding_of(entry: ClientEntry) -> str:
+    """What ties the token to the client's current state (rotate, disable, re-add end it)."""
+    return session_binding(entry.token_sha256, entry.session_generation)
 
 
 def _utc(timestamp: float) -> str:
@@ -207,15 +219,30 @@ def _usable_client(args: argparse.Namespace, now: float) -> ClientEntry:
     return entry
 
 
+def _session_key_file(args: argparse.Namespace) -> Path:
+    """--key, else the running gateway's own key: $LLMC_SESSION_KEY_FILE or RUN_DIR/session.key."""
+    if args.key is not None:
+        return Path(args.key)
+    settings = resolve_settings(args)
+    if args.run_dir is not None:
+        settings = dataclasses.replace(settings, run_dir=Path(args.run_dir).absolute())
+    return settings.session_key_file
+
+
 @reporting
 def _issue(args: argparse.Namespace) -> int:
     now = time.time()
-    _usable_client(args, now)
+    entry = _usable_client(args, now)
+    path = _session_key_file(args)
+    if args.key is None and not path.exists():
+        raise CommandRefused(f"no session key at {path}; the gateway creates it when it first starts "
+                             "(`llm-caller up`); fix: start the gateway, or pass --run-dir/--key naming the "
+                             "key the gateway uses (LLMC_SESSION_KEY_FILE)")
     try:
-        key = load_session_key(args.key)
+        key = load_session_key(path)
     except KeyFileError as exc:
         raise CommandRefused(str(exc)) from None
-    token = issue_session_token(key, args.client, args.transport, args.ttl, now=now)
+    token = issue_session_token(key, args.client, args.transport, args.ttl, now=now, binding=binding_of(entry))
     print(token)  # stdout carries the token alone, for TOKEN=$(llm-caller token issue ...)
     print(f"session token for {args.client!r} over {args.transport}, valid until {_utc(int(now + args.ttl))}; "
           "it is not stored anywhere, so copy it now", file=sys.stderr)
@@ -275,7 +302,10 @@ def register(sub: Any) -> None:
                        help=f"lifetime, e.g. 15m, 2h, 1d (at most {MAX_TTL_S // 3600}h)")
     issue.add_argument("--transport", choices=("http", "stdio"), default="http",
                        help="the only transport the token works on (default: http)")
-    issue.add_argument("--key", type=Path, default=next(iter(key_files("session"))),
-                       metavar="FILE", help="session signing key (default: ./keys/gateway.session.secret)")
+    issue.add_argument("--key", type=Path, default=None, metavar="FILE",
+                       help="session signing key (default: the gateway's own, $LLMC_SESSION_KEY_FILE or "
+                            "RUN_DIR/session.key)")
+    issue.add_argument("--run-dir", type=Path, default=None, metavar="DIR",
+                       help="the run folder the gateway was started with (default: $LLMC_RUN_DIR or ./run)")
     add_config_dir(issue)
     issue.set_defaults(handler=_issue)

@@ -5,7 +5,8 @@ Every child inherits supervisord's environment, so a provider key exported in th
 operator's shell would otherwise be readable by the gateway and by every other
 provider's worker. Instead, each key the config references by environment variable is
 written to ``$LLMC_RUN_DIR/secrets/<provider>`` (0600, in a 0700 folder) for that
-provider's worker alone to read, and supervisord gets only PATH, locale and LLMC_*.
+provider's worker alone to read, and supervisord gets only PATH, locale, LLMC_* settings
+and the OpenTelemetry OTEL_* variables.
 
 Before supervisord starts, the launcher also makes sure the worker link key exists
 (``$LLMC_LINK_KEY_FILE``, default ``$LLMC_RUN_DIR/link.key``; 0600, created when
@@ -36,6 +37,7 @@ from shared.files import FileWriteError, write_bytes_atomic, write_secret_file
 from shared.hardening import leftover_processes, prctl_pdeathsig
 from shared.link_keys import KeyFileError, ensure_link_key
 from shared.settings import Settings
+from shared.startup_checks import refusal_file
 from shared.timeline import ENV_VAR as TIMELINE_VAR
 
 __all__ = ["REPO_ROOT", "Stack", "StackError", "scrubbed_environment", "worker_program", "write_worker_programs"]
@@ -45,6 +47,7 @@ SUPERVISORD_CONF = REPO_ROOT / "supervisord.conf"
 
 # Variables a child legitimately needs; everything else is dropped.
 _KEEP = ("PATH", "HOME", "LANG", "LC_ALL", "TZ", "TMPDIR", "USER", "LOGNAME")
+_OTEL_PREFIXES = ("LLMC_OTEL_", "OTEL_")
 
 
 class StackError(Exception):
@@ -74,6 +77,9 @@ def scrubbed_environment(settings: Settings, source: dict[str, str] | None = Non
     # rotation sizes pass through as given; supervisord.conf reads the rotation pair.
     env.update({k: v for k, v in source.items() if k.startswith("LLMC_LOG_LEVEL_")})
     env.update({k: source[k] for k in ("LLMC_MANIFEST_PUBKEY", "LLMC_MANIFEST_FILE", TIMELINE_VAR) if k in source})
+    # Span export (shared/otel.py): LLMC_OTEL_EXPORTER and the standard OTEL_* variables
+    # (OTLP endpoint and headers, service name, resource, batch knobs) reach every process.
+    env.update({k: v for k, v in source.items() if k.startswith(_OTEL_PREFIXES)})
     env["LLMC_LOG_MAX_BYTES"] = source.get("LLMC_LOG_MAX_BYTES", "10MB")
     env["LLMC_LOG_BACKUPS"] = source.get("LLMC_LOG_BACKUPS", "5")
     return env
@@ -111,9 +117,10 @@ command=%(ENV_LLMC_PYTHON)s -m workers {name}
 directory={root}
 priority=20
 autostart=true
-autorestart=true
+autorestart=unexpected
+exitcodes=78
 startsecs=1
-startretries=10
+startretries=3
 stopsignal=TERM
 stopwaitsecs=5
 stopasgroup=true
@@ -246,8 +253,25 @@ class Stack:
                 pass
             if not self.is_running():
                 raise StackError(f"supervisord exited; see {self.settings.log_dir}/supervisord.log")
+            self._raise_if_gateway_gave_up()
             time.sleep(0.1)
         raise StackError(f"the gateway did not answer on {url} within {timeout_s:g}s; see {self.settings.log_dir}")
+
+    def _raise_if_gateway_gave_up(self) -> None:
+        """A gateway that refused to start (exit 78) or kept failing will not answer: say why now."""
+        try:
+            state = str(self.rpc().supervisor.getProcessInfo("gateway")["statename"])
+        except (OSError, xmlrpc.client.Fault):
+            return
+        if state not in ("FATAL", "EXITED"):
+            return
+        try:
+            why = refusal_file(self.settings.run_dir, "gateway").read_text().strip()
+        except OSError:
+            if state == "EXITED":
+                return  # any exit but a refusal is restarted: keep waiting
+            why = f"see {self.settings.log_dir}/gateway.log"
+        raise StackError(f"the gateway is {state} and will not be restarted: {why}")
 
     def stop(self, timeout_s: float = 20.0) -> int:
         """Stop supervisord and its tree, then any leftover of this run folder; remove the keys.
@@ -282,15 +306,31 @@ class Stack:
         shutil.rmtree(self.settings.secrets_dir, ignore_errors=True)
         return len(leftovers)
 
-    def restart_worker(self, provider: str) -> None:
-        name = provider if provider == "gateway" else worker_program(provider)
+    def restart_worker(self, name: str) -> str:
+        """Restart ``gateway`` or one worker, named ``openai`` or ``worker-openai``; returns the name used."""
         rpc = self.rpc().supervisor
+        full = self._process_name(rpc, name)
         try:
-            rpc.stopProcess(name, True)
+            rpc.stopProcess(full, True)
         except xmlrpc.client.Fault as fault:
             if "NOT_RUNNING" not in fault.faultString:
-                raise StackError(f"cannot stop {name}: {fault.faultString}") from None
-        rpc.startProcess(name, True)
+                raise StackError(f"cannot stop {full}: {fault.faultString}") from None
+        rpc.startProcess(full, True)
+        return full
+
+    @staticmethod
+    def _process_name(rpc: Any, name: str) -> str:
+        """supervisord's name for ``name`` (provider name or program name); a wrong one lists the valid names.
+
+        ``workers:NAME``, the name before each worker became a program of its own, is still understood.
+        """
+        programs = {str(info["name"]) for info in rpc.getAllProcessInfo()}
+        for candidate in (name, worker_program(name), worker_program(name.removeprefix("workers:"))):
+            if candidate in programs:
+                return candidate
+        valid = sorted(p.removeprefix("worker-") for p in programs)
+        raise StackError(f"no process named {name!r}; valid names: {', '.join(valid)} "
+                         "(a worker may also be given as worker-NAME)")
 
     def sync_workers(self, environ: dict[str, str] | None = None) -> WorkerChange | None:
         """Make a running stack run exactly one worker per provider in providers.json.

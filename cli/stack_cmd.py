@@ -9,17 +9,18 @@ from pathlib import Path
 from typing import Any
 
 from cli.stack import Stack, StackError
-from cli.status_view import fetch_metrics, render_status
+from cli.status_view import fetch_metrics, read_refusals, render_status
 from shared.settings import Settings
 
 __all__ = ["register"]
 
 
 def _add_location_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--config-dir", type=Path, help="folder with providers.json and client-registry.json")
-    parser.add_argument("--run-dir", type=Path, help="folder for sockets and hand-off files (default ./run)")
-    parser.add_argument("--log-dir", type=Path, help="folder for log files (default RUN_DIR/logs)")
-    parser.add_argument("--port", type=int, help="gateway port on 127.0.0.1 (default 8765)")
+    parser.add_argument("--config-dir", type=Path,
+                        help="folder with providers.json and client-registry.json (default: ./config)")
+    parser.add_argument("--run-dir", type=Path, help="folder for sockets and hand-off files (default: ./run)")
+    parser.add_argument("--log-dir", type=Path, help="folder for log files (default: RUN_DIR/logs)")
+    parser.add_argument("--port", type=int, help="gateway port on 127.0.0.1 (default: 8765)")
 
 
 def settings_from_args(args: argparse.Namespace) -> Settings:
@@ -62,7 +63,8 @@ def _down(args: argparse.Namespace) -> int:
     running = stack.supervisord_pid() is not None
     orphans = stack.stop()  # also when supervisord is gone: its leftover processes and key files
     if orphans:
-        print(f"llm-caller: supervisord was not running; stopped {orphans} leftover process(es) of "
+        before = "stopped; and" if running else "supervisord was not running;"
+        print(f"llm-caller: {before} stopped {orphans} leftover process(es) of "
               f"{stack.settings.run_dir}; key hand-off files removed")
     elif running:
         print("llm-caller: stopped; key hand-off files removed")
@@ -77,18 +79,19 @@ def _status(args: argparse.Namespace) -> int:
         print("llm-caller: not running")
         return 3
     metrics = fetch_metrics(stack.settings.host, stack.settings.port)
-    print("\n".join(render_status(stack.processes(), metrics)))
+    processes = stack.processes()
+    print("\n".join(render_status(processes, metrics, read_refusals(stack.settings.run_dir, processes))))
     return 0
 
 
 def _restart(args: argparse.Namespace) -> int:
     stack = Stack(settings_from_args(args))
     try:
-        stack.restart_worker(args.worker)
+        name = stack.restart_worker(args.worker)
     except (StackError, OSError) as exc:
         print(f"llm-caller: {exc}", file=sys.stderr)
         return 1
-    print(f"llm-caller: restarted {args.worker}")
+    print(f"llm-caller: restarted {name}")
     return 0
 
 

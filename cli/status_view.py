@@ -1,15 +1,26 @@
 """One screen for ``llm-caller status``: supervisord's view of each process plus the
-gateway's view of each worker, read from its loopback ``/metrics`` (no token needed)."""
+gateway's view of each worker, read from its loopback ``/metrics`` (no token needed).
+
+A process that refused to start (exit 78: the signed manifest check failed) left its
+reason in ``RUN_DIR/refusals/PROGRAM.txt``; while that process is not running, the
+reason is shown under its line, so the operator sees *why* without reading logs.
+"""
 
 from __future__ import annotations
 
 import urllib.request
 from collections import defaultdict
+from pathlib import Path
 from typing import Any
 
 from prometheus_client.parser import text_string_to_metric_families
 
-__all__ = ["render_status", "worker_health"]
+from shared.startup_checks import refusal_file
+
+__all__ = ["read_refusals", "render_status", "worker_health"]
+
+_WHY_LINES = 8
+_WHY_WIDTH = 160
 
 _CIRCUIT = {0.0: "closed", 1.0: "half-open", 2.0: "open"}
 _WANTED = {
@@ -46,11 +57,31 @@ def fetch_metrics(host: str, port: int) -> str | None:
         return None
 
 
-def render_status(processes: list[dict[str, Any]], metrics_text: str | None) -> list[str]:
+def read_refusals(run_dir: Path, processes: list[dict[str, Any]]) -> dict[str, list[str]]:
+    """Each stopped process's recorded refusal, as lines to show (first lines, cut to width)."""
+    found: dict[str, list[str]] = {}
+    for proc in processes:
+        if proc["statename"] in ("RUNNING", "STARTING"):
+            continue  # a refusal file can only be stale while the process runs
+        try:
+            # A worker records its refusal under its provider name (program worker-NAME).
+            text = refusal_file(run_dir, str(proc["name"]).removeprefix("worker-")).read_text(errors="replace")
+        except OSError:
+            continue
+        lines = [line[:_WHY_WIDTH] for line in text.splitlines() if line.strip()]
+        more = len(lines) - _WHY_LINES
+        found[proc["name"]] = lines[:_WHY_LINES] + ([f"... and {more} more lines"] if more > 0 else [])
+    return found
+
+
+def render_status(processes: list[dict[str, Any]], metrics_text: str | None,
+                  refusals: dict[str, list[str]] | None = None) -> list[str]:
     lines = ["process                state      detail"]
     for proc in processes:
         name = f"{proc['group']}:{proc['name']}" if proc["group"] != proc["name"] else proc["name"]
         lines.append(f"{name:<22} {proc['statename']:<10} {proc['description']}")
+        for index, why in enumerate((refusals or {}).get(proc["name"], ())):
+            lines.append(f"  {'why:' if index == 0 else '    '} {why}")
     lines.append("")
     if metrics_text is None:
         lines.append("gateway: not answering on /metrics; worker health unknown")

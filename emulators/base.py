@@ -2,7 +2,7 @@
 
 Each API request goes through :meth:`Emulator.endpoint`: read the body, count the
 request, take a fault from the queue, and either let the fault answer (status, drop,
-echo, non-stream malformed) or hand over to the provider's handler (after a delay
+echo, non-stream malformed, html, close mid-headers) or hand over to the provider's handler (after a delay
 fault, if any). Handlers signal API errors by raising :class:`ApiError`; the provider
 renders it in its own error shape.
 """
@@ -22,7 +22,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
-from emulators.faults import FaultQueue, FaultsBody, FaultSpec, RequestStats
+from emulators.faults import FaultQueue, FaultsBody, FaultSpec, RequestStats, key_in_form
 from emulators.streams import StreamPlan, play
 from emulators.wire import DropConnection, EmulatorStarlette, EventStream, json_response, wait_for_disconnect
 from shared.timeline import mark
@@ -33,6 +33,11 @@ ALL_METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
 
 # A body that starts like a real completion and stops mid-object: the ``malformed`` fault.
 _BROKEN_JSON = b'{"id": "emulated-broken", "object": "chat.completion", "choices": [{"index": 0, "mess'
+# What a proxy, captive portal or wrong base URL answers: an HTML page (the ``html`` fault).
+_HTML_PAGE = (b"<!DOCTYPE html>\n<html><head><title>Gateway</title></head>\n"
+              b"<body><h1>Please sign in to continue</h1></body></html>\n")
+# A status line and part of the headers, with no blank line to end them (``close_mid_headers``).
+_PARTIAL_HEADERS = b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ncache-co"
 
 
 class ApiError(Exception):
@@ -156,6 +161,10 @@ class Emulator(abc.ABC):
         """Answer for the fault, or None to carry on with normal handling."""
         if fault.mode == "drop":
             return DropConnection()
+        if fault.mode == "close_mid_headers":
+            return DropConnection(_PARTIAL_HEADERS)
+        if fault.mode == "html":
+            return Response(_HTML_PAGE, fault.status or 200, media_type="text/html")
         if fault.mode == "delay":
             await self._pause(call.request, 1.0 if fault.delay_s is None else fault.delay_s)
             return None
@@ -167,8 +176,8 @@ class Emulator(abc.ABC):
 
     def _fault_error(self, call: Call, fault: FaultSpec) -> ApiError:
         if fault.mode == "echo_key_in_error":
-            key = self.presented_key(call.request) or "(none)"
-            error = self.echo_key_error(key, fault.status or 401)
+            key = self.presented_key(call.request)
+            error = self.echo_key_error(key_in_form(key, fault.key_form) if key else "(none)", fault.status or 401)
         else:
             error = self.status_fault_error(fault.status or 500, fault.error_code)
         return ApiError(

@@ -32,8 +32,13 @@ Modes and their parameters:
   ``after_chunks`` deltas, then the end.
 - ``error_event``: stream: the provider's in-stream error after ``after_chunks`` deltas
   (``error_type`` / ``message`` override it), then the end.
+- ``close_mid_headers``: send a status line and part of the headers, then close the
+  connection (plain and streaming calls alike).
+- ``html``: answer ``status`` (default 200) with an HTML page (``text/html``), as a proxy,
+  captive portal or wrong base URL would; plain and streaming calls alike.
 - ``drop``: close the connection without any HTTP response.
-- ``echo_key_in_error``: ``status`` (default 401) error whose message quotes the API key sent.
+- ``echo_key_in_error``: ``status`` (default 401) error whose message quotes the API key sent,
+  spelt as ``key_form`` says (default ``whole``; see ``emulators.faults.KEY_FORMS``).
 
 Usage::
 

@@ -9,19 +9,23 @@ instead of silently injecting nothing.
 
 from __future__ import annotations
 
+import base64
+import urllib.parse
 from collections import Counter
 from collections.abc import Mapping
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 __all__ = [
+    "KEY_FORMS",
     "MASKED_HEADERS",
     "STREAM_ONLY_MODES",
     "FaultMode",
     "FaultQueue",
     "FaultSpec",
     "FaultsBody",
+    "KeyForm",
     "RequestStats",
 ]
 
@@ -33,6 +37,8 @@ FaultMode = Literal[
     "malformed",
     "error_event",
     "drop",
+    "close_mid_headers",
+    "html",
     "echo_key_in_error",
 ]
 
@@ -41,6 +47,35 @@ FaultMode = Literal[
 STREAM_ONLY_MODES = frozenset({"silent_stream", "truncated_stream", "error_event"})
 
 MASKED_HEADERS = frozenset({"authorization", "x-api-key", "proxy-authorization"})
+
+# How an ``echo_key_in_error`` fault spells the key it was sent, as providers and the
+# proxies in front of them have been seen to: whole, without its prefix, only its tail,
+# split by a space, upper-cased, URL-encoded (every byte, or only what needs it),
+# base64-encoded (as in ``Basic`` auth), as the header it came in, or masked the way
+# OpenAI and Anthropic print it ("sk-proj-****...abcd").
+KeyForm = Literal["whole", "no_prefix", "tail", "spaced", "upper", "url_all", "url", "base64", "basic_auth",
+                  "bearer", "masked_openai", "masked_anthropic"]
+KEY_FORMS: tuple[str, ...] = get_args(KeyForm)
+
+
+def key_in_form(key: str, form: str) -> str:
+    """``key`` spelt as ``form`` (one of ``KEY_FORMS``)."""
+    prefix = key.rfind("-", 0, max(len(key) - 8, 0)) + 1  # "sk-proj-" / "sk-ant-api03-": up to the last dash
+    spelt = {
+        "whole": key,
+        "no_prefix": key[prefix:],
+        "tail": key[-12:],
+        "spaced": f"{key[: len(key) // 2]} {key[len(key) // 2:]}",
+        "upper": key.upper(),
+        "url_all": "".join(f"%{byte:02X}" for byte in key.encode()),
+        "url": urllib.parse.quote(key, safe=""),
+        "base64": base64.b64encode(key.encode()).decode(),
+        "basic_auth": "Basic " + base64.b64encode(f"user:{key}".encode()).decode(),
+        "bearer": f"Bearer {key}",
+        "masked_openai": f"{key[:prefix + 3]}{'*' * 20}{key[-4:]}",
+        "masked_anthropic": f"{key[:prefix + 5]}...{key[-6:]}",
+    }
+    return spelt[form]
 
 
 class FaultSpec(BaseModel):
@@ -54,8 +89,9 @@ class FaultSpec(BaseModel):
     # Strike only on every Nth matching request (the others pass untouched): spreads faults
     # through traffic, e.g. every=10 for "10% of calls", instead of a consecutive burst.
     every: int = Field(default=1, ge=1)
-    # status / echo_key_in_error
+    # status / echo_key_in_error / html (default 200)
     status: int | None = Field(default=None, ge=100, le=599)
+    key_form: KeyForm = "whole"  # echo_key_in_error: how the echoed key is spelt
     error_type: str | None = None
     error_code: str | None = None
     message: str | None = None

@@ -75,12 +75,23 @@ async def drop_connection(scope: Scope) -> None:
 
 
 class DropConnection(Response):
-    """A "response" that hangs up instead of answering (the ``drop`` fault)."""
+    """A "response" that hangs up instead of answering (the ``drop`` fault).
 
-    def __init__(self) -> None:
+    With ``partial`` it first writes those raw bytes (the start of a status line and
+    headers) and hangs up before the blank line that ends the headers: the
+    ``close_mid_headers`` fault.
+    """
+
+    def __init__(self, partial: bytes = b"") -> None:
         super().__init__(status_code=500)
+        self.partial = partial
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if self.partial:
+            transport = getattr(getattr(scope.get(RAW_SEND_KEY), "__self__", None), "transport", None)
+            if isinstance(transport, asyncio.WriteTransport):
+                transport.write(self.partial)
+                await asyncio.sleep(0.05)  # let the bytes reach the client before the reset
         await drop_connection(scope)
 
 

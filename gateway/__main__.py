@@ -1,11 +1,21 @@
 """Run the gateway: ``python -m gateway`` (supervisord does this).
 
-Loads and checks the configuration first: a broken config file stops the process with
-one clear message and exit code 2, before anything listens.
+Checks the signed manifest before importing anything else of ours (exit 78 when it
+fails; see shared/startup_checks.py), then loads and checks the configuration: a broken
+config file stops the process with one clear message and exit code 2, before anything
+listens.
 """
 
 from __future__ import annotations
 
+# First, before any other module of ours is imported: the manifest check (stdlib only).
+from shared.startup_checks import refuse_start_unless_verified
+
+refuse_start_unless_verified("gateway", "llm-caller gateway")
+
+# ruff: noqa: E402 (the imports below must come after the check above)
+import asyncio
+import contextlib
 import logging
 import signal
 import sys
@@ -17,6 +27,7 @@ from gateway.app import bind_refusal, create_app, is_loopback
 from gateway.audit_hook import worker_audit_hook
 from gateway.auth import RegistryTokenVerifier
 from gateway.broker_setup import build_broker
+from gateway.front_door import FrontDoor, raise_open_file_limit
 from gateway.metrics import GatewayMetrics
 from gateway.service import GatewayService
 from gateway.tracing import configure_exporter
@@ -26,7 +37,6 @@ from shared.heap import settle_heap
 from shared.link_keys import KeyFileError, LinkSetupError
 from shared.logs import configure_logging, log_event
 from shared.settings import Settings
-from shared.startup_checks import EX_CONFIG, manifest_problem
 
 log = logging.getLogger("gateway")
 
@@ -43,24 +53,33 @@ async def serve(settings: Settings) -> None:
     service = GatewayService(providers, broker, metrics=metrics)
     configure_exporter()
     app = create_app(service, verifier, settings, metrics)
+    limits = settings.security.http
+    door = FrontDoor(limits, open_files=raise_open_file_limit())
     config = uvicorn.Config(
         app, host=settings.host, port=settings.port, log_config=None, access_log=False, lifespan="on",
-        http="httptools",
+        # httptools with the front door's limits on heads, slow clients and open connections.
+        http=door.protocol, timeout_keep_alive=limits.keepalive_timeout_s,
+        # No WebSocket endpoint exists; an Upgrade must not hand the socket to another parser.
+        ws="none",
         # Every client is local, so X-Forwarded-For from 127.0.0.1 would be believed by
         # default: a caller could pick the source address the lockout counts against.
         proxy_headers=False,
     )
     server = uvicorn.Server(config)
+    sweeper = asyncio.create_task(door.sweep(server.server_state.connections))
     # uvicorn handles SIGTERM/SIGINT while serving, then re-raises the signal to whatever
     # handler was installed before. A no-op handler there lets serve() return normally,
     # so the broker below closes its socket and the process exits 0 for supervisord.
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: None)
-    log_event(log, "gateway_listening", host=settings.host, port=settings.port)
+    log_event(log, "gateway_listening", host=settings.host, port=settings.port, max_connections=door.cap)
     settle_heap()
     try:
         await server.serve()
     finally:
+        sweeper.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await sweeper
         await broker.stop()
         log_event(log, "gateway_stopped")
 
@@ -73,10 +92,6 @@ def main() -> int:
         print(f"llm-caller gateway: {exc}", file=sys.stderr)
         return 2
     configure_logging("gateway", settings.log_level)
-    problem = manifest_problem(settings.config_dir)
-    if problem is not None:
-        print(f"llm-caller gateway: {problem}", file=sys.stderr)
-        return EX_CONFIG
     refusal = bind_refusal(settings)
     if refusal is not None:
         print(f"llm-caller gateway: {refusal}", file=sys.stderr)

@@ -1,25 +1,37 @@
 """Who may knock: credential checks with lockout and an audit trail, for every front end.
 
 ``AccessControl`` ties the registry verifier (``gateway.auth``) to the failure counter
-(``gateway.lockout``) and writes the audit events (``shared.audit``). It is transport
-agnostic; ``gateway.guard`` feeds it HTTP requests.
+(``gateway.lockout``) and the aggregated failure audit (``gateway.failure_audit``). It is
+transport agnostic; ``gateway.guard`` feeds it HTTP requests.
 
-What is counted, and by which key:
+The order is the point (decision D13, revised for issue #12):
 
-* a remote (non-loopback) source by its address;
-* on loopback every local tool shares 127.0.0.1, so the key is the address *plus a
-  fingerprint of the presented credential*: one tool retrying a revoked token blocks
-  itself, not its neighbours. A fingerprint is a keyed BLAKE2b of the credential under a
-  per-process random key: cheap, unlinkable across restarts, and says nothing about the
-  token (a raw token prefix would be a piece of a secret, and all session tokens share
-  one). To stop a flood of random tokens (a new fingerprint each time) the address is
-  counted as well, at ``LOOPBACK_SCALE`` times the threshold; while the address is
-  blocked, only credentials that authenticated earlier in this run get through.
+1. **The credential is checked first.** A valid token of an enabled client is admitted,
+   whatever anyone else on the machine has been doing: other callers' failures can never
+   lock it out. The check is cheap (one SHA-256 and a comparison per registry entry, or
+   one HMAC for a session token), so a flood of bad tokens costs about what a flood of
+   any request costs, and no more.
+2. **Only guesses are counted, per source.** A guess is a failing credential that names
+   no client: an unknown client token, a forged or malformed session token. All of
+   loopback (127.0.0.0/8, ::1, their IPv4-mapped forms) is *one* source, so rotating the
+   source address across 127/8 gains nothing; a remote IPv6 peer counts by its /64, a
+   remote IPv4 peer by its address.
+3. **A source over the threshold is throttled.** Its guesses get **429** with
+   ``Retry-After`` instead of 401 until the block ends. A failing credential that names
+   a client (disabled, expired, wrong transport, a session token the client's change
+   ended) is not a guess: it is never counted toward a block and always gets its 401 and
+   the sentence saying why, which is what the client's owner needs to read. Every
+   failure, guess or not, is audited (in aggregate).
+
+Tokens are 256-bit random (session tokens HMAC-SHA256 signed), so guessing one is out of
+reach at any rate; what the lockout limits is the noise: the audit trail and the log get
+one line per source per window however long a flood lasts (``gateway.failure_audit``).
 
 A request without any credential is refused with 401 but not counted: it guesses
 nothing, and clients probe that way before they learn they need a token.
 
-Audit events (file ``Settings.audit_file``): ``auth_failed``, ``auth_source_blocked``,
+Audit events (file ``Settings.audit_file``): ``auth_failed`` (the first failure per source
+and window), ``auth_failures`` (the window's count), ``auth_source_blocked``,
 ``auth_source_unblocked``, ``client_connected`` (first success per client, transport and
 credential kind in this gateway run), ``mcp_session_opened`` (each 2025-11-25 session)
 and, from ``gateway.session_endpoint``, ``session_token_issued``. None carries a token.
@@ -29,30 +41,27 @@ from __future__ import annotations
 
 import asyncio
 import functools
-import hashlib
 import ipaddress
 import logging
-import secrets
 import time
-from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from gateway.auth import AuthResult, RegistryTokenVerifier
+from gateway.failure_audit import FailureTally
 from gateway.lockout import BlockChange, Lockout, LockoutPolicy
 from shared.audit import audit_event
 from shared.files import FileWriteError
 from shared.logs import log_event
 from shared.session_tokens import Transport
 
-__all__ = ["LOOPBACK_SCALE", "AccessControl", "Source"]
+__all__ = ["LOOPBACK", "AccessControl", "Source"]
 
 log = logging.getLogger("gateway.access")
 
-LOOPBACK_SCALE = 10  # the shared loopback address tolerates this many times the per-credential threshold
-_TRUSTED_MAX = 4096  # fingerprints remembered as good; a session token per stdio front adds one
+LOOPBACK = "loopback"  # the one source every loopback address counts as
 _TIMER_SLACK_S = 0.01
 
 
@@ -60,18 +69,8 @@ _TIMER_SLACK_S = 0.01
 class Source:
     """Where a request came from, as far as counting failures is concerned."""
 
-    address: str
-    loopback: bool
-    fingerprint: str | None  # of the presented credential; None when there was none
-
-    @property
-    def address_key(self) -> str:
-        return f"a|{self.address}"
-
-    @property
-    def credential_key(self) -> str | None:
-        # Only on loopback: a remote address is already specific enough.
-        return f"c|{self.address}|{self.fingerprint}" if self.loopback and self.fingerprint else None
+    address: str  # the peer's address, as the socket reports it
+    key: str  # what failures are counted by: LOOPBACK, an IPv6 /64, or the address itself
 
 
 class AccessControl:
@@ -79,38 +78,27 @@ class AccessControl:
                  clock: Callable[[], float] = time.monotonic) -> None:
         self.verifier = verifier
         self.lockout = Lockout(policy)
+        self.failures = FailureTally(self.audit, policy.window_s, clock)
         self._audit_file = audit_file
         self._clock = clock
-        self._salt = secrets.token_bytes(16)
-        self._trusted: OrderedDict[str, None] = OrderedDict()
         self._connected: set[tuple[str, str, str]] = set()
         self._timer: asyncio.TimerHandle | None = None
 
-    def source(self, client: tuple[str, int] | list[Any] | None, credential: str | None) -> Source:
+    def source(self, client: tuple[str, int] | list[Any] | None) -> Source:
         address = str(client[0]) if client else "unknown"
-        fingerprint = None
-        if credential:
-            digest = hashlib.blake2b(credential.encode("utf-8", "replace"), key=self._salt, digest_size=6)
-            fingerprint = digest.hexdigest()
-        return Source(address, _is_loopback(address), fingerprint)
+        return Source(address, source_key(address))
 
-    def retry_after(self, source: Source) -> float | None:
-        """Seconds this source must wait, or None. No token is hashed and no registry touched."""
-        now = self._clock()
-        key = source.credential_key
-        if key is not None and (wait := self.lockout.retry_after(key, now)) is not None:
-            return wait
-        if source.loopback and source.fingerprint in self._trusted:
-            return None  # a flood of strangers on loopback must not lock out known-good tools
-        return self.lockout.retry_after(source.address_key, now)
-
-    def check(self, credential: str, transport: Transport, source: Source) -> AuthResult:
+    def check(self, credential: str, transport: Transport, source: Source) -> tuple[AuthResult, float | None]:
+        """The verdict on ``credential``, and when refused with a throttle, the seconds to wait (else None)."""
         result = self.verifier.authenticate(credential, transport)
         if result.ok:
             self._admitted(result, source)
-        else:
-            self._failed(result, source)
-        return result
+            return result, None
+        self.failures.record(source.key, source.address, reason=result.reason or "unknown", client=result.client_id,
+                             credential=result.kind, transport=result.transport)
+        if result.client_id is not None:
+            return result, None  # names its client: not a guess, and its owner needs the reason (401)
+        return result, self._guessed(source)
 
     def session_opened(self, result: AuthResult, source: Source) -> None:
         self.audit("mcp_session_opened", client=result.client_id, transport=result.transport,
@@ -126,35 +114,27 @@ class AccessControl:
     # ---- outcomes ---------------------------------------------------------------------
 
     def _admitted(self, result: AuthResult, source: Source) -> None:
-        if source.fingerprint is not None:
-            self._trusted[source.fingerprint] = None
-            self._trusted.move_to_end(source.fingerprint)
-            if len(self._trusted) > _TRUSTED_MAX:
-                self._trusted.popitem(last=False)
         seen = (result.client_id or "", result.transport, result.kind)
         if seen not in self._connected:
             self._connected.add(seen)
             self.audit("client_connected", client=result.client_id, transport=result.transport,
                        credential=result.kind, source=source.address)
 
-    def _failed(self, result: AuthResult, source: Source) -> None:
-        self.audit("auth_failed", client=result.client_id, reason=result.reason, credential=result.kind,
-                   transport=result.transport, source=source.address, credential_fp=source.fingerprint)
+    def _guessed(self, source: Source) -> float | None:
+        """Count a failure that names no client; the seconds its source stays blocked if it already was."""
         now = self._clock()
-        changes = []
-        if source.credential_key is not None:
-            changes += self.lockout.record_failure(source.credential_key, now)
-        scale = LOOPBACK_SCALE if source.loopback else 1
-        changes += self.lockout.record_failure(source.address_key, now, scale)
+        wait = self.lockout.retry_after(source.key, now)
+        if wait is not None:
+            return wait  # counted as rejected while blocked; it does not extend the block
+        changes = self.lockout.record_failure(source.key, now)
         for change in changes:
             self._report(change)
         if changes:
             self._schedule_expiry()
+        return None
 
     def _report(self, change: BlockChange) -> None:
-        kind, address, *rest = change.key.split("|")
-        where: dict[str, Any] = {"source": address, "scope": "credential" if kind == "c" else "address",
-                 "credential_fp": rest[0] if rest else None, "strikes": change.strikes}
+        where: dict[str, Any] = {"source": change.key, "strikes": change.strikes}
         if change.blocked:
             log_event(log, "auth_source_blocked", level=logging.WARNING, duration_s=change.duration_s, **where)
             self.audit("auth_source_blocked", duration_s=change.duration_s,
@@ -187,9 +167,17 @@ class AccessControl:
         self._schedule_expiry()
 
 
-@functools.lru_cache(maxsize=1024)
-def _is_loopback(address: str) -> bool:
+@functools.lru_cache(maxsize=4096)
+def source_key(address: str) -> str:
+    """What failures from ``address`` are counted under (see the module docstring)."""
     try:
-        return ipaddress.ip_address(address).is_loopback
+        ip = ipaddress.ip_address(address)
     except ValueError:
-        return False  # a unix socket or a test client: count it as one remote source
+        return address  # a unix socket or a test client: one remote source
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        ip = ip.ipv4_mapped
+    if ip.is_loopback:
+        return LOOPBACK
+    if isinstance(ip, ipaddress.IPv6Address):
+        return str(ipaddress.IPv6Network((ip, 64), strict=False))
+    return str(ip)

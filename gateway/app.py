@@ -2,8 +2,8 @@
 
 Layers, outermost first: ``gateway.guard.SecurityGuard`` (Host/Origin, body size,
 lockout, bearer check, audit), then the SDK's Starlette app (its own Host/Origin and
-bearer checks as a second line, the MCP endpoint, RFC 9728 metadata), plus ``/healthz``
-and ``/session`` (``gateway.session_endpoint``).
+bearer checks as a second line, the MCP endpoint), plus ``/healthz``, ``/session``
+(``gateway.session_endpoint``) and JSON 404s for OAuth discovery probes (``gateway.no_oauth``).
 """
 
 from __future__ import annotations
@@ -11,7 +11,6 @@ from __future__ import annotations
 import ipaddress
 import os
 
-from mcp.server.auth.routes import build_resource_metadata_url
 from mcp.server.auth.settings import AuthSettings
 from mcp.server.transport_security import TransportSecuritySettings
 from starlette.requests import Request
@@ -25,6 +24,7 @@ from gateway.guard import SecurityGuard
 from gateway.lockout import LockoutPolicy
 from gateway.mcp_server import build_mcp_server
 from gateway.metrics import CONTENT_TYPE, GatewayMetrics
+from gateway.no_oauth import no_oauth_routes
 from gateway.service import GatewayService
 from gateway.session_endpoint import SESSION_PATH, load_or_create_session_key, session_routes
 from shared.settings import Settings
@@ -104,10 +104,11 @@ def create_app(
     origins = [f"http://{host}" for host in hosts]
     base = f"http://{_public_name(settings.host) or '127.0.0.1'}:{settings.port}"
     auth = AuthSettings(
-        # We are a resource server only; the registry issues tokens out of band. The
-        # issuer is advertised in the RFC 9728 metadata as where tokens come from.
+        # The SDK's bearer check runs as a second line behind the guard. No resource URL:
+        # the registry issues tokens out of band, so there is no RFC 9728 metadata to
+        # serve and no authorization server to name (gateway.no_oauth says why).
         issuer_url=base,  # type: ignore[arg-type]
-        resource_server_url=f"{base}{MCP_PATH}",  # type: ignore[arg-type]
+        resource_server_url=None,
         validate_token_resource=False,
     )
     server = build_mcp_server(service, verifier.client)
@@ -121,10 +122,9 @@ def create_app(
         custom_starlette_routes=[
             Route("/healthz", _healthz, methods=["GET"]),
             *session_routes(access, settings),
+            *no_oauth_routes(),
             *([_metrics_route(metrics)] if metrics is not None else []),
         ],
     )
-    assert auth.resource_server_url is not None
     return SecurityGuard(app, access, hosts=hosts, origins=origins, max_body_bytes=security.max_body_bytes,
-                         auth_paths=(MCP_PATH, SESSION_PATH), mcp_path=MCP_PATH,
-                         metadata_url=str(build_resource_metadata_url(auth.resource_server_url)))
+                         auth_paths=(MCP_PATH, SESSION_PATH), mcp_path=MCP_PATH)

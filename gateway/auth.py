@@ -6,8 +6,9 @@ Two kinds of bearer credential are accepted:
   each presented token is hashed and compared in constant time against every entry;
 * a **session token** (``llmcs_…``, ``shared.session_tokens``), short-lived and signed
   with the gateway's session key, bound to one client and one transport. Its client must
-  still be in the registry, enabled and unexpired, so disabling a client ends its
-  session tokens at once.
+  still be in the registry, enabled and unexpired, and its binding (token hash and
+  session generation) must be the one the token was issued under: rotating, disabling,
+  removing or re-adding the client ends every session token issued before.
 
 ``authenticate`` returns an ``AuthResult`` that says who, or why not (a stable reason
 code for the audit trail and a sentence for the 401's ``error_description``). The
@@ -36,10 +37,10 @@ from mcp.server.auth.provider import AccessToken
 from shared.config import ClientEntry, ClientRegistry, ConfigError, load_client_registry
 from shared.logs import log_event
 from shared.session_tokens import TOKEN_PREFIX as SESSION_PREFIX
-from shared.session_tokens import SessionTokenError, Transport, verify_session_token
+from shared.session_tokens import SessionTokenError, Transport, session_binding, verify_session_token
 from shared.tokens import hash_token
 
-__all__ = ["AuthResult", "CredentialKind", "RegistryTokenVerifier", "current_auth"]
+__all__ = ["AuthResult", "CredentialKind", "RegistryTokenVerifier", "binding_of", "current_auth"]
 
 log = logging.getLogger("gateway.auth")
 
@@ -47,8 +48,9 @@ _RECHECK_S = 1.0
 CredentialKind = Literal["client_token", "session_token"]
 
 _SESSION_REASONS = {
-    "format": "the session token is malformed",
-    "signature": "the session token's signature is invalid",
+    "format": "the session token is malformed (or from an older version of the gateway: get a new one)",
+    "signature": "the session token's signature is invalid (altered, or signed with another key than this "
+                 "gateway's; `llm-caller token issue` signs with the gateway's own key by default)",
     "expired": "the session token has expired; exchange the client token for a new one (POST /session)",
     "not_yet_valid": "the session token is not valid yet",
 }
@@ -133,7 +135,8 @@ class RegistryTokenVerifier:
                 match = name
         if match is None:
             return self._refuse("client_token", transport, None, "unknown_token",
-                                "the token is not valid for this gateway")
+                                "the token is not valid for this gateway; the operator creates a client token "
+                                "with `llm-caller clients add NAME`")
         return self._admit("client_token", transport, match, presented, None)
 
     def _session(self, token: str, transport: Transport) -> AuthResult:
@@ -144,10 +147,17 @@ class RegistryTokenVerifier:
             claims = verify_session_token(self._session_key, token, transport=transport)
         except SessionTokenError as exc:
             text = _SESSION_REASONS.get(exc.reason, str(exc))
-            return self._refuse("session_token", transport, None, f"session_{exc.reason}", text)
-        if claims.client_id not in self._registry.clients:
+            return self._refuse("session_token", transport, exc.client_id, f"session_{exc.reason}", text)
+        entry = self._registry.clients.get(claims.client_id)
+        if entry is None:
             return self._refuse("session_token", transport, claims.client_id, "client_removed",
                                 f"client '{claims.client_id}' is no longer registered")
+        # A disabled client hears "disabled" (from _admit), the more useful news, before "revoked".
+        if not entry.disabled and not hmac.compare_digest(claims.binding, binding_of(entry)):
+            return self._refuse("session_token", transport, claims.client_id, "session_revoked",
+                                f"the session token was issued before client '{claims.client_id}' was rotated, "
+                                "disabled or re-added; exchange the current client token for a new one "
+                                "(POST /session) or ask the operator for one (`llm-caller token issue`)")
         return self._admit("session_token", transport, claims.client_id, hash_token(token), claims.expires_at)
 
     def _admit(self, kind: CredentialKind, transport: Transport, client_id: str, digest: str,
@@ -169,7 +179,10 @@ class RegistryTokenVerifier:
 
     def _refuse(self, kind: CredentialKind, transport: Transport, client_id: str | None, reason: str,
                 description: str) -> AuthResult:
-        log_event(log, "auth_failed", level=logging.WARNING, client=client_id, reason=reason, credential=kind)
+        # DEBUG only: failures are logged and audited in aggregate (gateway.failure_audit), so a
+        # flood of bad tokens cannot fill the disk one line per try.
+        if log.isEnabledFor(logging.DEBUG):
+            log_event(log, "auth_failed", level=logging.DEBUG, client=client_id, reason=reason, credential=kind)
         return AuthResult(kind, transport, client_id, None, reason, description)
 
     # ---- registry reloads -------------------------------------------------------------
@@ -196,6 +209,11 @@ class RegistryTokenVerifier:
             return
         self._registry = registry
         log_event(log, "registry_reloaded", clients=len(registry.clients))
+
+
+def binding_of(entry: ClientEntry) -> str:
+    """The binding a session token for this client must carry (``shared.session_tokens``)."""
+    return session_binding(entry.token_sha256, entry.session_generation)
 
 
 def _utc(timestamp: int) -> str:

@@ -27,7 +27,8 @@ class _ClientState:
 
 
 class ClientLimiter:
-    def __init__(self, max_wait_s: float = 1.0, on_reject: Callable[[], None] | None = None) -> None:
+    def __init__(self, max_wait_s: float = 1.0, on_reject: Callable[[str], None] | None = None) -> None:
+        """``on_reject(client_id)`` is called for each refused call (the metrics hook)."""
         self.max_wait_s = max_wait_s
         self._on_reject = on_reject
         self._clients: dict[str, _ClientState] = {}
@@ -51,7 +52,7 @@ class ClientLimiter:
         if state.bucket is not None:
             wait = state.bucket.wait_time(1)
             if wait > self.max_wait_s:
-                self._rejected()
+                self._rejected(client_id)
                 raise errors.RateLimited(
                     f"client {client_id!r} is over its {limits.requests_per_min} calls/min limit",
                     retry_after_s=round(wait, 3))
@@ -68,17 +69,17 @@ class ClientLimiter:
             async with state.released:
                 state.released.notify()
 
-    def _rejected(self) -> None:
+    def _rejected(self, client_id: str) -> None:
         self.rejections += 1
         if self._on_reject is not None:
-            self._on_reject()
+            self._on_reject(client_id)
 
     async def _wait_for_slot(self, client_id: str, state: _ClientState, limit: int) -> None:
         try:
             async with asyncio.timeout(self.max_wait_s), state.released:
                 await state.released.wait_for(lambda: state.active < limit)
         except TimeoutError:
-            self._rejected()
+            self._rejected(client_id)
             raise errors.RateLimited(
                 f"client {client_id!r} already has {limit} calls in flight, its limit", retry_after_s=1.0
             ) from None

@@ -7,17 +7,17 @@ In order, for every HTTP request (cheapest checks first, so junk costs little):
    requests stop here, on every path. The SDK applies the same lists again on ``/mcp``.
 2. A declared ``Content-Length`` over ``LLMC_MAX_BODY_BYTES`` gets 413 before a byte is
    read (a chunked body is cut off by the SDK's own limit, or ``/session``'s).
-3. On the authenticated paths (``/mcp``, ``/session``): a blocked source gets 429 with
-   ``Retry-After`` without its token being hashed; then the bearer credential is checked
-   once (``gateway.access``) and a failure is a 401 whose ``WWW-Authenticate`` carries
-   ``resource_metadata`` and an ``error_description`` saying what is wrong (unknown,
-   disabled, expired, wrong transport...).
+3. On the authenticated paths (``/mcp``, ``/session``): the bearer credential is checked
+   once (``gateway.access``). A valid credential of an enabled client goes through,
+   whatever other callers have been doing. A failure is a 401 whose ``WWW-Authenticate``
+   carries an ``error_description`` saying what is wrong (unknown, disabled, expired,
+   wrong transport...) and how to get a token; or, for a credential that names no client
+   from a source that failed too often, a 429 with ``Retry-After``.
 
-Why 429 and not 401 for a blocked source: the token was not even looked at, so "your
-token is bad" would be a guess; a 401 also sends OAuth-aware clients into discovery and
-retry loops, the opposite of backing off; and 429 with Retry-After is what HTTP clients
-already honour. The answer is the same whether the token was good or bad, so a blocked
-source learns nothing from it.
+The 401 names no ``resource_metadata``: this gateway is not an OAuth authorization
+server and does not pretend to be one (tokens come from ``llm-caller clients add``), so
+there is no metadata a client could follow anywhere useful. OAuth discovery probes get a
+JSON 404 that says so (``gateway.no_oauth``). Decision recorded as D13 (revised).
 
 The request's transport is ``http`` unless the STDIO front end declares
 ``X-LLMC-Transport: stdio``; a session token must be bound to that transport.
@@ -40,17 +40,19 @@ from shared.session_tokens import Transport
 from shared.timeline import enabled as timeline_enabled
 from shared.timeline import mark
 
-__all__ = ["TRANSPORT_HEADER", "SecurityGuard"]
+__all__ = ["NO_CREDENTIAL", "TRANSPORT_HEADER", "SecurityGuard"]
 
 log = logging.getLogger("gateway.guard")
 
 TRANSPORT_HEADER = "x-llmc-transport"
+NO_CREDENTIAL = ("authentication required: send Authorization: Bearer <client token>; the operator creates "
+                 "a client token with `llm-caller clients add NAME`")
 _SESSION_ID = b"mcp-session-id"
 
 
 class SecurityGuard:
     def __init__(self, app: ASGIApp, access: AccessControl, *, hosts: Collection[str], origins: Collection[str],
-                 max_body_bytes: int, auth_paths: Collection[str], mcp_path: str, metadata_url: str) -> None:
+                 max_body_bytes: int, auth_paths: Collection[str], mcp_path: str) -> None:
         self.app = app
         self.access = access
         self._hosts = frozenset(hosts)
@@ -58,7 +60,6 @@ class SecurityGuard:
         self._max_body = max_body_bytes
         self._auth_paths = frozenset(auth_paths)
         self._mcp_path = mcp_path
-        self._metadata_url = metadata_url
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -108,25 +109,17 @@ class SecurityGuard:
         transport = _transport(headers.get(TRANSPORT_HEADER, "http").lower())
         if transport is None:
             return PlainTextResponse("X-LLMC-Transport must be http or stdio", status_code=400)
-        source = self.access.source(scope.get("client"), credential)
-        wait = self.access.retry_after(source)
-        if wait is not None:
-            return _too_many(wait)
+        source = self.access.source(scope.get("client"))
         if credential is None:
-            return self._challenge("authentication required: send Authorization: Bearer <client token>")
+            return _challenge(NO_CREDENTIAL)
         try:
-            result = self.access.check(credential, transport, source)
+            result, wait = self.access.check(credential, transport, source)
         except Exception:  # a bug here must not become a 500 with a traceback, nor let anyone in
             log.exception("auth_check_crashed")
             return PlainTextResponse("authentication is unavailable; the error was logged", status_code=503)
-        return (credential, result, source) if result.ok else self._challenge(result.description)
-
-    def _challenge(self, description: str) -> Response:
-        # RFC 6750 §3 / RFC 9728 §5.1: the same shape the SDK's own bearer middleware sends.
-        text = description.replace('"', "'").replace("\\", "/")
-        header = f'Bearer error="invalid_token", error_description="{text}", resource_metadata="{self._metadata_url}"'
-        return JSONResponse({"error": "invalid_token", "error_description": description}, status_code=401,
-                            headers={"WWW-Authenticate": header})
+        if result.ok:
+            return credential, result, source
+        return _too_many(wait) if wait is not None else _challenge(result.description)
 
     def _watch(self, scope: Scope, headers: Headers, send: Send, result: AuthResult, source: Source) -> Send:
         """Audit each new 2025-11-25 session: a 200 that hands out an Mcp-Session-Id the request lacked."""
@@ -140,6 +133,13 @@ class SecurityGuard:
             await send(message)
 
         return watching
+
+
+def _challenge(description: str) -> Response:
+    """401 with an RFC 6750 §3 challenge; the same sentence in the JSON body, where clients show it."""
+    text = description.replace('"', "'").replace("\\", "/")
+    return JSONResponse({"error": "invalid_token", "error_description": description}, status_code=401,
+                        headers={"WWW-Authenticate": f'Bearer error="invalid_token", error_description="{text}"'})
 
 
 def _marking_body(send: Send) -> Send:

@@ -7,8 +7,8 @@ names the offending field, and nothing (no pydantic URL, no traceback) leaks thr
 
 from __future__ import annotations
 
+import asyncio
 import logging
-import time
 from collections.abc import Callable, Coroutine
 from typing import Any
 
@@ -19,10 +19,11 @@ from mcp.server.lowlevel.server import Server
 from mcp.shared.exceptions import MCPError
 from pydantic import BaseModel, ValidationError
 
+from gateway.call_record import CallAccounting, CallRecord
 from gateway.client_limits import ClientLimiter
 from gateway.compose import error_result, success_result
 from gateway.metrics import GatewayMetrics
-from gateway.service import VERSION, GatewayService
+from gateway.service import GatewayService
 from gateway.tool_schemas import (
     ChatInput,
     ChatOutput,
@@ -33,11 +34,11 @@ from gateway.tool_schemas import (
     output_schema,
     param_header_schema,
 )
-from gateway.tracing import TraceContext, incoming_trace, span
+from gateway.tracing import TraceContext, call_trace, instrument
 from shared import errors
 from shared.config import ClientEntry
-from shared.logs import log_event
 from shared.timeline import mark
+from shared.version import VERSION
 
 __all__ = ["build_mcp_server"]
 
@@ -98,8 +99,8 @@ def build_mcp_server(
 ) -> Server[Any]:
     metrics = service.metrics
     if limiter is None:
-        limiter = ClientLimiter(on_reject=metrics.client_rejections.labels(
-            "any").inc if metrics is not None else None)
+        limiter = ClientLimiter(on_reject=_count_rejection(metrics))
+    accounting = CallAccounting(metrics, _TOOLS, service.metric_labels)
 
     async def list_tools(
         ctx: ServerRequestContext[Any], params: types.PaginatedRequestParams | None
@@ -109,29 +110,39 @@ def build_mcp_server(
     async def call_tool(ctx: ServerRequestContext[Any], params: types.CallToolRequestParams) -> types.CallToolResult:
         mark("gateway.tool_in")
         name = params.name
+        trace = call_trace(getattr(ctx.request, "headers", None), ctx.meta)
+        record = CallRecord(tool=name, trace_id=trace.trace_id)
+        token = get_access_token()
+        record.client = token.client_id if token is not None else None
         if name not in _TOOLS:
-            raise MCPError(types.INVALID_PARAMS, f"unknown tool {name[:64]!r}; tools: {', '.join(_TOOLS)}")
-        trace = incoming_trace(getattr(ctx.request, "headers", None), ctx.meta)
-        started = time.perf_counter()
-        client_id = ""
+            problem = f"unknown tool {name[:64]!r}; tools: {', '.join(_TOOLS)}"
+            accounting.close(record, error_result(errors.NotFound(problem, request_id=record.request_id)))
+            raise MCPError(types.INVALID_PARAMS, problem)
         try:
-            client_id, client = _authorise(client_lookup, name)
+            client = _authorise(client_lookup, name, record.client)
             if client is None or name == "getHealth":
-                result = await _dispatch(service, ctx, name, params.arguments or {}, client, trace)
+                result = await _dispatch(service, ctx, name, params.arguments or {}, client, trace, record)
             else:
-                async with limiter.admit(client_id, client.limits):
-                    with span(trace, f"llm-caller {name}", tool=name, client=client_id):
-                        result = await _dispatch(service, ctx, name, params.arguments or {}, client, trace)
+                assert record.client is not None
+                async with limiter.admit(record.client, client.limits):
+                    result = await _dispatch(service, ctx, name, params.arguments or {}, client, trace, record)
         except errors.LLMCallerError as exc:
+            exc.request_id = exc.request_id or record.request_id
             result = error_result(exc)
+        except asyncio.CancelledError:
+            # The client sent notifications/cancelled or closed the connection: no answer
+            # goes out, but the call still ends in exactly one line and one count.
+            accounting.close(record, None)
+            raise
         except Exception:
             log.exception("call_crashed", extra={"tool": name, "trace_id": trace.trace_id})
-            result = error_result(errors.InternalError("the gateway failed unexpectedly; the error was logged"))
-        _finish(metrics, name, client_id, trace, result, time.perf_counter() - started)
+            result = error_result(errors.InternalError("the gateway failed unexpectedly; the error was logged",
+                                                       request_id=record.request_id))
+        accounting.close(record, result)
         mark("gateway.tool_out")
         return result
 
-    return Server(
+    server: Server[Any] = Server(
         "llm-caller",
         version=VERSION,
         instructions="LLM Caller: chat, chatStream, embed and getHealth across configured LLM providers.",
@@ -139,40 +150,28 @@ def build_mcp_server(
         on_list_tools=list_tools,
         on_call_tool=call_tool,
     )
+    instrument(server)  # span export only: nothing when it is off
+    return server
 
 
-def _authorise(client_lookup: ClientLookup, tool: str) -> tuple[str, ClientEntry | None]:
-    token = get_access_token()
-    if token is None:
-        return "", None  # STDIO or tests without HTTP auth: the transport vouched for the caller
-    client = client_lookup(token.client_id)
+def _count_rejection(metrics: GatewayMetrics | None) -> Callable[[str], None] | None:
+    """Count a per-client limit rejection under the client's registry name (a bounded label)."""
+    if metrics is None:
+        return None
+    rejections = metrics.client_rejections
+    return lambda client_id: rejections.labels(client_id).inc()
+
+
+def _authorise(client_lookup: ClientLookup, tool: str, client_id: str | None) -> ClientEntry | None:
+    """The caller's registry entry; None when no HTTP auth ran (STDIO, tests): the transport vouched."""
+    if client_id is None:
+        return None
+    client = client_lookup(client_id)
     if client is None:
         raise errors.AuthError("this client is no longer in the registry")
     if not client.may_call(tool):
-        raise errors.PermissionDenied(f"client {token.client_id!r} may not call {tool}")
-    return token.client_id, client
-
-
-def _finish(
-    metrics: GatewayMetrics | None, tool: str, client_id: str, trace: TraceContext,
-    result: types.CallToolResult, seconds: float,
-) -> None:
-    """One log line and one metrics update per call, whatever its outcome."""
-    data = result.structured_content or {}
-    error = data.get("error", {}) if result.is_error else {}
-    outcome = error.get("type", "internal") if result.is_error else "ok"
-    provider = (error.get("provider") if result.is_error else data.get("provider")) or ""
-    model = "" if result.is_error else data.get("model", "")
-    log_event(
-        log, "tool_call", level=logging.WARNING if result.is_error else logging.INFO,
-        client=client_id or None, tool=tool, provider=provider or None, model=model or None,
-        latency_ms=round(seconds * 1000, 3), outcome=outcome, error_class=error.get("type"),
-        request_id=error.get("request_id") if result.is_error else data.get("request_id"),
-        trace_id=trace.trace_id,
-    )
-    if metrics is not None:
-        metrics.calls.labels(tool, provider, model, outcome).inc()
-        metrics.latency.labels(tool, provider).observe(seconds)
+        raise errors.PermissionDenied(f"client {client_id!r} may not call {tool}")
+    return client
 
 
 async def _dispatch(
@@ -182,6 +181,7 @@ async def _dispatch(
     arguments: dict[str, Any],
     client: ClientEntry | None,
     trace: TraceContext,
+    record: CallRecord,
 ) -> types.CallToolResult:
     input_model = _TOOLS[name][0]
     try:
@@ -195,12 +195,12 @@ async def _dispatch(
         return success_result(service.health())
     if name == "embed":
         assert isinstance(args, EmbedInput)
-        embedded = await service.embed(args, client, trace)
+        embedded = await service.embed(args, client, trace, record)
         summary = f"{len(embedded.vectors)} vectors of {embedded.dimensions} dimensions from {embedded.provider}"
         return success_result(embedded, summary)
     assert isinstance(args, ChatInput)
     progress = _progress_reporter(ctx) if name == "chatStream" else None
-    output = await service.chat(args, client, progress, trace)
+    output = await service.chat(args, client, progress, trace, record)
     return success_result(output, output.text)
 
 

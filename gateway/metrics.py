@@ -9,8 +9,9 @@ Two kinds of series:
   scrape time by a custom collector, so one scrape shows every process and nothing is
   double-counted.
 
-Label values are bounded: tools and error types are fixed sets, providers and models come
-from configuration or worker reports, never from free client input.
+Label values are bounded: tools, error types and outcomes are fixed sets, providers and
+models come from configuration or worker reports, clients are registry names, never free
+client input (``gateway.call_record`` maps anything else onto ``unknown`` / ``other``).
 """
 
 from __future__ import annotations
@@ -27,11 +28,14 @@ __all__ = ["CONTENT_TYPE", "GatewayMetrics"]
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 _LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120)
+_CALL_LABELS = ["tool", "provider", "model", "outcome"]
 _CIRCUIT = {"closed": 0, "half_open": 1, "open": 2}
-# Worker heartbeat counters → (metric name, help).
+# Worker heartbeat counters → (metric name, help). Exposed as totals across the worker's
+# restarts (gateway.worker_counters), so they never go down while the gateway runs.
 _WORKER_COUNTERS = {
     "attempts": ("llmc_provider_attempts", "First attempts at the provider"),
     "retries": ("llmc_provider_retries", "Retries at the provider"),
+    "retry_budget_granted": ("llmc_retry_budget_granted", "Retries granted by the retry budget"),
     "retry_budget_refusals": ("llmc_retry_budget_refusals", "Retries refused by the retry budget"),
     "retry_hint_violations": ("llmc_retry_hint_violations", "Provider retry hints outside the allowed window"),
     "rate_limit_waits": ("llmc_rate_limit_waits", "Calls that waited for the worker's rate limiter"),
@@ -68,7 +72,7 @@ class _WorkerCollector(Collector):
             circuit.add_metric(labels, float(_CIRCUIT.get(str(state.circuit.get("state", "closed")), 0)))
             restarts.add_metric(labels, float(state.restarts_seen))
             for key, family in counters.items():
-                family.add_metric(labels, float(state.counters.get(key, 0)))
+                family.add_metric(labels, float(state.counter_totals.totals.get(key, 0)))
         gateway = GaugeMetricFamily("llmc_gateway_inflight", "Tool calls in flight in the gateway")
         gateway.add_metric([], float(self._gateway_inflight()))
         yield from (up, ready, age, inflight, circuit, restarts, *counters.values(), gateway)
@@ -77,15 +81,16 @@ class _WorkerCollector(Collector):
 class GatewayMetrics:
     def __init__(self, broker: WorkerBroker, gateway_inflight: Callable[[], int]) -> None:
         self.registry = CollectorRegistry(auto_describe=True)
-        self.calls = Counter("llmc_calls", "Tool calls by outcome (ok or error type)",
-                             ["tool", "provider", "model", "outcome"], registry=self.registry)
-        self.latency = Histogram("llmc_call_latency_seconds", "Tool call latency in the gateway",
-                                 ["tool", "provider"], buckets=_LATENCY_BUCKETS, registry=self.registry)
+        self.calls = Counter("llmc_calls", "Tool calls by outcome (ok, an error type, or cancelled)",
+                             _CALL_LABELS, registry=self.registry)
+        self.latency = Histogram("llmc_call_latency_seconds", "Tool call latency in the gateway, by outcome",
+                                 _CALL_LABELS, buckets=_LATENCY_BUCKETS, registry=self.registry)
         self.first_chunk = Histogram("llmc_stream_first_chunk_seconds", "chatStream time to first progress",
                                      ["provider"], buckets=_LATENCY_BUCKETS, registry=self.registry)
         self.fallbacks = Counter("llmc_fallbacks", "Routes passed over before a call was served",
                                  ["tool", "provider", "reason"], registry=self.registry)
-        self.client_rejections = Counter("llmc_client_limit_rejections", "Calls refused by per-client limits",
+        self.client_rejections = Counter("llmc_client_limit_rejections",
+                                         "Calls refused by per-client limits, by registered client name",
                                          ["client"], registry=self.registry)
         self.registry.register(_WorkerCollector(broker, gateway_inflight))
 

@@ -43,13 +43,16 @@ class Router:
         live_models: Callable[[str, Capability], list[str]],
         is_up: Callable[[str], bool],
         unloaded_models: Callable[[str, Capability], list[str]] | None = None,
+        *, unreachable: Callable[[str], str | None] | None = None,
     ) -> None:
         """``live_models``: models a worker reported ready (e.g. discovered from LM Studio);
-        ``unloaded_models``: models it lists but has not loaded, which are never routed to."""
+        ``unloaded_models``: models it lists but has not loaded, which are never routed to;
+        ``unreachable``: the worker's message when its provider cannot be reached, else None."""
         self._providers = providers
         self._live_models = live_models
         self._is_up = is_up
         self._unloaded = unloaded_models or (lambda _p, _c: [])
+        self._unreachable = unreachable or (lambda _p: None)
 
     def known_models(self, provider: str, capability: Capability) -> list[str]:
         config = self._providers.providers[provider]
@@ -166,6 +169,9 @@ class Router:
 
     def _default_model(self, capability: Capability, provider: str) -> str:
         model = self._preferred_model(capability, provider)
+        if model is None and (why := self._unreachable(provider)) is not None:
+            # Nothing discovered because the server is away: say that, not "no model configured".
+            raise errors.Unavailable(why, provider=provider)
         if model is None:
             raise errors.NotFound(
                 f"{provider} has no model configured for {capability}; name one with \"model\"", provider=provider)

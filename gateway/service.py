@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from gateway.broker import WorkerBroker
+from gateway.call_record import CallRecord
 from gateway.compose import chat_output, embed_output
 from gateway.metrics import GatewayMetrics
 from gateway.router import Route, Router
@@ -39,11 +40,11 @@ from shared import errors
 from shared.config import ClientEntry, ProvidersFile
 from shared.logs import log_event
 from shared.models import Capability, ChatRequest, EmbedRequest, Message, ModelInfo, TextDelta
+from shared.version import VERSION
 
 __all__ = ["GatewayService", "ProgressFn"]
 
 log = logging.getLogger("gateway.calls")
-VERSION = "0.1.0"
 
 ProgressFn = Callable[[int, str], Awaitable[None]]
 
@@ -61,9 +62,16 @@ class _Attempt:
     request_id: str
     deadline: float
     trace: TraceContext | None = None
+    record: CallRecord | None = None
     started: float = field(default_factory=time.perf_counter)
     parts: list[str] = field(default_factory=list)
     skipped: list[SkippedRouteOut] = field(default_factory=list)
+
+    def trying(self, route: Route) -> None:
+        """The call is now at ``route``: what its ``tool_call`` line and metrics will name."""
+        if self.record is not None:
+            self.record.routed(route.provider, route.model)
+            self.record.fallbacks = len(self.skipped)
 
 
 class _RoutePlan:
@@ -99,7 +107,8 @@ class GatewayService:
         self.broker = broker
         self.metrics = metrics
         self.router = Router(providers, self._live_models, lambda p: broker.worker(p).up,
-                             lambda p, c: broker.worker(p).unloaded_ids(c))
+                             lambda p, c: broker.worker(p).unloaded_ids(c),
+                             unreachable=lambda p: broker.worker(p).unreachable())
         self.started = time.monotonic()
         self.max_inflight = max_inflight
         self.inflight = 0
@@ -111,12 +120,12 @@ class GatewayService:
 
     async def chat(
         self, args: ChatInput, client: ClientEntry | None, progress: ProgressFn | None = None,
-        trace: TraceContext | None = None,
+        trace: TraceContext | None = None, record: CallRecord | None = None,
     ) -> ChatOutput:
         capability: Capability = "chatStream" if progress is not None else "chat"
         primary = self.router.route(capability, args.provider, args.model, client)
         op = "chat_stream" if progress is not None else "chat"
-        attempt = self._attempt(primary, args.timeout_s, trace)
+        attempt = self._attempt(primary, args.timeout_s, trace, record)
 
         def payload(route: Route) -> dict[str, Any]:
             return ChatRequest(model=route.model, messages=_messages(args), max_tokens=args.max_tokens,
@@ -133,10 +142,11 @@ class GatewayService:
         return output
 
     async def embed(
-        self, args: EmbedInput, client: ClientEntry | None, trace: TraceContext | None = None
+        self, args: EmbedInput, client: ClientEntry | None, trace: TraceContext | None = None,
+        record: CallRecord | None = None,
     ) -> EmbedOutput:
         primary = self.router.route("embed", args.provider, args.model, client)
-        attempt = self._attempt(primary, args.timeout_s, trace)
+        attempt = self._attempt(primary, args.timeout_s, trace, record)
 
         def payload(route: Route) -> dict[str, Any]:
             return EmbedRequest(model=route.model, inputs=args.texts,
@@ -152,9 +162,14 @@ class GatewayService:
 
     # ----------------------------------------------------------------- dispatch
 
-    def _attempt(self, primary: Route, timeout_s: float | None, trace: TraceContext | None) -> _Attempt:
+    def _attempt(
+        self, primary: Route, timeout_s: float | None, trace: TraceContext | None, record: CallRecord | None
+    ) -> _Attempt:
         timeout = timeout_s or self.providers.providers[primary.provider].timeouts.total_s
-        return _Attempt(request_id=uuid.uuid4().hex, deadline=time.monotonic() + timeout, trace=trace)
+        attempt = _Attempt(request_id=record.request_id if record is not None else uuid.uuid4().hex,
+                           deadline=time.monotonic() + timeout, trace=trace, record=record)
+        attempt.trying(primary)
+        return attempt
 
     async def _run(
         self, capability: Capability, op: str, primary: Route, client: ClientEntry | None,
@@ -167,6 +182,7 @@ class GatewayService:
         try:
             routes = _RoutePlan(lambda: self.router.fallbacks(capability, primary, client), primary)
             for route in routes:
+                attempt.trying(route)
                 state = self.broker.worker(route.provider)
                 if (not state.up or state.circuit_open(route.model)) and routes.more():
                     self._skip(capability, attempt, route, "circuit open" if state.up else "worker down")
@@ -182,6 +198,7 @@ class GatewayService:
                     continue
                 if attempt.skipped:
                     route = Route(route.provider, route.model, f"fallback after {_describe(attempt.skipped)}")
+                    attempt.trying(route)
                 return route, reply
             raise AssertionError("unreachable: the last route either returns or raises")
         finally:
@@ -221,6 +238,24 @@ class GatewayService:
             raise errors.InternalError("the worker ended the call without a result")
         return reply
 
+    # ----------------------------------------------------------------- metrics
+
+    def metric_labels(self, provider: str | None, model: str | None) -> tuple[str, str]:
+        """``(provider, model)`` as metric labels, from bounded sets only.
+
+        A provider is labelled only if configured; a model only if configured, an alias
+        target, or reported by the worker (discovery), else ``other``: a caller naming a
+        model the router could not check must not mint a new series.
+        """
+        if not provider or provider not in self.providers.providers:
+            return "", ""
+        if not model:
+            return provider, ""
+        known = (any(m.id == model for m in self.providers.providers[provider].models)
+                 or any(m.id == model for m in self.broker.worker(provider).models)
+                 or any(a.provider == provider and a.model == model for a in self.providers.aliases.values()))
+        return provider, model if known else "other"
+
     # ----------------------------------------------------------------- health
 
     async def refresh_models(self) -> None:
@@ -256,6 +291,8 @@ class GatewayService:
             kind=kind,
             up=state.up,
             status=state.status,
+            reason=state.reason,
+            degraded_since=state.degraded_since,
             heartbeat_age_s=round(age, 3) if age is not None else None,
             capabilities=state.capabilities,
             models=[ModelOut(**m.to_wire()) for m in state.models],

@@ -32,7 +32,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from gateway.access import AccessControl
-from gateway.auth import current_auth
+from gateway.auth import binding_of, current_auth
 from shared.link_auth import KeyFileError
 from shared.logs import log_event
 from shared.session_tokens import (
@@ -125,8 +125,11 @@ async def _exchange(request: Request, access: AccessControl, max_ttl: int) -> Re
     except ValueError as exc:
         status = 413 if isinstance(exc, _TooLarge) else 400
         return _error(status, "invalid_request", str(exc))
+    entry = access.verifier.client(result.client_id)
+    if entry is None:  # removed between the check and here: as good as a refusal
+        return _error(401, "invalid_token", f"client '{result.client_id}' is no longer registered")
     now = time.time()
-    token = issue_session_token(key, result.client_id, transport, ttl_s, now=now)
+    token = issue_session_token(key, result.client_id, transport, ttl_s, now=now, binding=binding_of(entry))
     expires_at = int(now + ttl_s)
     access.audit("session_token_issued", client=result.client_id, transport=transport, ttl_s=ttl_s,
                  expires_at=expires_at, source=request.client.host if request.client else None)

@@ -38,10 +38,10 @@ from mcp.server.lowlevel.server import Server
 from mcp.server.stdio import stdio_server
 
 from gateway.guard import TRANSPORT_HEADER
-from gateway.service import VERSION
 from gateway.stdio_credential import EXIT_CREDENTIAL, EXIT_FAILED, Credential, FrontError, GatewayAuth
 from gateway.stdio_upstream import Upstream
 from shared.logs import configure_logging, log_event
+from shared.version import VERSION
 
 __all__ = ["FrontConfig", "build_front_server", "main"]
 

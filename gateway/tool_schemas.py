@@ -140,6 +140,9 @@ class ModelOut(BaseModel):
     loaded: bool | None = None
     kind: str | None = None
     context_length: int | None = None
+    capability_source: str | None = Field(
+        None, description="where the capabilities came from: config, server (e.g. LM Studio's model type), "
+        "kind (all the provider kind can do), probe (a one-time test call), or name (guessed from the id)")
 
 
 class WorkerHealthOut(BaseModel):
@@ -147,6 +150,9 @@ class WorkerHealthOut(BaseModel):
     kind: str
     up: bool
     status: str = Field(description="ready, unconfigured, degraded, or unknown before first contact")
+    reason: str | None = Field(None, description="why the worker is not ready: not configured, or its provider "
+                               "unreachable (with the base URL and since when)")
+    degraded_since: str | None = Field(None, description="degraded: since when (ISO 8601, UTC)")
     heartbeat_age_s: float | None
     capabilities: list[str]
     models: list[ModelOut]

@@ -7,6 +7,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+from gateway.worker_counters import CounterTotals
 from shared.models import ModelInfo
 
 __all__ = ["WorkerState"]
@@ -21,6 +22,9 @@ class WorkerState:
     models: list[ModelInfo] = field(default_factory=list)
     # "ready", "unconfigured" or "degraded", as the worker reports itself.
     status: str = "unknown"
+    # Why the worker is not ready (unconfigured, or its provider unreachable), and since when.
+    reason: str | None = None
+    degraded_since: str | None = None
     last_error: str | None = None
     incarnation: str | None = None
     pid: int | None = None
@@ -30,6 +34,8 @@ class WorkerState:
     # From the worker's heartbeat: circuit breaker state and its resilience counters.
     circuit: dict[str, Any] = field(default_factory=dict)
     counters: dict[str, int] = field(default_factory=dict)
+    # The same counters summed over every process that served this name: never go down.
+    counter_totals: CounterTotals = field(default_factory=CounterTotals)
     inflight: set[str] = field(default_factory=set)
     ready_event: asyncio.Event = field(default_factory=asyncio.Event)
     slots: asyncio.Semaphore = field(init=False)
@@ -51,9 +57,13 @@ class WorkerState:
         if not payload:
             return
         self.status = str(payload.get("status", self.status))
+        self.reason = payload.get("reason", self.reason)
+        self.degraded_since = payload.get("degraded_since", self.degraded_since)
         self.last_error = payload.get("last_error", self.last_error)
         self.circuit = payload.get("circuit", self.circuit)
-        self.counters = payload.get("counters", self.counters)
+        if "counters" in payload:
+            self.counters = payload["counters"]
+            self.counter_totals.observe(self.incarnation, self.counters)
         models = payload.get("models")
         if models is not None:
             self.models = [ModelInfo.from_wire(m) for m in models]
@@ -73,6 +83,10 @@ class WorkerState:
             return True
         models: dict[str, str] = self.circuit.get("models", {})
         return models.get(model) == "open"
+
+    def unreachable(self) -> str | None:
+        """The worker's own account of why its provider cannot be reached now, if it is degraded."""
+        return self.reason if self.up and self.status == "degraded" else None
 
     def model_ids(self, capability: str) -> list[str]:
         """Models offering ``capability`` that can serve now (LM Studio: loaded, or state unknown)."""

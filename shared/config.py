@@ -192,6 +192,9 @@ class ClientEntry(_Strict):
     # Model ids (or aliases' targets) the client may be routed to; "*" for any.
     models: list[Annotated[str, Field(min_length=1, max_length=200)]] = Field(default_factory=lambda: ["*"])
     disabled: bool = False
+    # Raised by `clients disable`: together with token_sha256 it binds session tokens
+    # (shared.session_tokens.session_binding), so disabling ends them for good.
+    session_generation: Annotated[int, Field(ge=0, description="Raised on disable; ends earlier session tokens")] = 0
     expires_at: Annotated[int | None, Field(description="Unix time after which the token is refused")] = None
     created_at: int | None = None
     limits: ClientLimits = Field(default_factory=ClientLimits)

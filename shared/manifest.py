@@ -7,8 +7,16 @@ appeared.
 
 What is covered, as paths relative to the code root (``/`` separators, sorted):
 
-* every ``*.py`` under ``cli/``, ``gateway/``, ``shared/``, ``workers/``: the code that runs
-  in the gateway, the workers and the launcher;
+* every file of any kind under ``cli/``, ``gateway/``, ``shared/``, ``workers/``, their
+  ``__pycache__`` folders included: the code that runs in the gateway, the workers and the
+  launcher. Python imports more than ``*.py``: a bare ``X.pyc``, a package folder
+  ``X/__init__.pyc`` or an extension ``X.so`` shadows ``X.py``, and a ``__pycache__``
+  entry is trusted whenever its header matches its source's size and time, which anyone
+  can forge. So nothing in a code folder is set aside: an unexpected file fails
+  verification whatever its name. ``sign_manifest`` first compiles every module into
+  ``__pycache__`` as checked-hash bytecode (PEP 552: Python re-checks it against the
+  source and never rewrites it while the source is unchanged), so a signed, running
+  installation writes no new files there;
 * ``pyproject.toml`` and ``supervisord.conf`` at the root (when present: an installed,
   non-editable package has neither);
 * ``config/providers.json``, read from the config folder (which may live elsewhere; its
@@ -25,7 +33,7 @@ Not covered, on purpose:
   (defeating the point of an offline key) or breaking the stack on every client change.
   It holds only token hashes, is written 0600, and its changes are recorded in the audit
   log; that is its protection.
-* ``__pycache__``, the virtualenv and other installed packages: see runbook/security.md.
+* the virtualenv and other installed packages: see runbook/security.md.
 
 File format (one JSON file; the signature lives inside, so it cannot be lost or paired
 with the wrong manifest)::
@@ -38,18 +46,17 @@ The signature covers every other field, serialised canonically (orjson, sorted k
 no whitespace) behind a domain-separation prefix. ``key_id`` is the first 16 bytes of
 SHA-256 over the raw 32-byte public key, in hex.
 
-Start-up check (gateway and each worker, before binding or connecting, when the
-manifest check is enabled; see runbook/security.md for the proposed settings)::
-
-    try:
-        verify_manifest(code_root(), manifest_file, public_key_file, config_dir=settings.config_dir)
-    except ManifestError as exc:
-        log_event(log, "manifest_mismatch", level=logging.CRITICAL, problem=str(exc))
-        raise SystemExit(78)  # EX_CONFIG: supervisord gives up after startretries, visibly
+Start-up check: ``shared.startup_checks.refuse_start_unless_verified`` is the first
+statement of ``gateway/__main__.py`` and ``workers/__main__.py``, so it runs before any
+other module of ours is imported; it loads this module from its source file and calls
+``verify_manifest``. That is why this module imports only the standard library,
+``orjson`` and ``cryptography`` at the top: whatever it imported of ours would run
+before being checked. The signing side (``shared.files``, ``shared.link_auth``) is
+imported inside the functions that sign.
 
 Enabled means "fail closed": a missing manifest or key is a refusal to start, never a
 warning. A check performed by the code it checks only catches edits that leave the
-check itself intact (a botched upgrade, a stray hand edit, a partial copy). Against
+check itself intact (a botched upgrade, a stray hand edit, a planted file). Against
 someone who can rewrite the code, run ``manifest verify`` from a trusted copy with a
 trusted public key.
 """
@@ -60,6 +67,7 @@ import base64
 import binascii
 import hashlib
 import os
+import py_compile
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -70,8 +78,7 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
-from shared.files import json_bytes, write_bytes_atomic
-from shared.link_auth import KeyFileError, read_private_file
+# Nothing of ours is imported here: see "Start-up check" above.
 
 __all__ = [
     "CODE_DIRS",
@@ -81,6 +88,7 @@ __all__ = [
     "ManifestError",
     "SignedManifest",
     "code_root",
+    "compile_sources",
     "covered_files",
     "key_id",
     "load_private_key",
@@ -134,7 +142,7 @@ def covered_files(root: Path, config_dir: Path | None = None) -> dict[str, Path]
     config_dir = root / _CONFIG_LABEL if config_dir is None else Path(config_dir)
     found: dict[str, Path] = {}
     for folder in CODE_DIRS:
-        found.update(_python_files(root, root / folder))
+        found.update(_every_file(root, root / folder))
     for name in ROOT_FILES:
         if (root / name).is_file():
             found[name] = root / name
@@ -144,7 +152,8 @@ def covered_files(root: Path, config_dir: Path | None = None) -> dict[str, Path]
     return dict(sorted(found.items()))
 
 
-def _python_files(root: Path, top: Path) -> dict[str, Path]:
+def _every_file(root: Path, top: Path) -> dict[str, Path]:
+    """Every file under ``top`` whatever its name or kind (``__pycache__`` included), by manifest name."""
     found: dict[str, Path] = {}
     seen_dirs: set[str] = set()
     # followlinks: a symlinked package folder is importable, so its code must be covered;
@@ -155,12 +164,33 @@ def _python_files(root: Path, top: Path) -> dict[str, Path]:
             subdirs.clear()
             continue
         seen_dirs.add(real)
-        subdirs[:] = sorted(d for d in subdirs if d != "__pycache__")
+        subdirs.sort()
         for name in files:
-            if name.endswith(".py"):
-                path = Path(folder, name)
-                found[path.relative_to(root).as_posix()] = path
+            path = Path(folder, name)
+            found[path.relative_to(root).as_posix()] = path
     return found
+
+
+def compile_sources(root: Path) -> int:
+    """Write checked-hash bytecode for every ``*.py`` under the code folders; returns how many.
+
+    The import system then re-checks each ``.pyc`` against its source's hash instead of
+    its timestamp, and leaves it alone while the source is unchanged: after signing, a
+    running installation adds nothing to ``__pycache__`` that verification would flag.
+    """
+    count = 0
+    for folder in CODE_DIRS:
+        for name, path in _every_file(root, root / folder).items():
+            if not name.endswith(".py") or "/__pycache__/" in f"/{name}":
+                continue
+            try:
+                py_compile.compile(str(path), doraise=True,
+                                   invalidation_mode=py_compile.PycInvalidationMode.CHECKED_HASH)
+            except (py_compile.PyCompileError, OSError) as exc:
+                raise ManifestError(f"cannot compile {path} ({exc}); fix: repair the file, or make "
+                                    "its __pycache__ folder writable while signing") from None
+            count += 1
+    return count
 
 
 def _hash_all(files: dict[str, Path]) -> dict[str, str]:
@@ -194,6 +224,8 @@ def key_id(public_key: Ed25519PublicKey) -> str:
 
 def load_private_key(path: Path) -> Ed25519PrivateKey:
     """The signing key from a 0600 PEM file (refused if others could read it, or not Ed25519)."""
+    from shared.link_auth import KeyFileError, read_private_file  # signing side only: see module doc
+
     try:
         data = read_private_file(Path(path), "manifest signing key")
         key = serialization.load_pem_private_key(data, password=None)
@@ -233,12 +265,16 @@ def _signed_bytes(body: dict[str, Any]) -> bytes:
 
 def sign_manifest(root: Path, private_key_file: Path, out_file: Path, *, config_dir: Path | None = None,
                   now: datetime | None = None) -> SignedManifest:
-    """Hash the covered files under ``root`` and write the signed manifest to ``out_file`` (0644)."""
+    """Compile, then hash the covered files under ``root`` and write the signed manifest to ``out_file`` (0644)."""
+    from shared.files import json_bytes, write_bytes_atomic  # signing side only: see module doc
+
     private = load_private_key(private_key_file)
-    files = covered_files(root, config_dir)
-    if not any(name.split("/", 1)[0] in CODE_DIRS for name in files):
+    root = Path(root)
+    if not any((root / folder).is_dir() for folder in CODE_DIRS):
         raise ManifestError(f"no code found under {root} (expected {', '.join(CODE_DIRS)}/); fix: pass --root "
                             "with the folder that holds them")
+    compile_sources(root)
+    files = covered_files(root, config_dir)
     created = (now or datetime.now(UTC)).astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     body: dict[str, Any] = {"format": FORMAT, "created_at": created, "key_id": key_id(private.public_key()),
                             "files": _hash_all(files)}

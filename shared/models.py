@@ -13,7 +13,9 @@ from typing import Any, Literal
 
 __all__ = [
     "CAPABILITIES",
+    "SERVER_TYPE_CAPABILITIES",
     "Capability",
+    "CapabilitySource",
     "ChatRequest",
     "ChatResult",
     "EmbedRequest",
@@ -22,10 +24,30 @@ __all__ = [
     "ModelInfo",
     "TextDelta",
     "Usage",
+    "capabilities_by_name",
 ]
 
 Capability = Literal["chat", "chatStream", "embed"]
 CAPABILITIES: tuple[Capability, ...] = ("chat", "chatStream", "embed")
+
+# Where a model's capabilities came from, most trusted first: the operator's providers.json,
+# the server's own word (LM Studio's model type), what the provider kind can do at all
+# (Anthropic: chat only), a one-time probe call, or, as the last resort, the model's name.
+CapabilitySource = Literal["config", "server", "kind", "probe", "name"]
+# LM Studio's native model types (``/api/v0/models``) and what each can do.
+SERVER_TYPE_CAPABILITIES: dict[str, list[Capability]] = {
+    "llm": ["chat", "chatStream"],
+    "vlm": ["chat", "chatStream"],
+    "embeddings": ["embed"],
+}
+
+
+def capabilities_by_name(model_id: str) -> list[Capability]:
+    """The last-resort guess when nothing better is known: an id containing "embed" is an
+    embedding model, anything else chats. The one place this guess is made."""
+    if "embed" in model_id.lower():
+        return ["embed"]
+    return ["chat", "chatStream"]
 
 Role = Literal["system", "user", "assistant"]
 
@@ -165,6 +187,7 @@ class ModelInfo:
     loaded: bool | None = None  # LM Studio reports whether a model is in memory
     kind: str | None = None  # LM Studio: "llm", "vlm" or "embeddings"
     context_length: int | None = None
+    capability_source: CapabilitySource | None = None
 
     def to_wire(self) -> dict[str, Any]:
         return {
@@ -173,6 +196,7 @@ class ModelInfo:
             "loaded": self.loaded,
             "kind": self.kind,
             "context_length": self.context_length,
+            "capability_source": self.capability_source,
         }
 
     @classmethod
@@ -183,4 +207,5 @@ class ModelInfo:
             loaded=data.get("loaded"),
             kind=data.get("kind"),
             context_length=data.get("context_length"),
+            capability_source=data.get("capability_source"),
         )

@@ -27,9 +27,15 @@ class RetryPolicy(StrictModel):
     max_delay_s: Annotated[float, Field(ge=0, le=300)] = 8.0
     # Provider hints (Retry-After) outside [0, max_hint_s] are clamped and logged.
     max_hint_s: Annotated[float, Field(ge=0, le=600)] = 60.0
-    # Retries may be at most this fraction of first attempts (rolling), so a failing
-    # provider cannot turn into a retry storm.
-    budget_ratio: Annotated[float, Field(ge=0, le=1)] = 0.2
+    # The retry budget (Finagle-style): retries in any budget_ttl_s window may be at most
+    # budget_min_retries_per_s * budget_ttl_s plus budget_ratio of the first attempts in
+    # it. The floor keeps a quiet worker retrying; the ratio stops a flood's retry storm.
+    budget_ratio: Annotated[float, Field(ge=0, le=1, description="Retries allowed per first attempt, "
+                                         "on top of the floor")] = 0.2
+    budget_ttl_s: Annotated[float, Field(ge=1, le=60, description="How long a deposit (and a retry "
+                                         "spent) counts")] = 10.0
+    budget_min_retries_per_s: Annotated[float, Field(ge=0, le=100, description="The floor: retries per "
+                                                     "second allowed whatever the traffic")] = 1.0
 
 
 class RateLimits(StrictModel):
@@ -42,10 +48,18 @@ class RateLimits(StrictModel):
 
 
 class CircuitPolicy(StrictModel):
-    """Open after consecutive failures; after the cooldown let one probe through."""
+    """Open after consecutive failures; after the cooldown let one probe through.
+
+    A provider that cannot be connected to at all is held open until a probe reaches it."""
 
     failure_threshold: Annotated[int, Field(ge=1, le=100)] = 5
     cooldown_s: Annotated[float, Field(gt=0, le=3600)] = 15.0
+    # This many failed connections in a row (calls or probes) make the provider unreachable:
+    # the worker reports degraded, the circuit is held open, a probe runs every probe_interval_s.
+    unreachable_after: Annotated[int, Field(ge=1, le=100, description="Consecutive failed connections "
+                                            "that make the provider unreachable")] = 3
+    probe_interval_s: Annotated[float, Field(ge=0.1, le=600, description="How often an unreachable (or "
+                                             "suspect) provider is probed with a model listing")] = 5.0
 
 
 class StreamGuards(StrictModel):

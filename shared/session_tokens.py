@@ -9,11 +9,19 @@ useless soon after and cannot be carried from stdio to HTTP. Format::
 
 Claims (compact JSON, sorted keys): ``v`` format version, ``sub`` client name, ``trn``
 transport (``http``/``stdio``), ``iat``/``exp`` Unix seconds, ``jti`` a random id that a
-future deny-list can name. A token is about 200 characters, short enough for a header.
+future deny-list can name, ``bnd`` the client's *binding* when the token was issued. A
+token is about 220 characters, short enough for a header.
 
-What verification does *not* decide: whether the client still exists and is enabled.
-The caller must look ``claims.client_id`` up in client-registry.json on every use, so
-``llm-caller clients disable`` also ends that client's session tokens at once.
+The binding (``session_binding``) is a digest of the client's current token hash and its
+``session_generation`` in client-registry.json. Rotating the client token, removing the
+client and adding it again (a new token), or disabling it (which raises the generation)
+each change the binding, and so end every session token issued before, for good:
+re-enabling a client does not bring its old session tokens back.
+
+What verification does *not* decide: whether the client still exists, is enabled and
+has the same binding. The caller must look ``claims.client_id`` up in
+client-registry.json on every use and compare ``claims.binding`` with
+``session_binding(entry)`` (``gateway.auth`` does).
 
 The HMAC covers the exact characters sent, prefix included, and is checked (in constant
 time) before the claims are even parsed; only then are the times and binding checked.
@@ -46,6 +54,7 @@ __all__ = [
     "Transport",
     "issue_session_token",
     "load_session_key",
+    "session_binding",
     "verify_session_token",
 ]
 
@@ -55,8 +64,9 @@ MAX_TTL_S = 86_400  # a day: long-lived access is what client tokens are for
 SESSION_KEY_BYTES = 32
 _TRANSPORTS: frozenset[str] = frozenset({"http", "stdio"})
 _DOMAIN = b"llm-caller session token v1\x00"
-_VERSION = 1
-_CLAIM_KEYS = frozenset({"v", "sub", "trn", "iat", "exp", "jti"})
+_VERSION = 2  # 2 added "bnd"; version-1 tokens are refused as malformed
+_CLAIM_KEYS = frozenset({"v", "sub", "trn", "iat", "exp", "jti", "bnd"})
+_BINDING_DOMAIN = b"llmc-session-bnd"  # BLAKE2b personalisation: this digest means nothing elsewhere
 # Real tokens are ~200 characters; the cap keeps a hostile header from costing work.
 _MAX_TOKEN_CHARS = 1024
 # Issuer and verifier share one host clock; this only absorbs int() rounding and tiny drift.
@@ -69,11 +79,13 @@ Reason = Literal["format", "signature", "expired", "not_yet_valid", "transport"]
 class SessionTokenError(Exception):
     """The token was refused. ``reason`` is a stable code for audit logs; ``str()`` is for people.
 
-    Messages never quote the token or any part of it.
+    Messages never quote the token or any part of it. ``client_id`` is set when the
+    signature was genuine (the token is ours, just expired or for the other transport).
     """
 
-    def __init__(self, reason: Reason, message: str) -> None:
+    def __init__(self, reason: Reason, message: str, client_id: str | None = None) -> None:
         self.reason = reason
+        self.client_id = client_id
         super().__init__(message)
 
 
@@ -84,6 +96,17 @@ class SessionClaims:
     issued_at: int
     expires_at: int
     token_id: str
+    binding: str
+
+
+def session_binding(token_sha256: str, generation: int) -> str:
+    """What ties a session token to one state of its client: token hash and session generation.
+
+    Not secret (it is derived from a hash of a 256-bit token, and readable in the token's
+    claims), just different after every rotate, re-add or disable.
+    """
+    text = f"{token_sha256}:{generation}".encode("ascii")
+    return _b64encode(hashlib.blake2b(text, digest_size=12, person=_BINDING_DOMAIN).digest())
 
 
 def load_session_key(path: Path) -> bytes:
@@ -93,8 +116,9 @@ def load_session_key(path: Path) -> bytes:
 
 
 def issue_session_token(key: bytes, client_id: str, transport: Transport, ttl_s: float,
-                        now: float | None = None) -> str:
-    """A token for ``client_id`` over ``transport``, valid from ``now`` for ``ttl_s`` seconds (1 s to a day).
+                        now: float | None = None, *, binding: str) -> str:
+    """A token for ``client_id`` over ``transport``, valid from ``now`` for ``ttl_s`` seconds (1 s to a day),
+    for as long as the client's ``binding`` (``session_binding``) stays what it is now.
 
     Raises ``ValueError`` for a short key, an invalid client name, an unknown transport or
     a lifetime out of range: the issuer's mistakes, reported before anything is signed.
@@ -106,9 +130,11 @@ def issue_session_token(key: bytes, client_id: str, transport: Transport, ttl_s:
         raise ValueError(f"transport must be 'http' or 'stdio', not {transport!r}")
     if not 1 <= ttl_s <= MAX_TTL_S:
         raise ValueError(f"ttl must be between 1 second and {MAX_TTL_S // 3600} hours")
+    if not _B64URL.fullmatch(binding):
+        raise ValueError("binding must come from session_binding()")
     moment = time.time() if now is None else now
     claims = {"v": _VERSION, "sub": client_id, "trn": transport, "iat": int(moment),
-              "exp": int(moment + ttl_s), "jti": secrets.token_urlsafe(12)}
+              "exp": int(moment + ttl_s), "jti": secrets.token_urlsafe(12), "bnd": binding}
     signed = TOKEN_PREFIX + _b64encode(orjson.dumps(claims, option=orjson.OPT_SORT_KEYS))
     return f"{signed}.{_b64encode(_mac(key, signed))}"
 
@@ -126,14 +152,15 @@ def verify_session_token(key: bytes, token: str, *, transport: str, now: float |
                                 "another key)")
     claims = _parse_claims(signed.removeprefix(TOKEN_PREFIX))
     moment = time.time() if now is None else now
+    who = claims.client_id
     if claims.issued_at > moment + _CLOCK_SKEW_S:
-        raise SessionTokenError("not_yet_valid", "session token is not valid yet (issued in the future)")
+        raise SessionTokenError("not_yet_valid", "session token is not valid yet (issued in the future)", who)
     if moment >= claims.expires_at:
         raise SessionTokenError("expired", "session token has expired; issue a new one with "
-                                "`llm-caller token issue`")
+                                "`llm-caller token issue`", who)
     if claims.transport != transport:
         raise SessionTokenError("transport", f"session token is bound to {claims.transport}, "
-                                f"not {transport}")
+                                f"not {transport}", who)
     return claims
 
 
@@ -195,11 +222,12 @@ def _parse_claims(body: str) -> SessionClaims:
         raise _bad_format("claims are not base64url JSON") from None
     if not isinstance(data, dict) or set(data) != _CLAIM_KEYS or data["v"] != _VERSION:
         raise _bad_format("unknown claims layout")
-    sub, trn, iat, exp, jti = data["sub"], data["trn"], data["iat"], data["exp"], data["jti"]
+    sub, trn, iat, exp, jti, bnd = (data[k] for k in ("sub", "trn", "iat", "exp", "jti", "bnd"))
     times_ok = all(isinstance(t, int) and not isinstance(t, bool) for t in (iat, exp))
-    if not (times_ok and isinstance(sub, str) and isinstance(jti, str)
+    if not (times_ok and isinstance(sub, str) and isinstance(jti, str) and isinstance(bnd, str)
             and isinstance(trn, str) and trn in _TRANSPORTS):
         raise _bad_format("claims have wrong types")
     if not iat < exp <= iat + MAX_TTL_S:
         raise _bad_format("lifetime out of range")
-    return SessionClaims(client_id=sub, transport=cast(Transport, trn), issued_at=iat, expires_at=exp, token_id=jti)
+    return SessionClaims(client_id=sub, transport=cast(Transport, trn), issued_at=iat, expires_at=exp, token_id=jti,
+                         binding=bnd)

@@ -24,6 +24,17 @@ The HTTP front end's security knobs (``SecuritySettings``; runbook/security-http
     LLMC_SESSION_MAX_TTL_S    longest session token POST /session hands out         3600
     LLMC_ALLOW_NON_LOOPBACK   1 lets the gateway bind a non-loopback LLMC_HOST      0
 
+The HTTP front door's limits (``HttpLimits``, part of ``SecuritySettings``; gateway/front_door.py):
+
+    LLMC_MAX_URL_BYTES          longest request target (path and query; else 414)   8192
+    LLMC_MAX_HEADERS            most header fields in one request (else 431)        100
+    LLMC_MAX_HEADER_BYTES       request line plus headers, in all (else 431)        32768
+    LLMC_HEADER_TIMEOUT_S       time for a complete request head, seconds           10
+    LLMC_BODY_TIMEOUT_S         time for the whole body after the head, seconds     30
+    LLMC_KEEPALIVE_TIMEOUT_S    whole seconds an idle keep-alive connection stays   5
+    LLMC_MAX_CONNECTIONS        open HTTP connections (also kept below the open-    2048
+                                file limit); new ones past it get 503 and close
+
 The worker link (``LinkSettings``; decision D11, shared/protocol.py):
 
     LLMC_LINK_KEY_FILE     HMAC link key (hex, 0600), read by gateway and workers   $LLMC_RUN_DIR/link.key
@@ -40,7 +51,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-__all__ = ["LinkSettings", "SecuritySettings", "Settings"]
+__all__ = ["HttpLimits", "LinkSettings", "SecuritySettings", "Settings"]
 
 # Unix socket paths are limited to ~107 bytes; stay well inside for the socket name.
 _MAX_SOCKET_PATH = 100
@@ -69,8 +80,45 @@ def _whole(env: Mapping[str, str], name: str, default: int) -> int:
 
 
 @dataclass(frozen=True, slots=True)
+class HttpLimits:
+    """Limits of the HTTP front door: request head size, slow and idle connections, open connections."""
+
+    max_url_bytes: int = 8192
+    max_headers: int = 100
+    max_header_bytes: int = 32 * 1024
+    header_timeout_s: float = 10.0
+    body_timeout_s: float = 30.0
+    keepalive_timeout_s: int = 5
+    max_connections: int = 2048
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> HttpLimits:
+        default = cls()
+        return cls(
+            max_url_bytes=_whole(env, "LLMC_MAX_URL_BYTES", default.max_url_bytes),
+            max_headers=_whole(env, "LLMC_MAX_HEADERS", default.max_headers),
+            max_header_bytes=_whole(env, "LLMC_MAX_HEADER_BYTES", default.max_header_bytes),
+            header_timeout_s=_positive(env, "LLMC_HEADER_TIMEOUT_S", default.header_timeout_s),
+            body_timeout_s=_positive(env, "LLMC_BODY_TIMEOUT_S", default.body_timeout_s),
+            keepalive_timeout_s=_whole(env, "LLMC_KEEPALIVE_TIMEOUT_S", default.keepalive_timeout_s),
+            max_connections=_whole(env, "LLMC_MAX_CONNECTIONS", default.max_connections),
+        )
+
+    def to_env(self) -> dict[str, str]:
+        return {
+            "LLMC_MAX_URL_BYTES": str(self.max_url_bytes),
+            "LLMC_MAX_HEADERS": str(self.max_headers),
+            "LLMC_MAX_HEADER_BYTES": str(self.max_header_bytes),
+            "LLMC_HEADER_TIMEOUT_S": str(self.header_timeout_s),
+            "LLMC_BODY_TIMEOUT_S": str(self.body_timeout_s),
+            "LLMC_KEEPALIVE_TIMEOUT_S": str(self.keepalive_timeout_s),
+            "LLMC_MAX_CONNECTIONS": str(self.max_connections),
+        }
+
+
+@dataclass(frozen=True, slots=True)
 class SecuritySettings:
-    """Lockout, body size, session tokens and bind policy of the gateway's front end."""
+    """Lockout, body size, session tokens, bind policy and HTTP limits of the gateway's front end."""
 
     lockout_threshold: int = 10
     lockout_window_s: float = 60.0
@@ -81,6 +129,7 @@ class SecuritySettings:
     session_key_file: Path | None = None
     session_max_ttl_s: int = 3600
     allow_non_loopback: bool = False
+    http: HttpLimits = field(default_factory=HttpLimits)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> SecuritySettings:
@@ -94,6 +143,7 @@ class SecuritySettings:
             session_key_file=Path(key_file).absolute() if key_file else None,
             session_max_ttl_s=_whole(env, "LLMC_SESSION_MAX_TTL_S", 3600),
             allow_non_loopback=env.get("LLMC_ALLOW_NON_LOOPBACK", "").strip().lower() in _TRUE,
+            http=HttpLimits.from_env(env),
         )
 
     def to_env(self) -> dict[str, str]:
@@ -106,6 +156,7 @@ class SecuritySettings:
             "LLMC_MAX_BODY_BYTES": str(self.max_body_bytes),
             "LLMC_SESSION_MAX_TTL_S": str(self.session_max_ttl_s),
             "LLMC_ALLOW_NON_LOOPBACK": "1" if self.allow_non_loopback else "0",
+            **self.http.to_env(),
         }
         if self.session_key_file is not None:
             env["LLMC_SESSION_KEY_FILE"] = str(self.session_key_file)

@@ -1,20 +1,33 @@
-"""Run one provider worker: ``python -m workers PROVIDER`` (supervisord does this)."""
+"""Run one provider worker: ``python -m workers PROVIDER`` (supervisord does this).
+
+The signed manifest is checked before anything else of ours is imported (exit 78 when
+it fails; see shared/startup_checks.py).
+"""
 
 from __future__ import annotations
 
+import sys
+
+# First, before any other module of ours is imported: the manifest check (stdlib only).
+from shared.startup_checks import refuse_start_unless_verified
+
+_PROGRAM = sys.argv[1] if len(sys.argv) > 1 else "worker"
+refuse_start_unless_verified(_PROGRAM, f"llm-caller worker {_PROGRAM}")
+
+# ruff: noqa: E402 (the imports below must come after the check above)
 import argparse
 import logging
-import sys
 
 import uvloop
 
+from shared import otel
 from shared.config import ConfigError, load_providers
 from shared.hardening import harden
 from shared.heap import settle_heap
 from shared.link_keys import CurveClientKeys, KeyFileError, LinkSetupError, load_curve_client, read_link_key
 from shared.logs import configure_logging, log_event
+from shared.redact import register_secret
 from shared.settings import Settings
-from shared.startup_checks import EX_CONFIG, manifest_problem
 from workers.runtime import WorkerRuntime
 from workers.secrets import resolve_secret
 
@@ -44,10 +57,6 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"llm-caller worker {args.provider}: {exc}", file=sys.stderr)
         return 2
-    problem = manifest_problem(settings.config_dir)
-    if problem is not None:
-        print(f"llm-caller worker {args.provider}: {problem}", file=sys.stderr)
-        return EX_CONFIG
     try:
         # Before the provider key is touched: a worker that cannot authenticate its link never runs.
         link_key, curve = load_link_material(settings, args.provider)
@@ -56,9 +65,11 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     config = providers.providers.get(args.provider)
     secret = resolve_secret(args.provider, config.secret, settings.secrets_dir) if config else None
+    register_secret(secret)  # from here on every log and audit line of this process masks it, in any form
+    otel.configure(f"worker:{args.provider}")  # span export, only when the operator asked for it
     runtime = WorkerRuntime(args.provider, config, secret, settings, link_key=link_key, curve=curve)
     del link_key
-    del secret  # the runtime holds the only reference from here on
+    del secret  # from here on only the runtime (and the redaction lookup set) hold it
     settle_heap()
     try:
         uvloop.run(runtime.run())

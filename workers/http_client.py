@@ -8,15 +8,18 @@ CPU through httpx, 200-250 us through aiohttp (decision D16). Unit tests drive t
 adapters through an httpx ``MockTransport`` behind the same contract.
 
 ``TransportFailure`` is the one exception for "no HTTP answer". It is classified by what
-went wrong (a server that disconnects mid-body is ``protocol``, the taxonomy's
-``stream_interrupted``, not a connect failure), and its message never holds the URL,
-which may carry credentials.
+went wrong (a server that disconnects mid-headers or mid-body is ``protocol``, not a
+connect failure: the adapters call it ``stream_interrupted`` once a stream has sent text,
+``provider_error`` before), and its message never holds the URL, which may carry
+credentials.
 """
 
 from __future__ import annotations
 
 import abc
 import contextlib
+import errno
+import socket
 import ssl
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
@@ -30,6 +33,12 @@ __all__ = ["AiohttpClient", "FullReply", "HttpClient", "Reply", "Timeouts", "Tra
 
 TransportKind = Literal["connect_timeout", "read_timeout", "connect", "protocol", "network", "other"]
 
+_CONNECT_REASONS = {
+    errno.ECONNREFUSED: "connection refused (is the server running?)",
+    errno.EHOSTUNREACH: "host unreachable",
+    errno.ENETUNREACH: "network unreachable",
+    errno.ECONNRESET: "connection reset",
+}
 _KEEPALIVE_S = 5.0  # close idle connections before a provider's balancer does
 
 
@@ -179,7 +188,7 @@ def failure(exc: BaseException, *, connecting: bool) -> TransportFailure:
         # Said apart: behind a TLS-intercepting proxy this is the first thing to check.
         kind, reason = "connect", "its TLS certificate was not accepted (is a proxy intercepting TLS?)"
     elif isinstance(exc, aiohttp.ClientConnectorError):  # refused, unreachable, DNS
-        kind = "connect"
+        kind, reason = "connect", _connect_reason(exc.os_error)
     elif isinstance(exc, aiohttp.ServerDisconnectedError | aiohttp.ClientPayloadError | aiohttp.ClientResponseError):
         kind = "protocol"  # closed early, truncated, or not HTTP
     elif isinstance(exc, aiohttp.ClientConnectionError):  # reset or refused mid-request
@@ -187,3 +196,10 @@ def failure(exc: BaseException, *, connecting: bool) -> TransportFailure:
     else:  # an unusable URL or scheme, anything else
         kind = "other"
     return TransportFailure(kind, f"{type(exc).__name__} while {'connecting' if connecting else 'reading'}", reason)
+
+
+def _connect_reason(error: OSError) -> str:
+    """Why a connection failed, in words an operator acts on (never the address: it may hold credentials)."""
+    if isinstance(error, socket.gaierror):
+        return "host name not found"
+    return _CONNECT_REASONS.get(error.errno or 0, "connection failed")

@@ -26,13 +26,14 @@ from typing import Any
 
 import zmq
 
-from shared import errors
+from shared import errors, otel
 from shared.config import ProviderConfig
 from shared.link_keys import CurveClientKeys
 from shared.logs import log_event
 from shared.loop_socket import LoopSocket
 from shared.models import ChatRequest, EmbedRequest, ModelInfo, TextDelta
 from shared.protocol import Command, ProtocolError, decode, unpack
+from shared.redact import redact
 from shared.settings import Settings
 from shared.timeline import mark
 from workers.adapters import create_adapter
@@ -40,6 +41,7 @@ from workers.adapters.base import ProviderAdapter
 from workers.http_client import AiohttpClient, HttpClient, Timeouts
 from workers.link_security import WorkerLink, make_curve_client
 from workers.resilience.caller import ResilientCaller
+from workers.tracing import TRACED_OPS, mark_failed, provider_call_span
 
 __all__ = ["WorkerRuntime"]
 
@@ -92,7 +94,7 @@ class WorkerRuntime:
         background = [
             asyncio.create_task(self._receive_loop(), name="worker-receive"),
             asyncio.create_task(self._heartbeat_loop(), name="worker-heartbeat"),
-            asyncio.create_task(self._discovery_loop(), name="worker-discovery"),
+            asyncio.create_task(self._probe_loop(), name="worker-probe"),
         ]
         log_event(log, "worker_started", provider=self.name, status=self.status, reason=self._why or None)
         await self._stopping.wait()
@@ -105,7 +107,7 @@ class WorkerRuntime:
         self._client = AiohttpClient(Timeouts(connect_s=t.connect_s, read_s=t.read_s, pool_s=t.connect_s),
                                      max_connections=self.config.max_concurrency)
         self.adapter = create_adapter(self.name, self.config, self._secret, self._client)
-        self.caller = ResilientCaller(self.name, self.config, self.adapter)
+        self.caller = ResilientCaller(self.name, self.config, self.adapter, on_reachability=self._reachability_changed)
         self._models = self.adapter.configured_models()
 
     def _connect(self) -> None:
@@ -183,6 +185,9 @@ class WorkerRuntime:
         }
         if self.caller is not None:
             payload.update(self.caller.health())
+            if self.status == "ready" and self.caller.reach.down:
+                # Configured, but the provider cannot be reached: say so, with the error and since when.
+                payload.update(status="degraded", reason=self.caller.reach.message(), last_error="connection")
         if include_models:
             payload["models"] = [m.to_wire() for m in self._models]
             self._models_dirty = False
@@ -252,36 +257,68 @@ class WorkerRuntime:
             else:
                 reannounce = interval
 
-    async def _discovery_loop(self) -> None:
-        if self.adapter is None or self.config is None or self.status != "ready":
+    async def _probe_loop(self) -> None:
+        """Model discovery (LM Studio) and reachability probes: the same free model listing.
+
+        A discovering worker lists its models every ``discovery_interval_s``; any worker
+        whose provider refused a connection lists them every ``probe_interval_s`` until the
+        server answers (see ``workers.resilience.reachability``).
+        """
+        if self.caller is None or self.config is None or self.status != "ready":
             return
-        if not (self.config.kind == "lmstudio" and self.config.discover_models):
-            return
+        discovering = self.config.kind == "lmstudio" and self.config.discover_models
+        loop = asyncio.get_running_loop()
+        last_listing = -float("inf")
         while True:
-            try:
-                models = await self.adapter.list_models()
-            except errors.LLMCallerError as exc:
-                self._last_error = exc.type
-                log_event(log, "model_discovery_failed", level=logging.WARNING, provider=self.name, error=exc.type)
-            else:
-                if models != self._models:
-                    self._models = models
-                    log_event(log, "models_discovered", provider=self.name, count=len(models))
-                    # Tell the gateway now rather than at the next heartbeat: routing needs it.
-                    self._send_now(Command.HEARTBEAT, "", self._health_payload(include_models=True))
-            await asyncio.sleep(self.config.discovery_interval_s)
+            # A flag check every probe interval costs nothing; a listing happens only when due.
+            due = discovering and loop.time() - last_listing >= self.config.discovery_interval_s
+            if due or self.caller.reach.suspect:
+                await self._probe(discovering)
+                last_listing = loop.time()
+            await asyncio.sleep(self.config.circuit.probe_interval_s)
+
+    async def _probe(self, discovering: bool) -> None:
+        assert self.caller is not None
+        try:
+            models = await self.caller.list_models()
+        except errors.LLMCallerError as exc:
+            self._last_error = exc.type
+            # Once the provider is known to be unreachable, that was logged; each failed probe is not news.
+            level = logging.DEBUG if self.caller.reach.down else logging.WARNING
+            log_event(log, "model_discovery_failed" if discovering else "provider_probe_failed",
+                      level=level, provider=self.name, error=exc.type)
+            return
+        if self._last_error in ("connection", "timeout"):
+            self._last_error = None  # the provider answered: that error is over
+        if discovering and models != self._models:
+            self._models = models
+            log_event(log, "models_discovered", provider=self.name, count=len(models))
+            # Tell the gateway now rather than at the next heartbeat: routing needs it.
+            self._send_now(Command.HEARTBEAT, "", self._health_payload(include_models=True))
+
+    def _reachability_changed(self) -> None:
+        """The provider became unreachable or reachable again: tell the gateway at once."""
+        self._send_now(Command.HEARTBEAT, "", self._health_payload(include_models=self._models_dirty))
 
     # ----------------------------------------------------------------- serving
 
     def _start_request(self, request_id: str, payload: dict[str, Any]) -> None:
         mark("worker.request_in")
-        task = asyncio.create_task(self._serve(request_id, payload))
+        if otel.active is None or payload.get("op") not in TRACED_OPS:  # span export off: one test
+            task = asyncio.create_task(self._serve(request_id, payload))
+        else:
+            task = asyncio.create_task(self._serve_traced(otel.active, request_id, payload))
         self._tasks[request_id] = task
 
         def forget(_task: asyncio.Task[None]) -> None:
             self._tasks.pop(request_id, None)
 
         task.add_done_callback(forget)
+
+    async def _serve_traced(self, tracing: otel.Tracing, request_id: str, payload: dict[str, Any]) -> None:
+        kind = self.config.kind if self.config is not None else None
+        with provider_call_span(tracing, self.name, kind, request_id, payload):
+            await self._serve(request_id, payload)
 
     async def _serve(self, request_id: str, payload: dict[str, Any]) -> None:
         if self.adapter is None or self.caller is None or self.status == "unconfigured":
@@ -332,7 +369,7 @@ class WorkerRuntime:
             mark("worker.reply_sent")
         elif op == "models":
             # On-demand discovery (getHealth refresh_models): also what heartbeats report from now on.
-            models = await self.adapter.list_models()
+            models = await self.caller.list_models()
             if models != self._models:
                 self._models, self._models_dirty = models, True
             await self._send(Command.REPLY, request_id, {"models": [m.to_wire() for m in models]})
@@ -342,7 +379,12 @@ class WorkerRuntime:
     async def _send_error(self, request_id: str, exc: errors.LLMCallerError) -> None:
         exc.provider = exc.provider or self.name
         exc.request_id = request_id
+        # Every error leaves the worker here, and only here: scrubbed of our key in any of
+        # its forms (shared.redact; the key was registered at start), whichever code built
+        # the message. The gateway, the client, metrics and traces see only this text.
+        exc.message = redact(exc.message, (self._secret,) if self._secret else ())
         if isinstance(exc, errors.TransientError | errors.AuthError):
             self._last_error = exc.type
         log_event(log, "request_failed", provider=self.name, request_id=request_id, error=exc.type)
+        mark_failed(exc.type)
         await self._send(Command.ERROR, request_id, exc.to_payload())

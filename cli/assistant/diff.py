@@ -8,6 +8,7 @@ every later model "changing". Secret references and token hashes are shown only 
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 import orjson
@@ -55,8 +56,16 @@ def _flat(data: dict[str, Any] | None) -> dict[str, tuple[bool, Any]]:
     return out
 
 
-def _show(leaf: tuple[bool, Any]) -> str:
+def _iso(value: int | float) -> str:
+    """A Unix time as ISO 8601 in UTC, e.g. 2026-12-07T18:30:00Z."""
+    return datetime.fromtimestamp(value, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _show(leaf: tuple[bool, Any], path: str = "") -> str:
     masked, value = leaf
+    is_time = path.endswith("_at") and isinstance(value, int | float) and not isinstance(value, bool)
+    if is_time:
+        return _iso(value)
     if masked:
         # The reference's kind (env or file) helps and tells nothing about the key itself.
         return f"{MASK} ({next(iter(value))})" if isinstance(value, dict) and len(value) == 1 else MASK
@@ -82,9 +91,9 @@ def summarize(before: dict[str, Any] | None, after: dict[str, Any] | None) -> li
     lines = []
     for sign, path in changed_paths(before, after):
         if sign == "+":
-            lines.append(f"+ {path}: {_show(new[path])}")
+            lines.append(f"+ {path}: {_show(new[path], path)}")
         elif sign == "~":
-            lines.append(f"~ {path}: {_show(old[path])} -> {_show(new[path])}")
+            lines.append(f"~ {path}: {_show(old[path], path)} -> {_show(new[path], path)}")
         else:
-            lines.append(f"- {path}: {_show(old[path])}")
+            lines.append(f"- {path}: {_show(old[path], path)}")
     return lines

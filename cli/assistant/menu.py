@@ -51,6 +51,7 @@ ACTIONS: dict[str, Action] = {
     "Remove a provider": providers.remove_provider,
     "List clients": clients.list_clients,
     "Add a client": clients.add_client,
+    "Change a client's limits": clients.set_client_limits,
     "Rotate a client's token": clients.rotate_client,
     "Disable a client": lambda s, ui: clients.set_client_disabled(s, ui, True),
     "Enable a client": lambda s, ui: clients.set_client_disabled(s, ui, False),

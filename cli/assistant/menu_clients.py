@@ -1,4 +1,4 @@
-"""The menu's client flows: list, add, rotate, disable, enable, remove.
+"""The menu's client flows: list, add, change limits, rotate, disable, enable, remove.
 
 Entries are built with the same helpers as ``llm-caller clients ...`` and saved through
 the assistant's pipeline (summary, confirmation, backup, audit). A new token is shown
@@ -9,19 +9,31 @@ write never registered.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from typing import Any
 
 import questionary
 
 from cli.assistant.prompts import MenuUi, ask, validator
 from cli.assistant.store import Change, body_of, read_current, save, target_for
-from cli.clients_cmd import parse_duration, parse_providers, parse_tools, print_table, show_token, valid_name
+from cli.clients_cmd import (
+    describe_limits,
+    parse_concurrency,
+    parse_duration,
+    parse_providers,
+    parse_rate,
+    parse_tools,
+    print_table,
+    show_token,
+    valid_name,
+)
 from cli.options import CommandRefused
 from shared.config import ClientEntry
+from shared.policies import ClientLimits
 from shared.settings import Settings
 from shared.tokens import hash_token, new_token
 
-__all__ = ["add_client", "list_clients", "remove_client", "rotate_client", "set_client_disabled"]
+__all__ = ["add_client", "list_clients", "remove_client", "rotate_client", "set_client_disabled", "set_client_limits"]
 
 
 def _load(settings: Settings) -> tuple[dict[str, Any] | None, dict[str, Any]]:
@@ -69,14 +81,45 @@ def add_client(settings: Settings, ui: MenuUi) -> None:
                                                         default="*", validate=validator(parse_providers)))))
     expiry = str(ask(questionary.text("Expires in (e.g. 30d, 12h; empty: never):",
                                       validate=validator(lambda t: parse_duration(t) if t.strip() else None))))
+    limits = _ask_limits(ClientLimits())
     token, now = new_token(), int(time.time())
     entry = ClientEntry.model_validate({
         "token_sha256": hash_token(token), "tools": tools, "providers": providers, "created_at": now,
-        "expires_at": now + parse_duration(expiry) if expiry.strip() else None,
+        "expires_at": now + parse_duration(expiry) if expiry.strip() else None, "limits": limits.model_dump(),
     })
     after = {**body, "clients": {**body["clients"], name: entry.model_dump(mode="json")}}
     if _save(settings, ui, before, after, "client_added", name):
         show_token(name, token, entry, verb="added", print_token=False)
+
+
+def _ask_limit(question: str, current: int | None, parse: Callable[[str], int]) -> int | None:
+    """One limit: a number, or empty / off for none. The current value is the default answer."""
+    answer = str(ask(questionary.text(question, default=str(current) if current is not None else "",
+                                      validate=validator(lambda t: parse(t) if t.strip() else None))))
+    return (parse(answer) or None) if answer.strip() else None
+
+
+def _ask_limits(current: ClientLimits) -> ClientLimits:
+    return ClientLimits(
+        requests_per_min=_ask_limit("Calls per minute at most (empty: no limit):", current.requests_per_min,
+                                    parse_rate),
+        max_concurrency=_ask_limit("Calls in flight at once at most (empty: no limit):", current.max_concurrency,
+                                   parse_concurrency),
+    )
+
+
+def set_client_limits(settings: Settings, ui: MenuUi) -> None:
+    before, body = _load(settings)
+    name = _pick(body, "Client whose limits to change:")
+    current = ClientEntry.model_validate(body["clients"][name]).limits
+    ui.say(f"{name}: {describe_limits(current)}")
+    limits = _ask_limits(current)
+    if limits == current:
+        ui.say("no change; nothing was saved")
+        return
+    after = body_of(body)
+    after["clients"][name]["limits"] = limits.model_dump()
+    _save(settings, ui, before, after, "client_updated", name)
 
 
 def rotate_client(settings: Settings, ui: MenuUi) -> None:
@@ -95,6 +138,8 @@ def set_client_disabled(settings: Settings, ui: MenuUi, disabled: bool) -> None:
     name = _pick(body, f"Client to {'disable' if disabled else 'enable'}:", disabled=not disabled)
     after = body_of(body)
     after["clients"][name]["disabled"] = disabled
+    if disabled:  # ends its session tokens for good (shared.session_tokens.session_binding)
+        after["clients"][name]["session_generation"] = int(after["clients"][name].get("session_generation", 0)) + 1
     _save(settings, ui, before, after, "client_disabled" if disabled else "client_enabled", name)
 
 

@@ -15,12 +15,11 @@ from typing import Any
 import httpx
 
 from shared.config import KIND_CAPABILITIES
+from shared.models import SERVER_TYPE_CAPABILITIES, capabilities_by_name
 
 __all__ = ["FoundModel", "ProbeResult", "guess_capabilities", "probe"]
 
 _TIMEOUT_S = 5.0
-# LM Studio's own model types; anything else is guessed from the id.
-_TYPE_CAPABILITIES = {"llm": ["chat", "chatStream"], "vlm": ["chat", "chatStream"], "embeddings": ["embed"]}
 
 
 @dataclass(frozen=True)
@@ -39,9 +38,7 @@ class ProbeResult:
 
 def guess_capabilities(kind: str, model: FoundModel) -> list[str]:
     """What a listed model can probably do: LM Studio says so; for others the id is the best hint."""
-    caps = _TYPE_CAPABILITIES.get(model.type or "")
-    if caps is None:
-        caps = ["embed"] if "embed" in model.id.lower() else ["chat", "chatStream"]
+    caps = SERVER_TYPE_CAPABILITIES.get(model.type or "") or capabilities_by_name(model.id)
     return [c for c in caps if c in KIND_CAPABILITIES[kind]]
 
 

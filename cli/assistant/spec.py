@@ -19,7 +19,7 @@ import httpx
 from cli.options import CommandRefused
 from shared.config import _NAME as NAME_PATTERN  # the one definition of a valid name
 from shared.config import KIND_CAPABILITIES
-from shared.models import CAPABILITIES
+from shared.models import CAPABILITIES, capabilities_by_name
 
 __all__ = [
     "DEFAULT_BASE_URLS",
@@ -57,7 +57,7 @@ def parse_model(text: str) -> ModelChoice:
         bad = ", ".join(c for c in caps if c not in CAPABILITIES)
         raise argparse.ArgumentTypeError(f"unknown capability {bad} in {text!r} (known: {', '.join(CAPABILITIES)})")
     if not known:  # no capability list: the whole text is the id; guess from it, as the probe does
-        model_id, known = text, (["embed"] if "embed" in text.lower() else ["chat", "chatStream"])
+        model_id, known = text, capabilities_by_name(text)
     if not model_id:
         raise argparse.ArgumentTypeError(f"{text!r} names no model; use ID or ID:cap1,cap2")
     return ModelChoice(model_id, tuple(dict.fromkeys(known)))

@@ -23,6 +23,7 @@ from cli.assistant.diff import changed_paths, summarize
 from cli.assistant.journal import record
 from cli.assistant.ui import Ui
 from cli.config_cmd import cross_check
+from cli.config_folder import fill_in
 from cli.options import CommandRefused
 from cli.stack import Stack, StackError
 from shared.config import ClientRegistry, ConfigError, ProvidersFile, load_client_registry, load_providers
@@ -130,6 +131,8 @@ def save(change: Change, ui: Ui, settings: Settings) -> bool:
            changes=entries[:200], **change.fields)
     kept = f"; the previous version is kept as {backup.name}" if backup else ""
     ui.say(f"saved {change.target.path}{kept}")
+    for path in fill_in(settings):
+        ui.say(f"also wrote {path} (it was missing; a config folder needs all of its files)")
     if change.target.key == "providers":
         apply_to_running_stack(settings, ui)
     return True

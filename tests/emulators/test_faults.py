@@ -10,6 +10,7 @@ import orjson
 import pytest
 
 from emulators.control import EmulatorControl
+from emulators.faults import key_in_form
 from emulators.server import BackgroundEmulators
 from tests.emulators.conftest import ANTHROPIC_HEADERS, ANTHROPIC_KEY, OPENAI_HEADERS, OPENAI_KEY
 
@@ -221,6 +222,49 @@ def test_drop_closes_without_response(http: httpx.Client, emu: BackgroundEmulato
     assert controls[provider].stats()["requests"] == 1
 
 
+def lmstudio_body(stream: bool = False) -> dict[str, Any]:
+    return chat_body(stream, model="qwen2.5-7b-instruct")
+
+
+_PATHS = {"openai": (CHAT, chat_body), "anthropic": ("/v1/messages", claude_body), "lmstudio": (CHAT, lmstudio_body)}
+
+
+@pytest.mark.parametrize("stream", [False, True])
+@pytest.mark.parametrize("provider", ["openai", "anthropic", "lmstudio"])
+def test_close_mid_headers_sends_half_the_headers_then_hangs_up(
+        emu: BackgroundEmulators, controls: dict[str, EmulatorControl], provider: str, stream: bool) -> None:
+    import socket
+
+    path, body = _PATHS[provider]
+    controls[provider].add_faults({"mode": "close_mid_headers"})
+    payload = orjson.dumps(body(stream))
+    request = (f"POST {path} HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\n"
+               f"authorization: Bearer {OPENAI_KEY}\r\nx-api-key: {ANTHROPIC_KEY}\r\n"
+               f"anthropic-version: 2023-06-01\r\ncontent-length: {len(payload)}\r\n\r\n").encode() + payload
+    with socket.create_connection(("127.0.0.1", emu.ports[provider]), timeout=5) as sock:
+        sock.sendall(request)
+        received = b""
+        while chunk := sock.recv(4096):
+            received += chunk
+    print(f"\n{provider} stream={stream}: received {received!r} then EOF")
+    assert received.startswith(b"HTTP/1.1 200 OK\r\n") and b"\r\n\r\n" not in received
+    assert controls[provider].stats()["requests"] == 1
+
+
+@pytest.mark.parametrize("stream", [False, True])
+@pytest.mark.parametrize("provider", ["openai", "anthropic", "lmstudio"])
+def test_html_answers_a_page_with_200(http: httpx.Client, emu: BackgroundEmulators,
+                                      controls: dict[str, EmulatorControl], provider: str, stream: bool) -> None:
+    path, body = _PATHS[provider]
+    controls[provider].add_faults({"mode": "html"}, {"mode": "html", "status": 502})
+    headers = {**OPENAI_HEADERS, **ANTHROPIC_HEADERS}
+    first = http.post(emu.url(provider) + path, json=body(stream), headers=headers)
+    second = http.post(emu.url(provider) + path, json=body(stream), headers=headers)
+    assert first.status_code == 200 and first.headers["content-type"].startswith("text/html")
+    assert first.text.startswith("<!DOCTYPE html>") and second.status_code == 502
+    assert http.post(emu.url(provider) + path, json=body(stream), headers=headers).status_code == 200
+
+
 def test_echo_key_in_error(http: httpx.Client, emu: BackgroundEmulators,
                            controls: dict[str, EmulatorControl]) -> None:
     controls["openai"].add_faults({"mode": "echo_key_in_error"})
@@ -229,6 +273,20 @@ def test_echo_key_in_error(http: httpx.Client, emu: BackgroundEmulators,
     assert response.status_code == 401 and OPENAI_KEY in response.json()["error"]["message"]
     response = http.post(emu.url("anthropic") + "/v1/messages", json=claude_body(), headers=ANTHROPIC_HEADERS)
     assert response.status_code == 400 and ANTHROPIC_KEY in response.json()["error"]["message"]
+
+
+@pytest.mark.parametrize("form", ["upper", "url_all", "basic_auth", "masked_openai"])
+def test_echo_key_in_error_spells_the_key_as_asked(http: httpx.Client, emu: BackgroundEmulators,
+                                                   controls: dict[str, EmulatorControl], form: str) -> None:
+    controls["openai"].add_faults({"mode": "echo_key_in_error", "key_form": form})
+    response = http.post(emu.url("openai") + CHAT, json=chat_body(), headers=OPENAI_HEADERS)
+    assert response.status_code == 401
+    assert response.json()["error"]["message"] == f"Incorrect API key provided: {key_in_form(OPENAI_KEY, form)}."
+
+
+def test_an_unknown_key_form_is_refused(controls: dict[str, EmulatorControl]) -> None:
+    with pytest.raises(httpx.HTTPStatusError):
+        controls["openai"].add_faults({"mode": "echo_key_in_error", "key_form": "rot13"})
 
 
 # ---- control API and stats ------------------------------------------------------------------

@@ -20,17 +20,16 @@ _INIT = {"jsonrpc": "2.0", "id": 1, "method": "initialize",
 
 
 @pytest.mark.parametrize("authorization", [None, "Bearer wrong-token", "Basic abc", "Bearer", "bearer llmc_forged"])
-def test_missing_or_bad_token_is_401_with_resource_metadata(box: Sandbox, authorization: str | None) -> None:
+def test_missing_or_bad_token_is_401_saying_how_to_get_one(box: Sandbox, authorization: str | None) -> None:
     headers = dict(_HEADERS)
     if authorization is not None:
         headers["Authorization"] = authorization
     response = httpx.post(box.url, json=_INIT, headers=headers)
     assert response.status_code == 401
     challenge = response.headers["www-authenticate"]
-    assert challenge.startswith("Bearer ") and "resource_metadata=" in challenge
-    metadata_url = challenge.split('resource_metadata="')[1].split('"')[0]
-    metadata = httpx.get(metadata_url).json()
-    assert metadata["resource"] == box.url
+    # No resource_metadata: there is no OAuth authorization server to send a client to (gateway.no_oauth).
+    assert challenge.startswith('Bearer error="invalid_token"') and "resource_metadata" not in challenge
+    assert "llm-caller clients add" in challenge and "llm-caller clients add" in response.json()["error_description"]
 
 
 def test_sdk_client_with_wrong_token_fails_cleanly(box: Sandbox) -> None:

@@ -98,6 +98,30 @@ def test_status_shows_processes_and_worker_health(obox: Sandbox) -> None:
     assert "up" in lines["openai"] and "closed" in lines["openai"]
 
 
+def _restart(box: Sandbox, name: str) -> subprocess.CompletedProcess[str]:
+    settings = box.stack.settings
+    return subprocess.run(
+        [sys.executable, "-m", "cli.main", "restart", name, "--run-dir", str(settings.run_dir),
+         "--port", str(settings.port), "--config-dir", str(settings.config_dir)],
+        capture_output=True, text=True, cwd=REPO_ROOT, timeout=60)
+
+
+def test_restart_takes_a_worker_by_either_name_and_lists_valid_names(obox: Sandbox) -> None:
+    rpc = obox.stack.rpc().supervisor
+    for name in ("lmstudio", "worker-lmstudio", "workers:lmstudio"):  # the last: the name before worker-NAME
+        before = rpc.getProcessInfo("worker-lmstudio")["pid"]
+        done = _restart(obox, name)
+        assert done.returncode == 0, done.stderr
+        assert done.stdout.strip() == "llm-caller: restarted worker-lmstudio"
+        assert rpc.getProcessInfo("worker-lmstudio")["pid"] != before
+    wrong = _restart(obox, "foo")
+    print(wrong.stderr)
+    assert wrong.returncode == 1 and "BAD_NAME" not in wrong.stderr
+    assert "no process named 'foo'; valid names: anthropic, gateway, lmstudio, lmstudio-2, openai" in wrong.stderr
+    assert _restart(obox, "worker-gateway").returncode == 1  # the gateway is not a worker
+    obox.wait_workers_up()
+
+
 def test_logs_rotate_and_keep_only_the_configured_backups(obox: Sandbox) -> None:
     async def many() -> None:
         async with obox.client() as client:

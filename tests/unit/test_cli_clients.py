@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import stat
 import subprocess
 import sys
@@ -71,7 +72,8 @@ def test_add_for_humans_shows_token_once_with_a_warning(run: Run, config_dir: Pa
 
 
 def test_add_with_grants_and_expiry(run: Run, config_dir: Path) -> None:
-    _add(run, "bot", "--tools", "chat,embed", "--providers", "openai,anthropic", "--expires-in", "12h")
+    _add(run, "bot", "--tools", "chat,embed", "--providers", "openai,anthropic", "--expires-in", "12h",
+         "--allow-unconfigured")
     entry = _registry(config_dir)["clients"]["bot"]
     assert entry["tools"] == ["chat", "embed"]
     assert entry["providers"] == ["openai", "anthropic"]
@@ -133,7 +135,7 @@ def test_list_table_and_json_never_show_hashes(run: Run, config_dir: Path) -> No
     assert code == 0
     rows = orjson.loads(raw)
     assert [row["name"] for row in rows] == ["alpha", "beta"]
-    assert set(rows[0]) == {"name", "tools", "providers", "disabled", "expires_at", "created_at"}
+    assert set(rows[0]) == {"name", "tools", "providers", "limits", "disabled", "expires_at", "created_at"}
     assert rows[0]["tools"] == ["chat"] and rows[1]["disabled"] is True and rows[1]["expires_at"] > time.time()
     assert not any(h in table or h in raw for h in hashes)
 
@@ -263,3 +265,99 @@ def test_concurrent_adds_all_land(config_dir: Path) -> None:
     errors = [p.communicate(timeout=60)[1] for p in procs]
     assert [p.returncode for p in procs] == [0] * len(names), errors
     assert sorted(load_client_registry(config_dir / "client-registry.json").clients) == names
+
+
+def test_add_refuses_a_provider_that_is_not_configured_and_lists_the_configured_ones(
+        run: Run, config_dir: Path) -> None:
+    assert run("init", "--config-dir", str(config_dir), config=False)[0] == 0
+    code, _, err = run("clients", "add", "bot", "--providers", "openia")
+    assert code != 0
+    assert "not configured in" in err and "openia" in err
+    assert "configured providers: anthropic, lmstudio, openai" in err
+    assert "bot" not in _registry(config_dir)["clients"]
+    _add(run, "bot", "--providers", "openai,anthropic")
+    _add(run, "later", "--providers", "gemini", "--allow-unconfigured")
+    assert _registry(config_dir)["clients"]["later"]["providers"] == ["gemini"]
+
+
+def test_add_in_an_empty_folder_leaves_a_complete_valid_folder(run: Run, config_dir: Path) -> None:
+    _add(run, "first", "--providers", "openai")
+    assert {"client-registry.json", "providers.json", "schema"} <= {p.name for p in config_dir.iterdir()}
+    code, out, err = run("config", "check")
+    assert code == 0, err
+    assert "1 client" in out
+
+
+# ---- per-client limits ----------------------------------------------------------------
+
+
+def _audit_events() -> list[dict[str, Any]]:
+    audit = Path(os.environ["LLMC_LOG_DIR"]) / "audit.jsonl"
+    return [orjson.loads(line) for line in audit.read_text().splitlines()]
+
+
+def test_add_with_limits_and_list_shows_them(run: Run, config_dir: Path) -> None:
+    code, out, err = run("clients", "add", "ci-bot", "--requests-per-min", "60", "--max-concurrency", "4")
+    assert code == 0, err
+    assert "limits: 60/min, 4 at once" in out
+    assert _registry(config_dir)["clients"]["ci-bot"]["limits"] == {"requests_per_min": 60, "max_concurrency": 4}
+    _add(run, "editor")
+    code, table, _ = run("clients", "list")
+    header, *rows = table.splitlines()
+    assert "LIMITS" in header.split()
+    assert "60/min, 4 at once" in next(r for r in rows if r.startswith("ci-bot"))
+    assert "none" in next(r for r in rows if r.startswith("editor")).split()
+    code, raw, _ = run("clients", "list", "--json")
+    limits = {row["name"]: row["limits"] for row in orjson.loads(raw)}
+    assert limits == {"ci-bot": {"requests_per_min": 60, "max_concurrency": 4},
+                      "editor": {"requests_per_min": None, "max_concurrency": None}}
+    added = [e for e in _audit_events() if e["event"] == "client_added" and e["client"] == "ci-bot"]
+    assert added[0]["limits"] == {"requests_per_min": 60, "max_concurrency": 4}
+    print(out, table, raw, sep="\n")  # after the last run: capsys would take it for the command's output
+
+
+def test_update_sets_changes_and_removes_limits_and_keeps_the_token(run: Run, config_dir: Path) -> None:
+    token = _add(run, "bot")
+    code, out, err = run("clients", "update", "bot", "--requests-per-min", "30")
+    assert code == 0, err
+    assert "limits: 30/min (was: none)" in out
+    run("clients", "update", "bot", "--max-concurrency", "2")
+    assert _registry(config_dir)["clients"]["bot"]["limits"] == {"requests_per_min": 30, "max_concurrency": 2}
+    code, out, _ = run("clients", "update", "bot", "--requests-per-min", "off")
+    assert code == 0 and "limits: 2 at once (was: 30/min, 2 at once)" in out
+    entry = _registry(config_dir)["clients"]["bot"]
+    assert entry["limits"] == {"requests_per_min": None, "max_concurrency": 2}
+    assert token_matches(token, entry["token_sha256"])
+    load_client_registry(config_dir / "client-registry.json")
+    updates = [e for e in _audit_events() if e["event"] == "client_updated"]
+    assert [u["limits"] for u in updates] == [{"requests_per_min": 30, "max_concurrency": None},
+                                              {"requests_per_min": 30, "max_concurrency": 2},
+                                              {"requests_per_min": None, "max_concurrency": 2}]
+    assert len(list(config_dir.glob("client-registry.json.*.bak"))) >= 3
+    print(out)
+
+
+def test_update_with_the_same_limits_writes_nothing(run: Run, config_dir: Path) -> None:
+    _add(run, "bot", "--max-concurrency", "3")
+    before = (config_dir / "client-registry.json").read_bytes()
+    code, out, _ = run("clients", "update", "bot", "--max-concurrency", "3")
+    assert code == 0 and "already has these limits (3 at once)" in out
+    assert (config_dir / "client-registry.json").read_bytes() == before
+
+
+@pytest.mark.parametrize(("argv", "message"), [
+    (("update", "bot"), "nothing to change"),
+    (("update", "ghost", "--max-concurrency", "2"), "no client named 'ghost'"),
+    (("update", "bot", "--max-concurrency", "0"), "--max-concurrency"),
+    (("update", "bot", "--max-concurrency", "1025"), "at most 1024"),
+    (("update", "bot", "--requests-per-min", "-5"), "--requests-per-min"),
+    (("update", "bot", "--requests-per-min", "lots"), "or off for no limit"),
+    (("add", "bot2", "--requests-per-min", "1.5"), "whole number"),
+])
+def test_bad_limits_are_refused_without_writing(run: Run, config_dir: Path, argv: tuple[str, ...],
+                                                message: str) -> None:
+    _add(run, "bot")
+    before = (config_dir / "client-registry.json").read_bytes()
+    code, _, err = run("clients", *argv)
+    assert code == 2 and message in err and "Traceback" not in err, err
+    assert (config_dir / "client-registry.json").read_bytes() == before

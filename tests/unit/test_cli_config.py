@@ -62,14 +62,18 @@ def test_init_writes_loadable_starter_files(config_dir: Path) -> None:
         assert (config_dir / "schema" / name).read_bytes() == (REPO_CONFIG / "schema" / name).read_bytes()
 
 
-def test_init_refuses_to_overwrite_without_force(run: Run, config_dir: Path) -> None:
+def test_init_fills_in_missing_files_and_keeps_existing_ones(run: Run, config_dir: Path) -> None:
     registry = config_dir / "client-registry.json"
     registry.write_text('{"clients": {"bot": {"token_sha256": "' + "ab" * 32 + '"}}}')
+    (config_dir / "providers.json").unlink()
     before = registry.read_bytes()
     code, out, err = run("init", "--config-dir", str(config_dir))
-    assert code == 2 and out == ""
-    assert "already exist" in err and "--force" in err
+    assert code == 0, err
+    assert f"wrote {config_dir / 'providers.json'}" in out
+    assert f"kept {registry} as it is (pass --force" in out
     assert registry.read_bytes() == before
+    assert load_providers(config_dir / "providers.json").defaults["chat"].provider == "openai"
+    assert not list(config_dir.glob("*.bak"))
 
 
 def test_init_force_overwrites_and_keeps_backups(run: Run, config_dir: Path) -> None:

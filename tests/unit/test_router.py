@@ -177,3 +177,13 @@ def test_client_model_allow_list_limits_routes_and_fallbacks() -> None:
     assert r.route("chat", None, "fast", haiku_only).model == "claude-haiku-4-5"  # alias target allowed
     primary = r.route("chat", None, "claude-haiku-4-5", haiku_only)
     assert all(f.model == "claude-haiku-4-5" for f in r.fallbacks("chat", primary, haiku_only))
+
+
+def test_a_provider_with_no_models_because_it_is_unreachable_says_so() -> None:
+    why = "lmstudio is unreachable at http://127.0.0.1:3 since 2026-12-07T18:00:00Z (connection refused)"
+    lonely = Router(PROVIDERS, lambda p, c: [], lambda p: True, unreachable=lambda p: why if p == "lmstudio" else None)
+    with pytest.raises(errors.Unavailable) as caught:
+        lonely.route("chat", "lmstudio", None, None)
+    assert caught.value.message == why and caught.value.retryable
+    with pytest.raises(errors.NotFound, match="no model configured"):  # reachable, truly nothing configured
+        Router(PROVIDERS, lambda p, c: [], lambda p: True).route("chat", "lmstudio", None, None)

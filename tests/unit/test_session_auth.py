@@ -25,7 +25,7 @@ from gateway.session_endpoint import load_or_create_session_key, session_routes
 from gateway.stdio_credential import Credential, FrontError, GatewayAuth
 from gateway.stdio_front import FrontConfig
 from shared.files import write_json_atomic
-from shared.session_tokens import issue_session_token
+from shared.session_tokens import issue_session_token, session_binding
 from shared.settings import SecuritySettings, Settings
 from shared.tokens import hash_token, new_token
 
@@ -50,12 +50,14 @@ class World:
         hosts = allowed_hosts(self.settings)
         app = Starlette(routes=[Route("/mcp", _whoami, methods=["POST"]), *session_routes(self.access, self.settings)])
         self.app = SecurityGuard(app, self.access, hosts=hosts, origins=[f"http://{h}" for h in hosts],
-                                 max_body_bytes=5000, auth_paths=("/mcp", "/session"), mcp_path="/mcp",
-                                 metadata_url=METADATA)
+                                 max_body_bytes=5000, auth_paths=("/mcp", "/session"), mcp_path="/mcp")
 
     def write(self, clients: dict[str, dict[str, Any]]) -> None:
         entries = {name: {"token_sha256": hash_token(self.tokens[name]), **extra} for name, extra in clients.items()}
         write_json_atomic(self.registry, {"clients": entries}, mode=0o600)
+        _BINDINGS.clear()
+        _BINDINGS.update({name: session_binding(e["token_sha256"], e.get("session_generation", 0))
+                          for name, e in entries.items()})
 
     def request(self, method: str, path: str, token: str | None = None, **kwargs: Any) -> httpx.Response:
         headers = {"Host": HOST, **kwargs.pop("headers", {})}
@@ -85,8 +87,12 @@ def world(tmp_path: Path) -> World:
     return World(tmp_path)
 
 
-def _session(client: str = "editor", transport: str = "http", ttl: float = 600) -> str:
-    return issue_session_token(KEY, client, transport, ttl)  # type: ignore[arg-type]
+_BINDINGS: dict[str, str] = {}  # client -> binding in the current World (set by World.write)
+
+
+def _session(client: str = "editor", transport: str = "http", ttl: float = 600, now: float | None = None) -> str:
+    binding = _BINDINGS.get(client, session_binding("0" * 64, 0))
+    return issue_session_token(KEY, client, transport, ttl, now=now, binding=binding)  # type: ignore[arg-type]
 
 
 # ---- the verifier -------------------------------------------------------------------------
@@ -123,7 +129,7 @@ def test_refusals_say_why(world: World, token: str, transport: str, reason: str,
 def test_forged_and_expired_session_tokens(world: World) -> None:
     body = _session().split(".")[0]
     forged = world.verifier.authenticate(body + "." + "A" * 43, "http")
-    expired = world.verifier.authenticate(issue_session_token(KEY, "editor", "http", 60, now=time.time() - 120),
+    expired = world.verifier.authenticate(_session("editor", "http", 60, now=time.time() - 120),
                                           "http")
     assert forged.reason == "session_signature" and expired.reason == "session_expired"
     assert "POST /session" in expired.description
@@ -138,9 +144,23 @@ def test_session_tokens_refused_when_the_key_is_unavailable(world: World) -> Non
 def test_disabling_a_client_ends_its_session_tokens(world: World) -> None:
     token = _session()
     assert world.verifier.authenticate(token, "http").ok
-    world.write({"editor": {"disabled": True}})
+    world.write({"editor": {"disabled": True, "session_generation": 1}})
     world.verifier._checked = 0.0  # skip the once-a-second re-read throttle
     assert world.verifier.authenticate(token, "http").reason == "client_disabled"
+    world.write({"editor": {"session_generation": 1}})  # enabled again, as `clients enable` leaves it
+    world.verifier._checked = 0.0
+    assert world.verifier.authenticate(token, "http").reason == "session_revoked"
+    assert world.verifier.authenticate(_session(), "http").ok
+
+
+def test_rotating_or_re_adding_a_client_ends_its_session_tokens(world: World) -> None:
+    token = _session()
+    world.tokens["editor"] = new_token()  # rotate (or remove and add again: a new token either way)
+    world.write({"editor": {}})
+    world.verifier._checked = 0.0
+    refused = world.verifier.authenticate(token, "http")
+    assert refused.reason == "session_revoked" and "rotated" in refused.description
+    assert refused.client_id == "editor"
 
 
 # ---- the session key ----------------------------------------------------------------------
@@ -227,23 +247,22 @@ def test_401_challenge_names_the_problem(world: World, who: str | None, says: st
     response = world.request("POST", "/mcp", token)
     assert response.status_code == 401
     challenge = response.headers["www-authenticate"]
-    assert challenge.startswith('Bearer error="invalid_token"') and f'resource_metadata="{METADATA}"' in challenge
+    assert challenge.startswith('Bearer error="invalid_token"') and "resource_metadata" not in challenge
     assert says in response.json()["error_description"] and says in challenge
+    assert "llm-caller clients" in response.json()["error_description"]
 
 
-def test_lockout_answers_429_with_retry_after_and_skips_the_check(tmp_path: Path) -> None:
+def test_lockout_answers_429_to_guesses_and_lets_valid_tokens_in(tmp_path: Path) -> None:
     world = World(tmp_path, threshold=3)
     for _ in range(3):
         assert world.request("POST", "/mcp", "llmc_wrong").status_code == 401
-    calls: list[str] = []
-    real = world.verifier.authenticate
-    world.verifier.authenticate = lambda token, transport: calls.append(token) or real(token, transport)  # type: ignore[method-assign, func-returns-value]
     blocked = world.request("POST", "/mcp", "llmc_wrong")
     assert blocked.status_code == 429 and int(blocked.headers["retry-after"]) == 30
-    assert blocked.json()["error"] == "too_many_failures" and calls == []
-    assert world.request("POST", "/mcp", world.tokens["editor"]).status_code == 200  # another local tool
+    assert blocked.json()["error"] == "too_many_failures"
+    assert world.request("POST", "/mcp", world.tokens["editor"]).status_code == 200  # checked first, admitted
+    assert world.request("POST", "/mcp", world.tokens["off"]).status_code == 401  # names its client: says why
     events = [e["event"] for e in world.audit()]
-    assert events.count("auth_failed") == 3 and events.count("auth_source_blocked") == 1
+    assert events.count("auth_failed") == 1 and events.count("auth_source_blocked") == 1
 
 
 def test_a_missing_token_is_not_counted(tmp_path: Path) -> None:

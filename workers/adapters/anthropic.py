@@ -194,7 +194,7 @@ class AnthropicAdapter(HttpAdapter):
                 break
             after = last
         # No embedding models at Anthropic: every listed model is a chat model.
-        return [self.model_info(model_id, ["chat", "chatStream"]) for model_id in ids]
+        return [self.model_info(model_id, ["chat", "chatStream"], "kind") for model_id in ids]
 
 
 def _system_prompt(messages: list[Message]) -> str:

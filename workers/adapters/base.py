@@ -14,6 +14,7 @@ from __future__ import annotations
 import abc
 from collections.abc import AsyncGenerator, Callable, Mapping
 from typing import ClassVar
+from urllib.parse import urlsplit
 
 from shared import errors
 from shared.config import ProviderConfig
@@ -29,7 +30,7 @@ from shared.models import (
 from shared.redact import redact
 from workers.http_client import HttpClient, TransportFailure
 
-__all__ = ["ProviderAdapter", "transport_error"]
+__all__ = ["ProviderAdapter", "display_url", "transport_error"]
 
 
 class ProviderAdapter(abc.ABC):
@@ -74,27 +75,51 @@ class ProviderAdapter(abc.ABC):
 
     def configured_models(self) -> list[ModelInfo]:
         """The models named in providers.json, for health reports before any listing."""
-        return [ModelInfo(id=m.id, capabilities=list(m.capabilities)) for m in self.config.models]
+        return [ModelInfo(id=m.id, capabilities=list(m.capabilities), capability_source="config")
+                for m in self.config.models]
 
     def scrub(self, text: str) -> str:
         """Remove our key (and anything key-shaped) from provider text before it travels."""
         return redact(text, (self._secret,) if self._secret else ())
 
-    def transport_error(self, exc: TransportFailure) -> errors.LLMCallerError:
-        return transport_error(exc, self.name)
+    def transport_error(self, exc: TransportFailure, *, text_sent: bool = False) -> errors.LLMCallerError:
+        return transport_error(exc, self.name, text_sent=text_sent, url=display_url(self.config.base_url))
 
 
-def transport_error(exc: TransportFailure, provider: str) -> errors.LLMCallerError:
+def display_url(base_url: str) -> str:
+    """A base URL fit for messages: scheme, host, port and path; never userinfo, query or fragment."""
+    parts = urlsplit(base_url)
+    host = parts.hostname or ""
+    if ":" in host:
+        host = f"[{host}]"
+    try:
+        port = f":{parts.port}" if parts.port else ""
+    except ValueError:
+        port = ""
+    return f"{parts.scheme}://{host}{port}{parts.path}"
+
+
+def transport_error(
+    exc: TransportFailure, provider: str, *, text_sent: bool = False, url: str | None = None
+) -> errors.LLMCallerError:
     """Map a request that got no (complete) HTTP answer to the taxonomy.
 
-    The message names the kind of failure only: transport messages can include the URL,
-    and a base URL may carry credentials in its userinfo.
+    ``text_sent``: a stream had already forwarded text. Only then is a connection closed
+    mid-response ``stream_interrupted``; before the first chunk it is a plain, retryable
+    ``provider_error`` (the caller holds nothing, so a retry or a fallback is safe).
+    The message names the kind of failure, and ``url`` (from ``display_url``) when given:
+    transport messages are not shown, as they can include a URL with credentials in it.
     """
     if exc.kind in ("connect_timeout", "read_timeout"):
         what = "connecting to" if exc.kind == "connect_timeout" else "waiting for"
         return errors.Timeout(f"timed out {what} {provider}", provider=provider)
     if exc.kind == "protocol":
-        return errors.StreamInterrupted(f"{provider} closed the connection mid-response", provider=provider)
+        if text_sent:
+            return errors.StreamInterrupted(f"{provider} closed the connection mid-stream", provider=provider)
+        return errors.ProviderError(f"{provider} closed the connection before a complete response",
+                                    provider=provider)
     if exc.kind == "other":
         return errors.ProviderError(f"HTTP error talking to {provider}: {exc}", provider=provider)
-    return errors.ConnectionFailed(f"cannot reach {provider}: {exc.reason or 'connection failed'}", provider=provider)
+    where = f" at {url}" if url else ""
+    return errors.ConnectionFailed(f"cannot reach {provider}{where}: {exc.reason or 'connection failed'}",
+                                   provider=provider)

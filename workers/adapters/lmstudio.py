@@ -9,6 +9,11 @@
   ``NotFound``: the model exists, it is just not in memory.
 * ``stream_options.include_usage`` is ignored, so a streamed result may carry ``Usage()``.
 * The key is optional: LM Studio usually runs without auth.
+
+What a discovered model can do comes from, in order: providers.json, the server's own
+model ``type`` (``/api/v0/models``), a one-time probe (a tiny embeddings call to a loaded
+model; LM Studio runs locally, so it costs nothing), and only then the model's name.
+Each model says which (``capability_source``).
 """
 
 from __future__ import annotations
@@ -17,26 +22,26 @@ import re
 from typing import Any
 
 from shared import errors
-from shared.models import Capability, ModelInfo
+from shared.config import ProviderConfig
+from shared.models import SERVER_TYPE_CAPABILITIES, Capability, ModelInfo
 from workers.adapters.openai import (
     OpenAIAdapter,
     Scrub,
     as_int,
     map_openai_error,
+    model_ids,
     parse_openai_error_body,
     provider_detail,
 )
+from workers.http_client import HttpClient
 from workers.retry_hints import HeadersLike
 
 __all__ = ["LMStudioAdapter", "map_lmstudio_error"]
 
 _NO_MODEL = re.compile(r"\bno models? (?:are |is )?loaded\b|\bnot loaded\b", re.IGNORECASE)
 _UNEXPECTED_ENDPOINT = "unexpected endpoint or method"
-_NATIVE_CAPABILITIES: dict[str, list[Capability]] = {
-    "llm": ["chat", "chatStream"],
-    "vlm": ["chat", "chatStream"],
-    "embeddings": ["embed"],
-}
+# A probe that the server refused this way has its answer: the model does not embed.
+_PROBE_VERDICTS = (errors.InvalidRequest, errors.NotFound, errors.Unsupported)
 
 
 def map_lmstudio_error(
@@ -67,6 +72,11 @@ class LMStudioAdapter(OpenAIAdapter):
     # OpenAI-compatible servers know the classic field, not max_completion_tokens.
     max_tokens_field = "max_tokens"
 
+    def __init__(self, name: str, config: ProviderConfig, secret: str | None, client: HttpClient) -> None:
+        super().__init__(name, config, secret, client)
+        # Probe verdicts, per model id: asked once per worker, not at every discovery.
+        self._probed: dict[str, list[Capability]] = {}
+
     @property
     def api_base(self) -> str:
         return f"{self.config.base_url}/v1"  # base_url is the host root for this kind
@@ -81,24 +91,50 @@ class LMStudioAdapter(OpenAIAdapter):
         try:
             data = await self.request_json("GET", f"{self.config.base_url}/api/v0/models")
         except errors.NotFound:
-            # Servers before the native REST API answer 404 or the 200-with-error quirk.
-            return await super().list_models()
+            # Servers before the native REST API answer 404 or the 200-with-error quirk;
+            # their OpenAI-style listing names loaded models only and says nothing of type.
+            listing = await self.request_json("GET", f"{self.api_base}/models")
+            return [await self._untyped_info(model_id, None) for model_id in model_ids(listing, self)]
         items = data.get("data") if isinstance(data, dict) else None
         if not isinstance(items, list):
             raise self.bad_payload("an unreadable model list")
         return [
-            self._native_info(item)
+            await self._native_info(item)
             for item in items
             if isinstance(item, dict) and isinstance(item.get("id"), str)
         ]
 
-    def _native_info(self, item: dict[str, Any]) -> ModelInfo:
+    async def _native_info(self, item: dict[str, Any]) -> ModelInfo:
         kind = item.get("type") if isinstance(item.get("type"), str) else None
         state = item.get("state")
-        return self.model_info(
-            item["id"],
-            _NATIVE_CAPABILITIES.get(kind or ""),  # an unknown type falls back to guessing by id
-            loaded=state == "loaded" if isinstance(state, str) else None,
-            kind=kind,
-            context_length=as_int(item.get("max_context_length")),
-        )
+        loaded = state == "loaded" if isinstance(state, str) else None
+        extra: dict[str, Any] = {"kind": kind, "context_length": as_int(item.get("max_context_length"))}
+        by_type = SERVER_TYPE_CAPABILITIES.get(kind or "")
+        if by_type is not None or self.configured(item["id"]):
+            return self.model_info(item["id"], by_type, "server", loaded=loaded, **extra)
+        return await self._untyped_info(item["id"], loaded, **extra)  # a type this code does not know
+
+    async def _untyped_info(self, model_id: str, loaded: bool | None, **extra: Any) -> ModelInfo:
+        """Config, else a one-time probe (loaded models only: a probe must not load one), else the name."""
+        if self.configured(model_id) or loaded is False:
+            return self.model_info(model_id, loaded=loaded, **extra)
+        verdict = self._probed.get(model_id)
+        if verdict is None:
+            verdict = await self._probe(model_id)
+        if verdict is None:
+            return self.model_info(model_id, loaded=loaded, **extra)  # probe inconclusive: the name
+        return self.model_info(model_id, verdict, "probe", loaded=loaded, **extra)
+
+    async def _probe(self, model_id: str) -> list[Capability] | None:
+        """Ask the server to embed one word with this model: it either can or says it cannot."""
+        payload = {"model": model_id, "input": ["capability probe"], "encoding_format": "float"}
+        try:
+            await self.request_json("POST", f"{self.api_base}/embeddings", payload)
+        except _PROBE_VERDICTS:
+            verdict: list[Capability] = ["chat", "chatStream"]
+        except errors.LLMCallerError:
+            return None  # the server is busy or away: no verdict, ask again next time
+        else:
+            verdict = ["embed"]
+        self._probed[model_id] = verdict
+        return verdict

@@ -19,6 +19,7 @@ import orjson
 from shared import errors
 from shared.models import (
     Capability,
+    CapabilitySource,
     ChatRequest,
     ChatResult,
     EmbedRequest,
@@ -26,6 +27,7 @@ from shared.models import (
     ModelInfo,
     TextDelta,
     Usage,
+    capabilities_by_name,
 )
 from workers.adapters.base import ProviderAdapter
 from workers.http_client import Reply, TransportFailure
@@ -43,7 +45,6 @@ __all__ = [
     "as_int",
     "build_error",
     "decode_json",
-    "guess_capabilities",
     "map_openai_error",
     "model_ids",
     "openai_error_class",
@@ -135,7 +136,11 @@ class StreamState:
             return errors.StreamInterrupted(message, provider=self.provider, partial_text=self.text)
         return errors.ProviderError(f"{self.provider} {what}", provider=self.provider)
 
-    def interrupted(self) -> errors.StreamInterrupted:
+    def interrupted(self) -> errors.LLMCallerError:
+        """The stream ended without its end marker: interrupted once text went out, else a provider error."""
+        if not self.parts:
+            return errors.ProviderError(f"{self.provider} ended the stream before sending any text",
+                                        provider=self.provider)
         message = f"{self.provider} ended the stream without its end marker; the answer may be incomplete"
         return errors.StreamInterrupted(message, provider=self.provider, partial_text=self.text)
 
@@ -223,13 +228,6 @@ def map_openai_error(
 # ---------------------------------------------------------------- the adapter
 
 
-def guess_capabilities(model_id: str) -> list[Capability]:
-    """For a model not in providers.json: the listing does not say what a model can do."""
-    if "embed" in model_id.lower():
-        return ["embed"]
-    return ["chat", "chatStream"]
-
-
 class HttpAdapter(ProviderAdapter):
     """JSON-over-HTTP plumbing shared by every adapter: requests, streams, error capture."""
 
@@ -291,7 +289,7 @@ class HttpAdapter(ProviderAdapter):
                 async for event in iter_sse(reply.chunks()):
                     yield event
         except TransportFailure as exc:
-            raise state.attach(self.transport_error(exc)) from None
+            raise state.attach(self.transport_error(exc, text_sent=bool(state.parts))) from None
         except SSEError as exc:
             raise state.broken(f"sent an unusable stream ({exc})") from None
 
@@ -300,22 +298,35 @@ class HttpAdapter(ProviderAdapter):
         self.observe(reply.status, reply.headers)
         if not reply.ok:
             raise self.http_error(reply.status, reply.headers, await reply.read(MAX_ERROR_BODY))
-        if reply.headers.get("content-type", "").startswith("application/json"):
+        content_type = reply.headers.get("content-type", "").split(";")[0].strip().lower()
+        if content_type == "application/json":
             # Not a stream at all, e.g. LM Studio answers an unknown endpoint with 200 and JSON.
             body = await reply.read(MAX_ERROR_BODY)
             data = decode_json(body)
             if isinstance(data, dict) and data.get("error"):
                 raise self.http_error(reply.status, reply.headers, body)
             raise self.bad_payload("a plain JSON answer to a streaming request")
+        if content_type and content_type != "text/event-stream":
+            # An HTML page from a proxy, a captive portal or a wrong base URL, sent with 200.
+            raise self.bad_payload(f"a {content_type[:60]} page instead of an event stream (HTTP {reply.status})")
 
-    def model_info(self, model_id: str, derived: list[Capability] | None = None, **extra: Any) -> ModelInfo:
-        """Capabilities from providers.json when configured (the operator knows best), else derived."""
+    def configured(self, model_id: str) -> bool:
+        return any(m.id == model_id for m in self.config.models)
+
+    def model_info(
+        self, model_id: str, derived: list[Capability] | None = None, source: CapabilitySource = "server",
+        **extra: Any,
+    ) -> ModelInfo:
+        """Capabilities from providers.json when configured (the operator knows best), else
+        ``derived`` (from ``source``), else guessed from the id; the result says which."""
         configured = next((m for m in self.config.models if m.id == model_id), None)
         if configured is not None:
-            capabilities = list(configured.capabilities)
+            capabilities, source = list(configured.capabilities), "config"
+        elif derived is not None:
+            capabilities = list(derived)
         else:
-            capabilities = list(derived) if derived is not None else guess_capabilities(model_id)
-        return ModelInfo(id=model_id, capabilities=capabilities, **extra)
+            capabilities, source = capabilities_by_name(model_id), "name"
+        return ModelInfo(id=model_id, capabilities=capabilities, capability_source=source, **extra)
 
 
 class OpenAIAdapter(HttpAdapter):

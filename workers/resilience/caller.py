@@ -16,11 +16,12 @@ from typing import Any, TypeVar
 
 from shared import errors
 from shared.config import ProviderConfig
-from shared.models import ChatRequest, ChatResult, EmbedRequest, EmbedResult, TextDelta
+from shared.models import ChatRequest, ChatResult, EmbedRequest, EmbedResult, ModelInfo, TextDelta
 from workers.adapters.base import ProviderAdapter
 from workers.resilience.circuit import Circuits
 from workers.resilience.guards import guarded
 from workers.resilience.ratelimit import ProviderLimiter, estimate_tokens
+from workers.resilience.reachability import Reachability
 from workers.resilience.retry import RetryPlanner
 
 __all__ = ["ResilientCaller"]
@@ -31,7 +32,7 @@ T = TypeVar("T")
 class ResilientCaller:
     def __init__(
         self, name: str, config: ProviderConfig, adapter: ProviderAdapter,
-        clock: Callable[[], float] = time.monotonic,
+        clock: Callable[[], float] = time.monotonic, on_reachability: Callable[[], None] | None = None,
     ) -> None:
         self.name = name
         self.config = config
@@ -39,6 +40,9 @@ class ResilientCaller:
         self.retry = RetryPlanner(name, config.retry, clock=clock)
         self.limiter = ProviderLimiter(name, config.rate_limits, clock)
         self.circuits = Circuits(name, config.circuit, clock)
+        self._on_reachability = on_reachability
+        self.reach = Reachability(name, config.base_url, threshold=config.circuit.unreachable_after,
+                                  probe_interval_s=config.circuit.probe_interval_s, on_change=self._reach_changed)
         self.attempts = 0
         adapter.on_response = self.limiter.observe
 
@@ -65,18 +69,22 @@ class ResilientCaller:
                     async for item in stream:
                         forwarded = forwarded or isinstance(item, TextDelta)
                         yield item
-            except errors.LLMCallerError as error:
-                self.circuits.record(request.model, error)
+            except errors.LLMCallerError as caught:
+                # Whatever an adapter called it, a stream that sent no text was not interrupted.
+                error = caught if forwarded else _before_first_chunk(caught)
+                self._record(request.model, error)
                 # Once a chunk went out, the caller holds part of this answer: no retry.
                 delay = None if forwarded else self.retry.delay_for(error, attempt, deadline)
                 if delay is None:
-                    raise
+                    if error is caught:
+                        raise
+                    raise error from None
                 await asyncio.sleep(delay)
                 continue
             except BaseException:
                 self.circuits.release(request.model)  # cancelled: neither success nor failure
                 raise
-            self.circuits.record(request.model, None)
+            self._record(request.model, None)
             return
 
     async def _call(self, model: str, tokens: int, deadline: float, run: Callable[[], Awaitable[T]]) -> T:
@@ -87,7 +95,7 @@ class ResilientCaller:
             try:
                 result = await run()
             except errors.LLMCallerError as error:
-                self.circuits.record(model, error)
+                self._record(model, error)
                 delay = self.retry.delay_for(error, attempt, deadline)
                 if delay is None:
                     raise
@@ -96,8 +104,39 @@ class ResilientCaller:
             except BaseException:
                 self.circuits.release(model)
                 raise
-            self.circuits.record(model, None)
+            self._record(model, None)
             return result
+
+    def _record(self, model: str, error: errors.LLMCallerError | None) -> None:
+        self.circuits.record(model, error)
+        self.reach.observe(error)
+
+    async def list_models(self) -> list[ModelInfo]:
+        """The provider's model listing (free): also a probe of whether it can be reached.
+
+        Any HTTP answer, even an error, proves the server is there; only a failed
+        connection counts towards "unreachable".
+        """
+        try:
+            models = await self.adapter.list_models()
+        except errors.ConnectionFailed as error:
+            self.reach.connection_failed(error)
+            raise
+        except errors.Timeout:
+            raise  # says nothing either way (see workers.resilience.reachability)
+        except errors.LLMCallerError:
+            self.reach.answered()
+            raise
+        self.reach.answered()
+        return models
+
+    def _reach_changed(self) -> None:
+        if self.reach.down:
+            self.circuits.whole.hold(self.reach.message(), self.reach.probe_interval_s)
+        else:
+            self.circuits.whole.release_hold()
+        if self._on_reachability is not None:
+            self._on_reachability()
 
     async def _admit(self, model: str, tokens: int, deadline: float, *, first: bool) -> None:
         self.circuits.check(model)
@@ -111,15 +150,24 @@ class ResilientCaller:
             raise
 
     def health(self) -> dict[str, Any]:
-        """What the worker's heartbeat reports about its resilience state."""
+        """What the worker's heartbeat reports about its resilience state (``counters`` only ever grow)."""
         return {
+            "degraded_since": self.reach.since_iso(),
             "circuit": self.circuits.snapshot(),
             "counters": {
                 "attempts": self.attempts,
                 "retries": self.retry.retries,
-                "retry_budget_refusals": self.retry.budget_refusals,
+                "retry_budget_granted": self.retry.budget.granted,
+                "retry_budget_refusals": self.retry.budget.refused,
                 "retry_hint_violations": self.retry.hint_violations,
                 "rate_limit_waits": self.limiter.waits,
                 "rate_limit_rejections": self.limiter.rejections,
             },
         }
+
+
+def _before_first_chunk(error: errors.LLMCallerError) -> errors.LLMCallerError:
+    """``stream_interrupted`` means text reached the caller; before that it is a provider error."""
+    if not isinstance(error, errors.StreamInterrupted):
+        return error
+    return errors.ProviderError(error.message, provider=error.provider, retry_after_s=error.retry_after_s)

@@ -44,9 +44,14 @@ class CircuitBreaker:
     failures: int = 0
     opened_at: float = 0.0
     probing: bool = False
+    # Held open from outside (the provider is unreachable): this message, until released.
+    held: str | None = None
+    held_retry_s: float = 1.0
 
     def check(self) -> None:
-        """Raise Unavailable while open; in half-open let exactly one probe through."""
+        """Raise Unavailable while open or held; in half-open let exactly one probe through."""
+        if self.held is not None:
+            raise errors.Unavailable(self.held, retry_after_s=self.held_retry_s)
         if self.state == "closed":
             return
         remaining = self.opened_at + self.policy.cooldown_s - self.clock()
@@ -78,7 +83,25 @@ class CircuitBreaker:
             if self.state != "open":
                 self._move("open", error=error.type)
 
+    def hold(self, message: str, retry_after_s: float) -> None:
+        """Keep the circuit open whatever the cooldown says, until ``release``; calls get ``message``."""
+        if self.held is None:
+            log_event(log, "circuit_open", level=logging.WARNING, circuit=self.key, failures=self.failures,
+                      error="connection", held=True)
+        self.held, self.held_retry_s = message, retry_after_s
+
+    def release_hold(self) -> None:
+        """The outside reason is gone: close (the provider answered a probe)."""
+        if self.held is None:
+            return
+        self.held = None
+        if self.state == "closed":  # success() logs only a change of state
+            log_event(log, "circuit_closed", circuit=self.key, failures=self.failures)
+        self.success()
+
     def snapshot(self) -> dict[str, object]:
+        if self.held is not None:
+            return {"state": "open", "failures": self.failures, "held": "unreachable"}
         return {"state": self.state, "failures": self.failures}
 
     def _move(self, state: State, **fields: object) -> None:

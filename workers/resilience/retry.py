@@ -2,7 +2,9 @@
 
 Rules, in order: never retry an error that is not transient, or that the provider marked
 ``x-should-retry: false``; never after a stream has forwarded a chunk (the caller already
-has part of an answer); never past the caller's deadline; never beyond the retry budget.
+has part of an answer); never past the caller's deadline; never beyond the retry budget
+(``workers.resilience.retry_budget``: a floor of retries per second plus a share of
+traffic, so a quiet worker may always retry and a flood cannot turn into a retry storm).
 The wait is the provider's hint (clamped to a window, with every violation logged) or
 exponential backoff with full jitter.
 """
@@ -17,38 +19,15 @@ from collections.abc import Callable
 from shared import errors
 from shared.logs import log_event
 from shared.policies import RetryPolicy
+from workers.resilience.retry_budget import RetryBudget
 
-__all__ = ["RetryBudget", "RetryPlanner"]
+__all__ = ["RetryPlanner"]
 
 log = logging.getLogger("workers.retry")
 
 # Retrying these is the job of someone else: worker_lost and unavailable are the
 # gateway's to handle, a broken stream already reached the caller.
 _NEVER = (errors.StreamInterrupted, errors.WorkerLost, errors.Unavailable)
-
-
-class RetryBudget:
-    """A token bucket that caps retries at a fraction of first attempts.
-
-    Each first attempt earns ``ratio`` tokens, each retry spends one. The bucket starts
-    with a few tokens so a quiet worker can still retry, and is capped so a long calm
-    period cannot bank an unlimited burst of retries for the next outage.
-    """
-
-    def __init__(self, ratio: float, initial: float = 3.0, cap: float = 10.0) -> None:
-        self.ratio = ratio
-        self.tokens = min(initial, cap)
-        self.cap = cap
-
-    def record_attempt(self) -> None:
-        self.tokens = min(self.cap, self.tokens + self.ratio)
-
-    def try_spend(self) -> bool:
-        # The epsilon absorbs float drift: ten attempts at ratio 0.1 must earn one retry.
-        if self.tokens >= 1.0 - 1e-9:
-            self.tokens -= 1.0
-            return True
-        return False
 
 
 class RetryPlanner:
@@ -62,11 +41,11 @@ class RetryPlanner:
     ) -> None:
         self.provider = provider
         self.policy = policy
-        self.budget = RetryBudget(policy.budget_ratio)
+        self.budget = RetryBudget(policy.budget_ratio, ttl_s=policy.budget_ttl_s,
+                                  min_retries_per_s=policy.budget_min_retries_per_s, clock=clock)
         self._clock = clock
         self._rng = rng or random.Random()
         self.retries = 0
-        self.budget_refusals = 0
         self.hint_violations = 0
 
     def delay_for(self, error: errors.LLMCallerError, attempt: int, deadline: float) -> float | None:
@@ -77,9 +56,8 @@ class RetryPlanner:
         if self._clock() + delay >= deadline:
             return None
         if not self.budget.try_spend():
-            self.budget_refusals += 1
             log_event(log, "retry_budget_exhausted", level=logging.WARNING, provider=self.provider,
-                      error=error.type)
+                      error=error.type, window_s=self.budget.ttl_s)
             return None
         self.retries += 1
         return delay

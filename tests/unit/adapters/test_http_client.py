@@ -89,11 +89,12 @@ def test_an_answer_keeps_status_headers_and_body_and_the_request_goes_out_whole(
     (b"", False),  # closed without answering
     (b"THIS IS NOT HTTP\r\n\r\n", False),  # malformed
 ])
-def test_broken_answers_are_protocol_failures_the_taxonomy_calls_interrupted(raw: bytes, stream: bool) -> None:
+def test_broken_answers_are_protocol_failures_interrupted_only_once_text_was_sent(raw: bytes, stream: bool) -> None:
     with pytest.raises(TransportFailure) as caught:
         asyncio.run(_call(_answer(raw), stream=stream))
     assert caught.value.kind == "protocol"
-    assert transport_error(caught.value, "p").type == "stream_interrupted"
+    assert transport_error(caught.value, "p").type == "provider_error"
+    assert transport_error(caught.value, "p", text_sent=True).type == "stream_interrupted"
 
 
 def test_a_silent_server_is_a_read_timeout() -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import httpx
+import orjson
 import pytest
 
 from shared import errors
@@ -103,16 +104,40 @@ def test_embed_under_v1() -> None:
     assert result.vectors == [[1.0, 2.0]] and result.usage == Usage()
 
 
-def test_native_listing() -> None:
-    rec = Recorder(json_response(200, NATIVE))
+NOT_AN_EMBEDDER = {"error": {"message": 'Model "x" is of type llm and cannot be used for embeddings.',
+                              "type": "invalid_request_error"}}
+EMBEDDED = {"object": "list", "data": [{"index": 0, "embedding": [0.1, 0.2]}], "model": "m", "usage": {}}
+
+
+def _server(listing: httpx.Response, embedders: set[str], probe_status: int = 400) -> Recorder:
+    """A server whose model listing is ``listing`` and whose embeddings endpoint serves ``embedders``."""
+
+    def handle(req: httpx.Request) -> httpx.Response:
+        if req.url.path == "/v1/embeddings":
+            model = orjson.loads(req.content)["model"]
+            if model in embedders:
+                return json_response(200, EMBEDDED)
+            return json_response(probe_status, NOT_AN_EMBEDDER)
+        return listing if req.url.path == "/api/v0/models" else json_response(
+            200, {"object": "list", "data": [{"id": "qwen-local"}, {"id": "nomic-text-v1"}]})
+
+    return Recorder(handle)
+
+
+def test_native_listing_says_where_each_capability_came_from() -> None:
+    rec = _server(json_response(200, NATIVE), embedders=set())
     cfg = config("lmstudio", models=[{"id": "llava-local", "capabilities": ["chat"]}])
     models = run(rec, lambda a: a.list_models(), cfg=cfg, secret=None)
-    assert [str(r.url) for r in rec.requests] == ["http://localhost:1234/api/v0/models"]
+    assert [r.url.path for r in rec.requests] == ["/api/v0/models", "/v1/embeddings"]  # odd-one probed
     assert models == [
-        ModelInfo("qwen-local", ["chat", "chatStream"], loaded=True, kind="llm", context_length=32768),
-        ModelInfo("llava-local", ["chat"], loaded=False, kind="vlm", context_length=4096),  # config wins
-        ModelInfo("nomic-embed-text", ["embed"], loaded=False, kind="embeddings", context_length=2048),
-        ModelInfo("odd-one", ["chat", "chatStream"], loaded=None, kind="mystery", context_length=None),
+        ModelInfo("qwen-local", ["chat", "chatStream"], loaded=True, kind="llm", context_length=32768,
+                  capability_source="server"),
+        ModelInfo("llava-local", ["chat"], loaded=False, kind="vlm", context_length=4096,
+                  capability_source="config"),  # config wins
+        ModelInfo("nomic-embed-text", ["embed"], loaded=False, kind="embeddings", context_length=2048,
+                  capability_source="server"),
+        ModelInfo("odd-one", ["chat", "chatStream"], loaded=None, kind="mystery", context_length=None,
+                  capability_source="probe"),
     ]
 
 
@@ -123,17 +148,41 @@ def test_native_listing() -> None:
         json_response(404, {"error": "Not Found"}),
     ],
 )
-def test_listing_falls_back_to_v1_models(native_answer: httpx.Response) -> None:
-    v1 = json_response(
-        200, {"object": "list", "data": [{"id": "qwen-local"}, {"id": "text-embedding-nomic"}]}
-    )
-    rec = Recorder(lambda req: native_answer if req.url.path == "/api/v0/models" else v1)
-    models = run(rec, lambda a: a.list_models(), secret=None)
-    assert [r.url.path for r in rec.requests] == ["/api/v0/models", "/v1/models"]
-    assert models == [
-        ModelInfo("qwen-local", ["chat", "chatStream"]),
-        ModelInfo("text-embedding-nomic", ["embed"]),
+def test_listing_falls_back_to_v1_models_and_probes_each_model_once(native_answer: httpx.Response) -> None:
+    rec = _server(native_answer, embedders={"nomic-text-v1"})  # an embedder whose id lacks "embed"
+
+    async def twice(adapter: Any) -> tuple[list[ModelInfo], list[ModelInfo]]:
+        return await adapter.list_models(), await adapter.list_models()
+
+    first, second = run(rec, twice, secret=None)
+    paths = [r.url.path for r in rec.requests]
+    assert paths[:4] == ["/api/v0/models", "/v1/models", "/v1/embeddings", "/v1/embeddings"]
+    assert paths.count("/v1/embeddings") == 2  # one probe per model, not per listing
+    assert first == second == [
+        ModelInfo("qwen-local", ["chat", "chatStream"], capability_source="probe"),
+        ModelInfo("nomic-text-v1", ["embed"], capability_source="probe"),
     ]
+
+
+def test_an_inconclusive_probe_falls_back_to_the_name_and_is_asked_again() -> None:
+    rec = _server(json_response(404, {"error": "Not Found"}), embedders=set(), probe_status=503)
+
+    async def twice(adapter: Any) -> list[ModelInfo]:
+        await adapter.list_models()
+        return list(await adapter.list_models())
+
+    models = run(rec, twice, secret=None)
+    assert models == [ModelInfo("qwen-local", ["chat", "chatStream"], capability_source="name"),
+                      ModelInfo("nomic-text-v1", ["chat", "chatStream"], capability_source="name")]
+    assert [r.url.path for r in rec.requests].count("/v1/embeddings") == 4
+
+
+def test_an_unloaded_model_of_unknown_type_is_not_probed() -> None:
+    listing = {"object": "list", "data": [{"id": "my-embedder", "type": "mystery", "state": "not-loaded"}]}
+    rec = _server(json_response(200, listing), embedders={"my-embedder"})
+    models = run(rec, lambda a: a.list_models(), secret=None)
+    assert [r.url.path for r in rec.requests] == ["/api/v0/models"]  # a probe would load the model
+    assert models[0].capability_source == "name" and models[0].capabilities == ["embed"]
 
 
 def test_listing_does_not_fall_back_when_the_server_is_down() -> None:
@@ -150,7 +199,7 @@ def test_discovery_disabled_returns_configured_models_without_a_request() -> Non
 
     cfg = config("lmstudio", discover_models=False, models=[{"id": "qwen-local", "capabilities": ["chat"]}])
     assert run(handler, lambda a: a.list_models(), cfg=cfg, secret=None) == [
-        ModelInfo("qwen-local", ["chat"])
+        ModelInfo("qwen-local", ["chat"], capability_source="config")
     ]
 
 

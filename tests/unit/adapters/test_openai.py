@@ -205,9 +205,15 @@ def test_stream_truncated_without_done_is_interrupted() -> None:
     assert type(exc) is errors.StreamInterrupted and exc.partial_text == "Hello"
 
 
-def test_stream_empty_body_is_interrupted_with_empty_partial() -> None:
+def test_stream_empty_body_is_a_provider_error_not_an_interruption() -> None:
     items, exc = stream(lambda _: stream_response(b""))
-    assert items == [] and type(exc) is errors.StreamInterrupted and exc.partial_text == ""
+    assert items == [] and type(exc) is errors.ProviderError and exc.partial_text is None
+
+
+def test_stream_answered_with_an_html_page_is_a_provider_error() -> None:
+    page = b"<!DOCTYPE html><html><body>Please sign in</body></html>"
+    items, exc = stream(lambda _: stream_response(page, content_type="text/html; charset=utf-8"))
+    assert items == [] and type(exc) is errors.ProviderError and "text/html" in exc.message
 
 
 def test_stream_malformed_json_before_text_is_provider_error() -> None:
@@ -357,12 +363,18 @@ def test_transport_errors_are_mapped_without_urls(
         "embed": lambda a: a.embed(EmbedRequest("m", ["x"])),
         "list": lambda a: a.list_models(),
     }
+    cfg = config("openai", base_url="https://user:pw@api.openai.test/v1?key=sk-q")
     try:
-        result = run_with(OpenAIAdapter, handler, calls[op])
+        result = run_with(OpenAIAdapter, handler, calls[op], cfg=cfg)
     except errors.LLMCallerError as exc:
         caught: BaseException | None = exc
     else:
         caught = result[1] if isinstance(result, tuple) else None
     assert type(caught) is expected
-    assert "pw" not in caught.message and "://" not in caught.message
+    # The transport's own text never shows; only a connection failure names the base URL, cleaned.
+    assert "pw" not in caught.message and "user" not in caught.message and "sk-q" not in caught.message
+    if expected is errors.ConnectionFailed:
+        assert caught.message == "cannot reach prov at https://api.openai.test/v1: connection failed"
+    else:
+        assert "://" not in caught.message
     assert caught.__cause__ is None and caught.__suppress_context__

@@ -18,7 +18,7 @@ import pytest
 
 from emulators.server import BackgroundEmulators
 from shared.tokens import token_matches
-from tests.unit.assistant.conftest import OPENAI_KEY, audit_lines
+from tests.unit.assistant.conftest import OPENAI_KEY, audit_lines, providers
 
 REPO = Path(__file__).resolve().parents[3]
 DOWN, ENTER, CLEAR_LINE, CTRL_C = "\x1b[B", "\r", "\x15", "\x03"
@@ -106,14 +106,41 @@ def test_cancel_then_add_a_client(menu: tuple[pexpect.spawn, list[str]], cfg: Pa
     _answer(child, "Tools it may call")
     _answer(child, "Providers it may use")
     _answer(child, "Expires in")
+    _answer(child, "Calls per minute at most", "60" + ENTER)
+    _answer(child, "Calls in flight at once at most")  # empty: no limit
     _answer(child, "Save these changes")
     child.expect(r"(llmc_[A-Za-z0-9_\-]{20,})")
     token = child.match.group(1)
     _quit(child)
 
-    assert not (cfg / "providers.json").exists()
+    assert providers(cfg)["providers"]  # the folder was completed with the starter providers.json
     registry = orjson.loads((cfg / "client-registry.json").read_bytes())
     assert token_matches(token, registry["clients"]["editor"]["token_sha256"])
+    assert registry["clients"]["editor"]["limits"] == {"requests_per_min": 60, "max_concurrency": None}
     assert [e["event"] for e in audit_lines(audit_file)] == ["client_added"]
     assert token not in audit_file.read_text() + (cfg / "client-registry.json").read_text()
     assert re.search("shown once|will not be shown again", "".join(seen))
+
+
+def test_change_a_clients_limits(menu: tuple[pexpect.spawn, list[str]], cfg: Path, audit_file: Path) -> None:
+    child, _ = menu
+    _choose(child, 5)  # Add a client, with no limits
+    _answer(child, "Client name:", "bot" + ENTER)
+    for prompt in ("Tools it may call", "Providers it may use", "Expires in", "Calls per minute at most",
+                   "Calls in flight at once at most", "Save these changes"):
+        _answer(child, prompt)
+    _choose(child, 6)  # Change a client's limits
+    _answer(child, "Client whose limits to change")
+    child.expect("bot: none")
+    _answer(child, "Calls per minute at most", "off" + ENTER)  # "off" is the same as no limit
+    _answer(child, "Calls in flight at once at most", "0" + ENTER)  # refused: the question stays
+    child.expect("at most 1024")
+    child.send(CLEAR_LINE + "3" + ENTER)
+    child.expect(r"clients\.bot\.limits\.max_concurrency")
+    _answer(child, "Save these changes")
+    child.expect("saved ")
+    _quit(child)
+
+    registry = orjson.loads((cfg / "client-registry.json").read_bytes())
+    assert registry["clients"]["bot"]["limits"] == {"requests_per_min": None, "max_concurrency": 3}
+    assert [e["event"] for e in audit_lines(audit_file)] == ["client_added", "client_updated"]

@@ -44,6 +44,20 @@ def test_add_openai_stores_a_key_file_reference_and_audits(run: Run, emu: Backgr
     assert OPENAI_KEY not in out + err + (cfg / "providers.json").read_text() + audit_file.read_text()
 
 
+def test_adding_a_provider_in_an_empty_folder_leaves_a_complete_valid_folder(
+        run: Run, emu: BackgroundEmulators, cfg: Path) -> None:
+    code, out, err = add_openai(run, emu, "openai", "--default", "chat=gpt-4o-mini")
+    assert code == 0, err
+    assert f"also wrote {cfg / 'client-registry.json'}" in out
+    assert list(providers(cfg)["providers"]) == ["openai"]  # the starter never replaces what was just saved
+    assert (cfg / "schema" / "providers.schema.json").is_file()
+    code, out, err = run("config", "check")
+    assert code == 0, err
+    assert "config OK: 1 provider (openai), 0 clients" in out
+    code, out, err = run("init")
+    assert code == 0 and "wrote" not in out and out.count("kept ") == 2
+
+
 def test_a_rejected_key_saves_nothing(run: Run, emu: BackgroundEmulators, cfg: Path) -> None:
     code, out, err = add_openai(run, emu, key="sk-wrong-key-0123456789")
     assert code == 2
@@ -157,7 +171,7 @@ def test_remove_drops_routes_and_keeps_the_key_file(run: Run, emu: BackgroundEmu
     code, out, err = run("config", "providers", "remove", "openai", "--yes")
     assert code == 0, err
     assert "routes to 'openai' go too: defaults.chat" in out and "was kept" in out
-    assert providers(cfg) == {"providers": {}, "defaults": {}}
+    assert {k: v for k, v in providers(cfg).items() if k != "$schema"} == {"providers": {}, "defaults": {}}
     assert (cfg / "secrets" / "openai.key").exists()
 
 

@@ -51,6 +51,13 @@ def test_summary_masks_secrets_and_keys_models_by_id() -> None:
     assert summarize(None, {"clients": {"c": {"token_sha256": "ab" * 32}}}) == ["+ clients.c.token_sha256: [secret]"]
 
 
+def test_summary_shows_times_as_iso_8601() -> None:
+    before = {"clients": {"c": {"created_at": 1765130400, "expires_at": None}}}
+    after = {"clients": {"c": {"created_at": 1765130400, "expires_at": 1765134000}}}
+    assert summarize(before, after) == ["~ clients.c.expires_at: null -> 2025-12-07T19:00:00Z"]
+    assert summarize(None, before) == ["+ clients.c.created_at: 2025-12-07T18:00:00Z", "+ clients.c.expires_at: null"]
+
+
 @pytest.mark.parametrize(("text", "expected"), [
     ("gpt-4o", ModelChoice("gpt-4o", ("chat", "chatStream"))),
     ("text-embedding-3-small", ModelChoice("text-embedding-3-small", ("embed",))),

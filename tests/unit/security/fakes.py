@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import importlib.util
 from collections.abc import Callable
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 from shared.manifest import new_signing_keypair
 
@@ -15,12 +16,11 @@ TREE = {
     "cli/main.py": "print('cli')\n",
     "gateway/__init__.py": "",
     "gateway/app.py": "APP = 1\n",
-    "gateway/__pycache__/app.cpython-311.pyc": "not python source",
     "shared/__init__.py": "",
     "shared/util/helpers.py": "def helper() -> int:\n    return 1\n",
     "workers/__init__.py": "",
     "workers/runtime.py": "RUNTIME = 1\n",
-    "workers/notes.txt": "not python, not covered\n",
+    "workers/notes.txt": "not python, but in a code folder: covered\n",
     "emulators/__init__.py": "",
     "emulators/server.py": "EMULATOR = 1\n",
     "tests/test_x.py": "def test_x() -> None: ...\n",
@@ -32,9 +32,19 @@ TREE = {
 
 COVERED = sorted([
     "cli/__init__.py", "cli/main.py", "gateway/__init__.py", "gateway/app.py", "shared/__init__.py",
-    "shared/util/helpers.py", "workers/__init__.py", "workers/runtime.py", "pyproject.toml",
+    "shared/util/helpers.py", "workers/__init__.py", "workers/notes.txt", "workers/runtime.py", "pyproject.toml",
     "supervisord.conf", "config/providers.json",
 ])
+
+
+def bytecode_name(source: str) -> str:
+    """Where the import system caches ``source`` (``gateway/app.py`` -> ``gateway/__pycache__/app.cpython-311.pyc``)."""
+    return PurePosixPath(importlib.util.cache_from_source(source)).as_posix()
+
+
+# What a signed manifest lists: signing compiles every module of the code folders first.
+SIGNED = sorted(COVERED + [bytecode_name(name) for name in COVERED
+                           if name.endswith(".py") and name.split("/")[0] in ("cli", "gateway", "shared", "workers")])
 
 
 def write_keypair(folder: Path, stem: str = "manifest") -> tuple[Path, Path]:

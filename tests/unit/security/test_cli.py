@@ -15,7 +15,7 @@ from shared.link_auth import load_link_key
 from shared.manifest import load_private_key, load_public_key
 from shared.session_tokens import SessionTokenError, load_session_key, verify_session_token
 from shared.tokens import hash_token, new_token
-from tests.unit.security.fakes import Run
+from tests.unit.security.fakes import SIGNED, Run
 
 
 def _mode(path: Path) -> int:
@@ -111,10 +111,10 @@ def _verify(run: Run, install: Path, pub: Path, *extra: str) -> tuple[int, str, 
 
 def test_sign_then_verify(run: Run, install: Path, keypair: tuple[Path, Path]) -> None:
     code, stdout, _ = _sign(run, install, keypair[0])
-    assert code == 0 and "signed 11 files" in stdout
+    assert code == 0 and f"signed {len(SIGNED)} files" in stdout
     assert (install / "manifest.json").is_file() and _mode(install / "manifest.json") == 0o644
     code, stdout, _ = _verify(run, install, keypair[1])
-    assert code == 0 and stdout.startswith("manifest OK: 11 files")
+    assert code == 0 and stdout.startswith(f"manifest OK: {len(SIGNED)} files")
 
 
 def test_verify_names_each_problem_file(run: Run, install: Path, keypair: tuple[Path, Path]) -> None:
@@ -158,7 +158,7 @@ def test_sign_with_an_open_private_key_is_refused(run: Run, install: Path, keypa
 def test_sign_warns_when_providers_json_is_absent(run: Run, install: Path, keypair: tuple[Path, Path]) -> None:
     (install / "config/providers.json").unlink()
     code, stdout, stderr = _sign(run, install, keypair[0])
-    assert code == 0 and "signed 10 files" in stdout and "no providers.json" in stderr
+    assert code == 0 and f"signed {len(SIGNED) - 1} files" in stdout and "no providers.json" in stderr
 
 
 # ---- token issue ----------------------------------------------------------------------

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import base64
+import importlib.util
+import os
+import py_compile
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -12,7 +15,7 @@ import orjson
 import pytest
 
 from shared.manifest import FORMAT, ManifestError, covered_files, sign_manifest, verify_manifest
-from tests.unit.security.fakes import COVERED
+from tests.unit.security.fakes import COVERED, SIGNED, bytecode_name
 
 KeyPair = tuple[Path, Path]
 
@@ -43,6 +46,26 @@ def test_covers_code_root_files_and_providers_but_not_emulators_registry_or_test
     assert list(covered_files(install)) == COVERED
 
 
+def test_signing_compiles_every_module_as_checked_hash_bytecode_and_signs_it(
+        install: Path, signed: Path) -> None:
+    files = orjson.loads(signed.read_bytes())["files"]
+    assert list(files) == SIGNED
+    header = (install / bytecode_name("gateway/app.py")).read_bytes()[:16]
+    assert int.from_bytes(header[4:8], "little") == 0b11  # hash-based, checked against the source
+
+
+def test_importing_a_signed_installation_adds_no_file(install: Path, signed: Path, keypair: KeyPair) -> None:
+    # What a running stack does: load every module the normal way (cache first), even
+    # after something touched the sources (a timestamp-checked cache would be rewritten).
+    for name in SIGNED:
+        if name.endswith(".py") and name.split("/")[0] != "config":
+            os.utime(install / name, (1_000_000_000, 1_000_000_000))
+            spec = importlib.util.spec_from_file_location(name.replace("/", "_"), install / name)
+            assert spec is not None and spec.loader is not None
+            spec.loader.exec_module(importlib.util.module_from_spec(spec))
+    verify_manifest(install, signed, keypair[1])
+
+
 def test_manifest_lists_sorted_relative_paths_with_hashes_key_id_and_time(
         install: Path, keypair: KeyPair) -> None:
     when = datetime(2026, 12, 1, 10, 0, tzinfo=UTC)
@@ -50,10 +73,10 @@ def test_manifest_lists_sorted_relative_paths_with_hashes_key_id_and_time(
     data = orjson.loads((install / "manifest.json").read_bytes())
     assert set(data) == {"format", "created_at", "key_id", "files", "signature"}
     assert data["format"] == FORMAT and data["created_at"] == "2026-12-01T10:00:00Z"
-    assert list(data["files"]) == COVERED and all(len(h) == 64 for h in data["files"].values())
+    assert list(data["files"]) == SIGNED and all(len(h) == 64 for h in data["files"].values())
     assert data["key_id"] == result.key_id and len(result.key_id) == 32
     assert len(base64.b64decode(data["signature"])) == 64
-    assert result.file_count == len(COVERED)
+    assert result.file_count == len(SIGNED)
 
 
 def test_config_folder_elsewhere_is_named_config(install: Path, keypair: KeyPair, tmp_path: Path) -> None:
@@ -99,9 +122,43 @@ def test_untouched_installation_verifies(install: Path, signed: Path, keypair: K
 def test_uncovered_files_may_change(install: Path, signed: Path, keypair: KeyPair) -> None:
     (install / "config/client-registry.json").write_text('{"clients": {"new": {}}}')
     (install / "emulators/server.py").write_text("EMULATOR = 2\n")
-    (install / "gateway/__pycache__/new.cpython-311.pyc").write_text("x")
-    (install / "workers/notes.txt").write_text("edited")
+    (install / "emulators/__pycache__").mkdir()
+    (install / "emulators/__pycache__/server.cpython-311.pyc").write_text("x")
     verify_manifest(install, signed, keypair[1])
+
+
+def _plant_bytecode(path: Path, source: str = "PLANTED = True\n") -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    origin = path.with_name("planted_source.py")
+    origin.write_text(source)
+    py_compile.compile(str(origin), cfile=str(path), doraise=True)
+    origin.unlink()
+
+
+@pytest.mark.parametrize("planted", [
+    "gateway/app/__init__.pyc",  # a package folder of bytecode shadows gateway/app.py
+    "gateway/app.pyc",  # sourceless bytecode beside the source
+    "shared/util/helpers.cpython-311-x86_64-linux-gnu.so",  # an extension module wins over the source
+    "workers/__pycache__/orphan.cpython-311.pyc",  # bytecode without a source
+    "workers/notes.md",  # not code at all: still unexpected
+])
+def test_any_unexpected_file_in_a_code_folder_is_named(install: Path, signed: Path, keypair: KeyPair,
+                                                       planted: str) -> None:
+    if planted.endswith(".pyc"):
+        _plant_bytecode(install / planted)
+    else:
+        (install / planted).write_bytes(b"\x7fELF" if planted.endswith(".so") else b"notes")
+    error = _verify(install, signed, keypair)
+    assert error.added == (planted,) and not error.changed and not error.missing
+    assert f"added (not in the manifest): {planted}" in str(error)
+
+
+def test_forged_cache_entry_for_a_signed_module_is_named(install: Path, signed: Path, keypair: KeyPair) -> None:
+    """A __pycache__ entry whose header matches its source is loaded: replacing one must fail verification."""
+    cached = install / bytecode_name("gateway/app.py")
+    _plant_bytecode(cached, "APP = 'planted'\n")
+    error = _verify(install, signed, keypair)
+    assert error.changed == (bytecode_name("gateway/app.py"),)
 
 
 def test_changed_file_is_named(install: Path, signed: Path, keypair: KeyPair) -> None:

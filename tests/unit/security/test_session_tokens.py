@@ -18,16 +18,18 @@ from shared.session_tokens import (
     SessionTokenError,
     issue_session_token,
     load_session_key,
+    session_binding,
     verify_session_token,
 )
 
 KEY = bytes(range(32))
 NOW = 1_800_000_000.0
+BINDING = session_binding("ab" * 32, 0)
 _B64URL_CHARS = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
 
 
 def _token(client: str = "editor", transport: str = "http", ttl: float = 900, now: float = NOW) -> str:
-    return issue_session_token(KEY, client, transport, ttl, now=now)  # type: ignore[arg-type]
+    return issue_session_token(KEY, client, transport, ttl, now=now, binding=BINDING)  # type: ignore[arg-type]
 
 
 def _refused(token: str, *, key: bytes = KEY, transport: str = "http", now: float = NOW) -> SessionTokenError:
@@ -110,8 +112,11 @@ def test_signed_but_malformed_claims_are_format_errors() -> None:
     # Only an issuer bug could produce these, but they must still fail cleanly.
     from shared.session_tokens import _mac  # the signing step alone, to sign arbitrary claims
 
-    malformed: list[object] = [{"v": 2}, [], {"v": 1, "sub": "a", "trn": ["x"], "iat": 1, "exp": 2, "jti": "j"},
-                               {"v": 1, "sub": "a", "trn": "http", "iat": 5, "exp": 5, "jti": "j"}]
+    malformed: list[object] = [{"v": 2}, [],
+                               {"v": 2, "sub": "a", "trn": ["x"], "iat": 1, "exp": 2, "jti": "j", "bnd": "b"},
+                               {"v": 2, "sub": "a", "trn": "http", "iat": 5, "exp": 5, "jti": "j", "bnd": "b"},
+                               {"v": 2, "sub": "a", "trn": "http", "iat": 1, "exp": 5, "jti": "j", "bnd": 7},
+                               {"v": 1, "sub": "a", "trn": "http", "iat": 1, "exp": 5, "jti": "j"}]
     for claims in malformed:
         signed = TOKEN_PREFIX + _b64(orjson.dumps(claims))
         assert _refused(f"{signed}.{_b64(_mac(KEY, signed))}").reason == "format"
@@ -139,10 +144,11 @@ def test_non_canonical_signature_spelling_is_refused() -> None:
 
 @pytest.mark.parametrize(("kwargs", "message"), [
     ({"ttl_s": 0}, "ttl"), ({"ttl_s": MAX_TTL_S + 1}, "ttl"), ({"client_id": "Bad Name"}, "client"),
-    ({"transport": "sse"}, "transport"), ({"key": b"short"}, "key"),
+    ({"transport": "sse"}, "transport"), ({"key": b"short"}, "key"), ({"binding": "not one!"}, "binding"),
 ])
 def test_issue_refuses_bad_arguments(kwargs: dict[str, object], message: str) -> None:
-    args: dict[str, object] = {"key": KEY, "client_id": "editor", "transport": "http", "ttl_s": 60, **kwargs}
+    args: dict[str, object] = {"key": KEY, "client_id": "editor", "transport": "http", "ttl_s": 60,
+                               "binding": BINDING, **kwargs}
     with pytest.raises(ValueError, match=message):
         issue_session_token(**args)  # type: ignore[arg-type]
 
