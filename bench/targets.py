@@ -32,9 +32,9 @@ TARGET_NAMES = ("direct", "baseline", "stack")
 # supervisord program name -> the name used in the report
 STACK_PROGRAMS = {
     "gateway": "gateway",
-    "workers:openai": "worker:openai",
-    "workers:anthropic": "worker:anthropic",
-    "workers:lmstudio": "worker:lmstudio",
+    "worker-openai": "worker:openai",
+    "worker-anthropic": "worker:anthropic",
+    "worker-lmstudio": "worker:lmstudio",
 }
 
 

@@ -80,10 +80,10 @@ async def _embeds(client: Client) -> None:
 def _restart_openai(box: Sandbox) -> None:
     env = scrubbed_environment(box.stack.settings)
     command = [sys.executable, "-m", "supervisor.supervisorctl", "-c", str(SUPERVISORD_CONF),
-               "restart", "workers:openai"]
+               "restart", "worker-openai"]
     started = time.perf_counter()
     out = subprocess.run(command, env=env, capture_output=True, text=True, check=True).stdout
-    _say(f"  $ supervisorctl restart workers:openai  ({(time.perf_counter() - started) * 1000:.0f} ms)")
+    _say(f"  $ supervisorctl restart worker-openai  ({(time.perf_counter() - started) * 1000:.0f} ms)")
     for line in out.strip().splitlines():
         _say(f"    {line}")
 

@@ -130,6 +130,8 @@ class Sandbox:
     tweak: Callable[[dict[str, Any]], None] | None = None
     # Extra environment for the launcher, as an operator would export it (LLMC_* knobs).
     env: dict[str, str] = field(default_factory=dict)
+    # Logs in a folder of their own beside the run folder (as `--log-dir` elsewhere), not RUN_DIR/logs.
+    separate_log_dir: bool = False
     root: Path = field(init=False)
     keys: dict[str, str] = field(init=False)
     token: str = field(init=False)
@@ -162,15 +164,20 @@ class Sandbox:
         ClientRegistry.model_validate(registry)
         write_json_atomic(config_dir / "client-registry.json", registry, mode=0o600)
         run_dir = self.root / "run"
-        self.stack = Stack(Settings(config_dir=config_dir, run_dir=run_dir, log_dir=run_dir / "logs",
+        log_dir = self.root / "logs" if self.separate_log_dir else run_dir / "logs"
+        self.stack = Stack(Settings(config_dir=config_dir, run_dir=run_dir, log_dir=log_dir,
                                     port=free_port(), heartbeat_s=self.heartbeat_s))
         # The keys exist only in the launcher's view of the environment, as an operator's
         # shell would have them; the stack itself starts scrubbed.
+        self.stack.start(environ=self.launcher_environ())
+        self.stack.wait_ready()
+
+    def launcher_environ(self) -> dict[str, str]:
+        """The environment of the operator's shell: LLMC_* knobs and the provider keys."""
         environ = dict(os.environ)
         environ.update(self.env)
         environ.update({PROVIDER_KEY_VARS[p]: k for p, k in self.keys.items() if p not in self.withhold_keys})
-        self.stack.start(environ=environ)
-        self.stack.wait_ready()
+        return environ
 
     def __exit__(self, *exc: object) -> None:
         with contextlib.suppress(Exception):

@@ -15,8 +15,10 @@ missing) and hands every child its *path*, never its value (decision D11).
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -30,18 +32,18 @@ from typing import Any
 import orjson
 from supervisor.xmlrpc import SupervisorTransport
 
-from shared.config import ConfigError, ProvidersFile, load_client_registry, load_providers
-from shared.files import FileWriteError, write_secret_file
+from shared.config import ProvidersFile, load_client_registry, load_providers
+from shared.files import FileWriteError, write_bytes_atomic, write_secret_file
+from shared.hardening import leftover_processes, prctl_pdeathsig
 from shared.link_keys import KeyFileError, ensure_link_key
 from shared.settings import Settings
 from shared.startup_checks import refusal_file
 from shared.timeline import ENV_VAR as TIMELINE_VAR
 
-__all__ = ["REPO_ROOT", "Stack", "StackError", "scrubbed_environment"]
+__all__ = ["REPO_ROOT", "Stack", "StackError", "scrubbed_environment", "worker_program", "write_worker_programs"]
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 SUPERVISORD_CONF = REPO_ROOT / "supervisord.conf"
-WORKER_PROGRAMS = ("openai", "anthropic", "lmstudio")
 
 # Variables a child legitimately needs; everything else is dropped.
 _KEEP = ("PATH", "HOME", "LANG", "LC_ALL", "TZ", "TMPDIR", "USER", "LOGNAME")
@@ -80,38 +82,40 @@ def scrubbed_environment(settings: Settings, source: dict[str, str] | None = Non
     env.update({k: v for k, v in source.items() if k.startswith(_OTEL_PREFIXES)})
     env["LLMC_LOG_MAX_BYTES"] = source.get("LLMC_LOG_MAX_BYTES", "10MB")
     env["LLMC_LOG_BACKUPS"] = source.get("LLMC_LOG_BACKUPS", "5")
-    env["LLMC_EXTRA_WORKERS"] = "".join(f",{name}" for name in extra_workers(settings))
     return env
 
 
-def extra_workers(settings: Settings) -> list[str]:
-    """Configured providers beyond the three programs written in supervisord.conf."""
-    try:
-        providers = load_providers(settings.providers_file)
-    except ConfigError:
-        return []
-    return [name for name in providers.providers if name not in WORKER_PROGRAMS]
+def worker_program(provider: str) -> str:
+    """The supervisord program of a provider's worker (``supervisorctl restart worker-openai``)."""
+    return f"worker-{provider}"
 
 
-def write_extra_worker_programs(settings: Settings) -> list[str]:
-    """A program section per extra provider in RUN_DIR/workers.d, which supervisord.conf includes.
+def write_worker_programs(settings: Settings, providers: ProvidersFile) -> list[str]:
+    """One program section per configured provider in RUN_DIR/workers.d, which supervisord.conf includes.
 
-    Same settings as the written-out workers; the [group:workers] list picks the names up
-    from LLMC_EXTRA_WORKERS, so `supervisorctl restart workers:NAME` works for them too.
+    Each worker is a program of its own (not a member of a group), so supervisord can add
+    or remove one while the others keep running: a group whose member list changes is
+    stopped and started whole. Returns the program names written.
     """
     folder = settings.run_dir / "workers.d"
     folder.mkdir(mode=0o700, exist_ok=True)
-    for stale in folder.glob("*.conf"):
-        stale.unlink()
-    names = extra_workers(settings)
-    for name in names:
-        (folder / f"{name}.conf").write_text(_WORKER_PROGRAM.format(name=name))
-    return names
+    wanted = {worker_program(name): name for name in providers.providers}
+    for old in folder.glob("*.conf"):
+        if old.stem not in wanted:
+            old.unlink()
+    for program, name in wanted.items():
+        text = _WORKER_PROGRAM.format(program=program, name=name, root=REPO_ROOT)
+        target = folder / f"{program}.conf"
+        if not target.exists() or target.read_text() != text:
+            write_bytes_atomic(target, text.encode(), mode=0o600)
+    return sorted(wanted)
 
 
-_WORKER_PROGRAM = """[program:{name}]
+_WORKER_PROGRAM = """; Written by `llm-caller up` for the provider {name!r} in providers.json; do not edit.
+[program:{program}]
 command=%(ENV_LLMC_PYTHON)s -m workers {name}
-directory=%(here)s
+directory={root}
+priority=20
 autostart=true
 autorestart=unexpected
 exitcodes=78
@@ -128,11 +132,18 @@ stdout_logfile_backups=%(ENV_LLMC_LOG_BACKUPS)s
 """
 
 
-def hand_off_secrets(providers: ProvidersFile, settings: Settings, source: dict[str, str] | None = None) -> list[str]:
-    """Write each env-referenced key to its worker's 0600 hand-off file. Returns the providers handed a key."""
+def hand_off_secrets(providers: ProvidersFile, settings: Settings, source: dict[str, str] | None = None,
+                     only: set[str] | None = None) -> list[str]:
+    """Write each env-referenced key to its worker's 0600 hand-off file. Returns the providers handed a key.
+
+    ``only`` limits the hand-off to those providers (a provider added to a running stack);
+    the others' files are left as they are.
+    """
     source = dict(os.environ) if source is None else source
     handed = []
     for name, config in providers.providers.items():
+        if only is not None and name not in only:
+            continue
         target = settings.secrets_dir / name
         value = source.get(config.secret.env, "").strip() if config.secret and config.secret.env else ""
         if value:
@@ -141,6 +152,23 @@ def hand_off_secrets(providers: ProvidersFile, settings: Settings, source: dict[
         elif target.exists():
             target.unlink()  # a stale key from an earlier run must not be picked up
     return handed
+
+
+def private_log_dir(folder: Path) -> None:
+    """The log folder 0700 and every file in it 0600, wherever it is (created when missing)."""
+    folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+    folder.chmod(0o700)
+    for entry in folder.iterdir():
+        if entry.is_file() and not entry.is_symlink():
+            entry.chmod(0o600)
+
+
+@dataclass(frozen=True)
+class WorkerChange:
+    """What ``Stack.sync_workers`` did to a running stack."""
+
+    added: list[str]
+    removed: list[str]
 
 
 @dataclass
@@ -155,24 +183,61 @@ class Stack:
         load_client_registry(self.settings.registry_file)
         return providers
 
-    def start(self, *, foreground: bool = False, environ: dict[str, str] | None = None) -> None:
+    def start(self, *, foreground: bool = False, environ: dict[str, str] | None = None) -> int:
+        """Start supervisord; in the foreground, run it until it exits and return its exit code.
+
+        Leftovers of an earlier run that ended without ``down`` (a SIGKILLed supervisord:
+        its gateway and workers, its key files) are cleared first.
+        """
         providers = self.check_config()
         if self.is_running():
             raise StackError(f"already running (supervisord socket {self.socket_path} answers)")
+        if self.supervisord_pid() is not None:
+            raise StackError(f"a supervisord for {self.settings.run_dir} is running but does not answer yet; "
+                             "fix: wait and retry, or `llm-caller down` first")
+        self.clear_leftovers()
         if _port_in_use(self.settings.host, self.settings.port):
             raise StackError(f"port {self.settings.port} is in use by another process; choose another with --port")
         self.settings.ensure_run_dir()
+        private_log_dir(self.settings.log_dir)
         try:
             ensure_link_key(self.settings.link_key_file)
         except (KeyFileError, FileWriteError) as exc:
             raise StackError(str(exc)) from None
         hand_off_secrets(providers, self.settings, environ)
-        write_extra_worker_programs(self.settings)
+        write_worker_programs(self.settings, providers)
         env = scrubbed_environment(self.settings, environ)
         command = [sys.executable, "-m", "supervisor.supervisord", "-c", str(SUPERVISORD_CONF)]
         if foreground:
-            os.execve(sys.executable, [*command, "-n"], env)  # noqa: S606 (signals go straight to supervisord)
-        subprocess.run(command, env=env, check=True, cwd=REPO_ROOT, stdin=subprocess.DEVNULL)
+            return self._run_foreground([*command, "-n"], env)
+        # umask 077: supervisord.log and every child log are created 0600 (0644 otherwise).
+        subprocess.run(command, env=env, check=True, cwd=REPO_ROOT, stdin=subprocess.DEVNULL, umask=0o077)
+        return 0
+
+    def _run_foreground(self, command: list[str], env: dict[str, str]) -> int:
+        """supervisord -n as our child; Ctrl-C, SIGTERM or SIGHUP stop it, then the keys are removed."""
+        children: list[subprocess.Popen[bytes]] = []
+        requested: list[int] = []
+
+        def forward(signum: int, _frame: object) -> None:
+            # SIGHUP would make supervisord reload; a closed terminal means stop.
+            requested.append(signal.SIGTERM if signum == signal.SIGHUP else signum)
+            for child in children:
+                child.send_signal(requested[-1])
+
+        # Handlers first: a Ctrl-C at any moment from here on ends in the cleanup below.
+        previous = {sig: signal.signal(sig, forward) for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)}
+        try:
+            children.append(subprocess.Popen(command, env=env, cwd=REPO_ROOT, stdin=subprocess.DEVNULL, umask=0o077,
+                                             preexec_fn=_term_with_parent))  # safe: the launcher has one thread
+            if requested:  # a stop asked for while supervisord was being started
+                children[0].send_signal(signal.SIGTERM)
+            code = children[0].wait()
+        finally:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+            self.clear_leftovers()
+        return code
 
     def wait_ready(self, timeout_s: float = 30.0) -> None:
         """Wait until *our* gateway answers its liveness probe (its pid matches supervisord's)."""
@@ -208,23 +273,41 @@ class Stack:
             why = f"see {self.settings.log_dir}/gateway.log"
         raise StackError(f"the gateway is {state} and will not be restarted: {why}")
 
-    def stop(self, timeout_s: float = 20.0) -> None:
+    def stop(self, timeout_s: float = 20.0) -> int:
+        """Stop supervisord and its tree, then any leftover of this run folder; remove the keys.
+
+        Returns how many leftover processes (orphans of a supervisord that died) had to be
+        stopped on their own.
+        """
         pid = self.supervisord_pid()
-        if pid is None:
-            return
-        try:
-            self.rpc().supervisor.shutdown()
-        except (OSError, xmlrpc.client.Fault):
-            os.kill(pid, 15)
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline and _alive(pid):
-            time.sleep(0.1)
-        if _alive(pid):
-            os.kill(pid, 9)
+        if pid is not None:
+            try:
+                self.rpc().supervisor.shutdown()
+            except (OSError, xmlrpc.client.Fault):
+                os.kill(pid, signal.SIGTERM)
+            if not _wait_gone([pid], timeout_s):
+                os.kill(pid, signal.SIGKILL)
+        return self.clear_leftovers()
+
+    def clear_leftovers(self, timeout_s: float = 10.0) -> int:
+        """Stop recorded gateway/worker processes of this run folder still alive; delete the key files.
+
+        Only processes whose pid record matches (same pid, same kernel start time, our
+        command line) are signalled, so a recycled pid is never hit. Returns how many.
+        """
+        leftovers = [record.pid for record in leftover_processes(self.settings.run_dir)]
+        for pid in leftovers:
+            _signal(pid, signal.SIGTERM)
+            _signal(pid, signal.SIGCONT)  # a stopped process would otherwise hold the signal
+        if not _wait_gone(leftovers, timeout_s):
+            for pid in leftovers:
+                _signal(pid, signal.SIGKILL)
+            _wait_gone(leftovers, 2.0)
         shutil.rmtree(self.settings.secrets_dir, ignore_errors=True)
+        return len(leftovers)
 
     def restart_worker(self, name: str) -> str:
-        """Restart ``gateway`` or one worker, named ``openai`` or ``workers:openai``; returns the name used."""
+        """Restart ``gateway`` or one worker, named ``openai`` or ``worker-openai``; returns the name used."""
         rpc = self.rpc().supervisor
         full = self._process_name(rpc, name)
         try:
@@ -237,14 +320,46 @@ class Stack:
 
     @staticmethod
     def _process_name(rpc: Any, name: str) -> str:
-        """supervisord's name for ``name`` (either form); a wrong one lists the valid names."""
-        running = {info["name"]: (f"{info['group']}:{info['name']}" if info["group"] != info["name"] else info["name"])
-                   for info in rpc.getAllProcessInfo()}
-        short = name.removeprefix("workers:")
-        if short in running and name in (short, running[short]):
-            return running[short]
-        raise StackError(f"no process named {name!r}; valid names: {', '.join(sorted(running))} "
-                         "(a worker may also be given as workers:NAME)")
+        """supervisord's name for ``name`` (provider name or program name); a wrong one lists the valid names.
+
+        ``workers:NAME``, the name before each worker became a program of its own, is still understood.
+        """
+        programs = {str(info["name"]) for info in rpc.getAllProcessInfo()}
+        for candidate in (name, worker_program(name), worker_program(name.removeprefix("workers:"))):
+            if candidate in programs:
+                return candidate
+        valid = sorted(p.removeprefix("worker-") for p in programs)
+        raise StackError(f"no process named {name!r}; valid names: {', '.join(valid)} "
+                         "(a worker may also be given as worker-NAME)")
+
+    def sync_workers(self, environ: dict[str, str] | None = None) -> WorkerChange | None:
+        """Make a running stack run exactly one worker per provider in providers.json.
+
+        A new provider's program is added and started, a removed one's stopped and
+        dropped; every other worker keeps running untouched. The gateway, which loads the
+        provider list once, is restarted when the list changed. None when not running.
+        """
+        if not self.is_running():
+            return None
+        providers = self.check_config()
+        rpc = self.rpc().supervisor
+        before = {p["name"] for p in rpc.getAllProcessInfo() if p["name"] != "gateway"}
+        wanted = set(write_worker_programs(self.settings, providers))
+        new = {name for name in providers.providers if worker_program(name) not in before}
+        hand_off_secrets(providers, self.settings, environ, only=new)
+        [[added, _changed, removed]] = rpc.reloadConfig()
+        removed = [name for name in removed if name != "gateway" and name not in wanted]
+        for name in removed:
+            with contextlib.suppress(xmlrpc.client.Fault):  # already stopped
+                rpc.stopProcessGroup(name, True)
+            rpc.removeProcessGroup(name)
+            (self.settings.secrets_dir / name.removeprefix("worker-")).unlink(missing_ok=True)
+        if added or removed:
+            # First, so a new worker's first handshake meets a gateway that knows its name.
+            self.restart_worker("gateway")
+        for name in added:
+            rpc.addProcessGroup(name)
+        return WorkerChange(sorted(added), sorted(removed))
 
     # ----------------------------------------------------------------- state
 
@@ -261,11 +376,13 @@ class Stack:
         return xmlrpc.client.ServerProxy("http://127.0.0.1", transport=transport)
 
     def supervisord_pid(self) -> int | None:
+        """The pid in supervisord.pid, if that process is alive and is a supervisord (not a reused pid)."""
         try:
             pid = int((self.settings.run_dir / "supervisord.pid").read_text().strip())
+            command = Path(f"/proc/{pid}/cmdline").read_bytes()
         except (OSError, ValueError):
             return None
-        return pid if _alive(pid) else None
+        return pid if b"supervisord" in command else None
 
     def is_running(self) -> bool:
         if not self.socket_path.exists():
@@ -280,17 +397,36 @@ class Stack:
         return info
 
 
+def _term_with_parent() -> None:
+    """In the forked child before exec: SIGTERM to supervisord if the launcher itself is killed."""
+    with contextlib.suppress(OSError):
+        prctl_pdeathsig(signal.SIGTERM)
+
+
 def _port_in_use(host: str, port: int) -> bool:
     with socket.socket() as probe:
         probe.settimeout(0.5)
         return probe.connect_ex((host if host != "localhost" else "127.0.0.1", port)) == 0
 
 
+def _signal(pid: int, sig: int) -> None:
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(pid, sig)
+
+
+def _wait_gone(pids: list[int], timeout_s: float) -> bool:
+    """True once none of ``pids`` is alive (zombies count as gone); False at the deadline."""
+    deadline = time.monotonic() + timeout_s
+    while any(_alive(pid) for pid in pids):
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(0.05)
+    return True
+
+
 def _alive(pid: int) -> bool:
     try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
         return False
-    except PermissionError:
-        return True
-    return True
+    return state not in ("Z", "X")

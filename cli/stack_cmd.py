@@ -49,7 +49,9 @@ def _up(args: argparse.Namespace) -> int:
     try:
         if not args.detach:
             print(f"llm-caller: starting in the foreground; MCP endpoint http://127.0.0.1:{stack.settings.port}/mcp")
-            stack.start(foreground=True)  # does not return
+            code = stack.start(foreground=True)  # until Ctrl-C or SIGTERM; the key files are gone after
+            print(f"llm-caller: stopped (supervisord exit code {code}); key hand-off files removed")
+            return 0 if code in (0, -2, -15) else 1
         stack.start()
         stack.wait_ready()
     except StackError as exc:
@@ -61,11 +63,16 @@ def _up(args: argparse.Namespace) -> int:
 
 def _down(args: argparse.Namespace) -> int:
     stack = Stack(settings_from_args(args))
-    if stack.supervisord_pid() is None:
-        print("llm-caller: not running")
-        return 0
-    stack.stop()
-    print("llm-caller: stopped")
+    running = stack.supervisord_pid() is not None
+    orphans = stack.stop()  # also when supervisord is gone: its leftover processes and key files
+    if orphans:
+        before = "stopped; and" if running else "supervisord was not running;"
+        print(f"llm-caller: {before} stopped {orphans} leftover process(es) of "
+              f"{stack.settings.run_dir}; key hand-off files removed")
+    elif running:
+        print("llm-caller: stopped; key hand-off files removed")
+    else:
+        print("llm-caller: not running; no leftover process; key hand-off files removed")
     return 0
 
 

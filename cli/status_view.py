@@ -66,7 +66,8 @@ def read_refusals(run_dir: Path, processes: list[dict[str, Any]]) -> dict[str, l
         if proc["statename"] in ("RUNNING", "STARTING"):
             continue  # a refusal file can only be stale while the process runs
         try:
-            text = refusal_file(run_dir, proc["name"]).read_text(errors="replace")
+            # A worker records its refusal under its provider name (program worker-NAME).
+            text = refusal_file(run_dir, str(proc["name"]).removeprefix("worker-")).read_text(errors="replace")
         except OSError:
             continue
         lines = [line[:_WHY_WIDTH] for line in text.splitlines() if line.strip()]

@@ -32,6 +32,7 @@ from gateway.metrics import GatewayMetrics
 from gateway.service import GatewayService
 from gateway.tracing import configure_exporter
 from shared.config import ConfigError, load_providers
+from shared.hardening import harden
 from shared.heap import settle_heap
 from shared.link_keys import KeyFileError, LinkSetupError
 from shared.logs import configure_logging, log_event
@@ -84,6 +85,7 @@ async def serve(settings: Settings) -> None:
 
 
 def main() -> int:
+    harden("gateway")  # before anything else: no core dump, no /proc reads by others, no orphan
     try:
         settings = Settings.from_env()
     except ValueError as exc:  # a malformed LLMC_* value; the message names the variable

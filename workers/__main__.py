@@ -22,6 +22,7 @@ import uvloop
 
 from shared import otel
 from shared.config import ConfigError, load_providers
+from shared.hardening import harden
 from shared.heap import settle_heap
 from shared.link_keys import CurveClientKeys, KeyFileError, LinkSetupError, load_curve_client, read_link_key
 from shared.logs import configure_logging, log_event
@@ -43,6 +44,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m workers", description=__doc__)
     parser.add_argument("provider", help="provider name from providers.json (e.g. openai)")
     args = parser.parse_args(argv)
+    harden(f"worker-{args.provider}")  # before the key is read: no core dump, no /proc reads, no orphan
     try:
         settings = Settings.from_env()
     except ValueError as exc:

@@ -16,21 +16,12 @@ from cli.assistant.probe import FoundModel, ProbeResult, guess_capabilities, pro
 from cli.assistant.spec import ModelChoice
 from cli.assistant.ui import Ui
 from cli.options import CommandRefused
-from cli.stack import WORKER_PROGRAMS
 
-__all__ = ["KEY_KINDS", "check_provider", "discover", "key_for_check", "models_from", "unserved_warning"]
+__all__ = ["KEY_KINDS", "check_provider", "discover", "key_for_check", "models_from"]
 
 # Kinds whose provider refuses calls without a key (as in shared.config).
 KEY_KINDS = frozenset({"openai", "anthropic"})
 _NO_CHECK_FIX = "correct it, or pass --no-probe to save without checking"
-
-
-def unserved_warning(name: str) -> str | None:
-    """Why a provider with this name would never get a worker (the launcher's worker list is fixed)."""
-    if name in WORKER_PROGRAMS:
-        return None
-    return (f"`llm-caller up` starts workers named {', '.join(WORKER_PROGRAMS)} only, so {name!r} will not "
-            "be served until supervisord.conf has a worker program for it")
 
 
 def key_for_check(secret: Any, pending: PendingSecret | None) -> tuple[str | None, str]:

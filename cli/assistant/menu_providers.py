@@ -11,7 +11,7 @@ from typing import Any
 
 import questionary
 
-from cli.assistant.checks import KEY_KINDS, key_for_check, unserved_warning
+from cli.assistant.checks import KEY_KINDS, key_for_check
 from cli.assistant.credentials import PendingSecret, check_key
 from cli.assistant.listing import provider_rows, render
 from cli.assistant.probe import FoundModel, guess_capabilities, probe
@@ -173,9 +173,6 @@ def add_provider(settings: Settings, ui: MenuUi) -> None:
     kind = str(ask(questionary.select("Kind of provider:", choices=list(DEFAULT_BASE_URLS))))
     name = str(ask(questionary.text("Name:", default="" if kind in taken else kind,
                                     validate=validator(lambda t: _new_name(t, taken)))))
-    warning = unserved_warning(name)
-    if warning:
-        ui.warn(warning)
     base_url = check_url(str(ask(questionary.text("Base URL:", default=DEFAULT_BASE_URLS[kind],
                                                   validate=validator(check_url)))))
     ref, pending = _ask_key(settings, kind, name, None)

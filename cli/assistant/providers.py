@@ -12,7 +12,7 @@ import argparse
 import re
 from typing import Any
 
-from cli.assistant.checks import KEY_KINDS, check_provider, discover, key_for_check, models_from, unserved_warning
+from cli.assistant.checks import KEY_KINDS, check_provider, discover, key_for_check, models_from
 from cli.assistant.credentials import PendingSecret, key_file_for, read_key_from_stdin
 from cli.assistant.listing import provider_rows, render
 from cli.assistant.spec import ProviderEdit, apply_edit, check_name, check_url, drop_provider
@@ -93,9 +93,6 @@ def _propose(args: argparse.Namespace, *, creating: bool) -> int:
     before, body = load_body(settings)
     entry = _existing(body, check_name(args.name), present=not creating)
     edit, pending = _edit_from_args(args, settings, entry)
-    warning = unserved_warning(args.name) if creating else None
-    if warning:
-        ui.warn(warning)
     after = apply_edit(body, edit)
     new_entry = after["providers"][args.name]
     if args.discover:

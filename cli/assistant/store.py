@@ -9,6 +9,7 @@ the assistant can never write a file that ``llm-caller up`` would refuse.
 from __future__ import annotations
 
 import copy
+import xmlrpc.client
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,13 +25,17 @@ from cli.assistant.ui import Ui
 from cli.config_cmd import cross_check
 from cli.config_folder import fill_in
 from cli.options import CommandRefused
-from shared.config import ClientRegistry, ProvidersFile, load_client_registry, load_providers
+from cli.stack import Stack, StackError
+from shared.config import ClientRegistry, ConfigError, ProvidersFile, load_client_registry, load_providers
 from shared.config import _describe as describe_problem  # the one wording of a config problem
 from shared.files import FileWriteError, exclusive, existing_mode, write_json_atomic
 from shared.policies import StrictModel
 from shared.settings import Settings
 
-__all__ = ["Change", "Target", "body_of", "on_disk", "read_current", "save", "target_for", "validate"]
+__all__ = [
+    "Change", "Target", "apply_to_running_stack", "body_of", "on_disk", "read_current", "save", "target_for",
+    "validate",
+]
 
 FileKey = Literal["providers", "clients"]
 
@@ -129,9 +134,33 @@ def save(change: Change, ui: Ui, settings: Settings) -> bool:
     for path in fill_in(settings):
         ui.say(f"also wrote {path} (it was missing; a config folder needs all of its files)")
     if change.target.key == "providers":
-        # Clients are re-read live; providers are loaded once, by the gateway and each worker.
-        ui.say("providers apply at the next `llm-caller up` (if the stack is running: `llm-caller down` first)")
+        apply_to_running_stack(settings, ui)
     return True
+
+
+def apply_to_running_stack(settings: Settings, ui: Ui) -> None:
+    """Give a running stack a worker for each provider now configured, and none for a removed one.
+
+    Clients are re-read live; providers are loaded once by the gateway and each worker, so
+    a changed provider list adds or removes that provider's worker (the others keep
+    running) and restarts the gateway; other provider changes apply at a restart.
+    """
+    stack = Stack(settings)
+    try:
+        change = stack.sync_workers()
+    except (OSError, xmlrpc.client.Fault, ConfigError, FileWriteError, StackError) as exc:
+        ui.warn(f"the running stack was not updated ({exc}); fix: `llm-caller down` then `llm-caller up`")
+        return
+    if change is None:
+        ui.say("providers apply at the next `llm-caller up`")
+        return
+    for program in change.added:
+        ui.say(f"running stack: started {program}; the gateway restarted to route to it")
+    for program in change.removed:
+        ui.say(f"running stack: stopped and removed {program}; the gateway restarted")
+    if not (change.added or change.removed):
+        ui.say("running stack: other provider changes apply when that worker and the gateway restart "
+               "(`llm-caller restart NAME`, `llm-caller restart gateway`)")
 
 
 def _with_schema_hint(change: Change) -> dict[str, Any]:

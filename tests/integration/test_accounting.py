@@ -240,9 +240,9 @@ def test_worker_counters_survive_a_worker_kill(abox: Sandbox) -> None:
     before = _await_metric(abox, attempts, lambda v: v >= 3, provider="anthropic")
     restarts_before = before.value("llmc_worker_restarts_total", provider="anthropic")
     before.show(attempts, provider="anthropic")
-    pid = process_pid(abox, "workers:anthropic")
+    pid = process_pid(abox, "worker-anthropic")
     os.kill(pid, signal.SIGKILL)
-    _await(lambda: process_pid(abox, "workers:anthropic") not in (0, pid), "supervisord did not respawn the worker")
+    _await(lambda: process_pid(abox, "worker-anthropic") not in (0, pid), "supervisord did not respawn the worker")
     abox.wait_workers_up()
     after = _await_metric(abox, "llmc_worker_restarts_total", lambda v: v == restarts_before + 1,
                           provider="anthropic")

@@ -82,7 +82,7 @@ def test_rogue_worker_on_the_real_socket_is_refused_and_never_served(box: Sandbo
 
 
 def test_gateway_restart_needs_no_worker_restart(box: Sandbox) -> None:
-    workers = ("workers:openai", "workers:anthropic", "workers:lmstudio")
+    workers = ("worker-openai", "worker-anthropic", "worker-lmstudio")
     pids = {name: process_pid(box, name) for name in workers}
     box.stack.restart_worker("gateway")
     box.stack.wait_ready()

@@ -149,8 +149,8 @@ def test_manifest_verify_names_planted_bytecode_that_shadows_a_module(
     assert f"changed: {planted[1]}" in result.stderr
 
 
-_PROGRAMS = {"gateway": "gateway.log", "openai": "worker-openai.log", "anthropic": "worker-anthropic.log",
-             "lmstudio": "worker-lmstudio.log"}
+# Only LM Studio is configured in the copy, so only its worker runs beside the gateway.
+_PROGRAMS = {"gateway": "gateway.log", "worker-lmstudio": "worker-lmstudio.log"}
 _SETTLED = ("FATAL", "EXITED")
 
 

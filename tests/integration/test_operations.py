@@ -46,7 +46,7 @@ def _lm_models(box: Sandbox, models: list[dict[str, Any]]) -> None:
 def test_a_provider_under_any_name_gets_its_own_supervised_worker(obox: Sandbox) -> None:
     workers = run(_health(obox))
     assert workers["lmstudio-2"]["up"] and workers["lmstudio-2"]["status"] == "ready"
-    info = obox.stack.rpc().supervisor.getProcessInfo("workers:lmstudio-2")
+    info = obox.stack.rpc().supervisor.getProcessInfo("worker-lmstudio-2")
     assert info["statename"] == "RUNNING"
 
     async def chat() -> dict[str, Any]:
@@ -93,7 +93,7 @@ def test_status_shows_processes_and_worker_health(obox: Sandbox) -> None:
         [sys.executable, "-m", "cli.main", "status", "--run-dir", str(settings.run_dir),
          "--port", str(settings.port), "--config-dir", str(settings.config_dir)],
         capture_output=True, text=True, cwd=REPO_ROOT, timeout=30, check=True).stdout
-    assert "gateway" in out and "RUNNING" in out and "workers:lmstudio-2" in out
+    assert "gateway" in out and "RUNNING" in out and "worker-lmstudio-2" in out
     lines = {line.split()[0]: line for line in out.splitlines() if line.strip()}
     assert "up" in lines["openai"] and "closed" in lines["openai"]
 
@@ -108,17 +108,17 @@ def _restart(box: Sandbox, name: str) -> subprocess.CompletedProcess[str]:
 
 def test_restart_takes_a_worker_by_either_name_and_lists_valid_names(obox: Sandbox) -> None:
     rpc = obox.stack.rpc().supervisor
-    for name in ("lmstudio", "workers:lmstudio"):
-        before = rpc.getProcessInfo("workers:lmstudio")["pid"]
+    for name in ("lmstudio", "worker-lmstudio", "workers:lmstudio"):  # the last: the name before worker-NAME
+        before = rpc.getProcessInfo("worker-lmstudio")["pid"]
         done = _restart(obox, name)
         assert done.returncode == 0, done.stderr
-        assert done.stdout.strip() == "llm-caller: restarted workers:lmstudio"
-        assert rpc.getProcessInfo("workers:lmstudio")["pid"] != before
+        assert done.stdout.strip() == "llm-caller: restarted worker-lmstudio"
+        assert rpc.getProcessInfo("worker-lmstudio")["pid"] != before
     wrong = _restart(obox, "foo")
     print(wrong.stderr)
     assert wrong.returncode == 1 and "BAD_NAME" not in wrong.stderr
     assert "no process named 'foo'; valid names: anthropic, gateway, lmstudio, lmstudio-2, openai" in wrong.stderr
-    assert _restart(obox, "workers:gateway").returncode == 1  # the gateway is not in the workers group
+    assert _restart(obox, "worker-gateway").returncode == 1  # the gateway is not a worker
     obox.wait_workers_up()
 
 

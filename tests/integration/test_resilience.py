@@ -104,13 +104,13 @@ def test_no_switch_after_the_first_chunk(rbox: Sandbox) -> None:
 
 def test_dead_worker_is_routed_around(rbox: Sandbox) -> None:
     supervisor = rbox.stack.rpc().supervisor
-    supervisor.stopProcess("workers:openai", True)
+    supervisor.stopProcess("worker-openai", True)
     try:
         out = run(_call(rbox, "chat", {"prompt": "anyone?"}))
         assert out["provider"] == "anthropic"
         assert out["route"]["fallback_from"][0]["reason"] == "worker down"
     finally:
-        supervisor.startProcess("workers:openai", True)
+        supervisor.startProcess("worker-openai", True)
     rbox.wait_workers_up()
 
 
@@ -213,7 +213,7 @@ def test_worker_killed_mid_call_with_a_fallback_fails_worker_lost_then_routes_ar
         async with rbox.client() as client:
             call = asyncio.create_task(client.call_tool("chat", {"prompt": "slow one"}))
             await asyncio.sleep(0.5)  # accepted by the openai worker, waiting on the provider
-            os.kill(process_pid(rbox, "workers:openai"), signal.SIGKILL)
+            os.kill(process_pid(rbox, "worker-openai"), signal.SIGKILL)
             first = await asyncio.wait_for(call, 10)
             second = await client.call_tool("chat", {"prompt": "next one"})
         assert first.structured_content is not None and second.structured_content is not None

@@ -20,13 +20,13 @@ pytestmark = pytest.mark.integration
 
 def test_supervisorctl_restart_keeps_gateway_up_and_next_call_is_served(box: Sandbox) -> None:
     gateway_pid = process_pid(box, "gateway")
-    worker_pid = process_pid(box, "workers:openai")
+    worker_pid = process_pid(box, "worker-openai")
     command = [sys.executable, "-m", "supervisor.supervisorctl", "-c", str(SUPERVISORD_CONF),
-               "restart", "workers:openai"]
+               "restart", "worker-openai"]
     out = subprocess.run(command, env=scrubbed_environment(box.stack.settings), capture_output=True,
                          text=True, check=True)
     assert "started" in out.stdout
-    assert process_pid(box, "workers:openai") != worker_pid
+    assert process_pid(box, "worker-openai") != worker_pid
 
     async def scenario() -> None:
         async with box.client() as client:
@@ -58,7 +58,7 @@ def test_worker_killed_mid_stream_gives_clear_error_and_no_hang(box: Sandbox) ->
             call = asyncio.create_task(client.call_tool(
                 "chatStream", {"prompt": "a long story please", "provider": "openai"}, progress_callback=on_progress))
             await asyncio.wait_for(first_chunk.wait(), 10)
-            os.kill(process_pid(box, "workers:openai"), signal.SIGKILL)
+            os.kill(process_pid(box, "worker-openai"), signal.SIGKILL)
             killed = time.monotonic()
             result = await asyncio.wait_for(call, 15)
             return result, time.monotonic() - killed, deltas

@@ -23,7 +23,6 @@ def test_discover_adds_the_loaded_models_with_capabilities_from_their_type(
     code, out, err = _add(run, emu, "--default", "embed=nomic-embed-text-v1.5")
     assert code == 0, err
     assert "discovered:" in out
-    assert "'lm' will not be served" in err  # the launcher only runs workers named after the kinds
     # llama-3.2-3b-instruct is downloaded but not loaded, so it is not offered.
     assert _models(cfg) == {"qwen2.5-7b-instruct": ["chat", "chatStream"], "nomic-embed-text-v1.5": ["embed"]}
     assert providers(cfg)["defaults"]["embed"] == {"provider": "lm", "model": "nomic-embed-text-v1.5"}
