@@ -20,7 +20,7 @@ from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from gateway.broker import WorkerBroker
+from gateway.broker_base import Broker
 from gateway.call_record import CallRecord
 from gateway.compose import chat_output, embed_output
 from gateway.metrics import GatewayMetrics
@@ -100,7 +100,7 @@ class _RoutePlan:
 
 class GatewayService:
     def __init__(
-        self, providers: ProvidersFile, broker: WorkerBroker, max_inflight: int = 1024,
+        self, providers: ProvidersFile, broker: Broker, max_inflight: int = 1024,
         metrics: GatewayMetrics | None = None,
     ) -> None:
         self.providers = providers
