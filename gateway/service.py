@@ -4,7 +4,8 @@ Transport-independent: the MCP server (``gateway.mcp_server``) calls ``GatewaySe
 with the validated arguments, the calling client and a progress callback.
 
 Fallback: when the chosen route's worker is down or its circuit is open, or the call
-fails retryably before any chunk reached the client, the next fallback route is tried
+fails before any chunk reached the client with an error whose policy allows it
+(``ErrorPolicy.fallback`` in ``shared.errors``), the next fallback route is tried
 within the same overall deadline, and the result says which routes were passed over and
 why. After the first chunk there is no switch: the stream ends in ``stream_interrupted``
 carrying the partial text.
@@ -47,13 +48,6 @@ __all__ = ["GatewayService", "ProgressFn"]
 log = logging.getLogger("gateway.calls")
 
 ProgressFn = Callable[[int, str], Awaitable[None]]
-
-# Failures that say "this route cannot serve now" without the call having produced
-# anything: worth trying the next route. worker_lost is not here: the provider may
-# already have done (and billed) the work. timeout is not here: the deadline is spent.
-_FALLBACK_ON = (errors.Unavailable, errors.Overloaded, errors.ProviderError, errors.ConnectionFailed,
-                errors.RateLimited)
-
 
 @dataclass
 class _Attempt:
@@ -192,7 +186,8 @@ class GatewayService:
                 except errors.LLMCallerError as exc:
                     if attempt.parts:
                         raise _interrupted(exc, attempt.parts, route) from None
-                    if not isinstance(exc, _FALLBACK_ON) or time.monotonic() >= attempt.deadline or not routes.more():
+                    # Whether this failure may move to the next route is its type's policy (shared.errors).
+                    if not exc.policy.fallback or time.monotonic() >= attempt.deadline or not routes.more():
                         raise
                     self._skip(capability, attempt, route, exc.type)
                     continue

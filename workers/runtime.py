@@ -288,7 +288,7 @@ class WorkerRuntime:
             log_event(log, "model_discovery_failed" if discovering else "provider_probe_failed",
                       level=level, provider=self.name, error=exc.type)
             return
-        if self._last_error in ("connection", "timeout"):
+        if self._last_error is not None and errors.error_class(self._last_error).policy.cleared_by_answer:
             self._last_error = None  # the provider answered: that error is over
         if discovering and models != self._models:
             self._models = models
@@ -383,7 +383,7 @@ class WorkerRuntime:
         # its forms (shared.redact; the key was registered at start), whichever code built
         # the message. The gateway, the client, metrics and traces see only this text.
         exc.message = redact(exc.message, (self._secret,) if self._secret else ())
-        if isinstance(exc, errors.TransientError | errors.AuthError):
+        if exc.policy.health:
             self._last_error = exc.type
         log_event(log, "request_failed", provider=self.name, request_id=request_id, error=exc.type)
         mark_failed(exc.type)
