@@ -71,19 +71,30 @@ class WorkRequest:
     timeout_s: float = 60.0
 
     def to_wire(self) -> dict[str, Any]:
-        return {"op": self.op.value, "request": self.request, "timeout_s": self.timeout_s}
+        # The member itself, not ``.value`` (a slow descriptor): orjson writes a StrEnum as its value.
+        return {"op": self.op, "request": self.request, "timeout_s": self.timeout_s}
 
     @classmethod
     def from_wire(cls, data: object) -> WorkRequest:
         """Raises ``errors.InvalidRequest`` (the worker answers it with ERROR) for a bad shape or op."""
+        # Per call: the shape the gateway always sends is checked with a few lookups and
+        # type tests; anything else takes the careful path below.
+        if type(data) is dict:
+            raw, request, timeout = data.get("op"), data.get("request"), data.get("timeout_s")
+            op = _OPS.get(raw) if type(raw) is str else None
+            if op is not None and type(request) is dict and type(timeout) is float:
+                return cls(op, request, timeout)
+        return cls._from_odd_wire(data)
+
+    @classmethod
+    def _from_odd_wire(cls, data: object) -> WorkRequest:
         if not isinstance(data, dict):
             raise errors.InvalidRequest(f"a REQUEST payload must be a JSON object, not {type(data).__name__}")
-        fields: dict[str, Any] = data
-        request = fields.get("request") or {}
-        timeout = fields.get("timeout_s", 60.0)
-        if not isinstance(request, dict) or not isinstance(timeout, int | float) or isinstance(timeout, bool):
+        request = data.get("request") or {}
+        timeout = data.get("timeout_s", 60.0)
+        if not isinstance(request, dict) or not isinstance(timeout, (int, float)) or isinstance(timeout, bool):
             raise errors.InvalidRequest("a REQUEST needs an object `request` and a number `timeout_s`")
-        return cls(parse_op(fields.get("op")), request, float(timeout))
+        return cls(parse_op(data.get("op")), request, float(timeout))
 
 
 @dataclass(slots=True)

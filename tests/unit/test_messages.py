@@ -34,6 +34,11 @@ def test_a_request_round_trips_and_its_wire_bytes_are_the_untyped_ones(op: Op) -
     assert back == work and back.op is op
 
 
+def test_a_request_in_an_unusual_but_valid_shape_reads_like_main_read_it() -> None:
+    assert WorkRequest.from_wire({"op": "embed", "timeout_s": 5}) == WorkRequest(Op.EMBED, {}, 5.0)
+    assert WorkRequest.from_wire({"op": "models", "request": None}) == WorkRequest(Op.MODELS, {}, 60.0)
+
+
 def test_the_request_dict_is_carried_not_copied() -> None:
     assert WorkRequest.from_wire({"op": "chat", "request": _REQUEST}).request is _REQUEST
     assert WorkRequest(Op.CHAT, _REQUEST).to_wire()["request"] is _REQUEST
