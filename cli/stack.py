@@ -410,11 +410,15 @@ _NOT_NEWS = re.compile(rb"CRIT Server 'unix_http_server' running without any HTT
 def _relay_output(child: subprocess.Popen[bytes]) -> None:
     """Copy supervisord's console output to ours as it comes, minus the one line that is not news."""
     assert child.stdout is not None
-    out = sys.stdout.buffer
+    out: Any = sys.stdout.buffer
     for line in iter(child.stdout.readline, b""):
-        if not _NOT_NEWS.search(line):
+        if out is None or _NOT_NEWS.search(line):
+            continue
+        try:
             out.write(line)
             out.flush()
+        except OSError:  # our reader went away (`run | head`): keep draining so supervisord never blocks
+            out = None
     child.stdout.close()
 
 

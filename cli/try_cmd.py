@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import shutil
 import signal
 import sys
@@ -112,7 +113,9 @@ def _try(args: argparse.Namespace) -> int:
     try:
         return _serve(args.port)
     except _StopRequested:
-        print("llm-caller try: stopped; processes ended and the temp folder removed", flush=True)
+        kept = " kept (LLMC_KEEP_SANDBOX=1)" if os.environ.get("LLMC_KEEP_SANDBOX") == "1" else " removed"
+        print(f"llm-caller try: stopped; every process it started has ended and its temp folder was{kept}",
+              flush=True)
         return 0
     except (StackError, RuntimeError, TimeoutError) as exc:
         print(f"llm-caller try: {exc}", file=sys.stderr)
