@@ -125,6 +125,17 @@ def _try(args: argparse.Namespace) -> int:
             signal.signal(sig, handler)
 
 
+def _port(text: str) -> int:
+    """argparse type: a TCP port number a gateway can listen on."""
+    try:
+        port = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a port number") from None
+    if not 1 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"{port} is not a port number (1-65535)")
+    return port
+
+
 def register(sub: Any) -> None:
     parser = sub.add_parser(
         "try", help="run the stack against bundled emulators (no keys) and print how to connect your own client",
@@ -132,5 +143,5 @@ def register(sub: Any) -> None:
                     "bundled provider emulators, register a throwaway client, and print the endpoint, its token "
                     "and ready-to-paste client setups. Ctrl-C stops everything and removes what it made.",
     )
-    parser.add_argument("--port", type=int, help="gateway port on 127.0.0.1 (default: a free port)")
+    parser.add_argument("--port", type=_port, help="gateway port on 127.0.0.1 (default: a free port)")
     parser.set_defaults(handler=_try)
