@@ -12,10 +12,12 @@ from __future__ import annotations
 import asyncio
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
 import time
+import tomllib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,6 +31,9 @@ from shared.tool_names import GET_HEALTH
 pytestmark = [pytest.mark.integration, pytest.mark.wheel, pytest.mark.timeout(600)]
 
 SOURCE = Path(__file__).resolve().parents[2]
+# The top-level packages pyproject.toml ships ([tool.setuptools.packages.find] include = ["cli*", ...]).
+_PACKAGES = [pattern.rstrip("*") for pattern in tomllib.loads((SOURCE / "pyproject.toml").read_text(encoding="utf-8"))
+             ["tool"]["setuptools"]["packages"]["find"]["include"]]
 _TOKEN = re.compile(r"llmc_[A-Za-z0-9_-]{20,}")
 
 
@@ -72,13 +77,23 @@ def _timed(timings: dict[str, float], label: str, command: list[str], *, timeout
     assert done.returncode == 0, f"{label} failed ({done.returncode}):\n{done.stdout}\n{done.stderr}"
 
 
+def _source_copy(target: Path) -> Path:
+    """What the sdist is made of, copied out, so the build writes no egg-info or build/ into the checkout."""
+    ignore = shutil.ignore_patterns("__pycache__", "*.egg-info")
+    for package in _PACKAGES:
+        shutil.copytree(SOURCE / package, target / package, ignore=ignore)
+    for name in ("pyproject.toml", "README.md"):
+        shutil.copy2(SOURCE / name, target / name)
+    return target
+
+
 @pytest.fixture(scope="module")
 def installed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Installed]:
     """Build the sdist and wheel once, install the wheel alone into a fresh virtualenv."""
     base = tmp_path_factory.mktemp("wheel")
     timings: dict[str, float] = {}
-    dist = base / "dist"
-    _timed(timings, "build sdist+wheel", [sys.executable, "-m", "build", "--outdir", str(dist), str(SOURCE)],
+    dist, source = base / "dist", _source_copy(base / "source")
+    _timed(timings, "build sdist+wheel", [sys.executable, "-m", "build", "--outdir", str(dist), str(source)],
            cwd=base, timeout=300)
     wheels = sorted(dist.glob("llm_caller-*.whl"))
     assert len(wheels) == 1 and len(sorted(dist.glob("llm_caller-*.tar.gz"))) == 1, sorted(dist.iterdir())
