@@ -164,7 +164,7 @@ class ProvidersFile(_Strict):
     # Where to go, in order, when the chosen provider is down, its circuit is open, or it
     # fails retryably before the first chunk. Targets lacking the capability are skipped.
     fallbacks: dict[Capability, list[RouteTarget]] = Field(default_factory=dict)
-    # Short names a call may use as "model", e.g. {"fast": {"provider": "openai", "model": "gpt-4o-mini"}}.
+    # Short names a call may use as "model", e.g. {"fast": {"provider": "main", "model": "gpt-4o-mini"}}.
     aliases: dict[Annotated[str, Field(min_length=1, max_length=64)], RouteTarget] = Field(default_factory=dict)
 
     @model_validator(mode="after")

@@ -40,6 +40,8 @@ class KindSpec:
     joins: str  # what the worker appends, in words, for those warnings
     # The server's own listing is the model list (``discover_models`` applies, loaded state matters).
     discovers_models: bool
+    # How an operator loads a listed but unloaded model, with {model}; None where models need no loading.
+    load_hint: str | None
     adapter: str  # "module:Class" of the worker-side adapter, imported only by workers and the CLI
 
     def auth_headers(self, secret: str | None) -> dict[str, str]:

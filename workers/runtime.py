@@ -36,11 +36,11 @@ from shared.protocol import Command, ProtocolError, decode, unpack
 from shared.redact import redact
 from shared.settings import Settings
 from shared.timeline import mark
+from workers.http_client import AiohttpClient, HttpClient, Timeouts
+from workers.link_security import WorkerLink, make_curve_client
 from workers.providers.adapters import create_adapter
 from workers.providers.base import ProviderAdapter
 from workers.providers.registry import KINDS
-from workers.http_client import AiohttpClient, HttpClient, Timeouts
-from workers.link_security import WorkerLink, make_curve_client
 from workers.resilience.caller import ResilientCaller
 from workers.tracing import TRACED_OPS, mark_failed, provider_call_span
 

@@ -15,5 +15,6 @@ KIND = KindSpec(
     added_paths=("/v1/messages", "/v1/models", "/v1"),
     joins="/v1/messages",
     discovers_models=False,
+    load_hint=None,
     adapter="workers.providers.anthropic.adapter:AnthropicAdapter",
 )

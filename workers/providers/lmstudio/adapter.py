@@ -23,7 +23,7 @@ from typing import Any
 
 from shared import errors
 from shared.config import ProviderConfig
-from shared.models import SERVER_TYPE_CAPABILITIES, Capability, ModelInfo
+from shared.models import Capability, ModelInfo
 from workers.http_client import HttpClient
 from workers.providers.http_base import Scrub, as_int, model_ids, parse_openai_error_body, provider_detail
 from workers.providers.lmstudio.kind import KIND
@@ -34,6 +34,12 @@ __all__ = ["LMStudioAdapter", "map_lmstudio_error"]
 
 _NO_MODEL = re.compile(r"\bno models? (?:are |is )?loaded\b|\bnot loaded\b", re.IGNORECASE)
 _UNEXPECTED_ENDPOINT = "unexpected endpoint or method"
+# LM Studio's native model types (``/api/v0/models``) and what each can do.
+SERVER_TYPE_CAPABILITIES: dict[str, list[Capability]] = {
+    "llm": ["chat", "chatStream"],
+    "vlm": ["chat", "chatStream"],
+    "embeddings": ["embed"],
+}
 # A probe that the server refused this way has its answer: the model does not embed.
 _PROBE_VERDICTS = (errors.InvalidRequest, errors.NotFound, errors.Unsupported)
 

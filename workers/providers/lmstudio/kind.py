@@ -15,5 +15,6 @@ KIND = KindSpec(
     added_paths=("/v1/chat/completions", "/v1/embeddings", "/v1/models", "/api/v0/models", "/api/v0", "/v1"),
     joins="/v1/... and /api/v0/models",
     discovers_models=True,
+    load_hint="lms load {model}",
     adapter="workers.providers.lmstudio.adapter:LMStudioAdapter",
 )

@@ -15,5 +15,6 @@ KIND = KindSpec(
     added_paths=("/chat/completions", "/embeddings", "/models", "/completions"),
     joins="/chat/completions, /embeddings and /models",
     discovers_models=False,
+    load_hint=None,
     adapter="workers.providers.openai.adapter:OpenAIAdapter",
 )
