@@ -18,6 +18,7 @@ from mcp import Client
 from cli.sandbox import Sandbox
 from cli.stack import SUPERVISORD_CONF, scrubbed_environment
 from shared.config import KIND_CAPABILITIES, ProvidersFile
+from shared.tool_names import CHAT, CHAT_STREAM, EMBED, GET_HEALTH
 
 
 def _say(text: str) -> None:
@@ -36,7 +37,7 @@ def _check(result: Any, what: str) -> dict[str, Any]:
 
 
 async def _health(client: Client) -> None:
-    health = _check(await client.call_tool("getHealth", {}), "getHealth")
+    health = _check(await client.call_tool(GET_HEALTH, {}), GET_HEALTH)
     _say(f"  gateway status: {health['status']}, version {health['version']}")
     for worker in health["workers"]:
         models = ", ".join(m["id"] for m in worker["models"]) or "-"
@@ -50,7 +51,7 @@ def _able(config: ProvidersFile, capability: str, *, able: bool = True) -> list[
 
 async def _chats(client: Client, config: ProvidersFile) -> None:
     for provider in config.providers:
-        reply = _check(await client.call_tool("chat", {"prompt": "What is 2+2?", "provider": provider}), "chat")
+        reply = _check(await client.call_tool(CHAT, {"prompt": "What is 2+2?", "provider": provider}), CHAT)
         _say(f"  chat via {provider}/{reply['model']}: {reply['text']!r} "
              f"({reply['usage']['total_tokens']} tokens, {reply['latency_ms']:.1f} ms)")
 
@@ -65,10 +66,10 @@ async def _stream(client: Client, provider: str) -> None:
         print(f"[{message}]", end="", flush=True)
 
     result = await client.call_tool(
-        "chatStream", {"prompt": "Tell me a short story", "provider": provider}, progress_callback=on_progress
+        CHAT_STREAM, {"prompt": "Tell me a short story", "provider": provider}, progress_callback=on_progress
     )
     print()
-    reply = _check(result, "chatStream")
+    reply = _check(result, CHAT_STREAM)
     span = (arrivals[-1] - arrivals[0]) * 1000 if len(arrivals) > 1 else 0.0
     _say(f"  {len(arrivals)} progress notifications over {span:.0f} ms; final text: {reply['text']!r}")
     if len(arrivals) < 2:
@@ -76,11 +77,11 @@ async def _stream(client: Client, provider: str) -> None:
 
 
 async def _embeds(client: Client, config: ProvidersFile) -> None:
-    for provider in _able(config, "embed"):
-        reply = _check(await client.call_tool("embed", {"input": ["hello", "world"], "provider": provider}), "embed")
+    for provider in _able(config, EMBED):
+        reply = _check(await client.call_tool(EMBED, {"input": ["hello", "world"], "provider": provider}), EMBED)
         _say(f"  embed via {provider}/{reply['model']}: {len(reply['vectors'])} vectors x {reply['dimensions']} dims")
-    for provider in _able(config, "embed", able=False):
-        refused = await client.call_tool("embed", {"input": "hello", "provider": provider})
+    for provider in _able(config, EMBED, able=False):
+        refused = await client.call_tool(EMBED, {"input": "hello", "provider": provider})
         _say(f"  embed via {provider} is refused clearly: {_text(refused)!r}")
 
 
@@ -112,9 +113,9 @@ async def _session(box: Sandbox) -> None:
         _say(f"\n5. restart the {default} worker while the gateway stays up")
         _restart(box, default)
         started = time.perf_counter()
-        reply = _check(await client.call_tool("chat", {"prompt": "Are you back?", "provider": default}), "chat")
+        reply = _check(await client.call_tool(CHAT, {"prompt": "Are you back?", "provider": default}), CHAT)
         _say(f"  next chat answered in {(time.perf_counter() - started) * 1000:.0f} ms: {reply['text']!r}")
-        health = _check(await client.call_tool("getHealth", {}), "getHealth")
+        health = _check(await client.call_tool(GET_HEALTH, {}), GET_HEALTH)
         seen = {w["provider"]: w["restarts_seen"] for w in health["workers"]}
         _say(f"  gateway saw restarts: {seen}")
 

@@ -33,6 +33,7 @@ from shared.config import ClientRegistry, ProvidersFile
 from shared.files import write_json_atomic
 from shared.settings import Settings
 from shared.tokens import hash_token, new_token
+from shared.tool_names import GET_HEALTH
 from workers.providers.registry import KINDS
 
 __all__ = ["EmulatorProcess", "Sandbox", "free_port", "mcp_client"]
@@ -188,7 +189,7 @@ class Sandbox:
             deadline = time.monotonic() + timeout_s
             async with self.client() as client:
                 while True:
-                    result = await client.call_tool("getHealth", {})
+                    result = await client.call_tool(GET_HEALTH, {})
                     workers = (result.structured_content or {}).get("workers", [])
                     if workers and all(w["up"] for w in workers):
                         return

@@ -13,6 +13,8 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from shared.tool_names import describe_tools
+
 __all__ = ["register"]
 
 
@@ -27,7 +29,7 @@ def register(sub: Any) -> None:
     parser = sub.add_parser(
         "stdio",
         help="serve the MCP tools over STDIO via the running gateway (env LLMC_TOKEN, LLMC_GATEWAY_URL)",
-        description="Serve chat, chatStream, embed and getHealth over STDIO for an MCP client that launches "
+        description=f"Serve {describe_tools()} over STDIO for an MCP client that launches "
                     "this command. Reads LLMC_TOKEN (a client or session token) and LLMC_GATEWAY_URL "
                     "(default http://127.0.0.1:$LLMC_PORT) from the environment; exit code 2 on a bad token.",
     )

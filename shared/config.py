@@ -23,6 +23,7 @@ from pydantic_core import PydanticCustomError
 
 from shared.models import CAPABILITIES, Capability
 from shared.policies import CircuitPolicy, ClientLimits, RateLimits, RetryPolicy, StreamGuards, StrictModel
+from shared.tool_names import ToolGrant
 
 # Kind facts are declarations (workers/providers/<kind>/kind.py, importing only shared/), not worker code.
 from workers.providers.registry import KINDS
@@ -30,7 +31,6 @@ from workers.providers.registry import KINDS
 __all__ = [
     "KIND_CAPABILITIES",
     "PROVIDER_KINDS",
-    "TOOLS",
     "ClientEntry",
     "ClientRegistry",
     "ConfigError",
@@ -49,8 +49,6 @@ if TYPE_CHECKING:
     ProviderKind = str
 else:  # the registered kinds, as a Literal so the JSON schema lists them and errors name them
     ProviderKind = Literal[PROVIDER_KINDS]
-TOOLS: tuple[str, ...] = ("chat", "chatStream", "embed", "getHealth")
-ToolGrant = Literal["*", "chat", "chatStream", "embed", "getHealth"]
 # What each kind of provider can do at all, whatever models it lists (from its declaration).
 KIND_CAPABILITIES: dict[str, frozenset[str]] = {name: frozenset(spec.capabilities) for name, spec in KINDS.items()}
 _NAME = r"^[a-z][a-z0-9_-]{0,31}$"
