@@ -13,6 +13,7 @@ from collections.abc import AsyncGenerator
 from typing import Any, Protocol
 
 from gateway.worker_state import WorkerState
+from shared.messages import Op
 from shared.models import TextDelta
 
 __all__ = ["Broker", "BrokerEvent"]
@@ -33,7 +34,7 @@ class Broker(Protocol):
         ...
 
     def call(
-        self, provider: str, op: str, request: dict[str, Any], timeout_s: float, request_id: str | None = None
+        self, provider: str, op: Op, request: dict[str, Any], timeout_s: float, request_id: str | None = None
     ) -> AsyncGenerator[BrokerEvent, None]:
         """Run one call on ``provider``'s worker: yield each delta, then the reply dict.
 

@@ -28,6 +28,7 @@ from typing import Any
 from gateway.broker_base import BrokerEvent
 from gateway.worker_state import WorkerState
 from shared import errors
+from shared.messages import Op
 
 __all__ = ["FakeBroker", "FakeCall", "FakeEvent", "FakeHandler"]
 
@@ -40,7 +41,7 @@ class FakeCall:
     """One call as the service sent it to a worker."""
 
     provider: str
-    op: str
+    op: Op
     request: dict[str, Any]
     timeout_s: float
     request_id: str | None
@@ -67,7 +68,7 @@ class FakeBroker:
         return self._clock()
 
     async def call(
-        self, provider: str, op: str, request: dict[str, Any], timeout_s: float, request_id: str | None = None
+        self, provider: str, op: Op, request: dict[str, Any], timeout_s: float, request_id: str | None = None
     ) -> AsyncGenerator[BrokerEvent, None]:
         """Like ``WorkerBroker.call``: a down worker is ``unavailable``; events come from the handler."""
         call = FakeCall(provider, op, request, timeout_s, request_id)

@@ -24,6 +24,7 @@ _SCANNED = ("gateway", "shared", "workers", "cli", "uat")
 # which shares its spelling with the tool: capability sets, routing, configuration.
 _CAPABILITY_FILES = {
     "shared/models.py": "the Capability type",
+    "shared/messages.py": "the worker ops (Op), spelled on the wire as today",
     "shared/config.py": "what each provider kind can do",
     "gateway/service.py": "routes by capability and calls the worker op",
     "cli/config_folder.py": "starter config: model capabilities and default routes",
