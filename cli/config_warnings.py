@@ -21,7 +21,6 @@ Each warning is one line naming the provider (by its path in providers.json) and
 
 from __future__ import annotations
 
-import ipaddress
 import os
 import stat
 import sys
@@ -30,6 +29,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from shared.config import KIND_CAPABILITIES, ConfigError, ProviderConfig, ProvidersFile, load_providers
+from shared.hosts import is_loopback
 from shared.settings import Settings
 from workers.providers.registry import KINDS
 
@@ -109,19 +109,10 @@ def base_url_problem(name: str, provider: ProviderConfig) -> str | None:
         return (f"{where}: {provider.base_url} has no path, but the {spec.name} worker calls "
                 f"BASE_URL{spec.added_paths[0]} and {spec.title} (like most compatible servers) serves it under "
                 f"{version}; fix: use {root}{version}")
-    if provider.secret is not None and parts.scheme == "http" and not _loopback(parts.hostname or ""):
+    if provider.secret is not None and parts.scheme == "http" and not is_loopback(parts.hostname or ""):
         return (f"{where}: plain http:// to {parts.hostname} would send the {name} key unencrypted; "
                 "fix: use https://")
     return None
-
-
-def _loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 # ---- keys -------------------------------------------------------------------------------
