@@ -11,6 +11,7 @@ Nothing here prints a private key. The only secret ever printed is the session t
 from __future__ import annotations
 
 import argparse
+import os
 import re
 import secrets
 import sys
@@ -36,6 +37,7 @@ from shared.session_tokens import (
     load_session_key,
     session_binding,
 )
+from shared.settings import default_keys_dir
 
 __all__ = ["DEFAULT_KEYS_DIR", "DEFAULT_MANIFEST_NAME", "key_files", "register"]
 
@@ -178,8 +180,8 @@ def _ensure_private_dir(folder: Path) -> None:
 
 @reporting
 def _generate(args: argparse.Namespace) -> int:
-    # Default: beside the operator's config, outside any source checkout (README "Where things live").
-    folder = args.out.absolute() if args.out is not None else resolve_settings(args).config_dir / DEFAULT_KEYS_DIR
+    # Default: the operator's state folder, outside any checkout and apart from the (shared) config.
+    folder = args.out.absolute() if args.out is not None else default_keys_dir(os.environ)
     targets = key_files(args.kind, args.name, folder)
     existing = [str(p) for p in targets if p.exists() or p.is_symlink()]
     if existing and not args.force:
@@ -285,8 +287,8 @@ def register(sub: Any) -> None:
                           help="manifest: Ed25519 signing pair; link: gateway-worker HMAC key; "
                                "curve: CurveZMQ certificate pair; session: session-token signing key")
     generate.add_argument("--out", type=Path, default=None, metavar="DIR",
-                          help=f"folder for the files (default: CONFIG_DIR/{DEFAULT_KEYS_DIR}, beside the config "
-                               "the running stack or $LLMC_CONFIG_DIR names, else $XDG_CONFIG_HOME/llm-caller)")
+                          help="folder for the files (default: $XDG_STATE_HOME/llm-caller/keys, "
+                               "else ~/.local/state/llm-caller/keys)")
     generate.add_argument("--name", type=_name, default=None, metavar="NAME",
                           help="file name stem, e.g. a provider name (default: manifest for manifest, "
                                "workers for link, gateway for curve and session)")

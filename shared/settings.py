@@ -68,7 +68,8 @@ from pathlib import Path
 from typing import Any
 
 __all__ = ["RECORD_NAME", "HttpLimits", "LinkSettings", "SecuritySettings", "Settings", "default_config_dir",
-           "default_run_dir", "default_state_dir", "read_stack_record"]
+           "default_keys_dir", "default_run_dir",
+           "default_state_dir", "read_stack_record"]
 
 APP_NAME = "llm-caller"
 # The running stack's record in its run folder: where a later command finds port, config and logs.
@@ -100,6 +101,11 @@ def default_state_dir(env: Mapping[str, str]) -> Path:
     return _xdg(env, "XDG_STATE_HOME", ".local/state") / APP_NAME
 
 
+def default_keys_dir(env: Mapping[str, str]) -> Path:
+    """STATE/keys: kept across runs (unlike the run folder) and apart from the config (which gets shared)."""
+    return default_state_dir(env) / "keys"
+
+
 def default_run_dir(env: Mapping[str, str]) -> Path:
     """$XDG_RUNTIME_DIR/llm-caller when set and short enough for its sockets, else STATE/run."""
     runtime = env.get("XDG_RUNTIME_DIR", "").strip()
@@ -126,7 +132,9 @@ def read_stack_record(run_dir: Path) -> dict[str, str]:
         return {}
     if not isinstance(data, dict):
         return {}
-    return {var: str(data[key]) for key, var in _RECORDED.items() if isinstance(data.get(key), str | int)}
+    wanted = {key: int if key == "port" else str for key in _RECORDED}
+    return {var: str(data[key]) for key, var in _RECORDED.items()
+            if type(data.get(key)) is wanted[key] and str(data[key]).strip()}
 
 
 def _positive(env: Mapping[str, str], name: str, default: float) -> float:
