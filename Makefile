@@ -11,10 +11,11 @@ MD_FILES   := '**/*.md'
 # Machine-written reports (benchmark output) are not documentation and change every run.
 MD_IGNORE  := --ignore '**/node_modules/**' --ignore .venv --ignore 'bench/results/**'
 
-.PHONY: help venv demo test run up down status lint lint-docs schema bench uat node-tools clean
+.PHONY: help venv demo try test run up down status lint lint-docs schema bench uat node-tools clean
 
 help:
 	@echo "make demo    whole stack against bundled emulators, a real MCP client calls every tool"
+	@echo "make try     the stack against the emulators, no keys: prints an endpoint, a token and client setups"
 	@echo "make test    the whole test suite (CI runs this)"
 	@echo "make run     the stack in the foreground with your config (llm-caller init) and real providers"
 	@echo "make up / make down / make status    the same stack in the background"
@@ -41,6 +42,10 @@ node-tools: $(NODE_STAMP)
 
 demo: venv
 	$(PY) -m cli.main demo
+
+# PORT=N picks the gateway port (default: a free one).
+try: venv
+	$(PY) -m cli.main try $(if $(PORT),--port $(PORT))
 
 test: venv
 	$(PY) -m pytest

@@ -26,7 +26,6 @@ from cli.config_folder import STARTER_PROVIDERS, fill_in
 from cli.options import CommandRefused, Handler, add_config_dir, reporting, resolve_settings
 from shared.config import _NAME as NAME_PATTERN  # the one definition of a valid name
 from shared.config import (
-    TOOLS,
     ClientEntry,
     ClientRegistry,
     ConfigError,
@@ -37,6 +36,7 @@ from shared.files import exclusive, existing_mode, write_json_atomic
 from shared.policies import ClientLimits
 from shared.settings import Settings
 from shared.tokens import hash_token, new_token
+from shared.tool_names import TOOL_NAMES
 
 __all__ = ["describe_limits", "parse_concurrency", "parse_duration", "parse_providers", "parse_rate", "parse_tools",
            "print_table", "register", "show_token", "valid_name"]
@@ -80,7 +80,7 @@ def valid_name(name: str) -> bool:
 
 
 def parse_tools(text: str) -> list[str]:
-    return _grants(text, lambda t: t in TOOLS, f"tool (known: {', '.join(TOOLS)})")
+    return _grants(text, lambda t: t in TOOL_NAMES, f"tool (known: {', '.join(TOOL_NAMES)})")
 
 
 def parse_providers(text: str) -> list[str]:
@@ -401,7 +401,7 @@ def register(sub: Any) -> None:
 
     add = _action(actions, "add", _add, "register a client and print its new token once")
     add.add_argument("--tools", type=parse_tools, default=["*"], metavar="LIST",
-                     help=f"comma-separated tools it may call ({','.join(TOOLS)}) or * (default: *)")
+                     help=f"comma-separated tools it may call ({','.join(TOOL_NAMES)}) or * (default: *)")
     add.add_argument("--providers", type=parse_providers, default=["*"], metavar="LIST",
                      help="comma-separated providers it may use, e.g. openai,anthropic, or * (default: *)")
     add.add_argument("--allow-unconfigured", action="store_true",

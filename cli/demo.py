@@ -17,6 +17,7 @@ from mcp import Client
 
 from cli.sandbox import Sandbox
 from cli.stack import SUPERVISORD_CONF, scrubbed_environment
+from shared.tool_names import CHAT, CHAT_STREAM, EMBED, GET_HEALTH
 
 
 def _say(text: str) -> None:
@@ -35,7 +36,7 @@ def _check(result: Any, what: str) -> dict[str, Any]:
 
 
 async def _health(client: Client) -> None:
-    health = _check(await client.call_tool("getHealth", {}), "getHealth")
+    health = _check(await client.call_tool(GET_HEALTH, {}), GET_HEALTH)
     _say(f"  gateway status: {health['status']}, version {health['version']}")
     for worker in health["workers"]:
         models = ", ".join(m["id"] for m in worker["models"]) or "-"
@@ -44,7 +45,7 @@ async def _health(client: Client) -> None:
 
 async def _chats(client: Client) -> None:
     for provider in ("openai", "anthropic", "lmstudio"):
-        reply = _check(await client.call_tool("chat", {"prompt": "What is 2+2?", "provider": provider}), "chat")
+        reply = _check(await client.call_tool(CHAT, {"prompt": "What is 2+2?", "provider": provider}), CHAT)
         _say(f"  chat via {provider}/{reply['model']}: {reply['text']!r} "
              f"({reply['usage']['total_tokens']} tokens, {reply['latency_ms']:.1f} ms)")
 
@@ -59,10 +60,10 @@ async def _stream(client: Client) -> None:
         print(f"[{message}]", end="", flush=True)
 
     result = await client.call_tool(
-        "chatStream", {"prompt": "Tell me a short story", "provider": "anthropic"}, progress_callback=on_progress
+        CHAT_STREAM, {"prompt": "Tell me a short story", "provider": "anthropic"}, progress_callback=on_progress
     )
     print()
-    reply = _check(result, "chatStream")
+    reply = _check(result, CHAT_STREAM)
     span = (arrivals[-1] - arrivals[0]) * 1000 if len(arrivals) > 1 else 0.0
     _say(f"  {len(arrivals)} progress notifications over {span:.0f} ms; final text: {reply['text']!r}")
     if len(arrivals) < 2:
@@ -71,9 +72,9 @@ async def _stream(client: Client) -> None:
 
 async def _embeds(client: Client) -> None:
     for provider in ("openai", "lmstudio"):
-        reply = _check(await client.call_tool("embed", {"input": ["hello", "world"], "provider": provider}), "embed")
+        reply = _check(await client.call_tool(EMBED, {"input": ["hello", "world"], "provider": provider}), EMBED)
         _say(f"  embed via {provider}/{reply['model']}: {len(reply['vectors'])} vectors x {reply['dimensions']} dims")
-    refused = await client.call_tool("embed", {"input": "hello", "provider": "anthropic"})
+    refused = await client.call_tool(EMBED, {"input": "hello", "provider": "anthropic"})
     _say(f"  embed via anthropic is refused clearly: {_text(refused)!r}")
 
 
@@ -101,9 +102,9 @@ async def _session(box: Sandbox) -> None:
         _say("\n5. restart the openai worker while the gateway stays up")
         _restart_openai(box)
         started = time.perf_counter()
-        reply = _check(await client.call_tool("chat", {"prompt": "Are you back?", "provider": "openai"}), "chat")
+        reply = _check(await client.call_tool(CHAT, {"prompt": "Are you back?", "provider": "openai"}), CHAT)
         _say(f"  next chat answered in {(time.perf_counter() - started) * 1000:.0f} ms: {reply['text']!r}")
-        health = _check(await client.call_tool("getHealth", {}), "getHealth")
+        health = _check(await client.call_tool(GET_HEALTH, {}), GET_HEALTH)
         seen = {w["provider"]: w["restarts_seen"] for w in health["workers"]}
         _say(f"  gateway saw restarts: {seen}")
 

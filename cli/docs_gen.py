@@ -1,14 +1,15 @@
-"""Generates ``docs/interface.md``, the reference of what MCP clients see, from the code.
+"""Generates ``docs/interface.md``, the reference of what MCP clients see, from the code,
+and the error tables in README.md and runbook/errors.md (``cli.error_tables``).
 
-    python -m cli.docs_gen           # print it
-    python -m cli.docs_gen --write   # rewrite docs/interface.md
-    python -m cli.docs_gen --check   # exit 1 if docs/interface.md is stale
+    python -m cli.docs_gen           # print docs/interface.md
+    python -m cli.docs_gen --write   # rewrite docs/interface.md and the error tables
+    python -m cli.docs_gen --check   # exit 1 if any of them is stale
 
-Tools come from ``gateway.mcp_server._TOOL_LIST`` (what ``tools/list`` answers), limits
-from ``gateway.tool_schemas``, errors from ``shared.errors``: the hierarchy and each
-type's meaning from its module docstring, retryability from the classes themselves.
-``tests/unit/test_interface_doc.py`` fails when the committed file and ``generate()``
-differ, so the reference cannot drift from the code.
+Tools come from ``gateway.tool_table.TOOL_LIST`` (what ``tools/list`` answers), limits
+from ``gateway.tool_schemas``, errors from ``shared.errors``: the hierarchy from its
+module docstring, each type's meaning and retryability from its ``ErrorPolicy``.
+``tests/unit/test_interface_doc.py`` and ``tests/unit/test_error_tables.py`` fail when a
+committed file and the generator differ, so the references cannot drift from the code.
 """
 
 from __future__ import annotations
@@ -23,10 +24,11 @@ from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
+from cli import error_tables
 from gateway import tool_schemas
 from gateway.app import MCP_PATH
 from gateway.compose import error_result
-from gateway.mcp_server import _TOOL_LIST
+from gateway.tool_table import TOOL_LIST
 from shared import errors
 from shared.settings import Settings
 
@@ -46,7 +48,7 @@ _ERROR_FIELDS = {
     "partial_text": "only on `stream_interrupted`: the text already sent as progress before the break",
 }
 
-_TREE_LINE = re.compile(r"^\s*[│├└─\s]*(?P<cls>[A-Z]\w+)\s+(?P<type>[a-z_]+): (?P<meaning>.+)$")
+_TREE_LINE = re.compile(r"^\s*[│├└─\s]*(?P<cls>[A-Z]\w+)\s+(?P<type>[a-z_]+)$")
 
 
 def _default_port() -> int:
@@ -68,14 +70,14 @@ def _tool_sections() -> Iterator[str]:
     yield ""
     yield "| tool | read-only | open world | input | output |"
     yield "|---|---|---|---|---|"
-    for tool in _TOOL_LIST:
+    for tool in TOOL_LIST:
         hints = tool.annotations
         read_only = "yes" if hints and hints.read_only_hint else "no"
         open_world = "yes" if hints and hints.open_world_hint else "no"
         yield (f"| [`{tool.name}`](#{tool.name.lower()}) | {read_only} | {open_world} "
                f"| {', '.join(f'`{p}`' for p in tool.input_schema.get('properties', {})) or '(none)'} "
                f"| {', '.join(f'`{p}`' for p in (tool.output_schema or {}).get('properties', {}))} |")
-    for tool in _TOOL_LIST:
+    for tool in TOOL_LIST:
         yield from ("", f"### {tool.name}", "", _wrap(tool.description or "(no description)"), "")
         yield "Input schema (`inputSchema`):"
         yield ""
@@ -95,13 +97,16 @@ def _limit_section() -> Iterator[str]:
     yield f"| texts in one `embed` call | {tool_schemas.MAX_EMBED_INPUTS:,} |"
 
 
-def _docstring_tree() -> tuple[list[str], dict[str, str]]:
-    """The hierarchy drawn in shared/errors.py's docstring, and each type's meaning from it."""
+def _docstring_tree() -> list[str]:
+    """The hierarchy drawn in shared/errors.py's docstring; refused if it misses a type."""
     doc = errors.__doc__ or ""
     start = doc.rindex("\n", 0, doc.index("LLMCallerError\n")) + 1
     tree = textwrap.dedent(doc[start:].split("\n\n")[0]).splitlines()
-    meanings = {m["type"]: m["meaning"].strip() for line in tree if (m := _TREE_LINE.match(line))}
-    return [line.rstrip() for line in tree], meanings
+    drawn = {m["type"] for line in tree if (m := _TREE_LINE.match(line))}
+    missing = sorted(set(errors.ERROR_TYPES) - drawn)
+    if missing:
+        raise RuntimeError(f"shared/errors.py's docstring tree lacks {', '.join(missing)}")
+    return [line.rstrip() for line in tree]
 
 
 def _category(cls: type[errors.LLMCallerError]) -> str:
@@ -112,23 +117,20 @@ def _category(cls: type[errors.LLMCallerError]) -> str:
     return "internal"
 
 
-def _error_rows(meanings: dict[str, str]) -> Iterator[str]:
+def _error_rows() -> Iterator[str]:
     for type_name in errors.ERROR_TYPES:
         cls = type(errors.error_from_payload({"type": type_name}))
         if cls.type != type_name:
             raise RuntimeError(f"error type {type_name!r} does not round-trip through error_from_payload")
-        meaning = meanings.get(type_name) or (cls.__doc__ or "").strip().splitlines()[0]
-        if not meaning:
-            raise RuntimeError(f"error type {type_name!r} has no meaning: add it to shared/errors.py's docstring")
-        retryable = "yes" if cls.retryable else "no"
-        yield f"| `{type_name}` | `{cls.__name__}` | {_category(cls)} | {retryable} | {meaning} |"
+        retryable = "yes" if cls.policy.retryable else "no"
+        yield f"| `{type_name}` | `{cls.__name__}` | {_category(cls)} | {retryable} | {cls.policy.summary} |"
 
 
 def _error_section() -> Iterator[str]:
     sample = errors.StreamInterrupted("example", partial_text="...").to_payload()
     if set(sample) != set(_ERROR_FIELDS):
         raise RuntimeError(f"the error payload keys changed ({sorted(sample)}); describe them in cli/docs_gen.py")
-    tree, meanings = _docstring_tree()
+    tree = _docstring_tree()
     yield from ("", "## Errors", "", "### Shape", "")
     yield _wrap("A failed call is a tool result with `isError: true`: its text says `type: message` (and "
                 "whether it is retryable), its `structuredContent` is one `error` object. For example, `embed` "
@@ -142,13 +144,13 @@ def _error_section() -> Iterator[str]:
     yield _wrap("Client errors will fail again if sent unchanged; transient errors may succeed later (respect "
                 "`retry_after_s`). `internal` is a bug in LLM Caller; its details are only in the gateway log.")
     yield from ("", "| type | class | category | retryable | meaning |", "|---|---|---|---|---|")
-    yield from _error_rows(meanings)
+    yield from _error_rows()
     yield from ("", "### Hierarchy", "", "```text", *tree, "```")
 
 
 def generate() -> str:
     header = [
-        "<!-- GENERATED by `python -m cli.docs_gen --write` from gateway/mcp_server.py,",
+        "<!-- GENERATED by `python -m cli.docs_gen --write` from gateway/tool_table.py,",
         "     gateway/tool_schemas.py and shared/errors.py. Do not edit by hand:",
         "     tests/unit/test_interface_doc.py fails when this file is stale. -->",
         "",
@@ -164,22 +166,25 @@ def generate() -> str:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m cli.docs_gen", description="Generate docs/interface.md.")
+    parser = argparse.ArgumentParser(prog="python -m cli.docs_gen",
+                                     description="Generate docs/interface.md and the error tables.")
     group = parser.add_mutually_exclusive_group()
-    group.add_argument("--write", action="store_true", help=f"rewrite {DOC_PATH.name}")
-    group.add_argument("--check", action="store_true", help=f"exit 1 if {DOC_PATH.name} is stale")
+    group.add_argument("--write", action="store_true", help=f"rewrite {DOC_PATH.name} and the error tables")
+    group.add_argument("--check", action="store_true", help="exit 1 if any of them is stale")
     args = parser.parse_args(argv)
     text = generate()
     if args.write:
         DOC_PATH.write_text(text)
         print(f"wrote {DOC_PATH}")
+        for relative in error_tables.stale(write=True):
+            print(f"wrote the error tables in {relative}")
         return 0
     if args.check:
         current = DOC_PATH.read_text() if DOC_PATH.exists() else ""
-        if current != text:
-            print(f"{DOC_PATH} is stale; run: python -m cli.docs_gen --write", file=sys.stderr)
-            return 1
-        return 0
+        stale = ([DOC_PATH.name] if current != text else []) + error_tables.stale()
+        for name in stale:
+            print(f"{name} is stale; run: python -m cli.docs_gen --write", file=sys.stderr)
+        return 1 if stale else 0
     sys.stdout.write(text)
     return 0
 

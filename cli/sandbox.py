@@ -32,6 +32,7 @@ from shared.config import ClientRegistry, ProvidersFile
 from shared.files import write_json_atomic
 from shared.settings import Settings
 from shared.tokens import hash_token, new_token
+from shared.tool_names import GET_HEALTH
 
 __all__ = ["EmulatorProcess", "Sandbox", "free_port", "mcp_client"]
 
@@ -132,6 +133,10 @@ class Sandbox:
     env: dict[str, str] = field(default_factory=dict)
     # Logs in a folder of their own beside the run folder (as `--log-dir` elsewhere), not RUN_DIR/logs.
     separate_log_dir: bool = False
+    # The gateway's port on 127.0.0.1 (`llm-caller try --port N`); a free one when None.
+    port: int | None = None
+    # The name the throwaway client is registered under.
+    client_name: str = "demo"
     root: Path = field(init=False)
     keys: dict[str, str] = field(init=False)
     token: str = field(init=False)
@@ -160,13 +165,14 @@ class Sandbox:
         ProvidersFile.model_validate(providers)
         write_json_atomic(config_dir / "providers.json", providers)
         self.token = new_token()
-        registry = {"clients": {"demo": {"token_sha256": hash_token(self.token), "created_at": int(time.time())}}}
+        client = {"token_sha256": hash_token(self.token), "created_at": int(time.time())}
+        registry = {"clients": {self.client_name: client}}
         ClientRegistry.model_validate(registry)
         write_json_atomic(config_dir / "client-registry.json", registry, mode=0o600)
         run_dir = self.root / "run"
         log_dir = self.root / "logs" if self.separate_log_dir else run_dir / "logs"
         self.stack = Stack(Settings(config_dir=config_dir, run_dir=run_dir, log_dir=log_dir,
-                                    port=free_port(), heartbeat_s=self.heartbeat_s))
+                                    port=self.port or free_port(), heartbeat_s=self.heartbeat_s))
         # The keys exist only in the launcher's view of the environment, as an operator's
         # shell would have them; the stack itself starts scrubbed.
         self.stack.start(environ=self.launcher_environ())
@@ -206,7 +212,7 @@ class Sandbox:
             deadline = time.monotonic() + timeout_s
             async with self.client() as client:
                 while True:
-                    result = await client.call_tool("getHealth", {})
+                    result = await client.call_tool(GET_HEALTH, {})
                     workers = (result.structured_content or {}).get("workers", [])
                     if workers and all(w["up"] for w in workers):
                         return

@@ -15,6 +15,7 @@ import os
 from typing import Any
 
 from cli.options import add_run_dir, reporting, resolve_settings
+from shared.tool_names import describe_tools
 
 __all__ = ["register"]
 
@@ -44,9 +45,9 @@ def register(sub: Any) -> None:
     parser = sub.add_parser(
         "stdio",
         help="serve the MCP tools over STDIO via the running gateway (env LLMC_TOKEN, LLMC_GATEWAY_URL)",
-        description="Serve chat, chatStream, embed and getHealth over STDIO for an MCP client that launches "
+        description=f"Serve {describe_tools()} over STDIO for an MCP client that launches "
                     "this command. Reads LLMC_TOKEN (a client or session token) and LLMC_GATEWAY_URL "
-                    "(default: the port of the stack running from the run folder, $LLMC_PORT, else 8765) "
+                    "(default: $LLMC_PORT, else the port the stack running from the run folder recorded, else 8765) "
                     "from the environment; exit code 2 on a bad token.",
     )
     add_run_dir(parser)

@@ -38,6 +38,7 @@ from shared.link_keys import CurveServerKeys
 from shared.link_session import FailureThrottle
 from shared.logs import log_event
 from shared.loop_socket import LoopSocket
+from shared.messages import Health, Op, Ready, WorkRequest
 from shared.models import TextDelta
 from shared.protocol import Command, Frame, ProtocolError, decode, encode, unpack
 from shared.timeline import mark
@@ -160,7 +161,7 @@ class WorkerBroker:
     # ----------------------------------------------------------------- calls
 
     async def call(
-        self, provider: str, op: str, request: dict[str, Any], timeout_s: float, request_id: str | None = None
+        self, provider: str, op: Op, request: dict[str, Any], timeout_s: float, request_id: str | None = None
     ) -> AsyncGenerator[TextDelta | dict[str, Any], None]:
         """Run one call on ``provider``'s worker: yield each streamed delta, then the reply dict.
 
@@ -219,13 +220,13 @@ class WorkerBroker:
             raise errors.Timeout(f"{provider} did not finish within the call's deadline", provider=provider) from None
 
     async def _send_request(
-        self, state: WorkerState, call: _Call, op: str, request: dict[str, Any], deadline: float
+        self, state: WorkerState, call: _Call, op: Op, request: dict[str, Any], deadline: float
     ) -> None:
         loop = asyncio.get_running_loop()
         while True:
             await self._wait_until_up(state, deadline)
             remaining = deadline - loop.time()
-            payload = {"op": op, "request": request, "timeout_s": remaining}
+            payload = WorkRequest(op, request, remaining).to_wire()
             mark("gateway.to_worker")
             if await self._send(state.name, Command.REQUEST, call.request_id, payload):
                 state.inflight.add(call.request_id)
@@ -289,7 +290,7 @@ class WorkerBroker:
                 await self._send_frames([route, *self._link.on_hello(route, frame.payload, claimed_by, now)])
             elif frame.command is Command.READY:
                 session = self._link.on_ready(route, frame.payload, frames, claimed_by, now)
-                self._on_ready(session.name, frame.payload, now)
+                self._on_ready(session.name, Ready.from_wire(frame.payload), now)
             elif (peer := self._link.admit(route, frames, claimed_by)) is not None:
                 await self._dispatch(peer.session.name, route, frame, now)
             elif frame.command is Command.HEARTBEAT:
@@ -297,6 +298,9 @@ class WorkerBroker:
                 await self._send_frames([route, *encode(Command.DISCONNECT)])
         except LinkRejected as exc:
             self._link_auth_failed(exc)
+        except ProtocolError as exc:
+            # Signed, so from a worker of ours, yet not the shape shared.messages defines.
+            log_event(log, "worker_message_dropped", level=logging.WARNING, reason=str(exc))
 
     async def _dispatch(self, name: str, route: bytes, frame: Frame, now: float) -> None:
         command = frame.command
@@ -308,7 +312,7 @@ class WorkerBroker:
                 self._link.forget(name)
                 await self._send_frames([route, *encode(Command.DISCONNECT)])
             else:
-                state.apply_health(frame.payload, now)
+                state.apply_health(Health.from_wire(frame.payload) if frame.payload else None, now)
         elif command is Command.DISCONNECT:
             state = self._workers.get(name)
             if state is not None:
@@ -334,14 +338,13 @@ class WorkerBroker:
             return
         call.queue.put_nowait(frame)
 
-    def _on_ready(self, name: str, payload: dict[str, Any], now: float) -> None:
+    def _on_ready(self, name: str, ready: Ready, now: float) -> None:
         state = self.worker(name)
-        incarnation = payload.get("incarnation")
-        if state.incarnation is not None and incarnation != state.incarnation:
+        if state.incarnation is not None and ready.incarnation != state.incarnation:
             state.restarts_seen += 1
             self._fail_inflight(state, "it restarted")
-            self._emit("worker_restarted", logging.WARNING, worker=name, pid=payload.get("pid"))
-        state.apply_ready(payload, now)
+            self._emit("worker_restarted", logging.WARNING, worker=name, pid=ready.pid)
+        state.apply_ready(ready, now)
         self._emit("worker_ready", logging.INFO, worker=name, status=state.status, pid=state.pid)
 
     # ----------------------------------------------------------------- reporting

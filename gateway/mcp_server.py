@@ -1,4 +1,4 @@
-"""The MCP surface: four tools on the SDK's low-level ``Server``.
+"""The MCP surface: the tools of ``gateway.tool_table`` on the SDK's low-level ``Server``.
 
 We use the low-level server rather than ``MCPServer`` so that this module owns argument
 validation and error shapes: every failure becomes a taxonomy error with a message that
@@ -17,23 +17,14 @@ from mcp.server.auth.middleware.auth_context import get_access_token
 from mcp.server.context import ServerRequestContext
 from mcp.server.lowlevel.server import Server
 from mcp.shared.exceptions import MCPError
-from pydantic import BaseModel, ValidationError
+from pydantic import ValidationError
 
 from gateway.call_record import CallAccounting, CallRecord
 from gateway.client_limits import ClientLimiter
-from gateway.compose import error_result, success_result
+from gateway.compose import error_result
 from gateway.metrics import GatewayMetrics
 from gateway.service import GatewayService
-from gateway.tool_schemas import (
-    ChatInput,
-    ChatOutput,
-    EmbedInput,
-    EmbedOutput,
-    HealthInput,
-    HealthOutput,
-    output_schema,
-    param_header_schema,
-)
+from gateway.tool_table import INSTRUCTIONS, PARAM_HEADER_SCHEMAS, TABLE, TOOL_LIST, ToolDecl
 from gateway.tracing import TraceContext, call_trace, instrument
 from shared import errors
 from shared.config import ClientEntry
@@ -45,46 +36,8 @@ __all__ = ["build_mcp_server"]
 log = logging.getLogger("gateway.mcp")
 
 ClientLookup = Callable[[str], ClientEntry | None]
-
-_TOOLS: dict[str, tuple[type[BaseModel], type[BaseModel], str]] = {
-    "chat": (
-        ChatInput,
-        ChatOutput,
-        "Send a conversation (or a single prompt) to an LLM and return its reply. The provider and "
-        "model are chosen by name, by model, or by the configured default; the result says which.",
-    ),
-    "chatStream": (
-        ChatInput,
-        ChatOutput,
-        "Like chat, but each piece of text is sent as an MCP progress notification as soon as the "
-        "provider produces it (pass a progressToken). The result carries the full text and usage, "
-        "`chunks` (deltas received) and `notifications` (progress notifications sent).",
-    ),
-    "embed": (
-        EmbedInput,
-        EmbedOutput,
-        "Turn one text or a list of texts into embedding vectors.",
-    ),
-    "getHealth": (
-        HealthInput,
-        HealthOutput,
-        "Report the gateway's status and, per provider worker, whether it is up, its last heartbeat "
-        "age, capabilities, models and last error class.",
-    ),
-}
-
-_TOOL_LIST = [
-    types.Tool(
-        name=name,
-        description=description,
-        input_schema=inp.model_json_schema(),
-        output_schema=output_schema(out),
-        annotations=types.ToolAnnotations(read_only_hint=name == "getHealth", open_world_hint=name != "getHealth"),
-    )
-    for name, (inp, out, description) in _TOOLS.items()
-]
-_PARAM_HEADER_SCHEMAS = {t.name: param_header_schema(t.input_schema) for t in _TOOL_LIST}
-
+# Dispatch: one dict lookup by the name the caller sent (free text, so keyed by str).
+_BY_NAME: dict[str, ToolDecl[Any]] = {name: decl for name, decl in TABLE.items()}
 
 def _validation_message(exc: ValidationError) -> str:
     """Field paths and reasons only: the rejected values are the caller's data."""
@@ -101,12 +54,12 @@ def build_mcp_server(
     metrics = service.metrics
     if limiter is None:
         limiter = ClientLimiter(on_reject=_count_rejection(metrics))
-    accounting = CallAccounting(metrics, _TOOLS, service.metric_labels)
+    accounting = CallAccounting(metrics, TABLE, service.metric_labels)
 
     async def list_tools(
         ctx: ServerRequestContext[Any], params: types.PaginatedRequestParams | None
     ) -> types.ListToolsResult:
-        return types.ListToolsResult(tools=_TOOL_LIST)
+        return types.ListToolsResult(tools=TOOL_LIST)
 
     async def call_tool(ctx: ServerRequestContext[Any], params: types.CallToolRequestParams) -> types.CallToolResult:
         mark("gateway.tool_in")
@@ -115,18 +68,19 @@ def build_mcp_server(
         record = CallRecord(tool=name, trace_id=trace.trace_id)
         token = get_access_token()
         record.client = token.client_id if token is not None else None
-        if name not in _TOOLS:
-            problem = f"unknown tool {name[:64]!r}; tools: {', '.join(_TOOLS)}"
+        decl = _BY_NAME.get(name)
+        if decl is None:
+            problem = f"unknown tool {name[:64]!r}; tools: {', '.join(TABLE)}"
             accounting.close(record, error_result(errors.NotFound(problem, request_id=record.request_id)))
             raise MCPError(types.INVALID_PARAMS, problem)
         try:
             client = _authorise(client_lookup, name, record.client)
-            if client is None or name == "getHealth":
-                result = await _dispatch(service, ctx, name, params.arguments or {}, client, trace, record)
+            if client is None or not decl.calls_provider:
+                result = await _dispatch(service, ctx, decl, params.arguments or {}, client, trace, record)
             else:
                 assert record.client is not None
                 async with limiter.admit(record.client, client.limits):
-                    result = await _dispatch(service, ctx, name, params.arguments or {}, client, trace, record)
+                    result = await _dispatch(service, ctx, decl, params.arguments or {}, client, trace, record)
         except errors.LLMCallerError as exc:
             exc.request_id = exc.request_id or record.request_id
             result = error_result(exc)
@@ -146,8 +100,8 @@ def build_mcp_server(
     server: Server[Any] = Server(
         "llm-caller",
         version=VERSION,
-        instructions="LLM Caller: chat, chatStream, embed and getHealth across configured LLM providers.",
-        get_tool_input_schema=_PARAM_HEADER_SCHEMAS.get,
+        instructions=f"LLM Caller: {INSTRUCTIONS}",
+        get_tool_input_schema=PARAM_HEADER_SCHEMAS.get,
         on_list_tools=list_tools,
         on_call_tool=call_tool,
     )
@@ -178,47 +132,15 @@ def _authorise(client_lookup: ClientLookup, tool: str, client_id: str | None) ->
 async def _dispatch(
     service: GatewayService,
     ctx: ServerRequestContext[Any],
-    name: str,
+    decl: ToolDecl[Any],
     arguments: dict[str, Any],
     client: ClientEntry | None,
     trace: TraceContext,
     record: CallRecord,
 ) -> types.CallToolResult:
-    input_model = _TOOLS[name][0]
+    """Validate the arguments against the tool's input model, then run its handler."""
     try:
-        args = input_model.model_validate(arguments)
+        args = decl.input.model_validate(arguments)
     except ValidationError as exc:
         raise errors.InvalidRequest(_validation_message(exc)) from None
-    if name == "getHealth":
-        assert isinstance(args, HealthInput)
-        if args.refresh_models:
-            await service.refresh_models()
-        return success_result(service.health())
-    if name == "embed":
-        assert isinstance(args, EmbedInput)
-        embedded = await service.embed(args, client, trace, record)
-        summary = f"{len(embedded.vectors)} vectors of {embedded.dimensions} dimensions from {embedded.provider}"
-        return success_result(embedded, summary)
-    assert isinstance(args, ChatInput)
-    if name != "chatStream":
-        output = await service.chat(args, client, None, trace, record)
-        return success_result(output, output.text)
-    reporter = _ProgressReporter(ctx)
-    output = await service.chat(args, client, reporter.report, trace, record)
-    output.notifications = reporter.sent
-    return success_result(output, output.text)
-
-
-class _ProgressReporter:
-    """Sends each chatStream delta as a progress notification, counting those actually sent."""
-
-    def __init__(self, ctx: ServerRequestContext[Any]) -> None:
-        self._ctx = ctx
-        # Without a progressToken the SDK sends nothing, so nothing is counted either.
-        self._wanted = (ctx.meta or {}).get("progress_token") is not None
-        self.sent = 0
-
-    async def report(self, count: int, text: str) -> None:
-        await self._ctx.session.report_progress(count, None, text)
-        if self._wanted:
-            self.sent += 1
+    return await decl.handler(service, ctx, args, client, trace, record)

@@ -4,7 +4,8 @@ Transport-independent: the MCP server (``gateway.mcp_server``) calls ``GatewaySe
 with the validated arguments, the calling client and a progress callback.
 
 Fallback: when the chosen route's worker is down or its circuit is open, or the call
-fails retryably before any chunk reached the client, the next fallback route is tried
+fails before any chunk reached the client with an error whose policy allows it
+(``ErrorPolicy.fallback`` in ``shared.errors``), the next fallback route is tried
 within the same overall deadline, and the result says which routes were passed over and
 why. After the first chunk there is no switch: the stream ends in ``stream_interrupted``
 carrying the partial text.
@@ -20,7 +21,7 @@ from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from gateway.broker import WorkerBroker
+from gateway.broker_base import Broker
 from gateway.call_record import CallRecord
 from gateway.compose import chat_output, embed_output
 from gateway.metrics import GatewayMetrics
@@ -39,6 +40,7 @@ from gateway.tracing import TraceContext
 from shared import errors
 from shared.config import ClientEntry, ProvidersFile
 from shared.logs import log_event
+from shared.messages import Op
 from shared.models import Capability, ChatRequest, EmbedRequest, Message, ModelInfo, TextDelta
 from shared.version import VERSION
 
@@ -47,13 +49,6 @@ __all__ = ["GatewayService", "ProgressFn"]
 log = logging.getLogger("gateway.calls")
 
 ProgressFn = Callable[[int, str], Awaitable[None]]
-
-# Failures that say "this route cannot serve now" without the call having produced
-# anything: worth trying the next route. worker_lost is not here: the provider may
-# already have done (and billed) the work. timeout is not here: the deadline is spent.
-_FALLBACK_ON = (errors.Unavailable, errors.Overloaded, errors.ProviderError, errors.ConnectionFailed,
-                errors.RateLimited)
-
 
 @dataclass
 class _Attempt:
@@ -100,7 +95,7 @@ class _RoutePlan:
 
 class GatewayService:
     def __init__(
-        self, providers: ProvidersFile, broker: WorkerBroker, max_inflight: int = 1024,
+        self, providers: ProvidersFile, broker: Broker, max_inflight: int = 1024,
         metrics: GatewayMetrics | None = None,
     ) -> None:
         self.providers = providers
@@ -124,7 +119,7 @@ class GatewayService:
     ) -> ChatOutput:
         capability: Capability = "chatStream" if progress is not None else "chat"
         primary = self.router.route(capability, args.provider, args.model, client)
-        op = "chat_stream" if progress is not None else "chat"
+        op = Op.CHAT_STREAM if progress is not None else Op.CHAT
         attempt = self._attempt(primary, args.timeout_s, trace, record)
 
         def payload(route: Route) -> dict[str, Any]:
@@ -135,7 +130,7 @@ class GatewayService:
         started = time.perf_counter()
         route, reply = await self._run(capability, op, primary, client, attempt, payload, progress)
         latency = (time.perf_counter() - started) * 1000
-        self._log_call(op, route, attempt, latency)
+        self._log_call(op.value, route, attempt, latency)
         output = chat_output(reply, route, attempt.request_id, latency,
                              len(attempt.parts) if progress is not None else None)
         output.route.fallback_from = attempt.skipped
@@ -153,7 +148,7 @@ class GatewayService:
                                 traceparent=trace.traceparent if trace else None).to_wire()
 
         started = time.perf_counter()
-        route, reply = await self._run("embed", "embed", primary, client, attempt, payload, None)
+        route, reply = await self._run("embed", Op.EMBED, primary, client, attempt, payload, None)
         latency = (time.perf_counter() - started) * 1000
         self._log_call("embed", route, attempt, latency)
         output = embed_output(reply, route, attempt.request_id, latency)
@@ -172,7 +167,7 @@ class GatewayService:
         return attempt
 
     async def _run(
-        self, capability: Capability, op: str, primary: Route, client: ClientEntry | None,
+        self, capability: Capability, op: Op, primary: Route, client: ClientEntry | None,
         attempt: _Attempt, payload: Callable[[Route], dict[str, Any]], progress: ProgressFn | None,
     ) -> tuple[Route, dict[str, Any]]:
         if self.inflight >= self.max_inflight:
@@ -192,7 +187,8 @@ class GatewayService:
                 except errors.LLMCallerError as exc:
                     if attempt.parts:
                         raise _interrupted(exc, attempt.parts, route) from None
-                    if not isinstance(exc, _FALLBACK_ON) or time.monotonic() >= attempt.deadline or not routes.more():
+                    # Whether this failure may move to the next route is its type's policy (shared.errors).
+                    if not exc.policy.fallback or time.monotonic() >= attempt.deadline or not routes.more():
                         raise
                     self._skip(capability, attempt, route, exc.type)
                     continue
@@ -210,7 +206,7 @@ class GatewayService:
             self.metrics.fallbacks.labels(capability, route.provider, reason).inc()
 
     async def _call_route(
-        self, op: str, route: Route, attempt: _Attempt, payload: dict[str, Any], progress: ProgressFn | None
+        self, op: Op, route: Route, attempt: _Attempt, payload: dict[str, Any], progress: ProgressFn | None
     ) -> dict[str, Any]:
         remaining = attempt.deadline - time.monotonic()
         if remaining <= 0:
@@ -265,7 +261,7 @@ class GatewayService:
             if config.kind != "lmstudio" or not config.discover_models or not state.up:
                 continue
             try:
-                events = self.broker.call(name, "models", {}, 5.0)
+                events = self.broker.call(name, Op.MODELS, {}, 5.0)
                 async with contextlib.aclosing(events):
                     async for event in events:
                         if isinstance(event, dict):

@@ -1,4 +1,4 @@
-"""``llm-caller stdio``: the four tools over STDIO, for MCP clients that launch a subprocess.
+"""``llm-caller stdio``: the MCP tools over STDIO, for MCP clients that launch a subprocess.
 
 A thin MCP server (the SDK's low-level ``Server`` over stdio; the client's first message
 picks the protocol era, 2026-07-28 or 2025-11-25) that forwards every ``tools/list`` and
@@ -43,6 +43,7 @@ from gateway.stdio_credential import EXIT_CREDENTIAL, EXIT_FAILED, Credential, F
 from gateway.stdio_upstream import Upstream
 from gateway.stdio_wire import PacedWrites, Wire, claimed_stdout
 from shared.logs import configure_logging, log_event
+from shared.tool_names import describe_tools
 from shared.version import VERSION
 
 __all__ = ["FrontConfig", "build_front_server", "main"]
@@ -97,7 +98,7 @@ def build_front_server(upstream: Upstream) -> Server[Any]:
     return Server(
         "llm-caller",
         version=VERSION,
-        instructions="LLM Caller over STDIO: chat, chatStream, embed and getHealth across configured LLM providers.",
+        instructions=f"LLM Caller over STDIO: {describe_tools()} across configured LLM providers.",
         on_list_tools=list_tools,
         on_call_tool=call_tool,
     )

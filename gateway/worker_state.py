@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from gateway.worker_counters import CounterTotals
+from shared.messages import Health, Ready, WorkerStatus
 from shared.models import ModelInfo
 
 __all__ = ["WorkerState"]
@@ -21,7 +22,7 @@ class WorkerState:
     capabilities: list[str] = field(default_factory=list)
     models: list[ModelInfo] = field(default_factory=list)
     # "ready", "unconfigured" or "degraded", as the worker reports itself.
-    status: str = "unknown"
+    status: WorkerStatus = "unknown"
     # Why the worker is not ready (unconfigured, or its provider unreachable), and since when.
     reason: str | None = None
     degraded_since: str | None = None
@@ -43,30 +44,31 @@ class WorkerState:
     def __post_init__(self) -> None:
         self.slots = asyncio.Semaphore(self.max_concurrency)
 
-    def apply_ready(self, payload: dict[str, Any], now: float) -> None:
-        self.kind = str(payload.get("kind", self.kind))
-        self.capabilities = list(payload.get("capabilities", []))
-        self.incarnation = payload.get("incarnation")
-        self.pid = payload.get("pid")
-        self.apply_health(payload, now)
+    def apply_ready(self, ready: Ready, now: float) -> None:
+        self.kind = ready.kind or self.kind
+        self.capabilities = ready.capabilities
+        self.incarnation = ready.incarnation
+        self.pid = ready.pid
+        self.apply_health(ready.health, now)
         self.up = True
         self.ready_event.set()
 
-    def apply_health(self, payload: dict[str, Any] | None, now: float) -> None:
+    def apply_health(self, health: Health | None, now: float) -> None:
+        """A heartbeat (``None``: one without a payload, which only proves the worker alive)."""
         self.last_seen = now
-        if not payload:
+        if health is None:
             return
-        self.status = str(payload.get("status", self.status))
-        self.reason = payload.get("reason", self.reason)
-        self.degraded_since = payload.get("degraded_since", self.degraded_since)
-        self.last_error = payload.get("last_error", self.last_error)
-        self.circuit = payload.get("circuit", self.circuit)
-        if "counters" in payload:
-            self.counters = payload["counters"]
+        self.status = health.status
+        self.reason = health.reason
+        self.degraded_since = health.degraded_since
+        self.last_error = health.last_error
+        if health.circuit is not None:
+            self.circuit = health.circuit
+        if health.counters is not None:
+            self.counters = health.counters
             self.counter_totals.observe(self.incarnation, self.counters)
-        models = payload.get("models")
-        if models is not None:
-            self.models = [ModelInfo.from_wire(m) for m in models]
+        if health.models is not None:
+            self.models = health.models
 
     def mark_down(self) -> None:
         self.up = False

@@ -23,11 +23,11 @@ from pydantic_core import PydanticCustomError
 
 from shared.models import CAPABILITIES, Capability
 from shared.policies import CircuitPolicy, ClientLimits, RateLimits, RetryPolicy, StreamGuards, StrictModel
+from shared.tool_names import ToolGrant
 
 __all__ = [
     "KIND_CAPABILITIES",
     "PROVIDER_KINDS",
-    "TOOLS",
     "ClientEntry",
     "ClientRegistry",
     "ConfigError",
@@ -43,8 +43,6 @@ __all__ = [
 
 ProviderKind = Literal["openai", "anthropic", "lmstudio"]
 PROVIDER_KINDS: tuple[str, ...] = ("openai", "anthropic", "lmstudio")
-TOOLS: tuple[str, ...] = ("chat", "chatStream", "embed", "getHealth")
-ToolGrant = Literal["*", "chat", "chatStream", "embed", "getHealth"]
 # What each kind of provider can do at all, whatever models it lists.
 KIND_CAPABILITIES: dict[str, frozenset[str]] = {
     "openai": frozenset({"chat", "chatStream", "embed"}),

@@ -4,24 +4,33 @@ Every failure a client can see is one of these classes, so a client can decide w
 to do from ``type`` and ``retryable`` alone, whichever provider was behind the call::
 
     LLMCallerError
-    ├── ClientError                  (the caller must change something; never retried)
-    │   ├── AuthError                 auth: bad or missing credentials (client or provider key)
-    │   ├── PermissionDenied          permission: authenticated but not allowed
-    │   ├── InvalidRequest            invalid_request: malformed or out-of-range input
-    │   │   └── ContextLengthExceeded context_length: prompt too long for the model
-    │   ├── NotFound                  not_found: unknown model, provider or tool
-    │   ├── QuotaExhausted            quota_exhausted: billing/quota, waiting will not help
-    │   ├── Unsupported               unsupported: the provider cannot do this at all
-    │   └── GuardViolation            guard_violation: a safety guard stopped the call
-    └── TransientError               (retrying later may succeed)
-        ├── RateLimited               rate_limited: slow down; retry_after_s when known
-        ├── Overloaded                overloaded: provider busy (529, 503)
-        ├── ProviderError             provider_error: provider-side failure (5xx, bad payload)
-        ├── Timeout                   timeout: deadline passed
-        ├── ConnectionFailed          connection: provider unreachable
-        ├── WorkerLost                worker_lost: the worker died after accepting the call
-        ├── Unavailable               unavailable: no worker can take the call right now
-        └── StreamInterrupted         stream_interrupted: a stream broke after text was sent
+    ├── InternalError                 internal
+    ├── ClientError                   (the caller must change something)
+    │   ├── AuthError                 auth
+    │   ├── PermissionDenied          permission
+    │   ├── InvalidRequest            invalid_request
+    │   │   └── ContextLengthExceeded context_length
+    │   ├── NotFound                  not_found
+    │   ├── QuotaExhausted            quota_exhausted
+    │   ├── Unsupported               unsupported
+    │   └── GuardViolation            guard_violation
+    └── TransientError                (retrying later may succeed)
+        ├── RateLimited               rate_limited
+        ├── Overloaded                overloaded
+        ├── ProviderError             provider_error
+        ├── Timeout                   timeout
+        ├── ConnectionFailed          connection
+        ├── WorkerLost                worker_lost
+        ├── Unavailable               unavailable
+        └── StreamInterrupted         stream_interrupted
+
+Each concrete class declares, in its ``policy`` and nowhere else, what every part of the
+system does with it (``ErrorPolicy``): whether the client may retry, whether the worker
+retries it, whether it counts toward the circuit breaker, whether the gateway may try the
+next route, how the worker's health reports it, and the text the docs show for it. The
+gateway, the worker's retry planner and circuit breaker, the worker runtime and the
+README / runbook / interface tables (``python -m cli.docs_gen --write``) all read it, so
+adding an error type is one class here plus regenerating the docs.
 
 Messages are written for the person reading the client's output. They never carry a
 traceback, a provider key or a client token: code that builds one from provider text
@@ -30,13 +39,17 @@ passes it through ``shared.redact`` first.
 
 from __future__ import annotations
 
+import enum
+from dataclasses import dataclass
 from typing import Any, ClassVar
 
 __all__ = [
+    "ERROR_TYPES",
     "AuthError",
     "ClientError",
     "ConnectionFailed",
     "ContextLengthExceeded",
+    "ErrorPolicy",
     "GuardViolation",
     "InternalError",
     "InvalidRequest",
@@ -53,15 +66,71 @@ __all__ = [
     "Unavailable",
     "Unsupported",
     "WorkerLost",
+    "WorkerRetry",
+    "error_class",
     "error_from_payload",
 ]
+
+
+class WorkerRetry(enum.Enum):
+    """Whether the worker's retry planner tries a failed provider call again (within its
+    attempts, deadline and budget; never once a stream chunk went out)."""
+
+    # Someone else's job: the gateway's (worker_lost, unavailable), or the text already went out.
+    NEVER = "never"
+    # Not by default; the provider may say otherwise with ``x-should-retry: true``.
+    IF_PROVIDER_ASKS = "if the provider asks"
+    # By default; the provider may forbid it with ``x-should-retry: false``.
+    UNLESS_PROVIDER_REFUSES = "yes"
+
+
+@dataclass(frozen=True, slots=True)
+class ErrorPolicy:
+    """What every part of LLM Caller does with one error type, declared once on its class."""
+
+    # The client may send the same call again later and succeed (``retryable`` on the wire).
+    retryable: bool
+    worker_retry: WorkerRetry
+    # A failure that says the provider is unhealthy: it counts toward opening the circuit.
+    circuit: bool
+    # Nothing was produced and the route cannot serve now: the gateway may try the next route.
+    fallback: bool
+    # The worker reports it as its ``last_error`` in health when a call ends with it.
+    health: bool
+    # ... and drops it from ``last_error`` once the provider answers a probe again.
+    cleared_by_answer: bool
+    # One line for the README and the interface reference.
+    summary: str
+    # The runbook's "means" and "what to do" columns (markdown, links relative to runbook/).
+    means: str
+    action: str
+
+    def worker_retries(self, should_retry: bool | None) -> bool:
+        """Whether the worker retries this error, given the provider's ``x-should-retry`` (None: not sent)."""
+        if self.worker_retry is WorkerRetry.NEVER or should_retry is False:
+            return False
+        return self.worker_retry is WorkerRetry.UNLESS_PROVIDER_REFUSES or should_retry is True
+
+
+_BY_TYPE: dict[str, type[LLMCallerError]] = {}
 
 
 class LLMCallerError(Exception):
     """Base of every error that may reach a client."""
 
-    type: ClassVar[str] = "internal"
-    retryable: ClassVar[bool] = False
+    type: ClassVar[str]
+    policy: ClassVar[ErrorPolicy]
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        """Register each class that names a wire ``type``; it must declare its own policy."""
+        super().__init_subclass__(**kwargs)
+        if "type" not in cls.__dict__:
+            return
+        if "policy" not in cls.__dict__:
+            raise TypeError(f"{cls.__name__} names type {cls.type!r} but declares no policy")
+        if cls.type in _BY_TYPE:
+            raise TypeError(f"error type {cls.type!r} is declared twice")
+        _BY_TYPE[cls.type] = cls
 
     def __init__(
         self,
@@ -78,15 +147,20 @@ class LLMCallerError(Exception):
         self.request_id = request_id
         self.retry_after_s = retry_after_s
         self.partial_text = partial_text
-        # The provider's own verdict (x-should-retry), when it gave one; None = follow the class.
+        # The provider's own verdict (x-should-retry), when it gave one; None = follow the policy.
         self.should_retry: bool | None = None
+
+    @property
+    def retryable(self) -> bool:
+        """Whether the client may send the same call again later and succeed."""
+        return self.policy.retryable
 
     def to_payload(self) -> dict[str, Any]:
         """The shape sent over the worker link and returned to MCP clients."""
         payload: dict[str, Any] = {
             "type": self.type,
             "message": self.message,
-            "retryable": self.retryable,
+            "retryable": self.policy.retryable,
             "retry_after_s": self.retry_after_s,
             "provider": self.provider,
             "request_id": self.request_id,
@@ -106,108 +180,218 @@ class ClientError(LLMCallerError):
 class TransientError(LLMCallerError):
     """The request may succeed if sent again later."""
 
-    retryable = True
+
+def _client(summary: str, means: str, action: str, *, health: bool = False) -> ErrorPolicy:
+    """A client error's policy: never retried unless the provider asks, no circuit, no fallback."""
+    return ErrorPolicy(retryable=False, worker_retry=WorkerRetry.IF_PROVIDER_ASKS, circuit=False, fallback=False,
+                       health=health, cleared_by_answer=False, summary=summary, means=means, action=action)
 
 
 class InternalError(LLMCallerError):
     """A bug in LLM Caller itself. The message is generic on purpose: details go to the log."""
 
     type = "internal"
+    policy = _client(
+        "a bug in LLM Caller; the message is generic on purpose, details are in the gateway log",
+        "a bug in LLM Caller; the message is generic on purpose",
+        "find the `request_id` or the time in `gateway.log` (`call_crashed` / `exc_type`) and report it",
+    )
 
 
 class AuthError(ClientError):
     type = "auth"
+    policy = _client(
+        "the provider rejected its key, or the client's entry vanished mid-call",
+        "a credential was refused: the provider rejected its key (`provider` is set), or the client's entry "
+        "vanished from the registry mid-call",
+        "provider: the key is wrong, revoked or for another account; [rotate it](rotation.md#provider-keys). "
+        "Client: re-add it or give it its new token",
+        health=True,
+    )
 
 
 class PermissionDenied(ClientError):
     type = "permission"
+    policy = _client(
+        "this client may not use this tool or provider",
+        "this client may not use this tool or provider",
+        "`llm-caller clients list`; widen its `--tools` / `--providers` with a new entry if that is intended "
+        "([rotation](rotation.md#client-tokens))",
+    )
 
 
 class InvalidRequest(ClientError):
     type = "invalid_request"
+    policy = _client(
+        "bad arguments; the message names the field",
+        "bad arguments; the message names the field and never echoes the value",
+        "fix the caller; limits are in [the interface reference](../docs/interface.md#limits)",
+    )
 
 
 class ContextLengthExceeded(InvalidRequest):
     type = "context_length"
+    policy = _client(
+        "prompt too long for the model",
+        "the prompt is too long for the chosen model",
+        "shorten the input or pick a model with a larger context",
+    )
 
 
 class NotFound(ClientError):
     type = "not_found"
+    policy = _client(
+        "unknown provider, model or tool; the message lists what exists",
+        "unknown provider, model or tool; the message lists what exists",
+        "use a listed name; `getHealth` lists each worker's models",
+    )
 
 
 class QuotaExhausted(ClientError):
     type = "quota_exhausted"
+    policy = _client(
+        "billing or quota used up (OpenAI `insufficient_quota`, Anthropic 402); waiting will not help",
+        "the provider says billing or quota is used up (OpenAI `insufficient_quota`, Anthropic 402)",
+        "waiting will not help: top up or raise the quota with the provider",
+    )
 
 
 class Unsupported(ClientError):
     type = "unsupported"
+    policy = _client(
+        "the provider cannot do this at all (e.g. embed on Anthropic)",
+        "the provider cannot do this at all (embeddings on Anthropic)",
+        "route the call elsewhere (`provider`, or the `embed` default in `providers.json`)",
+    )
 
 
 class GuardViolation(ClientError):
     type = "guard_violation"
+    policy = _client(
+        "a safety guard stopped the call",
+        "a safety guard stopped the call (for example a stream over its size limits)",
+        "see the message; the limits are the provider's `stream_guards`",
+    )
 
 
 class RateLimited(TransientError):
     type = "rate_limited"
+    policy = ErrorPolicy(
+        retryable=True, worker_retry=WorkerRetry.UNLESS_PROVIDER_REFUSES, circuit=False, fallback=True,
+        health=True, cleared_by_answer=False,
+        summary="slow down; `retry_after_s` when the provider said",
+        means="slow down: the provider said so, or a local limit (the worker's `rate_limits`, the client's "
+              "registry `limits`) was hit",
+        action="check `retry_after_s` and the worker's `counters` in `getHealth`; raise the local limit (a "
+               "client's: `llm-caller clients update NAME --requests-per-min N`) or the provider tier",
+    )
 
 
 class Overloaded(TransientError):
     type = "overloaded"
+    policy = ErrorPolicy(
+        retryable=True, worker_retry=WorkerRetry.UNLESS_PROVIDER_REFUSES, circuit=True, fallback=True,
+        health=True, cleared_by_answer=False,
+        summary="provider busy (Anthropic 529, 503)",
+        means="the provider is busy (Anthropic 529, HTTP 503)",
+        action="nothing locally; configure `fallbacks` so calls move to another provider",
+    )
 
 
 class ProviderError(TransientError):
     type = "provider_error"
+    policy = ErrorPolicy(
+        retryable=True, worker_retry=WorkerRetry.UNLESS_PROVIDER_REFUSES, circuit=True, fallback=True,
+        health=True, cleared_by_answer=False,
+        summary="provider-side failure (5xx, malformed payload)",
+        means="the provider failed (5xx, a reply we could not parse, an HTML page where a stream was expected, "
+              "or a connection closed before a complete answer)",
+        action="check the provider's status page; the worker's `last_error` and `circuit` in `getHealth`; an "
+               "HTML page means a proxy, captive portal or wrong `base_url` answered",
+    )
 
 
 class Timeout(TransientError):
     type = "timeout"
+    # Not fallback-eligible: the call's deadline is spent.
+    policy = ErrorPolicy(
+        retryable=True, worker_retry=WorkerRetry.UNLESS_PROVIDER_REFUSES, circuit=True, fallback=False,
+        health=True, cleared_by_answer=True,
+        summary="the call's deadline passed",
+        means="the call's deadline passed (`timeout_s`, or the provider's `timeouts` in `providers.json`)",
+        action="a slow provider or a too-tight deadline; compare `latency_ms` in `tool_call` lines",
+    )
 
 
 class ConnectionFailed(TransientError):
     type = "connection"
+    policy = ErrorPolicy(
+        retryable=True, worker_retry=WorkerRetry.UNLESS_PROVIDER_REFUSES, circuit=True, fallback=True,
+        health=True, cleared_by_answer=True,
+        summary="provider unreachable; the message names the base URL and why",
+        means="the provider could not be reached; the message names the base URL and why (\"connection refused "
+              "(is the server running?)\", \"host name not found\")",
+        action="network, DNS, proxy, or a wrong `base_url`; for LM Studio, is the server running on its port? "
+               "\"its TLS certificate was not accepted\": a proxy that intercepts TLS, or a self-signed "
+               "`base_url` (certificates are always verified). A few in a row make the worker `degraded` "
+               "([troubleshooting](troubleshooting.md#gethealth-shows-a-worker-degraded))",
+    )
 
 
 class WorkerLost(TransientError):
     type = "worker_lost"
+    # Neither retried nor re-routed: the provider may already have done (and billed) the work.
+    policy = ErrorPolicy(
+        retryable=True, worker_retry=WorkerRetry.NEVER, circuit=False, fallback=False,
+        health=True, cleared_by_answer=False,
+        summary="the worker died after accepting the call; the call was **not** repeated",
+        means="the worker died or was restarted after accepting the call; the call was **not** repeated because "
+              "it may already have cost money",
+        action="expected during a [worker restart](start-stop.md#restart-one-worker); otherwise read that "
+               "worker's log and `supervisord.log` for why it exited",
+    )
 
 
 class Unavailable(TransientError):
     type = "unavailable"
+    # The gateway's to handle (the next route), not the worker's to retry.
+    policy = ErrorPolicy(
+        retryable=True, worker_retry=WorkerRetry.NEVER, circuit=False, fallback=True,
+        health=True, cleared_by_answer=False,
+        summary="no worker can take the call now (restarting, unconfigured, at its limit, its provider "
+                "unreachable)",
+        means="no worker can take the call now: it is restarting or down, `unconfigured` (no key), at its "
+              "`max_concurrency`, or the gateway is at its in-flight limit or shutting down",
+        action="the message says which; see [troubleshooting](troubleshooting.md#calls-fail-with-unavailable)",
+    )
 
 
 class StreamInterrupted(TransientError):
     type = "stream_interrupted"
-
-
-_BY_TYPE: dict[str, type[LLMCallerError]] = {
-    cls.type: cls
-    for cls in (
-        InternalError,
-        AuthError,
-        PermissionDenied,
-        InvalidRequest,
-        ContextLengthExceeded,
-        NotFound,
-        QuotaExhausted,
-        Unsupported,
-        GuardViolation,
-        RateLimited,
-        Overloaded,
-        ProviderError,
-        Timeout,
-        ConnectionFailed,
-        WorkerLost,
-        Unavailable,
-        StreamInterrupted,
+    # Text already reached the caller: nothing may be repeated or switched behind its back.
+    policy = ErrorPolicy(
+        retryable=True, worker_retry=WorkerRetry.NEVER, circuit=False, fallback=False,
+        health=True, cleared_by_answer=False,
+        summary="a stream broke after sending text; `partial_text` has what was sent (a failure before the "
+                "first chunk is `provider_error` / `connection` / `timeout`, retried and eligible for fallback)",
+        means="a `chatStream` broke after some text reached the client; `partial_text` holds what was sent. Only "
+              "then: a stream that fails before its first chunk is `provider_error`, `connection` or `timeout` "
+              "and was already retried and, with `fallbacks`, routed elsewhere",
+        action="as `provider_error` / `connection`; the client decides whether to keep the partial text or retry",
     )
-}
+
 
 ERROR_TYPES: tuple[str, ...] = tuple(_BY_TYPE)
 
 
+def error_class(type_name: str) -> type[LLMCallerError]:
+    """The class of a wire ``type``; an unknown type is an InternalError."""
+    return _BY_TYPE.get(type_name, InternalError)
+
+
 def error_from_payload(payload: dict[str, Any]) -> LLMCallerError:
     """Rebuild an error sent over the wire; an unknown type becomes an InternalError."""
-    cls = _BY_TYPE.get(str(payload.get("type")), InternalError)
+    cls = error_class(str(payload.get("type")))
     retry_after = payload.get("retry_after_s")
     partial = payload.get("partial_text")
     return cls(

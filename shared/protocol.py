@@ -1,4 +1,4 @@
-"""The gateway↔worker wire protocol, defined in one place.
+"""The gateway↔worker wire protocol (version ``LLMC3``), defined in one place.
 
 Transport: the gateway binds a ZeroMQ ROUTER; each worker connects a DEALER. The ROUTER
 names each *connection* with an id libzmq assigns (workers set no identity), and the
@@ -6,29 +6,52 @@ gateway learns which provider sits behind a connection only from a completed han
 (decision D11). Every message has five logical parts; on the wire they travel packed in
 one ZeroMQ frame (``pack``/``unpack``: one send per message instead of five, which was the
 largest single cost in the gateway's profile). The ROUTER adds the connection id in front
-on receipt and strips it on send::
+on receipt and strips it on send.
+
+Logical parts (``encode``/``decode``)::
 
     [ version | command | request id | payload | signature ]
-      b"LLMC2"  1 byte    ascii, may   orjson,   b"" (handshake) or 48 bytes:
+      b"LLMC3"  1 byte    ascii, may   orjson,   b"" (handshake) or 48 bytes:
                           be empty     may be    session id (8) | sequence (8, big-endian)
                                        empty     | HMAC-SHA256 (32)
 
-Commands and who sends them (the last column: how the receiver trusts it):
+The one wire frame (``pack``/``unpack``; both lengths are one byte)::
 
-    HELLO       worker → gateway   {provider, nonce}: let us start a session          unsigned
-    CHALLENGE   gateway → worker   {nonce, for, proof}: my proof over your nonce       proof
-    READY       worker → gateway   my proof over your nonce, and who I am: kind,       proof and
-                                   capabilities, models, limits, incarnation           signature
-    REQUEST     gateway → worker   do this: {op, request, timeout_s}                   signature
-    ACCEPTED    worker → gateway   I have started it (from now on it costs money)      signature
-    CHUNK       worker → gateway   a streamed text delta: {text}                       signature
-    REPLY       worker → gateway   the final result                                    signature
-    ERROR       worker → gateway   the final error: shared.errors payload              signature
-    CANCEL      gateway → worker   stop this request; the client has gone              signature
-    HEARTBEAT   both ways          I am alive; the worker's carries its health         signature
-    DISCONNECT  worker → gateway   I am going away                                     signature
-                gateway → worker   I do not know you: handshake again                  unsigned, a
-                                                                                       hint only
+    version (5) | command (1) | len(request id) | len(signature) | request id | signature | payload
+
+Every message, with its parts. "rid" is the request id (32 hex characters) or empty;
+each payload's type is named, and built and read only through that type
+(``shared.messages`` for the link's own messages, ``shared.models`` for call data,
+``shared.errors`` for failures)::
+
+    command     byte  from → to          rid   payload                                 trusted by
+    HELLO       0x0a  worker → gateway   ""    {provider, nonce}                       nothing (unsigned)
+    CHALLENGE   0x0b  gateway → worker   ""    {nonce, for, proof}                     its proof
+    READY       0x01  worker → gateway   ""    messages.Ready: messages.Health fields,  proof and
+                                               provider, kind, capabilities,           signature
+                                               incarnation, pid, max_concurrency,
+                                               challenge, proof
+    REQUEST     0x02  gateway → worker   rid   messages.WorkRequest: {op, request,     signature
+                                               timeout_s}; op a messages.Op, request
+                                               a models.ChatRequest / EmbedRequest
+                                               wire dict ({} for op "models")
+    ACCEPTED    0x03  worker → gateway   rid   none: I have started it (from now on    signature
+                                               it costs money)
+    CHUNK       0x04  worker → gateway   rid   {text}: one streamed text delta         signature
+    REPLY       0x05  worker → gateway   rid   the result: models.ChatResult /         signature
+                                               EmbedResult wire dict, or {models}
+    ERROR       0x06  worker → gateway   rid   the final error: errors payload         signature
+                                               (LLMCallerError.to_payload)
+    CANCEL      0x07  gateway → worker   rid   none: stop it, the client has gone      signature
+    HEARTBEAT   0x08  worker → gateway   ""    messages.Health                         signature
+                      gateway → worker   ""    none: I am alive                        signature
+    DISCONNECT  0x09  worker → gateway   ""    none: I am going away                   signature
+                      gateway → worker   ""    none: I do not know you, handshake      nothing (a
+                                               again                                   hint only)
+
+A call is REQUEST, then ACCEPTED, any CHUNKs, and one REPLY or ERROR (or ERROR alone,
+when the worker refuses it before starting: unconfigured, or an unknown ``op``); a
+CANCEL from the gateway ends it early.
 
 Handshake (nonces are 32 random bytes, hex in the payload; proofs are
 ``shared.link_auth.prove`` over the link key, bound to the provider name and role)::
@@ -76,8 +99,9 @@ __all__ = [
     "unpack",
 ]
 
-# LLMC2: the signature frame and the HELLO/CHALLENGE handshake. A v1 peer's four-frame
-# messages are refused as an unsupported version, never half-understood.
+# LLMC3: the five parts packed in one frame (LLMC2 added the signature and the
+# HELLO/CHALLENGE handshake). An older peer's messages are refused as an unsupported
+# version, never half-understood.
 PROTOCOL_VERSION = b"LLMC3"
 FRAME_COUNT = 5
 # Packed layout: version | command | request-id length | signature length | request id

@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from shared.tool_names import TOOL_NAMES
 from uat.scenarios import Expect, PathCheck, Scenario
 
 __all__ = ["Observation", "Verdict", "judge", "resolve_path"]
@@ -98,6 +99,14 @@ def _check_progress(expect: Expect, seen: Observation, verdict: Verdict) -> None
         verdict.problems.append("progress messages do not add up to the final text")
 
 
+def _check_registered_tools(structured: Any) -> list[str]:
+    """tools/list names exactly the registered tools (``shared.tool_names``), in their order."""
+    listed = [tool.get("name") for tool in resolve_path(structured, "tools.*") if isinstance(tool, dict)]
+    if listed == list(TOOL_NAMES):
+        return []
+    return [f"tools: expected {list(TOOL_NAMES)}, got {listed}"]
+
+
 def judge(scenario: Scenario, seen: Observation) -> Verdict:
     expect = scenario.expect
     verdict = Verdict()
@@ -116,5 +125,7 @@ def judge(scenario: Scenario, seen: Observation) -> Verdict:
     verdict.problems.extend(f"text does not contain {needle!r}: {seen.text[:200]!r}"
                             for needle in expect.text_contains if needle not in seen.text)
     verdict.problems.extend(_check_paths(seen.structured, expect.structured_paths))
+    if expect.registered_tools:
+        verdict.problems.extend(_check_registered_tools(seen.structured))
     _check_progress(expect, seen, verdict)
     return verdict

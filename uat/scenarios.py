@@ -54,6 +54,8 @@ class Expect(_Strict):
     min_progress: Annotated[int, Field(ge=1)] | None = None
     progress_joins_to_text: bool = False
     structured_paths: dict[str, PathCheck] = Field(default_factory=dict)
+    # tools/list: the tools listed are exactly shared.tool_names.TOOL_NAMES, in that order.
+    registered_tools: bool = False
     auth_rejected: bool = False
 
     @field_validator("error_type")
@@ -67,7 +69,8 @@ class Expect(_Strict):
     def _consistent(self) -> Expect:
         if self.error_type and not self.is_error:
             raise ValueError("error_type needs is_error: true")
-        if self.auth_rejected and (self.is_error or self.structured_paths or self.text_contains):
+        if self.auth_rejected and (self.is_error or self.structured_paths or self.text_contains
+                                   or self.registered_tools):
             raise ValueError("auth_rejected: the call never reaches a tool, so expect nothing else")
         return self
 

@@ -22,6 +22,7 @@ import os
 import signal
 import time
 import uuid
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import zmq
@@ -31,6 +32,7 @@ from shared.config import ProviderConfig
 from shared.link_keys import CurveClientKeys
 from shared.logs import log_event
 from shared.loop_socket import LoopSocket
+from shared.messages import Health, Op, Ready, WorkerStatus, WorkRequest
 from shared.models import ChatRequest, EmbedRequest, ModelInfo, TextDelta
 from shared.protocol import Command, ProtocolError, decode, unpack
 from shared.redact import redact
@@ -51,6 +53,9 @@ log = logging.getLogger("workers.runtime")
 # (e.g. "openai timed out") rather than the gateway's generic one.
 _DEADLINE_MARGIN_S = 0.05
 _MAX_REANNOUNCE_S = 4.0
+
+# One handler per operation: (request id, the op's request dict, deadline) -> None.
+_Handler = Callable[[str, dict[str, Any], float], Awaitable[None]]
 
 
 class WorkerRuntime:
@@ -76,6 +81,10 @@ class WorkerRuntime:
         self._last_error: str | None = None
         self._gateway_seen = 0.0
         self._stopping = asyncio.Event()
+        self._handlers: dict[Op, _Handler] = {
+            Op.CHAT: self._chat, Op.CHAT_STREAM: self._chat_stream, Op.EMBED: self._embed, Op.MODELS: self._list_models,
+        }
+        self.status: WorkerStatus
         if config is None:
             self.status, self._why = "unconfigured", f"provider {name} is not in providers.json"
         elif config.kind in ("openai", "anthropic") and not secret:
@@ -164,34 +173,38 @@ class WorkerRuntime:
         if frames is not None:
             await self._sock.send_multipart(frames)
 
-    def _ready_payload(self) -> dict[str, Any]:
-        payload = self._health_payload(include_models=True)
-        payload.update(
+    def _ready(self, proof: dict[str, str]) -> Ready:
+        """The READY message: who we are, how we are, and our handshake proof."""
+        return Ready(
             provider=self.name,
+            health=self._health(include_models=True),
             kind=self.config.kind if self.config else None,
             capabilities=sorted(self.adapter.capabilities) if self.adapter else [],
             incarnation=self.incarnation,
             pid=os.getpid(),
             max_concurrency=self.config.max_concurrency if self.config else 0,
+            proof=proof,
         )
-        return payload
 
-    def _health_payload(self, include_models: bool) -> dict[str, Any]:
-        payload: dict[str, Any] = {
-            "status": self.status,
-            "reason": self._why or None,
-            "last_error": self._last_error,
-            "inflight": len(self._tasks),
-        }
+    def _health(self, include_models: bool) -> Health:
+        """The health every HEARTBEAT (and the READY) carries; the one place it is built."""
+        health = Health(status=self.status, reason=self._why or None, last_error=self._last_error,
+                        inflight=len(self._tasks))
         if self.caller is not None:
-            payload.update(self.caller.health())
+            health.degraded_since = self.caller.reach.since_iso()
+            health.circuit = self.caller.circuits.snapshot()
+            health.counters = self.caller.counters()
             if self.status == "ready" and self.caller.reach.down:
                 # Configured, but the provider cannot be reached: say so, with the error and since when.
-                payload.update(status="degraded", reason=self.caller.reach.message(), last_error="connection")
+                health.status, health.reason = "degraded", self.caller.reach.message()
+                health.last_error = errors.ConnectionFailed.type
         if include_models:
-            payload["models"] = [m.to_wire() for m in self._models]
+            health.models = list(self._models)
             self._models_dirty = False
-        return payload
+        return health
+
+    def _send_health(self, include_models: bool) -> None:
+        self._send_now(Command.HEARTBEAT, "", self._health(include_models).to_wire())
 
     # ----------------------------------------------------------------- loops
 
@@ -228,12 +241,12 @@ class WorkerRuntime:
             return
         self._gateway_seen = now
         # The READY goes out signed under the session the challenge just established.
-        self._send_now(Command.READY, "", {**self._ready_payload(), **proof})
+        self._send_now(Command.READY, "", self._ready(proof).to_wire())
         log_event(log, "gateway_verified", provider=self.name)
 
     def _on_verified(self, command: Command, request_id: str, payload: Any) -> None:
         if command is Command.REQUEST:
-            self._start_request(request_id, payload if isinstance(payload, dict) else {})
+            self._start_request(request_id, payload)
         elif command is Command.CANCEL:
             running = self._tasks.get(request_id)
             if running is not None:
@@ -247,7 +260,7 @@ class WorkerRuntime:
         while True:
             await asyncio.sleep(interval)
             if self._link.verified:
-                self._send_now(Command.HEARTBEAT, "", self._health_payload(include_models=self._models_dirty))
+                self._send_health(include_models=self._models_dirty)
             if loop.time() - self._gateway_seen > interval * self.settings.liveness:
                 # The gateway is gone, restarting, or has not proved itself: keep opening
                 # a new handshake, backing off.
@@ -288,26 +301,32 @@ class WorkerRuntime:
             log_event(log, "model_discovery_failed" if discovering else "provider_probe_failed",
                       level=level, provider=self.name, error=exc.type)
             return
-        if self._last_error in ("connection", "timeout"):
+        if self._last_error is not None and errors.error_class(self._last_error).policy.cleared_by_answer:
             self._last_error = None  # the provider answered: that error is over
         if discovering and models != self._models:
             self._models = models
             log_event(log, "models_discovered", provider=self.name, count=len(models))
             # Tell the gateway now rather than at the next heartbeat: routing needs it.
-            self._send_now(Command.HEARTBEAT, "", self._health_payload(include_models=True))
+            self._send_health(include_models=True)
 
     def _reachability_changed(self) -> None:
         """The provider became unreachable or reachable again: tell the gateway at once."""
-        self._send_now(Command.HEARTBEAT, "", self._health_payload(include_models=self._models_dirty))
+        self._send_health(include_models=self._models_dirty)
 
     # ----------------------------------------------------------------- serving
 
-    def _start_request(self, request_id: str, payload: dict[str, Any]) -> None:
+    def _start_request(self, request_id: str, payload: Any) -> None:
         mark("worker.request_in")
-        if otel.active is None or payload.get("op") not in TRACED_OPS:  # span export off: one test
-            task = asyncio.create_task(self._serve(request_id, payload))
+        try:
+            work = WorkRequest.from_wire(payload)
+        except errors.InvalidRequest as exc:
+            # Refused before ACCEPTED: nothing was started, so nothing can have cost money.
+            task = asyncio.create_task(self._send_error(request_id, exc))
         else:
-            task = asyncio.create_task(self._serve_traced(otel.active, request_id, payload))
+            if otel.active is None or work.op not in TRACED_OPS:  # span export off: one test
+                task = asyncio.create_task(self._serve(request_id, work))
+            else:
+                task = asyncio.create_task(self._serve_traced(otel.active, request_id, work))
         self._tasks[request_id] = task
 
         def forget(_task: asyncio.Task[None]) -> None:
@@ -315,12 +334,12 @@ class WorkerRuntime:
 
         task.add_done_callback(forget)
 
-    async def _serve_traced(self, tracing: otel.Tracing, request_id: str, payload: dict[str, Any]) -> None:
+    async def _serve_traced(self, tracing: otel.Tracing, request_id: str, work: WorkRequest) -> None:
         kind = self.config.kind if self.config is not None else None
-        with provider_call_span(tracing, self.name, kind, request_id, payload):
-            await self._serve(request_id, payload)
+        with provider_call_span(tracing, self.name, kind, request_id, work):
+            await self._serve(request_id, work)
 
-    async def _serve(self, request_id: str, payload: dict[str, Any]) -> None:
+    async def _serve(self, request_id: str, work: WorkRequest) -> None:
         if self.adapter is None or self.caller is None or self.status == "unconfigured":
             error = errors.Unavailable(f"{self._why}; an operator must configure it", provider=self.name)
             await self._send_error(request_id, error)
@@ -329,12 +348,12 @@ class WorkerRuntime:
         await self._send(Command.ACCEPTED, request_id)
         mark("worker.to_provider")
         log_event(log, "request_accepted", level=logging.DEBUG, provider=self.name, request_id=request_id,
-                  op=payload.get("op"))
-        timeout = max(float(payload.get("timeout_s", 60.0)) - _DEADLINE_MARGIN_S, 0.01)
+                  op=work.op.value)
+        timeout = max(work.timeout_s - _DEADLINE_MARGIN_S, 0.01)
         deadline = time.monotonic() + timeout
         try:
             async with asyncio.timeout(timeout):
-                await self._run_op(request_id, str(payload.get("op")), payload.get("request") or {}, deadline)
+                await self._handlers[work.op](request_id, work.request, deadline)
             self._last_error = None
         except errors.LLMCallerError as exc:
             await self._send_error(request_id, exc)
@@ -347,34 +366,39 @@ class WorkerRuntime:
             log.exception("request_failed_unexpectedly", extra={"provider": self.name, "request_id": request_id})
             await self._send_error(request_id, errors.InternalError(f"unexpected failure in the {self.name} worker"))
 
-    async def _run_op(self, request_id: str, op: str, request: dict[str, Any], deadline: float) -> None:
-        assert self.adapter is not None and self.caller is not None
-        if op == "chat":
-            result = await self.caller.chat(ChatRequest.from_wire(request), deadline)
-            mark("worker.provider_done")
-            await self._send(Command.REPLY, request_id, result.to_wire())
-            mark("worker.reply_sent")
-        elif op == "chat_stream":
-            stream = self.caller.stream_chat(ChatRequest.from_wire(request), deadline)
-            async with contextlib.aclosing(stream):
-                async for item in stream:
-                    if isinstance(item, TextDelta):
-                        await self._send(Command.CHUNK, request_id, {"text": item.text})
-                    else:
-                        await self._send(Command.REPLY, request_id, item.to_wire())
-        elif op == "embed":
-            embedded = await self.caller.embed(EmbedRequest.from_wire(request), deadline)
-            mark("worker.provider_done")
-            await self._send(Command.REPLY, request_id, embedded.to_wire())
-            mark("worker.reply_sent")
-        elif op == "models":
-            # On-demand discovery (getHealth refresh_models): also what heartbeats report from now on.
-            models = await self.caller.list_models()
-            if models != self._models:
-                self._models, self._models_dirty = models, True
-            await self._send(Command.REPLY, request_id, {"models": [m.to_wire() for m in models]})
-        else:
-            raise errors.InvalidRequest(f"unknown operation {op[:40]!r}")
+    # One method per Op (self._handlers); each sends the call's CHUNKs and its REPLY.
+
+    async def _chat(self, request_id: str, request: dict[str, Any], deadline: float) -> None:
+        assert self.caller is not None
+        result = await self.caller.chat(ChatRequest.from_wire(request), deadline)
+        mark("worker.provider_done")
+        await self._send(Command.REPLY, request_id, result.to_wire())
+        mark("worker.reply_sent")
+
+    async def _chat_stream(self, request_id: str, request: dict[str, Any], deadline: float) -> None:
+        assert self.caller is not None
+        stream = self.caller.stream_chat(ChatRequest.from_wire(request), deadline)
+        async with contextlib.aclosing(stream):
+            async for item in stream:
+                if isinstance(item, TextDelta):
+                    await self._send(Command.CHUNK, request_id, {"text": item.text})
+                else:
+                    await self._send(Command.REPLY, request_id, item.to_wire())
+
+    async def _embed(self, request_id: str, request: dict[str, Any], deadline: float) -> None:
+        assert self.caller is not None
+        embedded = await self.caller.embed(EmbedRequest.from_wire(request), deadline)
+        mark("worker.provider_done")
+        await self._send(Command.REPLY, request_id, embedded.to_wire())
+        mark("worker.reply_sent")
+
+    async def _list_models(self, request_id: str, request: dict[str, Any], deadline: float) -> None:
+        """On-demand discovery (getHealth refresh_models): also what heartbeats report from now on."""
+        assert self.caller is not None
+        models = await self.caller.list_models()
+        if models != self._models:
+            self._models, self._models_dirty = models, True
+        await self._send(Command.REPLY, request_id, {"models": [m.to_wire() for m in models]})
 
     async def _send_error(self, request_id: str, exc: errors.LLMCallerError) -> None:
         exc.provider = exc.provider or self.name
@@ -383,7 +407,7 @@ class WorkerRuntime:
         # its forms (shared.redact; the key was registered at start), whichever code built
         # the message. The gateway, the client, metrics and traces see only this text.
         exc.message = redact(exc.message, (self._secret,) if self._secret else ())
-        if isinstance(exc, errors.TransientError | errors.AuthError):
+        if exc.policy.health:
             self._last_error = exc.type
         log_event(log, "request_failed", provider=self.name, request_id=request_id, error=exc.type)
         mark_failed(exc.type)

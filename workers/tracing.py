@@ -15,26 +15,25 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Iterator
-from typing import Any
 
 from shared import otel
+from shared.messages import Op, WorkRequest
 
 __all__ = ["TRACED_OPS", "provider_call_span"]
 
 # Operations that reach the provider on a caller's behalf; "models" (discovery) is not traced.
-TRACED_OPS = {"chat": "chat", "chat_stream": "chat", "embed": "embeddings"}
+TRACED_OPS = {Op.CHAT: "chat", Op.CHAT_STREAM: "chat", Op.EMBED: "embeddings"}
 _MAX_NAME = 128
 
 
 @contextlib.contextmanager
 def provider_call_span(
-    tracing: otel.Tracing, provider: str, kind: str | None, request_id: str, payload: dict[str, Any]
+    tracing: otel.Tracing, provider: str, kind: str | None, request_id: str, work: WorkRequest
 ) -> Iterator[None]:
     """The span around one REQUEST; the provider's ``traceparent`` names it as parent."""
-    op = str(payload.get("op"))
-    operation = TRACED_OPS[op]
-    request = payload.get("request")
-    request = request if isinstance(request, dict) else {}
+    op = work.op.value
+    operation = TRACED_OPS[work.op]
+    request = work.request
     model = request.get("model")
     model = model[:_MAX_NAME] if isinstance(model, str) else ""
     attributes = {

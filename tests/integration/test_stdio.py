@@ -20,6 +20,7 @@ from mcp.client.stdio import stdio_client
 from cli.sandbox import Sandbox
 from cli.stack import REPO_ROOT
 from shared.files import write_json_atomic
+from shared.tool_names import TOOL_NAMES
 from tests.integration.conftest import run
 from tests.integration.security_helpers import add_clients, audit_events, base_url
 
@@ -80,7 +81,7 @@ def test_the_four_tools_over_stdio(box: Sandbox, mode: str) -> None:
             embed = await client.call_tool("embed", {"input": ["a", "b"]})
             health = await client.call_tool("getHealth", {})
             bad = await client.call_tool("chat", {"prompt": 42})
-        assert sorted(t.name for t in listed.tools) == ["chat", "chatStream", "embed", "getHealth"]
+        assert sorted(t.name for t in listed.tools) == sorted(TOOL_NAMES)
         assert not chat.is_error and chat.structured_content is not None
         assert chat.structured_content["provider"] == "anthropic"
         assert not stream.is_error and stream.structured_content is not None

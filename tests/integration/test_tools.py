@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from cli.sandbox import Sandbox
+from shared.tool_names import TOOL_NAMES
 from tests.integration.conftest import run
 
 pytestmark = pytest.mark.integration
@@ -16,7 +17,7 @@ def test_tools_list_has_four_described_tools(box: Sandbox, mode: str) -> None:
     async def scenario() -> None:
         async with box.client(mode) as client:
             tools = (await client.list_tools()).tools
-            assert [t.name for t in tools] == ["chat", "chatStream", "embed", "getHealth"]
+            assert [t.name for t in tools] == list(TOOL_NAMES)
             assert all(t.description and t.output_schema for t in tools)
 
     run(scenario())

@@ -11,6 +11,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from shared.tool_names import TOOL_NAMES
 from uat.auth_proxy import BearerProxy
 from uat.expectations import Observation, judge, resolve_path
 from uat.inspector_client import _encode_value
@@ -58,6 +59,16 @@ def test_judge_checks_paths_text_and_progress() -> None:
         assert fragment in problems
     blind = Observation(structured={"model": "m", "usage": {}}, text="hi", progress=None)
     assert judge(wanted, blind).unobservable == ["progress notifications"]
+
+
+def test_tools_list_expects_exactly_the_registered_tools() -> None:
+    shipped = next(s for s in load_scenarios() if s.method == "tools/list")
+    assert shipped.expect.registered_tools
+    listed = [{"name": name, "description": "d", "inputSchema": {}, "outputSchema": {}} for name in TOOL_NAMES]
+    assert judge(shipped, Observation(structured={"tools": listed})).problems == []
+    for wrong in (listed[:-1], [*listed, {**listed[0], "name": "extra"}], listed[::-1]):
+        problems = judge(shipped, Observation(structured={"tools": wrong})).problems
+        assert len(problems) == 1 and problems[0].startswith("tools: expected")
 
 
 def test_grading_n_a_xfail_and_xpass(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -18,6 +18,7 @@ from gateway.broker import WorkerBroker
 from shared import errors
 from shared.link_auth import new_nonce
 from shared.link_session import LinkSession
+from shared.messages import Op
 from shared.models import TextDelta
 from shared.protocol import Command
 from tests.unit.link_fakes import LINK_KEY, FakeWorker
@@ -50,7 +51,7 @@ async def collect(events: AsyncGenerator[Any, None]) -> list[Any]:
 def test_streamed_call_yields_deltas_then_reply(tmp_path: Path) -> None:
     async def scenario(broker: WorkerBroker, worker: FakeWorker) -> None:
         await worker.ready()
-        task = asyncio.create_task(collect(broker.call("openai", "chat_stream", {"x": 1}, 5.0)))
+        task = asyncio.create_task(collect(broker.call("openai", Op.CHAT_STREAM, {"x": 1}, 5.0)))
         request = await worker.expect(Command.REQUEST)
         assert request.payload["op"] == "chat_stream" and request.payload["request"] == {"x": 1}
         assert 0 < request.payload["timeout_s"] <= 5.0
@@ -67,7 +68,7 @@ def test_streamed_call_yields_deltas_then_reply(tmp_path: Path) -> None:
 def test_error_frame_becomes_taxonomy_error(tmp_path: Path) -> None:
     async def scenario(broker: WorkerBroker, worker: FakeWorker) -> None:
         await worker.ready()
-        task = asyncio.create_task(collect(broker.call("openai", "chat", {}, 5.0)))
+        task = asyncio.create_task(collect(broker.call("openai", Op.CHAT, {}, 5.0)))
         request = await worker.expect(Command.REQUEST)
         await worker.send(Command.ERROR, request.request_id,
                           errors.RateLimited("slow down", provider="openai", retry_after_s=2).to_payload())
@@ -81,7 +82,7 @@ def test_error_frame_becomes_taxonomy_error(tmp_path: Path) -> None:
 def test_accepted_call_fails_worker_lost_when_worker_restarts(tmp_path: Path) -> None:
     async def scenario(broker: WorkerBroker, worker: FakeWorker) -> None:
         await worker.ready()
-        task = asyncio.create_task(collect(broker.call("openai", "chat", {}, 5.0)))
+        task = asyncio.create_task(collect(broker.call("openai", Op.CHAT, {}, 5.0)))
         request = await worker.expect(Command.REQUEST)
         await worker.send(Command.ACCEPTED, request.request_id)
         await asyncio.sleep(0.05)
@@ -100,7 +101,7 @@ def test_accepted_call_fails_worker_lost_when_worker_restarts(tmp_path: Path) ->
 def test_unaccepted_call_is_resent_to_restarted_worker(tmp_path: Path) -> None:
     async def scenario(broker: WorkerBroker, worker: FakeWorker) -> None:
         await worker.ready()
-        task = asyncio.create_task(collect(broker.call("openai", "chat", {"n": 1}, 5.0)))
+        task = asyncio.create_task(collect(broker.call("openai", Op.CHAT, {"n": 1}, 5.0)))
         first = await worker.expect(Command.REQUEST)
         await worker.restart()  # died before accepting: the request cost nothing yet
         again = await worker.expect(Command.REQUEST)
@@ -115,7 +116,7 @@ def test_unaccepted_call_is_resent_to_restarted_worker(tmp_path: Path) -> None:
 def test_silent_worker_is_declared_dead_and_accepted_call_fails(tmp_path: Path) -> None:
     async def scenario(broker: WorkerBroker, worker: FakeWorker) -> None:
         await worker.ready()
-        task = asyncio.create_task(collect(broker.call("openai", "chat", {}, 10.0)))
+        task = asyncio.create_task(collect(broker.call("openai", Op.CHAT, {}, 10.0)))
         request = await worker.expect(Command.REQUEST)
         await worker.send(Command.ACCEPTED, request.request_id)
         # No heartbeats from now on, as if the worker were frozen (SIGSTOP).
@@ -145,7 +146,7 @@ def test_heartbeat_from_unknown_worker_asks_it_to_register(tmp_path: Path) -> No
 def test_no_worker_gives_unavailable_quickly(tmp_path: Path) -> None:
     async def scenario(broker: WorkerBroker, worker: FakeWorker) -> None:
         with pytest.raises(errors.Unavailable) as caught:
-            await collect(broker.call("anthropic", "chat", {}, 5.0))
+            await collect(broker.call("anthropic", Op.CHAT, {}, 5.0))
         assert caught.value.retryable and "not running" in caught.value.message
 
     run_with_broker(tmp_path, scenario)
@@ -154,7 +155,7 @@ def test_no_worker_gives_unavailable_quickly(tmp_path: Path) -> None:
 def test_deadline_gives_timeout_and_cancels_at_worker(tmp_path: Path) -> None:
     async def scenario(broker: WorkerBroker, worker: FakeWorker) -> None:
         await worker.ready()
-        task = asyncio.create_task(collect(broker.call("openai", "chat", {}, 0.4)))
+        task = asyncio.create_task(collect(broker.call("openai", Op.CHAT, {}, 0.4)))
         request = await worker.expect(Command.REQUEST)
         await worker.send(Command.ACCEPTED, request.request_id)
         heartbeat = asyncio.create_task(_keep_alive(worker))
@@ -170,7 +171,7 @@ def test_deadline_gives_timeout_and_cancels_at_worker(tmp_path: Path) -> None:
 def test_client_going_away_cancels_at_worker(tmp_path: Path) -> None:
     async def scenario(broker: WorkerBroker, worker: FakeWorker) -> None:
         await worker.ready()
-        task = asyncio.create_task(collect(broker.call("openai", "chat_stream", {}, 5.0)))
+        task = asyncio.create_task(collect(broker.call("openai", Op.CHAT_STREAM, {}, 5.0)))
         request = await worker.expect(Command.REQUEST)
         await worker.send(Command.ACCEPTED, request.request_id)
         await asyncio.sleep(0.05)
@@ -184,10 +185,10 @@ def test_client_going_away_cancels_at_worker(tmp_path: Path) -> None:
 def test_concurrency_is_bounded_per_worker(tmp_path: Path) -> None:
     async def scenario(broker: WorkerBroker, worker: FakeWorker) -> None:
         await worker.ready()
-        first = asyncio.create_task(collect(broker.call("openai", "chat", {}, 5.0)))
+        first = asyncio.create_task(collect(broker.call("openai", Op.CHAT, {}, 5.0)))
         await worker.expect(Command.REQUEST)
         with pytest.raises(errors.Unavailable) as caught:
-            await collect(broker.call("openai", "chat", {}, 5.0))
+            await collect(broker.call("openai", Op.CHAT, {}, 5.0))
         assert "concurrency limit" in caught.value.message
         first.cancel()
 
@@ -199,7 +200,7 @@ def test_late_and_foreign_answers_are_ignored(tmp_path: Path) -> None:
         await worker.ready()
         await worker.send(Command.REPLY, "no-such-request", {"x": 1})
         await worker.sock.send_multipart([b"garbage"])  # not the protocol: dropped, link stays up
-        task = asyncio.create_task(collect(broker.call("openai", "chat", {}, 5.0)))
+        task = asyncio.create_task(collect(broker.call("openai", Op.CHAT, {}, 5.0)))
         request = await worker.expect(Command.REQUEST)
         await worker.send(Command.REPLY, request.request_id, {"fine": True})
         assert await task == [{"fine": True}]

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import shared.settings
 from cli.docs_gen import DOC_PATH, generate
-from gateway.mcp_server import _TOOL_LIST
+from gateway.tool_table import TOOL_LIST
 from shared.errors import ERROR_TYPES
 
 ENV_EXAMPLE = Path(__file__).resolve().parents[2] / ".env.example"
@@ -21,7 +21,7 @@ def test_committed_interface_doc_matches_the_code() -> None:
 
 def test_doc_names_every_tool_and_every_error_type() -> None:
     text = generate()
-    for tool in _TOOL_LIST:
+    for tool in TOOL_LIST:
         assert f"\n### {tool.name}\n" in text
     for error_type in ERROR_TYPES:
         assert f"| `{error_type}` |" in text

@@ -23,6 +23,7 @@ from shared import errors
 from shared.link_auth import new_nonce, prove
 from shared.link_keys import load_curve_client, load_curve_server
 from shared.link_session import FailureThrottle, LinkSession
+from shared.messages import Op
 from shared.protocol import Command, decode, encode, pack, unpack
 from shared.settings import Settings
 from tests.unit.link_fakes import LINK_KEY, WRONG_KEY, FakeWorker, make_curve_dir, stray_curve_keys
@@ -87,7 +88,7 @@ def test_rogue_worker_with_wrong_key_is_rejected_logged_and_never_gets_a_request
         await _eventually(lambda: "bad_proof" in _reasons(events))
         assert not broker.worker("openai").up
         with pytest.raises(errors.Unavailable):
-            await _collect(broker.call("openai", "chat", {}, 2.0))
+            await _collect(broker.call("openai", Op.CHAT, {}, 2.0))
         await rogue.nothing_but({Command.CHALLENGE}, 0.3)
         rogue.close()
 
@@ -101,7 +102,7 @@ def test_impostor_of_a_live_worker_never_receives_its_requests(tmp_path: Path) -
         rogue = FakeWorker(broker.endpoint, key=WRONG_KEY)  # claims "openai" too
         await _answer_with_wrong_key(rogue)
         await _eventually(lambda: _reasons(events) == ["bad_proof"])
-        task = asyncio.create_task(_collect(broker.call("openai", "chat", {"n": 1}, 3.0)))
+        task = asyncio.create_task(_collect(broker.call("openai", Op.CHAT, {"n": 1}, 3.0)))
         request = await real.expect(Command.REQUEST)
         await real.send(Command.REPLY, request.request_id, {"ok": True})
         assert await task == [{"ok": True}]
@@ -163,7 +164,7 @@ def test_bad_missing_and_replayed_signatures_are_dropped(tmp_path: Path) -> None
     async def scenario(broker: WorkerBroker, events: Events) -> None:
         worker = FakeWorker(broker.endpoint)
         await worker.ready()
-        task = asyncio.create_task(_collect(broker.call("openai", "chat", {}, 3.0)))
+        task = asyncio.create_task(_collect(broker.call("openai", Op.CHAT, {}, 3.0)))
         request = await worker.expect(Command.REQUEST)
         assert worker.session is not None
         good = encode(Command.REPLY, request.request_id, {"fine": True}, worker.session.sign)
@@ -316,7 +317,7 @@ def test_worker_serves_a_verified_gateway_and_rehandshakes_after_it_restarts(tmp
     async def call_once(broker: WorkerBroker) -> None:
         # An unconfigured worker answers every call with its own "configure me" error.
         with pytest.raises(errors.Unavailable) as caught:
-            await _collect(broker.call("openai", "chat", {}, 3.0))
+            await _collect(broker.call("openai", Op.CHAT, {}, 3.0))
         assert "operator must configure" in caught.value.message
 
     async def main() -> None:
@@ -356,7 +357,7 @@ def test_curve_worker_with_its_key_is_served(tmp_path: Path) -> None:
     async def scenario(broker: WorkerBroker, events: Events) -> None:
         worker = FakeWorker(broker.endpoint, curve=load_curve_client(curve_dir, "openai"))
         await worker.ready()
-        task = asyncio.create_task(_collect(broker.call("openai", "chat", {}, 3.0)))
+        task = asyncio.create_task(_collect(broker.call("openai", Op.CHAT, {}, 3.0)))
         request = await worker.expect(Command.REQUEST)
         await worker.send(Command.REPLY, request.request_id, {"ok": 1})
         assert await task == [{"ok": 1}]

@@ -7,6 +7,7 @@ import asyncio
 from gateway.broker import WorkerBroker
 from gateway.metrics import GatewayMetrics
 from gateway.tracing import incoming_trace
+from shared.messages import Ready
 
 CLIENT = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
 
@@ -41,8 +42,8 @@ def test_exposition_shows_calls_and_worker_state() -> None:
     async def scenario() -> str:
         broker = WorkerBroker("ipc:///tmp/unused-llmc-test.sock", link_key=bytes(32), workers=["openai"])
         state = broker.worker("openai")
-        state.apply_ready({"status": "ready", "incarnation": "a", "circuit": {"state": "open"},
-                           "counters": {"retries": 4, "attempts": 10}}, broker.now())
+        state.apply_ready(Ready.from_wire({"status": "ready", "incarnation": "a", "circuit": {"state": "open"},
+                                           "counters": {"retries": 4, "attempts": 10}}), broker.now())
         metrics = GatewayMetrics(broker, lambda: 3)
         metrics.calls.labels("chat", "openai", "gpt-4o-mini", "ok").inc()
         metrics.latency.labels("chat", "openai", "gpt-4o-mini", "ok").observe(0.02)

@@ -8,8 +8,9 @@ import pytest
 from mcp.shared.inbound import validate_mcp_param_headers
 from pydantic import ValidationError
 
-from gateway.mcp_server import _TOOL_LIST, _validation_message
+from gateway.mcp_server import _validation_message
 from gateway.tool_schemas import MAX_INPUT_CHARS, ChatInput, EmbedInput, HealthInput, param_header_schema
+from gateway.tool_table import TOOL_LIST
 
 
 def message_for(model: type, data: object) -> str:
@@ -58,8 +59,8 @@ def test_embed_inputs() -> None:
 
 
 def test_every_tool_has_description_and_schemas() -> None:
-    assert [t.name for t in _TOOL_LIST] == ["chat", "chatStream", "embed", "getHealth"]
-    for tool in _TOOL_LIST:
+    assert [t.name for t in TOOL_LIST] == ["chat", "chatStream", "embed", "getHealth"]
+    for tool in TOOL_LIST:
         assert tool.description and len(tool.description) > 20
         assert tool.input_schema["type"] == "object"
         assert tool.output_schema is not None and tool.output_schema["type"] == "object"

@@ -19,6 +19,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 
 from cli.stack import REPO_ROOT, scrubbed_environment
 from shared import otel
+from shared.messages import Op, WorkRequest
 from shared.settings import Settings
 from workers.tracing import provider_call_span
 
@@ -36,7 +37,7 @@ def test_worker_span_continues_the_gateway_hop_and_is_the_providers_parent() -> 
     tracing = otel.Tracing(provider.get_tracer("test"))
     request = {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "private words"}],
                "traceparent": GATEWAY_HOP}
-    with provider_call_span(tracing, "openai", "openai", "req-1", {"op": "chat_stream", "request": request}):
+    with provider_call_span(tracing, "openai", "openai", "req-1", WorkRequest(Op.CHAT_STREAM, request)):
         sent = request["traceparent"]
     (span,) = exporter.get_finished_spans()
     assert span.name == "chat gpt-4o-mini" and span.kind.name == "CLIENT"
@@ -54,7 +55,7 @@ def test_worker_span_records_a_failure_by_type_only() -> None:
     tracing = otel.Tracing(provider.get_tracer("test"))
     request = {"model": "m", "inputs": ["x"], "traceparent": "not a traceparent"}
     try:
-        with provider_call_span(tracing, "lab", "lmstudio", "req-2", {"op": "embed", "request": request}):
+        with provider_call_span(tracing, "lab", "lmstudio", "req-2", WorkRequest(Op.EMBED, request)):
             raise ValueError("a message quoting the prompt")
     except ValueError:
         pass
@@ -72,7 +73,7 @@ def test_a_cancelled_call_ends_its_span_as_cancelled() -> None:
     tracing = otel.Tracing(provider.get_tracer("test"))
     request = {"model": "m", "messages": [], "traceparent": GATEWAY_HOP}
     with contextlib.suppress(asyncio.CancelledError), \
-            provider_call_span(tracing, "openai", "openai", "req-3", {"op": "chat", "request": request}):
+            provider_call_span(tracing, "openai", "openai", "req-3", WorkRequest(Op.CHAT, request)):
         raise asyncio.CancelledError
     (span,) = exporter.get_finished_spans()
     assert span.attributes is not None and span.attributes["error.type"] == "cancelled"

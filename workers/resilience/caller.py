@@ -12,7 +12,7 @@ import asyncio
 import contextlib
 import time
 from collections.abc import AsyncGenerator, Awaitable, Callable
-from typing import Any, TypeVar
+from typing import TypeVar
 
 from shared import errors
 from shared.config import ProviderConfig
@@ -149,20 +149,16 @@ class ResilientCaller:
             self.circuits.release(model)
             raise
 
-    def health(self) -> dict[str, Any]:
-        """What the worker's heartbeat reports about its resilience state (``counters`` only ever grow)."""
+    def counters(self) -> dict[str, int]:
+        """The resilience counters the worker's health reports (they only ever grow)."""
         return {
-            "degraded_since": self.reach.since_iso(),
-            "circuit": self.circuits.snapshot(),
-            "counters": {
-                "attempts": self.attempts,
-                "retries": self.retry.retries,
-                "retry_budget_granted": self.retry.budget.granted,
-                "retry_budget_refusals": self.retry.budget.refused,
-                "retry_hint_violations": self.retry.hint_violations,
-                "rate_limit_waits": self.limiter.waits,
-                "rate_limit_rejections": self.limiter.rejections,
-            },
+            "attempts": self.attempts,
+            "retries": self.retry.retries,
+            "retry_budget_granted": self.retry.budget.granted,
+            "retry_budget_refusals": self.retry.budget.refused,
+            "retry_hint_violations": self.retry.hint_violations,
+            "rate_limit_waits": self.limiter.waits,
+            "rate_limit_rejections": self.limiter.rejections,
         }
 
 

@@ -7,7 +7,8 @@ closed ──N consecutive failures──▶ open ──cooldown──▶ half-o
 While open, calls fail at once with ``unavailable`` and the remaining cooldown as
 retry-after, so a dead provider costs the caller nothing but a fast error (and lets the
 gateway fall back). Only failures that say something about the provider's health count:
-a bad request or a rate limit does not open the circuit.
+a bad request or a rate limit does not open the circuit (``ErrorPolicy.circuit`` in
+``shared.errors`` says which do).
 """
 
 from __future__ import annotations
@@ -28,11 +29,9 @@ log = logging.getLogger("workers.circuit")
 
 State = Literal["closed", "open", "half_open"]
 
-_HEALTH_FAILURES = (errors.Overloaded, errors.ProviderError, errors.Timeout, errors.ConnectionFailed)
-
-
 def counts_against_health(error: errors.LLMCallerError) -> bool:
-    return isinstance(error, _HEALTH_FAILURES)
+    """Whether ``error`` says something about the provider's health: its type's policy decides."""
+    return error.policy.circuit
 
 
 @dataclass

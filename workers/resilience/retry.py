@@ -1,7 +1,9 @@
 """When to retry a failed provider call, and how long to wait first.
 
-Rules, in order: never retry an error that is not transient, or that the provider marked
-``x-should-retry: false``; never after a stream has forwarded a chunk (the caller already
+Rules, in order: retry only what the error type's policy allows (``ErrorPolicy.worker_retry``
+in ``shared.errors``: transient errors unless the provider marked them ``x-should-retry:
+false``, client errors only if it marked them ``true``, never ``worker_lost``,
+``unavailable`` or ``stream_interrupted``); never after a stream has forwarded a chunk (the caller already
 has part of an answer); never past the caller's deadline; never beyond the retry budget
 (``workers.resilience.retry_budget``: a floor of retries per second plus a share of
 traffic, so a quiet worker may always retry and a flood cannot turn into a retry storm).
@@ -24,11 +26,6 @@ from workers.resilience.retry_budget import RetryBudget
 __all__ = ["RetryPlanner"]
 
 log = logging.getLogger("workers.retry")
-
-# Retrying these is the job of someone else: worker_lost and unavailable are the
-# gateway's to handle, a broken stream already reached the caller.
-_NEVER = (errors.StreamInterrupted, errors.WorkerLost, errors.Unavailable)
-
 
 class RetryPlanner:
     def __init__(
@@ -63,9 +60,9 @@ class RetryPlanner:
         return delay
 
     def _retryable(self, error: errors.LLMCallerError) -> bool:
-        if isinstance(error, _NEVER) or error.should_retry is False:
-            return False
-        return error.retryable or error.should_retry is True
+        # Which types are retried, and how far the provider's x-should-retry may change
+        # that, is each error type's policy (shared.errors).
+        return error.policy.worker_retries(error.should_retry)
 
     def _wait(self, error: errors.LLMCallerError, attempt: int) -> float:
         hint = error.retry_after_s
