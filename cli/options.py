@@ -23,7 +23,7 @@ __all__ = ["CommandRefused", "Handler", "add_config_dir", "add_run_dir", "report
 _OPTION_VARS = {"config_dir": "LLMC_CONFIG_DIR", "run_dir": "LLMC_RUN_DIR", "log_dir": "LLMC_LOG_DIR",
                 "port": "LLMC_PORT"}
 CONFIG_DIR_DEFAULT = "$LLMC_CONFIG_DIR, else the running stack's, else $XDG_CONFIG_HOME/llm-caller"
-RUN_DIR_DEFAULT = "$LLMC_RUN_DIR, else $XDG_RUNTIME_DIR/llm-caller, else $XDG_STATE_HOME/llm-caller/run"
+RUN_DIR_DEFAULT = "$LLMC_RUN_DIR, else $XDG_STATE_HOME/llm-caller/run"
 
 Handler = Callable[[argparse.Namespace], int]
 

@@ -5,7 +5,7 @@ program; a process started by hand reads the same names. Files (what to call, wh
 call) live in the config folder; these say *where* things are and *how* to run.
 
     LLMC_CONFIG_DIR   folder with providers.json and client-registry.json   $XDG_CONFIG_HOME/llm-caller
-    LLMC_RUN_DIR      sockets, pid file, secret hand-off files (0700)        $XDG_RUNTIME_DIR/llm-caller
+    LLMC_RUN_DIR      sockets, pid file, secret hand-off files (0700)        $XDG_STATE_HOME/llm-caller/run
     LLMC_LOG_DIR      log files                                             $XDG_STATE_HOME/llm-caller/logs
     LLMC_HOST         gateway bind address                                  127.0.0.1
     LLMC_PORT         gateway port                                          8765
@@ -44,11 +44,12 @@ The worker link (``LinkSettings``; decision D11, shared/protocol.py):
 
 Where things live by default (README "Where things live"): outside any source checkout,
 in the operator's XDG folders. ``$XDG_CONFIG_HOME`` defaults to ``~/.config`` and
-``$XDG_STATE_HOME`` to ``~/.local/state``. The run folder is ``$XDG_RUNTIME_DIR/llm-caller``
-when that variable is set and short enough for the unix sockets inside it, else
-``$XDG_STATE_HOME/llm-caller/run``. A run folder named explicitly keeps its logs in
-``RUN_DIR/logs``; the default one keeps them in ``$XDG_STATE_HOME/llm-caller/logs``,
-since a runtime folder is emptied at logout.
+``$XDG_STATE_HOME`` to ``~/.local/state``. The run folder is ``$XDG_STATE_HOME/llm-caller/run``,
+not ``$XDG_RUNTIME_DIR``: that variable is missing where an MCP client, cron or sudo starts
+a command (which would then look in another folder than ``up`` used), and the folder is
+removed at the last logout, taking a detached stack's sockets with it. A run folder named
+explicitly keeps its logs in ``RUN_DIR/logs``; the default one's are in
+``$XDG_STATE_HOME/llm-caller/logs``.
 
 ``Settings.resolve`` is the one place the CLI turns options into settings, per setting:
 an explicit option, else the ``LLMC_*`` variable, else the record the running stack left
@@ -68,8 +69,7 @@ from pathlib import Path
 from typing import Any
 
 __all__ = ["RECORD_NAME", "HttpLimits", "LinkSettings", "SecuritySettings", "Settings", "default_config_dir",
-           "default_keys_dir", "default_run_dir",
-           "default_state_dir", "read_stack_record"]
+           "default_keys_dir", "default_run_dir", "default_state_dir", "read_stack_record"]
 
 APP_NAME = "llm-caller"
 # The running stack's record in its run folder: where a later command finds port, config and logs.
@@ -97,7 +97,7 @@ def default_config_dir(env: Mapping[str, str]) -> Path:
 
 
 def default_state_dir(env: Mapping[str, str]) -> Path:
-    """$XDG_STATE_HOME/llm-caller, else ~/.local/state/llm-caller: logs, and the run folder's fallback."""
+    """$XDG_STATE_HOME/llm-caller, else ~/.local/state/llm-caller: the run folder, logs and keys."""
     return _xdg(env, "XDG_STATE_HOME", ".local/state") / APP_NAME
 
 
@@ -107,12 +107,12 @@ def default_keys_dir(env: Mapping[str, str]) -> Path:
 
 
 def default_run_dir(env: Mapping[str, str]) -> Path:
-    """$XDG_RUNTIME_DIR/llm-caller when set and short enough for its sockets, else STATE/run."""
-    runtime = env.get("XDG_RUNTIME_DIR", "").strip()
-    if runtime and Path(runtime).is_absolute():
-        candidate = Path(runtime) / APP_NAME
-        if len(str(candidate / "supervisor.sock")) <= _MAX_SOCKET_PATH:
-            return candidate
+    """STATE/run: the same folder for every command of this user, whatever its environment.
+
+    Not $XDG_RUNTIME_DIR, which commands started by an MCP client, cron or sudo often lack
+    (they would look in another folder than ``up`` used), and which is removed at the last
+    logout while a detached stack may still be running from it.
+    """
     return default_state_dir(env) / "run"
 
 
@@ -311,7 +311,8 @@ class Settings:
         env = os.environ if env is None else env
         named_run_dir = env.get("LLMC_RUN_DIR", "").strip()
         run_dir = Path(named_run_dir).absolute() if named_run_dir else default_run_dir(env)
-        # A run folder someone named keeps its logs inside; the default one may be a tmpfs.
+        # A run folder someone named keeps its logs inside (as before); the default one's are
+        # beside it in the state folder, where `llm-caller status` and the runbook point.
         log_default = run_dir / "logs" if named_run_dir else default_state_dir(env) / "logs"
         config_dir = env.get("LLMC_CONFIG_DIR", "").strip()
         log_dir = env.get("LLMC_LOG_DIR", "").strip()

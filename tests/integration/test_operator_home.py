@@ -80,15 +80,15 @@ def test_status_restart_token_and_down_find_the_stack_by_its_run_folder_alone(ro
         _cli(env, "down", "--run-dir", str(run))
 
 
-@pytest.mark.parametrize("runtime", [True, False], ids=["xdg-runtime-dir", "state-dir"])
-def test_with_xdg_defaults_no_command_needs_options(root: Path, runtime: bool) -> None:
-    env = _home_env(root, runtime=runtime)
-    run = root / "xr" / "llm-caller" if runtime else root / "xs" / "llm-caller" / "run"
+def test_with_xdg_defaults_no_command_needs_options(root: Path) -> None:
+    env = _home_env(root)
+    run = root / "xs" / "llm-caller" / "run"
     port = free_port()
     elsewhere = root / "elsewhere"
     elsewhere.mkdir()
-    # From another folder: this tree's code on the path, the default folders from HOME/XDG.
-    other = {**env, "PYTHONPATH": str(REPO_ROOT)}
+    # From another folder, and without XDG_RUNTIME_DIR as an MCP client or cron may start
+    # a command: this tree's code on the path, the default folders from HOME/XDG.
+    other = {**_home_env(root, runtime=False), "PYTHONPATH": str(REPO_ROOT)}
     _ok(_cli(env, "init"))
     assert (root / "xc" / "llm-caller" / "providers.json").is_file()
     try:

@@ -35,11 +35,10 @@ def test_defaults_are_xdg_folders_outside_the_checkout(tmp_path: Path) -> None:
 
 
 def test_xdg_variables_move_the_defaults(tmp_path: Path) -> None:
-    env = {**_home(tmp_path), "XDG_CONFIG_HOME": str(tmp_path / "c"), "XDG_STATE_HOME": str(tmp_path / "s"),
-           "XDG_RUNTIME_DIR": str(tmp_path / "r")}
+    env = {**_home(tmp_path), "XDG_CONFIG_HOME": str(tmp_path / "c"), "XDG_STATE_HOME": str(tmp_path / "s")}
     settings = Settings.resolve({}, env)
     assert (settings.config_dir, settings.run_dir, settings.log_dir) == (
-        tmp_path / "c" / "llm-caller", tmp_path / "r" / "llm-caller", tmp_path / "s" / "llm-caller" / "logs")
+        tmp_path / "c" / "llm-caller", tmp_path / "s" / "llm-caller" / "run", tmp_path / "s" / "llm-caller" / "logs")
 
 
 def test_relative_xdg_values_are_ignored_as_the_spec_says(tmp_path: Path) -> None:
@@ -47,9 +46,10 @@ def test_relative_xdg_values_are_ignored_as_the_spec_says(tmp_path: Path) -> Non
     assert settings.config_dir == tmp_path / "home" / ".config" / "llm-caller"
 
 
-def test_a_runtime_folder_too_long_for_sockets_falls_back_to_the_state_folder(tmp_path: Path) -> None:
-    env = {**_home(tmp_path), "XDG_RUNTIME_DIR": "/" + "r" * 120}
-    assert default_run_dir(env) == tmp_path / "home" / ".local" / "state" / "llm-caller" / "run"
+def test_the_run_folder_does_not_depend_on_xdg_runtime_dir(tmp_path: Path) -> None:
+    """Commands started by an MCP client or cron often lack XDG_RUNTIME_DIR; they must find the same stack."""
+    with_runtime = {**_home(tmp_path), "XDG_RUNTIME_DIR": str(tmp_path / "r")}
+    assert default_run_dir(with_runtime) == default_run_dir(_home(tmp_path))
 
 
 def test_option_beats_environment_beats_record_beats_default(tmp_path: Path) -> None:
