@@ -17,7 +17,7 @@ help:
 	@echo "make demo    whole stack against bundled emulators, a real MCP client calls every tool"
 	@echo "make try     the stack against the emulators, no keys: prints an endpoint, a token and client setups"
 	@echo "make test    the whole test suite (CI runs this)"
-	@echo "make run     the stack in the foreground with config/ and real providers"
+	@echo "make run     the stack in the foreground with your config (llm-caller init) and real providers"
 	@echo "make up / make down / make status    the same stack in the background"
 	@echo "make lint    ruff, mypy, and lint-docs (markdownlint + cspell over every *.md)"
 	@echo "make bench   side-by-side benchmark (not part of make test)"
@@ -50,10 +50,14 @@ try: venv
 test: venv
 	$(PY) -m pytest
 
+# `init` first: it writes the starter config into the operator's config folder (see the README's
+# "Where things live") when a file is missing and never touches an existing one.
 run: venv
+	$(PY) -m cli.main init
 	$(PY) -m cli.main run
 
 up: venv
+	$(PY) -m cli.main init
 	$(PY) -m cli.main up --detach
 
 down: venv

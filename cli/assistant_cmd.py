@@ -13,10 +13,10 @@ from cli.assistant import providers
 from cli.assistant.rollback import rollback as rollback_handler
 from cli.assistant.spec import parse_default, parse_model
 from cli.config_cmd import add_action_config_dir, config_actions
+from workers.providers.registry import KINDS
 
 __all__ = ["register"]
 
-_KINDS = ("openai", "anthropic", "lmstudio")
 
 
 def _menu(args: argparse.Namespace) -> int:
@@ -31,7 +31,7 @@ def _yes(parser: argparse.ArgumentParser) -> None:
 
 def _provider_options(parser: argparse.ArgumentParser, *, creating: bool) -> None:
     parser.add_argument("name", metavar="NAME", help="provider name (lowercase letters, digits, '-', '_')")
-    parser.add_argument("--kind", choices=_KINDS, required=creating, help="wire format the provider speaks")
+    parser.add_argument("--kind", choices=tuple(KINDS), required=creating, help="wire format the provider speaks")
     parser.add_argument("--base-url", metavar="URL", required=creating,
                         help="e.g. https://api.openai.com/v1, https://api.anthropic.com, http://localhost:1234")
     parser.add_argument("--model", type=parse_model, action="append", metavar="ID[:CAPS]",

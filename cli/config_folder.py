@@ -8,8 +8,11 @@ starter; an existing one is never touched here.
 
 from __future__ import annotations
 
+from importlib.resources import files
 from pathlib import Path
 from typing import Any
+
+import orjson
 
 from shared.config import ProvidersFile, json_schemas
 from shared.files import existing_mode, json_bytes, write_bytes_atomic, write_json_atomic
@@ -18,62 +21,10 @@ from shared.settings import Settings
 __all__ = ["STARTER_PROVIDERS", "STARTER_REGISTRY", "fill_in", "schema_files", "stale_schemas", "starter_files",
            "write_schemas", "write_starter"]
 
-# The starter written by `init`: the same content as the repo's config/providers.json, kept
-# in code so an installed command (with no repo beside it) can still write it. A test
-# keeps the two identical.
-STARTER_PROVIDERS: dict[str, Any] = {
-    "providers": {
-        "openai": {
-            "kind": "openai",
-            "base_url": "https://api.openai.com/v1",
-            "secret": {"env": "OPENAI_API_KEY"},
-            "models": [
-                {"id": "gpt-4o-mini", "capabilities": ["chat", "chatStream"], "priority": 10},
-                {"id": "gpt-4o", "capabilities": ["chat", "chatStream"], "priority": 20},
-                {"id": "text-embedding-3-small", "capabilities": ["embed"], "priority": 10},
-            ],
-            "timeouts": {"connect_s": 5, "read_s": 60, "total_s": 120},
-            "max_concurrency": 32,
-            "priority": 10,
-        },
-        "anthropic": {
-            "kind": "anthropic",
-            "base_url": "https://api.anthropic.com",
-            "secret": {"env": "ANTHROPIC_API_KEY"},
-            "models": [
-                {"id": "claude-haiku-4-5", "capabilities": ["chat", "chatStream"], "priority": 10},
-                {"id": "claude-sonnet-4-5", "capabilities": ["chat", "chatStream"], "priority": 20},
-            ],
-            "timeouts": {"connect_s": 5, "read_s": 60, "total_s": 120},
-            "max_concurrency": 32,
-            "priority": 20,
-        },
-        "lmstudio": {
-            "kind": "lmstudio",
-            "base_url": "http://localhost:1234",
-            "models": [],
-            "discover_models": True,
-            "timeouts": {"connect_s": 2, "read_s": 120, "total_s": 300},
-            "max_concurrency": 4,
-            "priority": 50,
-        },
-    },
-    "defaults": {
-        "chat": {"provider": "openai", "model": "gpt-4o-mini"},
-        "chatStream": {"provider": "openai", "model": "gpt-4o-mini"},
-        "embed": {"provider": "openai", "model": "text-embedding-3-small"},
-    },
-    "fallbacks": {
-        "chat": [{"provider": "anthropic", "model": "claude-haiku-4-5"}, {"provider": "lmstudio"}],
-        "chatStream": [{"provider": "anthropic", "model": "claude-haiku-4-5"}, {"provider": "lmstudio"}],
-        "embed": [{"provider": "lmstudio"}],
-    },
-    "aliases": {
-        "fast": {"provider": "openai", "model": "gpt-4o-mini"},
-        "smart": {"provider": "anthropic", "model": "claude-sonnet-4-5"},
-        "local": {"provider": "lmstudio"},
-    },
-}
+# The starter written by `init`: the same content as the repo's config/providers.json, shipped
+# as package data (cli/starter_providers.json) so an installed command (with no repo beside it)
+# can still write it. A test keeps the two identical.
+STARTER_PROVIDERS: dict[str, Any] = orjson.loads(files("cli").joinpath("starter_providers.json").read_bytes())
 
 STARTER_REGISTRY: dict[str, Any] = {"clients": {}}
 

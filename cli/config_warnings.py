@@ -21,7 +21,6 @@ Each warning is one line naming the provider (by its path in providers.json) and
 
 from __future__ import annotations
 
-import ipaddress
 import os
 import stat
 import sys
@@ -30,17 +29,12 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from shared.config import KIND_CAPABILITIES, ConfigError, ProviderConfig, ProvidersFile, load_providers
+from shared.hosts import is_loopback
 from shared.settings import Settings
+from workers.providers.registry import KINDS
 
 __all__ = ["config_warnings", "cross_check", "key_problem", "report_for_start", "unconfigured_reasons"]
 
-# The paths each kind's worker adds to base_url itself (workers/adapters/*.py).
-_ADDED_PATHS = {
-    "openai": ("/chat/completions", "/embeddings", "/models", "/completions"),
-    "anthropic": ("/v1/messages", "/v1/models", "/v1"),
-    "lmstudio": ("/v1/chat/completions", "/v1/embeddings", "/v1/models", "/api/v0/models", "/api/v0", "/v1"),
-}
-_JOINS = {"anthropic": "/v1/messages", "lmstudio": "/v1/... and /api/v0/models"}
 
 
 def cross_check(config: ProvidersFile) -> tuple[list[str], list[str]]:
@@ -63,9 +57,10 @@ def cross_check(config: ProvidersFile) -> tuple[list[str], list[str]]:
             f"{where}.model: {target.model!r} is not listed with {capability} under "
             f"providers.{target.provider}.models (listed: {', '.join(listed) or 'none'})"
         )
-        if provider.kind == "lmstudio" and provider.discover_models:
-            # LM Studio reports its loaded models at start-up, so the list may legitimately be short.
-            warnings.append(f"{text}; it must be loaded in LM Studio when calls arrive")
+        spec = KINDS[provider.kind]
+        if spec.discovers_models and provider.discover_models:
+            # Such a server reports its loaded models at start-up, so the list may legitimately be short.
+            warnings.append(f"{text}; it must be loaded in {spec.title} when calls arrive")
         else:
             problems.append(
                 f'{text}; fix: add {{"id": "{target.model}", "capabilities": ["{capability}"]}} '
@@ -98,32 +93,26 @@ def base_url_problem(name: str, provider: ProviderConfig) -> str | None:
     path = parts.path.rstrip("/")
     root = f"{parts.scheme}://{parts.netloc}"
     where = f"providers.{name}.base_url"
-    for added in _ADDED_PATHS[provider.kind]:
+    spec = KINDS[provider.kind]
+    for added in spec.added_paths:
         if not path.endswith(added):
             continue
         kept = provider.base_url[: len(provider.base_url) - len(added)] or root
-        if provider.kind == "openai":
-            return (f"{where}: {provider.base_url} ends in {added}, which the openai worker adds itself; "
+        if spec.base_url_style == "version":
+            return (f"{where}: {provider.base_url} ends in {added}, which the {spec.name} worker adds itself; "
                     f"fix: end it at the version path, e.g. {kept}")
-        return (f"{where}: {provider.base_url} ends in {added}, but the {provider.kind} worker adds "
-                f"{_JOINS[provider.kind]} itself (calls would go to {provider.base_url}"
-                f"{_ADDED_PATHS[provider.kind][0]}); fix: use {kept}")
-    if provider.kind == "openai" and not path:
-        return (f"{where}: {provider.base_url} has no path, but the openai worker calls BASE_URL/chat/completions "
-                f"and OpenAI (like most compatible servers) serves it under /v1; fix: use {root}/v1")
-    if provider.secret is not None and parts.scheme == "http" and not _loopback(parts.hostname or ""):
+        return (f"{where}: {provider.base_url} ends in {added}, but the {spec.name} worker adds "
+                f"{spec.joins} itself (calls would go to {provider.base_url}"
+                f"{spec.added_paths[0]}); fix: use {kept}")
+    if spec.base_url_style == "version" and not path:
+        version = urlsplit(spec.default_base_url).path
+        return (f"{where}: {provider.base_url} has no path, but the {spec.name} worker calls "
+                f"BASE_URL{spec.added_paths[0]} and {spec.title} (like most compatible servers) serves it under "
+                f"{version}; fix: use {root}{version}")
+    if provider.secret is not None and parts.scheme == "http" and not is_loopback(parts.hostname or ""):
         return (f"{where}: plain http:// to {parts.hostname} would send the {name} key unencrypted; "
                 "fix: use https://")
     return None
-
-
-def _loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 # ---- keys -------------------------------------------------------------------------------
@@ -205,7 +194,7 @@ def config_warnings(config: ProvidersFile, environ: Mapping[str, str] | None = N
         key = key_problem(name, provider, environ)
         if key is not None:
             warnings.append(_with_routes(config, name, key))
-        if provider.kind == "lmstudio" and not provider.models and not provider.discover_models:
+        if KINDS[provider.kind].discovers_models and not provider.models and not provider.discover_models:
             warnings.append(f"providers.{name}.models: none listed and discover_models is false, so no call can "
                             "be routed to it; fix: list its models, or set discover_models to true")
     return warnings

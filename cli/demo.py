@@ -17,6 +17,7 @@ from mcp import Client
 
 from cli.sandbox import Sandbox
 from cli.stack import SUPERVISORD_CONF, scrubbed_environment
+from shared.config import KIND_CAPABILITIES, ProvidersFile
 from shared.tool_names import CHAT, CHAT_STREAM, EMBED, GET_HEALTH
 
 
@@ -43,15 +44,20 @@ async def _health(client: Client) -> None:
         _say(f"  {worker['provider']:<10} up={worker['up']!s:<5} status={worker['status']:<12} models: {models}")
 
 
-async def _chats(client: Client) -> None:
-    for provider in ("openai", "anthropic", "lmstudio"):
+def _able(config: ProvidersFile, capability: str, *, able: bool = True) -> list[str]:
+    """The sandbox's providers whose kind can (or, with ``able=False``, cannot) do ``capability``."""
+    return [name for name, p in config.providers.items() if (capability in KIND_CAPABILITIES[p.kind]) == able]
+
+
+async def _chats(client: Client, config: ProvidersFile) -> None:
+    for provider in config.providers:
         reply = _check(await client.call_tool(CHAT, {"prompt": "What is 2+2?", "provider": provider}), CHAT)
         _say(f"  chat via {provider}/{reply['model']}: {reply['text']!r} "
              f"({reply['usage']['total_tokens']} tokens, {reply['latency_ms']:.1f} ms)")
 
 
-async def _stream(client: Client) -> None:
-    _say("  chatStream via anthropic, chunks as they arrive:")
+async def _stream(client: Client, provider: str) -> None:
+    _say(f"  chatStream via {provider}, chunks as they arrive:")
     print("    ", end="", flush=True)
     arrivals: list[float] = []
 
@@ -60,7 +66,7 @@ async def _stream(client: Client) -> None:
         print(f"[{message}]", end="", flush=True)
 
     result = await client.call_tool(
-        CHAT_STREAM, {"prompt": "Tell me a short story", "provider": "anthropic"}, progress_callback=on_progress
+        CHAT_STREAM, {"prompt": "Tell me a short story", "provider": provider}, progress_callback=on_progress
     )
     print()
     reply = _check(result, CHAT_STREAM)
@@ -70,39 +76,44 @@ async def _stream(client: Client) -> None:
         raise RuntimeError("chatStream sent fewer than two progress notifications")
 
 
-async def _embeds(client: Client) -> None:
-    for provider in ("openai", "lmstudio"):
+async def _embeds(client: Client, config: ProvidersFile) -> None:
+    for provider in _able(config, EMBED):
         reply = _check(await client.call_tool(EMBED, {"input": ["hello", "world"], "provider": provider}), EMBED)
         _say(f"  embed via {provider}/{reply['model']}: {len(reply['vectors'])} vectors x {reply['dimensions']} dims")
-    refused = await client.call_tool(EMBED, {"input": "hello", "provider": "anthropic"})
-    _say(f"  embed via anthropic is refused clearly: {_text(refused)!r}")
+    for provider in _able(config, EMBED, able=False):
+        refused = await client.call_tool(EMBED, {"input": "hello", "provider": provider})
+        _say(f"  embed via {provider} is refused clearly: {_text(refused)!r}")
 
 
-def _restart_openai(box: Sandbox) -> None:
+def _restart(box: Sandbox, provider: str) -> None:
     env = scrubbed_environment(box.stack.settings)
     command = [sys.executable, "-m", "supervisor.supervisorctl", "-c", str(SUPERVISORD_CONF),
-               "restart", "worker-openai"]
+               "restart", f"worker-{provider}"]
     started = time.perf_counter()
     out = subprocess.run(command, env=env, capture_output=True, text=True, check=True).stdout
-    _say(f"  $ supervisorctl restart worker-openai  ({(time.perf_counter() - started) * 1000:.0f} ms)")
+    _say(f"  $ supervisorctl restart worker-{provider}  ({(time.perf_counter() - started) * 1000:.0f} ms)")
     for line in out.strip().splitlines():
         _say(f"    {line}")
 
 
 async def _session(box: Sandbox) -> None:
+    config = box.providers
+    default = config.defaults["chat"].provider
+    # Stream through another provider than the default one, to show a second wire format.
+    streamer = next((name for name in config.providers if name != default), default)
     async with box.client() as client:
         _say("\n1. getHealth")
         await _health(client)
         _say("\n2. chat through each provider's worker")
-        await _chats(client)
+        await _chats(client, config)
         _say("\n3. chatStream")
-        await _stream(client)
+        await _stream(client, streamer)
         _say("\n4. embed")
-        await _embeds(client)
-        _say("\n5. restart the openai worker while the gateway stays up")
-        _restart_openai(box)
+        await _embeds(client, config)
+        _say(f"\n5. restart the {default} worker while the gateway stays up")
+        _restart(box, default)
         started = time.perf_counter()
-        reply = _check(await client.call_tool(CHAT, {"prompt": "Are you back?", "provider": "openai"}), CHAT)
+        reply = _check(await client.call_tool(CHAT, {"prompt": "Are you back?", "provider": default}), CHAT)
         _say(f"  next chat answered in {(time.perf_counter() - started) * 1000:.0f} ms: {reply['text']!r}")
         health = _check(await client.call_tool(GET_HEALTH, {}), GET_HEALTH)
         seen = {w["provider"]: w["restarts_seen"] for w in health["workers"]}

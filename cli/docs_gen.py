@@ -7,7 +7,8 @@ and the error tables in README.md and runbook/errors.md (``cli.error_tables``).
 
 Tools come from ``gateway.tool_table.TOOL_LIST`` (what ``tools/list`` answers), limits
 from ``gateway.tool_schemas``, errors from ``shared.errors``: the hierarchy from its
-module docstring, each type's meaning and retryability from its ``ErrorPolicy``.
+module docstring, each type's meaning and retryability from its ``ErrorPolicy``; provider
+kinds from their declarations (``workers.providers.registry``).
 ``tests/unit/test_interface_doc.py`` and ``tests/unit/test_error_tables.py`` fail when a
 committed file and the generator differ, so the references cannot drift from the code.
 """
@@ -31,6 +32,7 @@ from gateway.compose import error_result
 from gateway.tool_table import TOOL_LIST
 from shared import errors
 from shared.settings import Settings
+from workers.providers.registry import KINDS
 
 __all__ = ["DOC_PATH", "generate", "main"]
 
@@ -136,7 +138,8 @@ def _error_section() -> Iterator[str]:
                 "whether it is retryable), its `structuredContent` is one `error` object. For example, `embed` "
                 "asked of a provider without embeddings answers:")
     yield ""
-    example = errors.Unsupported("embed is not supported by anthropic", provider="anthropic")
+    no_embed = next(name for name, spec in KINDS.items() if "embed" not in spec.capabilities)
+    example = errors.Unsupported(f"embed is not supported by {no_embed}", provider=no_embed)
     yield from _json_block(error_result(example).model_dump(mode="json", by_alias=True, exclude_none=True))
     yield from ("", "| field | meaning |", "|---|---|")
     yield from (f"| `{key}` | {meaning} |" for key, meaning in _ERROR_FIELDS.items())
@@ -146,6 +149,21 @@ def _error_section() -> Iterator[str]:
     yield from ("", "| type | class | category | retryable | meaning |", "|---|---|---|---|---|")
     yield from _error_rows()
     yield from ("", "### Hierarchy", "", "```text", *tree, "```")
+
+
+def _kind_section() -> Iterator[str]:
+    """The provider kinds, straight from their declarations (``workers/providers/<kind>/kind.py``)."""
+    yield from ("", "## Provider kinds", "")
+    yield _wrap("What each `kind` in providers.json can do and needs, from its declaration in "
+                "`workers/providers/<kind>/kind.py`; a model's capabilities are limited to its kind's.")
+    yield from ("", "| kind | capabilities | key | default `base_url` | the worker appends | models |",
+                "|---|---|---|---|---|---|")
+    for name, spec in KINDS.items():
+        key = f"required, in `{spec.key_header}`" if spec.needs_key else f"optional, in `{spec.key_header}`"
+        base = "version path included" if spec.base_url_style == "version" else "server root"
+        models = "discovered from the server" if spec.discovers_models else "listed in providers.json"
+        yield (f"| `{name}` ({spec.title}) | {', '.join(f'`{c}`' for c in sorted(spec.capabilities))} | {key} "
+               f"| `{spec.default_base_url}` ({base}) | {spec.joins} | {models} |")
 
 
 def generate() -> str:
@@ -161,7 +179,7 @@ def generate() -> str:
               "the input limits, and the error shape with every error type."),
         "",
     ]
-    body = [*_tool_sections(), *_limit_section(), *_error_section()]
+    body = [*_tool_sections(), *_limit_section(), *_error_section(), *_kind_section()]
     return "\n".join(header + body) + "\n"
 
 

@@ -19,6 +19,7 @@ import tempfile
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
+from importlib.resources import files
 from pathlib import Path
 from typing import Any
 
@@ -33,10 +34,13 @@ from shared.files import write_json_atomic
 from shared.settings import Settings
 from shared.tokens import hash_token, new_token
 from shared.tool_names import GET_HEALTH
+from workers.providers.registry import KINDS
 
 __all__ = ["EmulatorProcess", "Sandbox", "free_port", "mcp_client"]
 
-PROVIDER_KEY_VARS = {"openai": "OPENAI_API_KEY", "anthropic": "ANTHROPIC_API_KEY"}
+# Where the sandbox exports each key kind's key (one emulator, and one provider named after it, per kind).
+PROVIDER_KEY_VARS = {name: spec.key_env or f"{name.upper()}_API_KEY" for name, spec in KINDS.items() if spec.needs_key}
+_EMULATOR_URL = "emulator:"  # emulators/providers.json writes each base URL as emulator:<kind>[/path]
 
 
 def free_port() -> int:
@@ -61,9 +65,9 @@ class EmulatorProcess:
         ports_file.unlink(missing_ok=True)
         command = [
             sys.executable, "-m", "emulators", "--host", "127.0.0.1",
-            "--openai-port", "0", "--anthropic-port", "0", "--lmstudio-port", "0",
             "--ports-file", str(ports_file), "--chunk-delay-s", str(self.chunk_delay_s),
-            "--openai-key", self.keys["openai"], "--anthropic-key", self.keys["anthropic"],
+            *(arg for kind in KINDS for arg in (f"--{kind}-port", "0")),
+            *(arg for kind, key in self.keys.items() for arg in (f"--{kind}-key", key)),
         ]
         log = (self.folder / "emulators.log").open("ab")
         self.process = subprocess.Popen(command, cwd=CODE_ROOT, stdout=log, stderr=subprocess.STDOUT,
@@ -88,35 +92,12 @@ class EmulatorProcess:
 
 
 def emulator_providers(emulators: EmulatorProcess) -> dict[str, Any]:
-    """providers.json for the emulators: the shipped config with base URLs swapped."""
-    return {
-        "providers": {
-            "openai": {
-                "kind": "openai", "base_url": emulators.url("openai") + "/v1",
-                "secret": {"env": PROVIDER_KEY_VARS["openai"]},
-                "models": [{"id": "gpt-4o-mini", "capabilities": ["chat", "chatStream"]},
-                           {"id": "gpt-4o", "capabilities": ["chat", "chatStream"]},
-                           {"id": "text-embedding-3-small", "capabilities": ["embed"]}],
-                "timeouts": {"connect_s": 2, "read_s": 10, "total_s": 30},
-            },
-            "anthropic": {
-                "kind": "anthropic", "base_url": emulators.url("anthropic"),
-                "secret": {"env": PROVIDER_KEY_VARS["anthropic"]},
-                "models": [{"id": "claude-sonnet-4-5", "capabilities": ["chat", "chatStream"]},
-                           {"id": "claude-haiku-4-5", "capabilities": ["chat", "chatStream"]}],
-                "timeouts": {"connect_s": 2, "read_s": 10, "total_s": 30},
-            },
-            "lmstudio": {
-                "kind": "lmstudio", "base_url": emulators.url("lmstudio"), "discover_models": True,
-                "timeouts": {"connect_s": 2, "read_s": 10, "total_s": 30},
-            },
-        },
-        "defaults": {
-            "chat": {"provider": "openai", "model": "gpt-4o-mini"},
-            "chatStream": {"provider": "openai", "model": "gpt-4o-mini"},
-            "embed": {"provider": "openai", "model": "text-embedding-3-small"},
-        },
-    }
+    """providers.json for the emulators (emulators/providers.json) with their base URLs filled in."""
+    config: dict[str, Any] = orjson.loads(files("emulators").joinpath("providers.json").read_bytes())
+    for provider in config["providers"].values():
+        kind, _, path = provider["base_url"].removeprefix(_EMULATOR_URL).partition("/")
+        provider["base_url"] = emulators.url(kind) + (f"/{path}" if path else "")
+    return config
 
 
 @dataclass
@@ -141,12 +122,13 @@ class Sandbox:
     keys: dict[str, str] = field(init=False)
     token: str = field(init=False)
     emulators: EmulatorProcess = field(init=False)
+    providers: ProvidersFile = field(init=False)  # the providers.json the stack runs with
     stack: Stack = field(init=False)
 
     def __enter__(self) -> Sandbox:
         # Short path under /tmp: unix socket paths are limited to ~107 bytes.
         self.root = Path(tempfile.mkdtemp(prefix="llmc-", dir="/tmp"))
-        self.keys = {p: f"sk-emu-{p}-{secrets.token_hex(12)}" for p in ("openai", "anthropic")}
+        self.keys = {p: f"sk-emu-{p}-{secrets.token_hex(12)}" for p in PROVIDER_KEY_VARS}
         try:
             self._start()
         except BaseException:
@@ -162,7 +144,7 @@ class Sandbox:
         providers = emulator_providers(self.emulators)
         if self.tweak is not None:
             self.tweak(providers)
-        ProvidersFile.model_validate(providers)
+        self.providers = ProvidersFile.model_validate(providers)
         write_json_atomic(config_dir / "providers.json", providers)
         self.token = new_token()
         client = {"token_sha256": hash_token(self.token), "created_at": int(time.time())}

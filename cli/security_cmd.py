@@ -11,7 +11,7 @@ Nothing here prints a private key. The only secret ever printed is the session t
 from __future__ import annotations
 
 import argparse
-import dataclasses
+import os
 import re
 import secrets
 import sys
@@ -24,7 +24,7 @@ from typing import Any
 import orjson
 import zmq
 
-from cli.options import CommandRefused, add_config_dir, reporting, resolve_settings
+from cli.options import CommandRefused, add_config_dir, add_run_dir, reporting, resolve_settings
 from shared.config import _NAME as NAME_PATTERN  # the one definition of a valid name
 from shared.config import ClientEntry, load_client_registry
 from shared.files import write_bytes_atomic
@@ -37,6 +37,7 @@ from shared.session_tokens import (
     load_session_key,
     session_binding,
 )
+from shared.settings import default_keys_dir
 
 __all__ = ["DEFAULT_KEYS_DIR", "DEFAULT_MANIFEST_NAME", "key_files", "register"]
 
@@ -179,7 +180,8 @@ def _ensure_private_dir(folder: Path) -> None:
 
 @reporting
 def _generate(args: argparse.Namespace) -> int:
-    folder = args.out.absolute()
+    # Default: the operator's state folder, outside any checkout and apart from the (shared) config.
+    folder = args.out.absolute() if args.out is not None else default_keys_dir(os.environ)
     targets = key_files(args.kind, args.name, folder)
     existing = [str(p) for p in targets if p.exists() or p.is_symlink()]
     if existing and not args.force:
@@ -223,10 +225,7 @@ def _session_key_file(args: argparse.Namespace) -> Path:
     """--key, else the running gateway's own key: $LLMC_SESSION_KEY_FILE or RUN_DIR/session.key."""
     if args.key is not None:
         return Path(args.key)
-    settings = resolve_settings(args)
-    if args.run_dir is not None:
-        settings = dataclasses.replace(settings, run_dir=Path(args.run_dir).absolute())
-    return settings.session_key_file
+    return resolve_settings(args).session_key_file
 
 
 @reporting
@@ -287,8 +286,9 @@ def register(sub: Any) -> None:
     generate.add_argument("--kind", required=True, choices=sorted(_KINDS),
                           help="manifest: Ed25519 signing pair; link: gateway-worker HMAC key; "
                                "curve: CurveZMQ certificate pair; session: session-token signing key")
-    generate.add_argument("--out", type=Path, default=DEFAULT_KEYS_DIR, metavar="DIR",
-                          help=f"folder for the files (default: ./{DEFAULT_KEYS_DIR})")
+    generate.add_argument("--out", type=Path, default=None, metavar="DIR",
+                          help="folder for the files (default: $XDG_STATE_HOME/llm-caller/keys, "
+                               "else ~/.local/state/llm-caller/keys)")
     generate.add_argument("--name", type=_name, default=None, metavar="NAME",
                           help="file name stem, e.g. a provider name (default: manifest for manifest, "
                                "workers for link, gateway for curve and session)")
@@ -305,7 +305,6 @@ def register(sub: Any) -> None:
     issue.add_argument("--key", type=Path, default=None, metavar="FILE",
                        help="session signing key (default: the gateway's own, $LLMC_SESSION_KEY_FILE or "
                             "RUN_DIR/session.key)")
-    issue.add_argument("--run-dir", type=Path, default=None, metavar="DIR",
-                       help="the run folder the gateway was started with (default: $LLMC_RUN_DIR or ./run)")
+    add_run_dir(issue, "the run folder the gateway was started with; its record names the config folder")
     add_config_dir(issue)
     issue.set_defaults(handler=_issue)

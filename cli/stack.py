@@ -38,7 +38,7 @@ from shared.config import ProvidersFile, load_client_registry, load_providers
 from shared.files import FileWriteError, write_bytes_atomic, write_secret_file
 from shared.hardening import leftover_processes, prctl_pdeathsig
 from shared.link_keys import KeyFileError, ensure_link_key
-from shared.settings import Settings
+from shared.settings import Settings, read_stack_record
 from shared.startup_checks import refusal_file
 from shared.timeline import ENV_VAR as TIMELINE_VAR
 
@@ -227,6 +227,7 @@ class Stack:
             raise StackError(str(exc)) from None
         hand_off_secrets(providers, self.settings, environ)
         write_worker_programs(self.settings, providers)
+        self.write_record()
         env = scrubbed_environment(self.settings, environ)
         command = [sys.executable, "-m", "supervisor.supervisord", "-c", str(SUPERVISORD_CONF)]
         if foreground:
@@ -327,7 +328,16 @@ class Stack:
                 _signal(pid, signal.SIGKILL)
             _wait_gone(leftovers, 2.0)
         shutil.rmtree(self.settings.secrets_dir, ignore_errors=True)
+        self.settings.record_file.unlink(missing_ok=True)
         return len(leftovers)
+
+    def write_record(self) -> None:
+        """Record port, host, config and log folders in RUN_DIR/stack.json (0600) for later commands.
+
+        ``status``, ``down``, ``restart``, ``stdio``, ``token issue`` and the config commands
+        read it through ``Settings.resolve``; ``clear_leftovers`` (so ``down``) removes it.
+        """
+        write_bytes_atomic(self.settings.record_file, orjson.dumps(self.settings.stack_record()), mode=0o600)
 
     def restart_worker(self, name: str) -> str:
         """Restart ``gateway`` or one worker, named ``openai`` or ``worker-openai``; returns the name used."""
@@ -364,6 +374,7 @@ class Stack:
         """
         if not self.is_running():
             return None
+        self._refuse_other_config()
         providers = self.check_config()
         rpc = self.rpc().supervisor
         before = {p["name"] for p in rpc.getAllProcessInfo() if p["name"] != "gateway"}
@@ -383,6 +394,13 @@ class Stack:
         for name in added:
             rpc.addProcessGroup(name)
         return WorkerChange(sorted(added), sorted(removed))
+
+    def _refuse_other_config(self) -> None:
+        """A stack started with another config folder must not be given this folder's workers."""
+        running = read_stack_record(self.settings.run_dir).get("LLMC_CONFIG_DIR")
+        if running is not None and Path(running) != self.settings.config_dir:
+            raise StackError(f"the stack running from {self.settings.run_dir} uses the config folder {running}, "
+                             f"not {self.settings.config_dir}")
 
     # ----------------------------------------------------------------- state
 

@@ -3,47 +3,45 @@
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import sys
 from pathlib import Path
 from typing import Any
 
 from cli.config_warnings import report_for_start, unconfigured_reasons
+from cli.options import add_run_dir, reporting, resolve_settings
 from cli.stack import Stack, StackError
 from cli.status_view import fetch_metrics, read_refusals, render_status
-from shared.settings import Settings
 
 __all__ = ["register"]
 
 
-def _add_location_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--config-dir", type=Path,
-                        help="folder with providers.json and client-registry.json (default: ./config)")
-    parser.add_argument("--run-dir", type=Path, help="folder for sockets and hand-off files (default: ./run)")
-    parser.add_argument("--log-dir", type=Path, help="folder for log files (default: RUN_DIR/logs)")
-    parser.add_argument("--port", type=int, help="gateway port on 127.0.0.1 (default: 8765)")
+def _add_location_options(parser: argparse.ArgumentParser, *, starts: bool) -> None:
+    """Where the stack reads config, keeps run state and logs, and its port.
+
+    ``up``/``run`` choose them; the other commands find them in the running stack's record
+    (RUN_DIR/stack.json), so there they only override.
+    """
+    found = "the running stack's, else " if not starts else ""
+    parser.add_argument("--config-dir", type=Path, metavar="DIR",
+                        help="folder with providers.json and client-registry.json "
+                             f"(default: $LLMC_CONFIG_DIR, else {found}$XDG_CONFIG_HOME/llm-caller)")
+    add_run_dir(parser, "folder for sockets, the pid file, hand-off files and the stack's record")
+    parser.add_argument("--log-dir", type=Path, metavar="DIR",
+                        help=f"folder for log files (default: $LLMC_LOG_DIR, else {found}RUN_DIR/logs when the run "
+                             "folder is named, else $XDG_STATE_HOME/llm-caller/logs)")
+    parser.add_argument("--port", type=int, metavar="N",
+                        help=f"gateway port on 127.0.0.1 (default: $LLMC_PORT, else {found}8765)")
 
 
-def settings_from_args(args: argparse.Namespace) -> Settings:
-    settings = Settings.from_env()
-    changes: dict[str, Any] = {}
-    if args.config_dir:
-        changes["config_dir"] = args.config_dir.absolute()
-    if args.run_dir:
-        changes["run_dir"] = args.run_dir.absolute()
-        if not args.log_dir:
-            changes["log_dir"] = args.run_dir.absolute() / "logs"
-    if args.log_dir:
-        changes["log_dir"] = args.log_dir.absolute()
-    if args.port:
-        changes["port"] = args.port
-    if getattr(args, "allow_non_loopback", False):  # only `up` and `run` have the flag
-        changes["security"] = dataclasses.replace(settings.security, allow_non_loopback=True)
-    return dataclasses.replace(settings, **changes)
+def _not_running(stack: Stack) -> str:
+    """The "not running" line, naming the run folder that was checked and how to point elsewhere."""
+    return (f"llm-caller: not running (no stack answers in {stack.settings.run_dir}); "
+            "a stack started elsewhere is found with --run-dir DIR or LLMC_RUN_DIR")
 
 
+@reporting
 def _up(args: argparse.Namespace) -> int:
-    stack = Stack(settings_from_args(args))
+    stack = Stack(resolve_settings(args, remembered=False))
     if not report_for_start(stack.settings, strict=args.strict):
         return 1
     try:
@@ -57,12 +55,15 @@ def _up(args: argparse.Namespace) -> int:
     except StackError as exc:
         print(f"llm-caller: {exc}", file=sys.stderr)
         return 1
-    print(f"llm-caller: up; MCP endpoint http://127.0.0.1:{stack.settings.port}/mcp; logs in {stack.settings.log_dir}")
+    where = stack.settings
+    print(f"llm-caller: up; MCP endpoint http://127.0.0.1:{where.port}/mcp; config {where.config_dir}; "
+          f"run folder {where.run_dir}; logs in {where.log_dir}")
     return 0
 
 
+@reporting
 def _down(args: argparse.Namespace) -> int:
-    stack = Stack(settings_from_args(args))
+    stack = Stack(resolve_settings(args))
     running = stack.supervisord_pid() is not None
     orphans = stack.stop()  # also when supervisord is gone: its leftover processes and key files
     if orphans:
@@ -70,17 +71,21 @@ def _down(args: argparse.Namespace) -> int:
         print(f"llm-caller: {before} stopped {orphans} leftover process(es) of "
               f"{stack.settings.run_dir}; key hand-off files removed")
     elif running:
-        print("llm-caller: stopped; key hand-off files removed")
+        print(f"llm-caller: stopped the stack of {stack.settings.run_dir}; key hand-off files removed")
     else:
-        print("llm-caller: not running; no leftover process; key hand-off files removed")
+        print(f"{_not_running(stack)}; no leftover process; key hand-off files removed")
     return 0
 
 
+@reporting
 def _status(args: argparse.Namespace) -> int:
-    stack = Stack(settings_from_args(args))
+    stack = Stack(resolve_settings(args))
     if not stack.is_running():
-        print("llm-caller: not running")
+        print(_not_running(stack))
         return 3
+    print(f"llm-caller: running from {stack.settings.run_dir}; MCP endpoint "
+          f"http://{stack.settings.host}:{stack.settings.port}/mcp; config {stack.settings.config_dir}; "
+          f"logs {stack.settings.log_dir}")
     metrics = fetch_metrics(stack.settings.host, stack.settings.port)
     processes = stack.processes()
     print("\n".join(render_status(processes, metrics, read_refusals(stack.settings.run_dir, processes),
@@ -88,8 +93,12 @@ def _status(args: argparse.Namespace) -> int:
     return 0
 
 
+@reporting
 def _restart(args: argparse.Namespace) -> int:
-    stack = Stack(settings_from_args(args))
+    stack = Stack(resolve_settings(args))
+    if not stack.is_running():
+        print(_not_running(stack), file=sys.stderr)
+        return 1
     try:
         name = stack.restart_worker(args.worker)
     except (StackError, OSError) as exc:
@@ -107,12 +116,12 @@ def _demo(args: argparse.Namespace) -> int:
 
 def register(sub: Any) -> None:
     up = sub.add_parser("up", help="start the gateway and workers under supervisord")
-    _add_location_options(up)
+    _add_location_options(up, starts=True)
     up.add_argument("--detach", action="store_true", help="start in the background and return once ready")
     up.set_defaults(handler=_up)
 
     run = sub.add_parser("run", help="same as `up` in the foreground")
-    _add_location_options(run)
+    _add_location_options(run, starts=True)
     run.set_defaults(handler=_up, detach=False)
 
     for parser in (up, run):
@@ -127,11 +136,11 @@ def register(sub: Any) -> None:
         ("status", _status, "show each process's state"),
     ):
         parser = sub.add_parser(name, help=text)
-        _add_location_options(parser)
+        _add_location_options(parser, starts=False)
         parser.set_defaults(handler=handler)
 
     restart = sub.add_parser("restart", help="restart one worker (e.g. openai) or the gateway")
-    _add_location_options(restart)
+    _add_location_options(restart, starts=False)
     restart.add_argument("worker")
     restart.set_defaults(handler=_restart)
 

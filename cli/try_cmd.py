@@ -81,8 +81,8 @@ def _print_setups(box: Sandbox, seconds: float) -> None:
         f"LLMC_URL={box.url} LLMC_TOKEN={box.token} python examples/chat.py 'What is 2+2?'",
         "",
         "Operate it from another terminal:",
-        f"llm-caller status --run-dir {run_dir} --port {port}",
-        f"llm-caller restart openai --run-dir {run_dir} --port {port}",
+        f"llm-caller status --run-dir {run_dir}",
+        f"llm-caller restart openai --run-dir {run_dir}",
         "",
         "Ctrl-C stops everything and removes the temp folder.",
     ]

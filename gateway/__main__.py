@@ -23,7 +23,7 @@ import sys
 import uvicorn
 import uvloop
 
-from gateway.app import bind_refusal, create_app, is_loopback
+from gateway.app import bind_refusal, create_app
 from gateway.audit_hook import worker_audit_hook
 from gateway.auth import RegistryTokenVerifier
 from gateway.broker_setup import build_broker
@@ -34,6 +34,7 @@ from gateway.tracing import configure_exporter
 from shared.config import ConfigError, load_providers
 from shared.hardening import harden
 from shared.heap import settle_heap
+from shared.hosts import is_loopback
 from shared.link_keys import KeyFileError, LinkSetupError
 from shared.logs import configure_logging, log_event
 from shared.settings import Settings

@@ -27,9 +27,10 @@ from gateway.metrics import CONTENT_TYPE, GatewayMetrics
 from gateway.no_oauth import no_oauth_routes
 from gateway.service import GatewayService
 from gateway.session_endpoint import SESSION_PATH, load_or_create_session_key, session_routes
+from shared.hosts import is_loopback
 from shared.settings import Settings
 
-__all__ = ["MCP_PATH", "allowed_hosts", "bind_refusal", "create_app", "is_loopback"]
+__all__ = ["MCP_PATH", "allowed_hosts", "bind_refusal", "create_app"]
 
 MCP_PATH = "/mcp"
 _LOOPBACK_NAMES = ("127.0.0.1", "localhost", "[::1]")
@@ -48,15 +49,6 @@ def _metrics_route(metrics: GatewayMetrics) -> Route:
         return Response(metrics.exposition(), media_type=CONTENT_TYPE)
 
     return Route("/metrics", scrape, methods=["GET"])
-
-
-def is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 def bind_refusal(settings: Settings) -> str | None:

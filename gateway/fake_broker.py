@@ -6,7 +6,7 @@ that sequence is raised at that point (a stream that breaks after some chunks); 
 handler may also raise one directly (a call that fails before any output)::
 
     def handler(call: FakeCall) -> list[FakeEvent]:
-        if call.provider == "openai":
+        if call.provider == "main":
             raise errors.ProviderError("HTTP 500")
         return [TextDelta("hi"), ChatResult("hi", call.request["model"]).to_wire()]
 

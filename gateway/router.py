@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from shared import errors
 from shared.config import KIND_CAPABILITIES, ClientEntry, ProvidersFile
 from shared.models import Capability
+from workers.providers.registry import KINDS  # declarations only (see test_layering)
 
 __all__ = ["Route", "Router"]
 
@@ -109,6 +110,11 @@ class Router:
                 provider=route.provider)
         return route
 
+    def _load_hint(self, provider: str, model: str) -> str:
+        """How the provider's kind loads a model, e.g. " (LM Studio: lms load m)"; "" where it has none."""
+        spec = KINDS[self._providers.providers[provider].kind]
+        return f" ({spec.title}: {spec.load_hint.format(model=model)})" if spec.load_hint else ""
+
     def _explicit_provider(
         self, capability: Capability, provider: str, model: str | None, client: ClientEntry | None
     ) -> Route:
@@ -118,8 +124,8 @@ class Router:
             return Route(provider, chosen, f"provider named in the call; its {capability} default", override=True)
         if model in self._unloaded(provider, capability):
             raise errors.Unavailable(
-                f"model {model!r} is known to {provider} but not loaded; load it there "
-                f"(LM Studio: lms load {model}) or choose a loaded one: "
+                f"model {model!r} is known to {provider} but not loaded; load it there"
+                f"{self._load_hint(provider, model)} or choose a loaded one: "
                 f"{', '.join(self.known_models(provider, capability)) or 'none'}",
                 provider=provider,
             )
@@ -137,8 +143,8 @@ class Router:
             holders = [p for p in self._providers.providers if model in self._unloaded(p, capability)]
             if holders:
                 raise errors.Unavailable(
-                    f"model {model!r} is known to {', '.join(holders)} but not loaded; load it "
-                    f"(LM Studio: lms load {model}) or choose a loaded one", provider=holders[0])
+                    f"model {model!r} is known to {', '.join(holders)} but not loaded; load it"
+                    f"{self._load_hint(holders[0], model)} or choose a loaded one", provider=holders[0])
             raise errors.NotFound(
                 f"no provider offers model {model!r} for {capability}; available: {self._available(capability)}")
         allowed = [p for p in offering if client is None or client.may_use(p)]

@@ -43,6 +43,7 @@ from shared.logs import log_event
 from shared.messages import Op
 from shared.models import Capability, ChatRequest, EmbedRequest, Message, ModelInfo, TextDelta
 from shared.version import VERSION
+from workers.providers.registry import KINDS  # declarations only (see test_layering)
 
 __all__ = ["GatewayService", "ProgressFn"]
 
@@ -258,7 +259,7 @@ class GatewayService:
         """Have each discovering worker list its models now; failures leave the last known list."""
         for name, config in self.providers.providers.items():
             state = self.broker.worker(name)
-            if config.kind != "lmstudio" or not config.discover_models or not state.up:
+            if not KINDS[config.kind].discovers_models or not config.discover_models or not state.up:
                 continue
             try:
                 events = self.broker.call(name, Op.MODELS, {}, 5.0)

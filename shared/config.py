@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 import orjson
 from pydantic import Field, ValidationError, field_validator, model_validator
@@ -24,6 +24,9 @@ from pydantic_core import PydanticCustomError
 from shared.models import CAPABILITIES, Capability
 from shared.policies import CircuitPolicy, ClientLimits, RateLimits, RetryPolicy, StreamGuards, StrictModel
 from shared.tool_names import ToolGrant
+
+# Kind facts are declarations (workers/providers/<kind>/kind.py, importing only shared/), not worker code.
+from workers.providers.registry import KINDS
 
 __all__ = [
     "KIND_CAPABILITIES",
@@ -41,16 +44,13 @@ __all__ = [
     "load_providers",
 ]
 
-ProviderKind = Literal["openai", "anthropic", "lmstudio"]
-PROVIDER_KINDS: tuple[str, ...] = ("openai", "anthropic", "lmstudio")
-# What each kind of provider can do at all, whatever models it lists.
-KIND_CAPABILITIES: dict[str, frozenset[str]] = {
-    "openai": frozenset({"chat", "chatStream", "embed"}),
-    "anthropic": frozenset({"chat", "chatStream"}),
-    "lmstudio": frozenset({"chat", "chatStream", "embed"}),
-}
-# Kinds that cannot work without a key; LM Studio runs locally without one.
-_KINDS_NEEDING_SECRET = {"openai", "anthropic"}
+PROVIDER_KINDS: tuple[str, ...] = tuple(KINDS)
+if TYPE_CHECKING:
+    ProviderKind = str
+else:  # the registered kinds, as a Literal so the JSON schema lists them and errors name them
+    ProviderKind = Literal[PROVIDER_KINDS]
+# What each kind of provider can do at all, whatever models it lists (from its declaration).
+KIND_CAPABILITIES: dict[str, frozenset[str]] = {name: frozenset(spec.capabilities) for name, spec in KINDS.items()}
 _NAME = r"^[a-z][a-z0-9_-]{0,31}$"
 _ENV_NAME = r"^[A-Z_][A-Z0-9_]*$"
 _SHA256 = r"^[0-9a-f]{64}$"
@@ -138,7 +138,7 @@ class ProviderConfig(_Strict):
 
     @model_validator(mode="after")
     def _secret_when_needed(self) -> ProviderConfig:
-        if self.kind in _KINDS_NEEDING_SECRET and self.secret is None:
+        if KINDS[self.kind].needs_key and self.secret is None:
             raise _problem(
                 f"provider kind {self.kind!r} needs a key reference",
                 f"add {_KEY_REF_EXAMPLE}; the key itself never goes in this file",
@@ -162,7 +162,7 @@ class ProvidersFile(_Strict):
     # Where to go, in order, when the chosen provider is down, its circuit is open, or it
     # fails retryably before the first chunk. Targets lacking the capability are skipped.
     fallbacks: dict[Capability, list[RouteTarget]] = Field(default_factory=dict)
-    # Short names a call may use as "model", e.g. {"fast": {"provider": "openai", "model": "gpt-4o-mini"}}.
+    # Short names a call may use as "model", e.g. {"fast": {"provider": "main", "model": "gpt-4o-mini"}}.
     aliases: dict[Annotated[str, Field(min_length=1, max_length=64)], RouteTarget] = Field(default_factory=dict)
 
     @model_validator(mode="after")

@@ -5,7 +5,7 @@ Records are formatted and written by a thread of the process's own (``LineWriter
 on the event loop: see decision D15.
 Call sites log an *event name* plus fields::
 
-    log_event(logger, "worker_ready", provider="openai", pid=123)
+    log_event(logger, "worker_ready", provider="main", pid=123)
 
 String fields go through ``shared.redact`` so a key or token that slipped into a field
 or message is masked before it is written anywhere.

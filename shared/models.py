@@ -13,7 +13,6 @@ from typing import Any, Literal
 
 __all__ = [
     "CAPABILITIES",
-    "SERVER_TYPE_CAPABILITIES",
     "Capability",
     "CapabilitySource",
     "ChatRequest",
@@ -34,12 +33,6 @@ CAPABILITIES: tuple[Capability, ...] = ("chat", "chatStream", "embed")
 # the server's own word (LM Studio's model type), what the provider kind can do at all
 # (Anthropic: chat only), a one-time probe call, or, as the last resort, the model's name.
 CapabilitySource = Literal["config", "server", "kind", "probe", "name"]
-# LM Studio's native model types (``/api/v0/models``) and what each can do.
-SERVER_TYPE_CAPABILITIES: dict[str, list[Capability]] = {
-    "llm": ["chat", "chatStream"],
-    "vlm": ["chat", "chatStream"],
-    "embeddings": ["embed"],
-}
 
 
 def capabilities_by_name(model_id: str) -> list[Capability]:

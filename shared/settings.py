@@ -4,9 +4,9 @@ The launcher (``llm-caller up``) sets these for supervisord, which hands them to
 program; a process started by hand reads the same names. Files (what to call, who may
 call) live in the config folder; these say *where* things are and *how* to run.
 
-    LLMC_CONFIG_DIR   folder with providers.json and client-registry.json   ./config
-    LLMC_RUN_DIR      sockets, pid file, secret hand-off files (0700)        ./run
-    LLMC_LOG_DIR      log files                                             $LLMC_RUN_DIR/logs
+    LLMC_CONFIG_DIR   folder with providers.json and client-registry.json   $XDG_CONFIG_HOME/llm-caller
+    LLMC_RUN_DIR      sockets, pid file, secret hand-off files (0700)        $XDG_STATE_HOME/llm-caller/run
+    LLMC_LOG_DIR      log files                                             $XDG_STATE_HOME/llm-caller/logs
     LLMC_HOST         gateway bind address                                  127.0.0.1
     LLMC_PORT         gateway port                                          8765
     LLMC_LOG_LEVEL    DEBUG, INFO, WARNING, ERROR                           INFO
@@ -41,21 +41,100 @@ The worker link (``LinkSettings``; decision D11, shared/protocol.py):
     LLMC_WORKER_ENDPOINT   ipc://PATH, or tcp://HOST:PORT for workers on            ipc://$LLMC_RUN_DIR/workers.sock
                            other hosts (then CurveZMQ is mandatory)
     LLMC_CURVE_DIR         CurveZMQ certificates (shared/link_keys.py)              $LLMC_RUN_DIR/curve
+
+Where things live by default (README "Where things live"): outside any source checkout,
+in the operator's XDG folders. ``$XDG_CONFIG_HOME`` defaults to ``~/.config`` and
+``$XDG_STATE_HOME`` to ``~/.local/state``. The run folder is ``$XDG_STATE_HOME/llm-caller/run``,
+not ``$XDG_RUNTIME_DIR``: that variable is missing where an MCP client, cron or sudo starts
+a command (which would then look in another folder than ``up`` used), and the folder is
+removed at the last logout, taking a detached stack's sockets with it. A run folder named
+explicitly keeps its logs in ``RUN_DIR/logs``; the default one's are in
+``$XDG_STATE_HOME/llm-caller/logs``.
+
+``Settings.resolve`` is the one place the CLI turns options into settings, per setting:
+an explicit option, else the ``LLMC_*`` variable, else the record the running stack left
+in its run folder (``stack.json``, written by ``up``, removed by ``down``), else the
+default. The run folder itself comes from the option, the variable or the default only,
+since it is where the record is looked for.
 """
 
 from __future__ import annotations
 
+import json
 import math
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
-__all__ = ["HttpLimits", "LinkSettings", "SecuritySettings", "Settings"]
+__all__ = ["RECORD_NAME", "HttpLimits", "LinkSettings", "SecuritySettings", "Settings", "default_config_dir",
+           "default_keys_dir", "default_run_dir", "default_state_dir", "read_stack_record"]
+
+APP_NAME = "llm-caller"
+# The running stack's record in its run folder: where a later command finds port, config and logs.
+RECORD_NAME = "stack.json"
+# The record's keys and the LLMC_* variable each one stands for.
+_RECORDED = {"config_dir": "LLMC_CONFIG_DIR", "log_dir": "LLMC_LOG_DIR", "host": "LLMC_HOST", "port": "LLMC_PORT"}
 
 # Unix socket paths are limited to ~107 bytes; stay well inside for the socket name.
 _MAX_SOCKET_PATH = 100
 _TRUE = frozenset({"1", "true", "yes", "on"})
+
+
+def _xdg(env: Mapping[str, str], name: str, fallback: str) -> Path:
+    """An XDG base folder: the variable when it is an absolute path (the spec ignores others), else ~/fallback."""
+    raw = env.get(name, "").strip()
+    if raw and Path(raw).is_absolute():
+        return Path(raw)
+    home = env.get("HOME", "").strip()
+    return (Path(home) if home else Path.home()) / fallback
+
+
+def default_config_dir(env: Mapping[str, str]) -> Path:
+    """$XDG_CONFIG_HOME/llm-caller, else ~/.config/llm-caller."""
+    return _xdg(env, "XDG_CONFIG_HOME", ".config") / APP_NAME
+
+
+def default_state_dir(env: Mapping[str, str]) -> Path:
+    """$XDG_STATE_HOME/llm-caller, else ~/.local/state/llm-caller: the run folder, logs and keys."""
+    return _xdg(env, "XDG_STATE_HOME", ".local/state") / APP_NAME
+
+
+def default_keys_dir(env: Mapping[str, str]) -> Path:
+    """STATE/keys: kept across runs (unlike the run folder) and apart from the config (which gets shared)."""
+    return default_state_dir(env) / "keys"
+
+
+def default_run_dir(env: Mapping[str, str]) -> Path:
+    """STATE/run: the same folder for every command of this user, whatever its environment.
+
+    Not $XDG_RUNTIME_DIR, which commands started by an MCP client, cron or sudo often lack
+    (they would look in another folder than ``up`` used), and which is removed at the last
+    logout while a detached stack may still be running from it.
+    """
+    return default_state_dir(env) / "run"
+
+
+def read_stack_record(run_dir: Path) -> dict[str, str]:
+    """What the stack running from ``run_dir`` recorded, as LLMC_* variables; empty when there is none.
+
+    A record that is unreadable, malformed or not private to this user is ignored: it is
+    only a memory of options, and the defaults still apply.
+    """
+    path = run_dir / RECORD_NAME
+    try:
+        info = path.lstat()
+        if not path.is_file() or info.st_uid != os.getuid() or info.st_mode & 0o077:
+            return {}
+        data: Any = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return {}
+    if not isinstance(data, dict):
+        return {}
+    wanted = {key: int if key == "port" else str for key in _RECORDED}
+    return {var: str(data[key]) for key, var in _RECORDED.items()
+            if type(data.get(key)) is wanted[key] and str(data[key]).strip()}
 
 
 def _positive(env: Mapping[str, str], name: str, default: float) -> float:
@@ -204,6 +283,16 @@ def _check_endpoint(endpoint: str) -> None:
     raise ValueError(f"LLMC_WORKER_ENDPOINT={endpoint!r} is not ipc://PATH or tcp://HOST:PORT")
 
 
+def _port(raw: str) -> int:
+    try:
+        port = int(raw)
+    except ValueError:
+        raise ValueError(f"LLMC_PORT={raw!r} is not a port number") from None
+    if not 0 < port < 65536:
+        raise ValueError(f"LLMC_PORT={raw!r} is not a port number (1-65535)")
+    return port
+
+
 @dataclass(frozen=True, slots=True)
 class Settings:
     config_dir: Path
@@ -220,19 +309,56 @@ class Settings:
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
         env = os.environ if env is None else env
-        run_dir = Path(env.get("LLMC_RUN_DIR", "run")).absolute()
+        named_run_dir = env.get("LLMC_RUN_DIR", "").strip()
+        run_dir = Path(named_run_dir).absolute() if named_run_dir else default_run_dir(env)
+        # A run folder someone named keeps its logs inside (as before); the default one's are
+        # beside it in the state folder, where `llm-caller status` and the runbook point.
+        log_default = run_dir / "logs" if named_run_dir else default_state_dir(env) / "logs"
+        config_dir = env.get("LLMC_CONFIG_DIR", "").strip()
+        log_dir = env.get("LLMC_LOG_DIR", "").strip()
         return cls(
-            config_dir=Path(env.get("LLMC_CONFIG_DIR", "config")).absolute(),
+            config_dir=Path(config_dir).absolute() if config_dir else default_config_dir(env),
             run_dir=run_dir,
-            log_dir=Path(env.get("LLMC_LOG_DIR", str(run_dir / "logs"))).absolute(),
+            log_dir=Path(log_dir).absolute() if log_dir else log_default,
             host=env.get("LLMC_HOST", "127.0.0.1"),
-            port=int(env.get("LLMC_PORT", "8765")),
+            port=_port(env.get("LLMC_PORT", "8765")),
             log_level=env.get("LLMC_LOG_LEVEL", "INFO").upper(),
             heartbeat_s=float(env.get("LLMC_HEARTBEAT_S", "0.5")),
             liveness=int(env.get("LLMC_LIVENESS", "4")),
             security=SecuritySettings.from_env(env),
             link=LinkSettings.from_env(env),
         )
+
+    @classmethod
+    def resolve(cls, options: Mapping[str, str | int | Path | None], env: Mapping[str, str] | None = None, *,
+                remembered: bool = True) -> Settings:
+        """Settings for a CLI command: option > environment > the running stack's record > default.
+
+        ``options`` maps LLMC_* names to what the operator passed (None: not given). With
+        ``remembered`` (every command but ``up``/``run``, which start a new stack), what the
+        stack running from the run folder recorded fills in what neither gave.
+        """
+        env = os.environ if env is None else env
+        given = {name: str(value) for name, value in options.items() if value is not None and str(value) != ""}
+        merged = {k: v for k, v in env.items() if str(v).strip() != ""}
+        if "LLMC_RUN_DIR" in given:
+            merged["LLMC_RUN_DIR"] = given["LLMC_RUN_DIR"]
+        if remembered:
+            run_dir = cls.from_env(merged).run_dir
+            for name, value in read_stack_record(run_dir).items():
+                merged.setdefault(name, value)
+        merged.update(given)
+        return cls.from_env(merged)
+
+    @property
+    def record_file(self) -> Path:
+        """The running stack's record: its port, host, config and log folders (0600)."""
+        return self.run_dir / RECORD_NAME
+
+    def stack_record(self) -> dict[str, str | int]:
+        """What ``up`` writes to ``record_file`` for later commands to find this stack."""
+        return {"config_dir": str(self.config_dir), "log_dir": str(self.log_dir), "host": self.host,
+                "port": self.port}
 
     @property
     def providers_file(self) -> Path:

@@ -38,10 +38,11 @@ from shared.protocol import Command, ProtocolError, decode, unpack
 from shared.redact import redact
 from shared.settings import Settings
 from shared.timeline import mark
-from workers.adapters import create_adapter
-from workers.adapters.base import ProviderAdapter
 from workers.http_client import AiohttpClient, HttpClient, Timeouts
 from workers.link_security import WorkerLink, make_curve_client
+from workers.providers.adapters import create_adapter
+from workers.providers.base import ProviderAdapter
+from workers.providers.registry import KINDS
 from workers.resilience.caller import ResilientCaller
 from workers.tracing import TRACED_OPS, mark_failed, provider_call_span
 
@@ -87,7 +88,7 @@ class WorkerRuntime:
         self.status: WorkerStatus
         if config is None:
             self.status, self._why = "unconfigured", f"provider {name} is not in providers.json"
-        elif config.kind in ("openai", "anthropic") and not secret:
+        elif KINDS[config.kind].needs_key and not secret:
             self.status, self._why = "unconfigured", f"provider {name} has no API key available"
         else:
             self.status, self._why = "ready", ""
@@ -279,7 +280,7 @@ class WorkerRuntime:
         """
         if self.caller is None or self.config is None or self.status != "ready":
             return
-        discovering = self.config.kind == "lmstudio" and self.config.discover_models
+        discovering = KINDS[self.config.kind].discovers_models and self.config.discover_models
         loop = asyncio.get_running_loop()
         last_listing = -float("inf")
         while True:

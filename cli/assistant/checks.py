@@ -16,11 +16,12 @@ from cli.assistant.probe import FoundModel, ProbeResult, guess_capabilities, pro
 from cli.assistant.spec import ModelChoice
 from cli.assistant.ui import Ui
 from cli.options import CommandRefused
+from workers.providers.registry import KINDS
 
 __all__ = ["KEY_KINDS", "check_provider", "discover", "key_for_check", "models_from"]
 
-# Kinds whose provider refuses calls without a key (as in shared.config).
-KEY_KINDS = frozenset({"openai", "anthropic"})
+# Kinds whose provider refuses calls without a key (their declarations say so).
+KEY_KINDS = frozenset(name for name, spec in KINDS.items() if spec.needs_key)
 _NO_CHECK_FIX = "correct it, or pass --no-probe to save without checking"
 
 
@@ -59,16 +60,17 @@ def _report(ui: Ui, result: ProbeResult) -> bool:
     return ui.accept_failure(f"check failed: {result.message}", _NO_CHECK_FIX)
 
 
-def discover(ui: Ui, base_url: str) -> tuple[FoundModel, ...] | None:
-    """LM Studio's models (loaded or not); None when the server could not be asked and the operator stopped."""
-    result = probe("lmstudio", base_url, None)
+def discover(ui: Ui, kind: str, base_url: str) -> tuple[FoundModel, ...] | None:
+    """A discovering server's models (loaded or not); None when it could not be asked and the operator stopped."""
+    title = KINDS[kind].title
+    result = probe(kind, base_url, None)
     if not result.ok:
         accepted = ui.accept_failure(f"cannot discover models: {result.message}",
-                                     "start LM Studio's server, or leave out --discover")
+                                     f"start {title}'s server, or leave out --discover")
         return () if accepted else None
     ui.say(f"discovered: {result.message}")
     if not any(m.loaded for m in result.models):
-        ui.warn("no model is loaded in LM Studio; load one (`lms load ...`) before routing calls to it")
+        ui.warn(f"no model is loaded in {title}; load one before routing calls to it")
     return result.models
 
 

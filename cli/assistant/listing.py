@@ -12,6 +12,8 @@ from typing import Any
 
 import orjson
 
+from workers.providers.registry import KINDS
+
 __all__ = ["print_table", "provider_rows", "render"]
 
 
@@ -23,6 +25,11 @@ def _key_state(secret: Any) -> str:
         return f"{where} (set)" if os.environ.get(str(secret["env"]), "").strip() else f"{where} (not set here)"
     path = Path(str(secret.get("file", "")))
     return f"file {path} ({'present' if path.is_file() else 'missing'})"
+
+
+def _discovers(kind: Any) -> bool:
+    """Whether providers of this kind learn their models from the server (``discover_models`` applies)."""
+    return kind in KINDS and KINDS[kind].discovers_models
 
 
 def provider_rows(body: dict[str, Any]) -> list[dict[str, Any]]:
@@ -39,7 +46,7 @@ def provider_rows(body: dict[str, Any]) -> list[dict[str, Any]]:
             "key": _key_state(entry.get("secret")),
             "models": [{"id": m.get("id"), "capabilities": m.get("capabilities", [])}
                        for m in entry.get("models", []) if isinstance(m, dict)],
-            "discover_models": entry.get("discover_models", True) if entry.get("kind") == "lmstudio" else None,
+            "discover_models": entry.get("discover_models", True) if _discovers(entry.get("kind")) else None,
             "defaults": [cap for cap, target in routes.items() if target.get("provider") == name],
         })
     return rows

@@ -33,6 +33,7 @@ from cli.options import CommandRefused
 from shared.config import KIND_CAPABILITIES
 from shared.models import CAPABILITIES
 from shared.settings import Settings
+from workers.providers.registry import KINDS
 
 __all__ = ["add_provider", "list_providers", "remove_provider", "update_provider"]
 
@@ -67,7 +68,7 @@ def _ask_key(settings: Settings, kind: str, name: str, current: Any) -> tuple[di
     if how == _KEEP_KEY:
         return None, None
     if how == _ENV_KEY:
-        var = ask(questionary.text("Variable name:", default=f"{kind.upper()}_API_KEY",
+        var = ask(questionary.text("Variable name:", default=KINDS[kind].key_env or f"{kind.upper()}_API_KEY",
                                    validate=validator(lambda v: secret_ref(settings, name, env=v, key=None))))
         return secret_ref(settings, name, env=str(var), key=None)
     key = ask(questionary.password("Key (input hidden):", validate=validator(check_key)))
@@ -96,7 +97,7 @@ def _pick_found(kind: str, found: tuple[FoundModel, ...], current: dict[str, lis
     guessed = {m.id: current.get(m.id) or guess_capabilities(kind, m) for m in found}
     choices = [
         questionary.Choice(f"{m.id}  [{','.join(guessed[m.id])}]{'' if m.loaded else '  (not loaded)'}", value=m.id,
-                           checked=m.id in current or (not current and kind == "lmstudio" and m.loaded))
+                           checked=m.id in current or (not current and KINDS[kind].discovers_models and m.loaded))
         for m in found if guessed[m.id]
     ]
     # Models configured earlier but not listed now stay offered, so an update never drops one silently.
@@ -120,7 +121,7 @@ def _ask_capabilities(kind: str, model_id: str, proposed: list[str]) -> ModelCho
 def _models_check(kind: str) -> Callable[[str], None]:
     def check(text: str) -> None:
         models = [parse_model(part) for part in text.split()]
-        if not models and kind != "lmstudio":
+        if not models and not KINDS[kind].discovers_models:
             raise CommandRefused("name at least one model")
         check_capabilities(kind, models)
 
@@ -128,7 +129,8 @@ def _models_check(kind: str) -> Callable[[str], None]:
 
 
 def _type_models(kind: str, current: dict[str, list[str]]) -> list[ModelChoice]:
-    hint = "empty: use what LM Studio has loaded" if kind == "lmstudio" else "e.g. gpt-4o-mini text-embedding-3-small"
+    spec = KINDS[kind]
+    hint = f"empty: use what {spec.title} has loaded" if spec.discovers_models else "e.g. my-model other-model:embed"
     text = ask(questionary.text(f"Models, space-separated, ID or ID:caps ({hint}):",
                                 default=" ".join(f"{m}:{','.join(c)}" for m, c in current.items()),
                                 validate=validator(_models_check(kind))))

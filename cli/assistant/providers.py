@@ -20,6 +20,7 @@ from cli.assistant.store import Change, body_of, read_current, save, target_for,
 from cli.assistant.ui import CliUi, Ui
 from cli.options import CommandRefused, reporting, resolve_settings
 from shared.settings import Settings
+from workers.providers.registry import KINDS
 
 __all__ = ["add", "list_providers", "load_body", "remove", "secret_ref", "update"]
 
@@ -76,10 +77,11 @@ def _edit_from_args(args: argparse.Namespace, settings: Settings, entry: dict[st
 
 
 def _discover_into(ui: Ui, edit: ProviderEdit, kind: str, base_url: str) -> None:
-    if kind != "lmstudio":
-        raise CommandRefused(f"--discover asks an LM Studio server for its models; {edit.name!r} is {kind}; "
-                             "fix: list models with --model ID:caps")
-    found = discover(ui, base_url)
+    if not KINDS[kind].discovers_models:
+        servers = ", ".join(s.title for s in KINDS.values() if s.discovers_models)
+        raise CommandRefused(f"--discover asks the server which models it has ({servers}); {edit.name!r} is "
+                             f"{kind}; fix: list models with --model ID:caps")
+    found = discover(ui, kind, base_url)
     if found is None:
         raise CommandRefused("not saved")
     explicit = {m.id for m in edit.models}

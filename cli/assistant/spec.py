@@ -20,6 +20,7 @@ from cli.options import CommandRefused
 from shared.config import _NAME as NAME_PATTERN  # the one definition of a valid name
 from shared.config import KIND_CAPABILITIES
 from shared.models import CAPABILITIES, capabilities_by_name
+from workers.providers.registry import KINDS
 
 __all__ = [
     "DEFAULT_BASE_URLS",
@@ -34,11 +35,8 @@ __all__ = [
     "parse_model",
 ]
 
-DEFAULT_BASE_URLS = {
-    "openai": "https://api.openai.com/v1",
-    "anthropic": "https://api.anthropic.com",
-    "lmstudio": "http://localhost:1234",
-}
+# Offered by the menu, in the registry's order.
+DEFAULT_BASE_URLS = {name: spec.default_base_url for name, spec in KINDS.items()}
 
 
 @dataclass(frozen=True)

@@ -409,11 +409,11 @@ def test_a_session_token_is_not_renewed_and_its_refusal_is_kept() -> None:
 
 def test_up_allow_non_loopback_reaches_the_gateways_environment() -> None:
     from cli.main import build_parser
+    from cli.options import resolve_settings
     from cli.stack import scrubbed_environment
-    from cli.stack_cmd import settings_from_args
 
-    opted_in = settings_from_args(build_parser().parse_args(["up", "--allow-non-loopback"]))
-    default = settings_from_args(build_parser().parse_args(["up"]))
+    opted_in = resolve_settings(build_parser().parse_args(["up", "--allow-non-loopback"]), remembered=False)
+    default = resolve_settings(build_parser().parse_args(["up"]), remembered=False)
     assert scrubbed_environment(opted_in, {})["LLMC_ALLOW_NON_LOOPBACK"] == "1"
     assert scrubbed_environment(default, {}).get("LLMC_ALLOW_NON_LOOPBACK", "0") == "0"
 

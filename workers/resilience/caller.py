@@ -17,7 +17,7 @@ from typing import TypeVar
 from shared import errors
 from shared.config import ProviderConfig
 from shared.models import ChatRequest, ChatResult, EmbedRequest, EmbedResult, ModelInfo, TextDelta
-from workers.adapters.base import ProviderAdapter
+from workers.providers.base import ProviderAdapter
 from workers.resilience.circuit import Circuits
 from workers.resilience.guards import guarded
 from workers.resilience.ratelimit import ProviderLimiter, estimate_tokens

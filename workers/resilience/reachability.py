@@ -21,7 +21,7 @@ from datetime import UTC, datetime
 
 from shared import errors
 from shared.logs import log_event
-from workers.adapters.base import display_url
+from workers.providers.base import display_url
 
 __all__ = ["Reachability"]
 

@@ -19,8 +19,8 @@ from multidict import CIMultiDict
 from shared import errors
 from shared.config import ProviderConfig
 from shared.models import ChatRequest, ChatResult, Message, TextDelta
-from workers.adapters.base import ProviderAdapter
 from workers.http_client import HttpClient, Reply, TransportFailure, TransportKind
+from workers.providers.base import ProviderAdapter
 
 T = TypeVar("T")
 Handler = Callable[[httpx.Request], httpx.Response]

@@ -9,7 +9,7 @@ import pytest
 
 from shared import errors
 from shared.models import ChatRequest, ChatResult, EmbedRequest, Message, Usage
-from workers.adapters.anthropic import DEFAULT_MAX_TOKENS, AnthropicAdapter
+from workers.providers.anthropic.adapter import DEFAULT_MAX_TOKENS, AnthropicAdapter
 
 from .helpers import (
     SECRET,

@@ -9,9 +9,9 @@ import pytest
 
 from shared import errors
 from shared.redact import redact
-from workers.adapters.anthropic import map_anthropic_error
-from workers.adapters.lmstudio import map_lmstudio_error
-from workers.adapters.openai import map_openai_error
+from workers.providers.anthropic.adapter import map_anthropic_error
+from workers.providers.lmstudio.adapter import map_lmstudio_error
+from workers.providers.openai_compatible import map_openai_error
 
 from .helpers import PLAIN_SECRET, SECRET
 

@@ -21,8 +21,8 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
 from shared import errors
-from workers.adapters.base import transport_error
 from workers.http_client import AiohttpClient, FullReply, Timeouts, TransportFailure
+from workers.providers.base import transport_error
 
 Behaviour = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
 

@@ -10,7 +10,7 @@ import pytest
 
 from shared import errors
 from shared.models import ChatResult, EmbedRequest, ModelInfo, Usage
-from workers.adapters.lmstudio import LMStudioAdapter
+from workers.providers.lmstudio.adapter import LMStudioAdapter
 
 from .helpers import (
     PLAIN_SECRET,

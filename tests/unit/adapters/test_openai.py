@@ -12,8 +12,8 @@ import pytest
 
 from shared import errors
 from shared.models import ChatResult, EmbedRequest, TextDelta, Usage
-from workers.adapters.base import ProviderAdapter
-from workers.adapters.openai import OpenAIAdapter
+from workers.providers.base import ProviderAdapter
+from workers.providers.openai.adapter import OpenAIAdapter
 
 from .helpers import (
     SECRET,

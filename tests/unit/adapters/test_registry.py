@@ -7,19 +7,19 @@ import asyncio
 import httpx
 
 from shared.config import PROVIDER_KINDS
-from workers.adapters import ADAPTERS, create_adapter
-from workers.adapters.anthropic import AnthropicAdapter
-from workers.adapters.lmstudio import LMStudioAdapter
-from workers.adapters.openai import OpenAIAdapter
+from workers.providers.adapters import adapter_class, create_adapter
+from workers.providers.anthropic.adapter import AnthropicAdapter
+from workers.providers.lmstudio.adapter import LMStudioAdapter
+from workers.providers.openai.adapter import OpenAIAdapter
 
 from .helpers import SECRET, HttpxTestClient, config
 
 
 def test_every_kind_has_an_adapter() -> None:
-    assert set(ADAPTERS) == set(PROVIDER_KINDS)
-    assert ADAPTERS["openai"] is OpenAIAdapter
-    assert ADAPTERS["anthropic"] is AnthropicAdapter
-    assert ADAPTERS["lmstudio"] is LMStudioAdapter
+    assert adapter_class("openai") is OpenAIAdapter
+    assert adapter_class("anthropic") is AnthropicAdapter
+    assert adapter_class("lmstudio") is LMStudioAdapter
+    assert {adapter_class(kind).kind for kind in PROVIDER_KINDS} == set(PROVIDER_KINDS)
 
 
 def test_create_adapter_binds_name_config_secret_and_client() -> None:
@@ -29,7 +29,7 @@ def test_create_adapter_binds_name_config_secret_and_client() -> None:
             for kind in PROVIDER_KINDS:
                 cfg = config(kind)
                 adapter = create_adapter(f"my-{kind}", cfg, SECRET, client)
-                assert type(adapter) is ADAPTERS[kind]
+                assert type(adapter) is adapter_class(kind)
                 assert (adapter.name, adapter.config, adapter.client) == (f"my-{kind}", cfg, client)
                 assert adapter.scrub(f"key {SECRET}") == "key [REDACTED]"
 

@@ -21,8 +21,8 @@ from emulators.server import BackgroundEmulators, EmulatorConfig
 from shared import errors
 from shared.config import ProviderConfig
 from shared.models import ChatRequest, ChatResult, EmbedRequest, Message, TextDelta
-from workers.adapters import create_adapter
 from workers.http_client import AiohttpClient, HttpClient, Timeouts
+from workers.providers.adapters import create_adapter
 from workers.resilience.caller import ResilientCaller
 
 from ..adapters.helpers import HttpxTestClient

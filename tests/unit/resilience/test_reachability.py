@@ -6,7 +6,7 @@ import pytest
 
 from shared import errors
 from shared.policies import CircuitPolicy
-from workers.adapters.base import display_url
+from workers.providers.base import display_url
 from workers.resilience.circuit import CircuitBreaker
 from workers.resilience.reachability import Reachability
 

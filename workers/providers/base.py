@@ -18,6 +18,7 @@ from urllib.parse import urlsplit
 
 from shared import errors
 from shared.config import ProviderConfig
+from shared.kind_spec import KindSpec
 from shared.models import (
     Capability,
     ChatRequest,
@@ -29,6 +30,7 @@ from shared.models import (
 )
 from shared.redact import redact
 from workers.http_client import HttpClient, TransportFailure
+from workers.providers.registry import kind_spec
 
 __all__ = ["ProviderAdapter", "display_url", "transport_error"]
 
@@ -47,6 +49,11 @@ class ProviderAdapter(abc.ABC):
         # Called with (status, headers) of every provider response: the worker's rate
         # limiter learns the provider's own limits from them.
         self.on_response: Callable[[int, Mapping[str, str]], None] | None = None
+
+    @property
+    def spec(self) -> KindSpec:
+        """This adapter's kind declaration (key header, paths, capabilities)."""
+        return kind_spec(self.kind)
 
     def observe(self, status: int, headers: Mapping[str, str]) -> None:
         if self.on_response is not None:

@@ -13,7 +13,8 @@ from urllib.parse import urlencode
 
 from shared import errors
 from shared.models import ChatRequest, ChatResult, Message, ModelInfo, TextDelta, Usage
-from workers.adapters.openai import (
+from workers.providers.anthropic.kind import KIND
+from workers.providers.http_base import (
     ErrorClass,
     HttpAdapter,
     Scrub,
@@ -88,17 +89,16 @@ def _finish(reason: Any) -> str | None:
 
 
 class AnthropicAdapter(HttpAdapter):
-    kind = "anthropic"
-    capabilities = frozenset({"chat", "chatStream"})
+    kind = KIND.name
+    capabilities = KIND.capabilities
 
     def headers(self, accept: str = "application/json") -> dict[str, str]:
         headers = {
             "accept": accept,
             "content-type": "application/json",
             "anthropic-version": self.config.anthropic_version,
+            **self.spec.auth_headers(self._secret),
         }
-        if self._secret:
-            headers["x-api-key"] = self._secret
         return headers
 
     def map_error(self, status: int, headers: HeadersLike, body: bytes) -> errors.LLMCallerError:

@@ -23,23 +23,23 @@ from typing import Any
 
 from shared import errors
 from shared.config import ProviderConfig
-from shared.models import SERVER_TYPE_CAPABILITIES, Capability, ModelInfo
-from workers.adapters.openai import (
-    OpenAIAdapter,
-    Scrub,
-    as_int,
-    map_openai_error,
-    model_ids,
-    parse_openai_error_body,
-    provider_detail,
-)
+from shared.models import Capability, ModelInfo
 from workers.http_client import HttpClient
+from workers.providers.http_base import Scrub, as_int, model_ids, parse_openai_error_body, provider_detail
+from workers.providers.lmstudio.kind import KIND
+from workers.providers.openai_compatible import OpenAICompatibleAdapter, map_openai_error
 from workers.retry_hints import HeadersLike
 
 __all__ = ["LMStudioAdapter", "map_lmstudio_error"]
 
 _NO_MODEL = re.compile(r"\bno models? (?:are |is )?loaded\b|\bnot loaded\b", re.IGNORECASE)
 _UNEXPECTED_ENDPOINT = "unexpected endpoint or method"
+# LM Studio's native model types (``/api/v0/models``) and what each can do.
+SERVER_TYPE_CAPABILITIES: dict[str, list[Capability]] = {
+    "llm": ["chat", "chatStream"],
+    "vlm": ["chat", "chatStream"],
+    "embeddings": ["embed"],
+}
 # A probe that the server refused this way has its answer: the model does not embed.
 _PROBE_VERDICTS = (errors.InvalidRequest, errors.NotFound, errors.Unsupported)
 
@@ -66,9 +66,9 @@ def map_lmstudio_error(
     return map_openai_error(status, headers, body, provider, scrub)
 
 
-class LMStudioAdapter(OpenAIAdapter):
-    kind = "lmstudio"
-    capabilities = frozenset({"chat", "chatStream", "embed"})
+class LMStudioAdapter(OpenAICompatibleAdapter):
+    kind = KIND.name
+    capabilities = KIND.capabilities
     # OpenAI-compatible servers know the classic field, not max_completion_tokens.
     max_tokens_field = "max_tokens"
 

@@ -1,0 +1,49 @@
+"""The shape of a provider kind's declaration: every fact the rest of the code needs about it.
+
+Each kind declares one ``KindSpec`` in ``workers/providers/<kind>/kind.py`` (a declarative
+module that imports only ``shared``), and ``workers.providers.registry.KINDS`` lists them.
+Config validation, the gateway's routing, the worker runtime, the setup assistant, probes,
+config warnings and the JSON schema all read these facts from there, so a new kind is one
+folder plus one registry line.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+from shared.models import Capability
+
+__all__ = ["BaseUrlStyle", "KindSpec"]
+
+# "version": base_url includes the API version path (.../v1) and the worker appends endpoints;
+# "root": base_url is the server's root and the worker appends the version path itself.
+BaseUrlStyle = Literal["version", "root"]
+
+
+@dataclass(frozen=True, slots=True)
+class KindSpec:
+    """One provider kind's facts; ``adapter`` names the worker-side class that speaks its API."""
+
+    name: str
+    title: str  # how people write it, e.g. "LM Studio"
+    capabilities: frozenset[Capability]  # what the kind can do at all, whatever models it lists
+    needs_key: bool  # calls are refused without a key (a worker without one reports unconfigured)
+    key_header: str  # where a key goes when there is one, e.g. "authorization"
+    key_scheme: str  # what precedes the key in that header, e.g. "Bearer " ("" for the bare key)
+    key_env: str | None  # the environment variable people usually keep this kind's key in
+    default_base_url: str
+    base_url_style: BaseUrlStyle
+    # Paths the worker appends to base_url, the one a chat call uses first: a base_url ending
+    # in one of them would be doubled (config warnings read this).
+    added_paths: tuple[str, ...]
+    joins: str  # what the worker appends, in words, for those warnings
+    # The server's own listing is the model list (``discover_models`` applies, loaded state matters).
+    discovers_models: bool
+    # How an operator loads a listed but unloaded model, with {model}; None where models need no loading.
+    load_hint: str | None
+    adapter: str  # "module:Class" of the worker-side adapter, imported only by workers and the CLI
+
+    def auth_headers(self, secret: str | None) -> dict[str, str]:
+        """The header carrying ``secret``, or none without one."""
+        return {self.key_header: f"{self.key_scheme}{secret}"} if secret else {}

@@ -1,0 +1,1 @@
+"""Anthropic: ``kind.py`` declares its facts, ``adapter.py`` speaks the Messages API."""

@@ -1,0 +1,20 @@
+"""LM Studio's facts (declarative: imports only ``shared``). Runs locally, usually without a key."""
+
+from shared.kind_spec import KindSpec
+
+KIND = KindSpec(
+    name="lmstudio",
+    title="LM Studio",
+    capabilities=frozenset({"chat", "chatStream", "embed"}),
+    needs_key=False,
+    key_header="authorization",
+    key_scheme="Bearer ",
+    key_env=None,
+    default_base_url="http://localhost:1234",
+    base_url_style="root",
+    added_paths=("/v1/chat/completions", "/v1/embeddings", "/v1/models", "/api/v0/models", "/api/v0", "/v1"),
+    joins="/v1/... and /api/v0/models",
+    discovers_models=True,
+    load_hint="lms load {model}",
+    adapter="workers.providers.lmstudio.adapter:LMStudioAdapter",
+)

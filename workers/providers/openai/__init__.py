@@ -1,0 +1,1 @@
+"""OpenAI: ``kind.py`` declares its facts, ``adapter.py`` speaks its API."""
