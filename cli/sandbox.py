@@ -28,7 +28,7 @@ import orjson
 from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
 
-from cli.stack import REPO_ROOT, Stack
+from cli.stack import CODE_ROOT, Stack
 from shared.config import ClientRegistry, ProvidersFile
 from shared.files import write_json_atomic
 from shared.settings import Settings
@@ -70,7 +70,7 @@ class EmulatorProcess:
             *(arg for kind, key in self.keys.items() for arg in (f"--{kind}-key", key)),
         ]
         log = (self.folder / "emulators.log").open("ab")
-        self.process = subprocess.Popen(command, cwd=REPO_ROOT, stdout=log, stderr=subprocess.STDOUT,
+        self.process = subprocess.Popen(command, cwd=CODE_ROOT, stdout=log, stderr=subprocess.STDOUT,
                                         stdin=subprocess.DEVNULL)
         deadline = time.monotonic() + timeout_s
         while not ports_file.exists():

@@ -16,6 +16,7 @@ missing) and hands every child its *path*, never its value (decision D11).
 from __future__ import annotations
 
 import contextlib
+import importlib.resources
 import os
 import re
 import shutil
@@ -41,10 +42,28 @@ from shared.settings import Settings, read_stack_record
 from shared.startup_checks import refusal_file
 from shared.timeline import ENV_VAR as TIMELINE_VAR
 
-__all__ = ["REPO_ROOT", "Stack", "StackError", "scrubbed_environment", "worker_program", "write_worker_programs"]
+__all__ = ["CODE_ROOT", "REPO_ROOT", "SUPERVISORD_CONF", "Stack", "StackError", "scrubbed_environment",
+           "worker_program", "write_worker_programs"]
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
-SUPERVISORD_CONF = REPO_ROOT / "supervisord.conf"
+
+def _packaged(name: str) -> Path:
+    """A data file shipped inside the ``cli`` package, as a file supervisord can be pointed at."""
+    resource = importlib.resources.files("cli").joinpath(name)
+    if not isinstance(resource, Path) or not resource.is_file():
+        raise RuntimeError(f"the installation lacks cli/{name}; reinstall llm-caller")
+    return resource
+
+
+# The folder holding the packages (cli, gateway, shared, workers, emulators) that were imported:
+# the checkout in a checkout, site-packages in an installation. Children (`python -m gateway`,
+# `python -m workers NAME`) start in it, so they import the very code the launcher runs (in a
+# source checkout or worktree the current folder comes first on sys.path); nothing is read from it.
+CODE_ROOT = Path(__file__).resolve().parent.parent
+# Tests and bench name the checkout REPO_ROOT; in a checkout the two are the same folder.
+REPO_ROOT = CODE_ROOT
+# The supervisord configuration ships inside the package (the checkout's root supervisord.conf is a
+# symbolic link to it, for `supervisorctl -c supervisord.conf` in the runbook).
+SUPERVISORD_CONF = _packaged("supervisord.conf")
 
 # Variables a child legitimately needs; everything else is dropped.
 _KEEP = ("PATH", "HOME", "LANG", "LC_ALL", "TZ", "TMPDIR", "USER", "LOGNAME")
@@ -70,6 +89,7 @@ def scrubbed_environment(settings: Settings, source: dict[str, str] | None = Non
         # The path only: each process reads the key itself and checks the file is private.
         LLMC_LINK_KEY_FILE=str(settings.link_key_file),
         LLMC_PYTHON=sys.executable,
+        LLMC_CODE_ROOT=str(CODE_ROOT),
         PYTHONUNBUFFERED="1",
     )
     env.update(settings.link.to_env())
@@ -105,7 +125,7 @@ def write_worker_programs(settings: Settings, providers: ProvidersFile) -> list[
         if old.stem not in wanted:
             old.unlink()
     for program, name in wanted.items():
-        text = _WORKER_PROGRAM.format(program=program, name=name, root=REPO_ROOT)
+        text = _WORKER_PROGRAM.format(program=program, name=name, root=CODE_ROOT)
         target = folder / f"{program}.conf"
         if not target.exists() or target.read_text() != text:
             write_bytes_atomic(target, text.encode(), mode=0o600)
@@ -213,7 +233,7 @@ class Stack:
         if foreground:
             return self._run_foreground([*command, "-n"], env)
         # umask 077: supervisord.log and every child log are created 0600 (0644 otherwise).
-        subprocess.run(command, env=env, check=True, cwd=REPO_ROOT, stdin=subprocess.DEVNULL, umask=0o077)
+        subprocess.run(command, env=env, check=True, cwd=CODE_ROOT, stdin=subprocess.DEVNULL, umask=0o077)
         return 0
 
     def _run_foreground(self, command: list[str], env: dict[str, str]) -> int:
@@ -230,7 +250,7 @@ class Stack:
         # Handlers first: a Ctrl-C at any moment from here on ends in the cleanup below.
         previous = {sig: signal.signal(sig, forward) for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)}
         try:
-            children.append(subprocess.Popen(command, env=env, cwd=REPO_ROOT, stdin=subprocess.DEVNULL, umask=0o077,
+            children.append(subprocess.Popen(command, env=env, cwd=CODE_ROOT, stdin=subprocess.DEVNULL, umask=0o077,
                                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                                              preexec_fn=_term_with_parent))  # safe: the launcher has one thread
             if requested:  # a stop asked for while supervisord was being started

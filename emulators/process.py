@@ -21,7 +21,9 @@ from pathlib import Path
 
 __all__ = ["SingleEmulator"]
 
-_REPO_ROOT = Path(__file__).resolve().parents[1]
+# The folder holding the ``emulators`` package (a checkout or site-packages): the child starts
+# there so that ``python -m emulators`` imports this very copy of the code.
+_CODE_ROOT = Path(__file__).resolve().parents[1]
 
 
 class SingleEmulator:
@@ -45,7 +47,7 @@ class SingleEmulator:
         if self.key is not None:
             command += [f"--{self.provider}-key", self.key]
         with (self.folder / f"{self.provider}-emulator.log").open("ab") as log:
-            self.process = subprocess.Popen(command, cwd=_REPO_ROOT, stdout=log, stderr=subprocess.STDOUT,
+            self.process = subprocess.Popen(command, cwd=_CODE_ROOT, stdout=log, stderr=subprocess.STDOUT,
                                             stdin=subprocess.DEVNULL, env={**os.environ})
         deadline = time.monotonic() + timeout_s
         while not ports_file.exists():
