@@ -43,6 +43,8 @@ import httpx2
 from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
 
+from shared.tool_names import CHAT
+
 CHECKOUT = Path(__file__).resolve().parent.parent
 GOAL_S = 180.0
 _READY_LINE = "Ctrl-C stops everything"
@@ -156,7 +158,7 @@ async def sdk_chat(url: str, token: str, prompt: str) -> str:
         httpx2.AsyncClient(headers={"Authorization": f"Bearer {token}"}, timeout=60) as http,
         Client(streamable_http_client(url, http_client=http)) as client,
     ):
-        result = await client.call_tool("chat", {"prompt": prompt})
+        result = await client.call_tool(CHAT, {"prompt": prompt})
     if result.is_error:
         raise StepFailed(f"chat failed: {result.structured_content}")
     text: str = (result.structured_content or {})["text"]
@@ -178,7 +180,7 @@ def inspector_chat(clone: Path, settings: dict[str, Any], scratch: Path) -> str:
     env = tool_environment(_user_env(HOME=str(scratch), MCP_INSPECTOR_SECRET_STORE="memory"))  # noqa: S106 (a store kind)
     (server,) = settings["http"]["mcpServers"]
     done = _run([str(tool_path("inspector")), "--cli", "--config", str(config), "--server", server,
-                 "--stored-auth-only", "--format", "json", "--method", "tools/call", "--tool-name", "chat",
+                 "--stored-auth-only", "--format", "json", "--method", "tools/call", "--tool-name", CHAT,
                  "--tool-arg", "prompt=Hello from the Inspector"], cwd=scratch, env=env, timeout_s=120)
     if "Hello from the Inspector" not in done.stdout:
         raise StepFailed(f"the Inspector's answer lacks the echoed prompt: {done.stdout[-1000:]}")
