@@ -77,7 +77,7 @@ def _print_setups(box: Sandbox, seconds: float) -> None:
         "Clients that launch a STDIO server (the gateway must be running):",
         json.dumps(setups["stdio"], indent=2),
         "",
-        "The examples:",
+        "The examples (in a checkout's examples/ folder; see the README):",
         f"LLMC_URL={box.url} LLMC_TOKEN={box.token} python examples/chat.py 'What is 2+2?'",
         "",
         "Operate it from another terminal:",

@@ -183,26 +183,29 @@ async def _health(url: str, token: str) -> dict[str, Any]:
 
 
 def test_installed_operator_path_with_a_signed_manifest(installed: Installed, empty: Path) -> None:
-    """init, clients add, manifest sign/verify of the installation, up (checked), status, down."""
+    """init, clients add, manifest sign/verify, up (checked), status, down: the operator's own
+    folders (XDG defaults under the throwaway HOME), so only `up` is given an option."""
     started = time.perf_counter()
-    config, run_dir, keys, port = empty / "cfg", empty / "run", empty / "keys", str(free_port())
-    folders = ("--config-dir", str(config), "--run-dir", str(run_dir), "--port", port)
-    for step in (("init", "--config-dir", str(config)),
-                 ("keys", "generate", "--kind", "manifest", "--out", str(keys)),
-                 ("manifest", "sign", "--key", str(keys / "manifest.key.pem"), "--config-dir", str(config)),
-                 ("manifest", "verify", "--pubkey", str(keys / "manifest.pub.pem"), "--config-dir", str(config))):
+    config = installed.home / ".config" / "llm-caller"
+    state = installed.home / ".local" / "state" / "llm-caller"
+    keys, port = state / "keys", str(free_port())
+    for step in (("init",),
+                 ("keys", "generate", "--kind", "manifest"),
+                 ("manifest", "sign", "--key", str(keys / "manifest.key.pem")),
+                 ("manifest", "verify", "--pubkey", str(keys / "manifest.pub.pem"))):
         done = installed.run(*step, cwd=empty)
         assert done.returncode == 0, f"{step}: {done.stdout}{done.stderr}"
     site = next((installed.venv / "lib").glob("python3*/site-packages"))
     assert f"under {site}" in done.stdout, done.stdout  # the manifest covers this installation
-    added = installed.run("clients", "add", "alice", "--print-token", "--config-dir", str(config), cwd=empty)
+    assert (config / "providers.json").is_file() and (keys / "manifest.pub.pem").is_file()
+    added = installed.run("clients", "add", "alice", "--print-token", cwd=empty)
     token = added.stdout.strip()
     assert _TOKEN.fullmatch(token), added
     pubkey = {"LLMC_MANIFEST_PUBKEY": str(keys / "manifest.pub.pem")}
     try:
-        up = installed.run("up", *folders, "--detach", cwd=empty, extra=pubkey)
+        up = installed.run("up", "--port", port, "--detach", cwd=empty, extra=pubkey)
         assert up.returncode == 0, up.stdout + up.stderr
-        status = installed.run("status", *folders, cwd=empty)
+        status = installed.run("status", cwd=empty)  # finds the stack and its port by itself
         assert status.returncode == 0, status.stdout + status.stderr
         running = {line.split()[0] for line in status.stdout.splitlines() if " RUNNING " in f" {line} "}
         assert running == {"gateway", "worker-anthropic", "worker-lmstudio", "worker-openai"}, status.stdout
@@ -210,15 +213,15 @@ def test_installed_operator_path_with_a_signed_manifest(installed: Installed, em
         assert health["version"] == installed.version
         assert sorted(worker["provider"] for worker in health["workers"]) == ["anthropic", "lmstudio", "openai"]
     finally:
-        down = installed.run("down", *folders, cwd=empty)
+        down = installed.run("down", cwd=empty)
     assert down.returncode == 0, down.stdout + down.stderr
-    assert not (run_dir / "supervisord.pid").exists()
+    assert not (state / "run" / "supervisord.pid").exists()
+    assert list(empty.iterdir()) == []  # nothing written where the commands ran
     # A file slipped into the installation is caught: after `pip install --upgrade`, sign again.
     intruder = site / "gateway" / "intruder.py"
     intruder.write_text("")
     try:
-        refused = installed.run("manifest", "verify", "--pubkey", str(keys / "manifest.pub.pem"),
-                                "--config-dir", str(config), cwd=empty)
+        refused = installed.run("manifest", "verify", "--pubkey", str(keys / "manifest.pub.pem"), cwd=empty)
     finally:
         intruder.unlink()
     assert refused.returncode == 1 and "gateway/intruder.py" in refused.stderr, refused
