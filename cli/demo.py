@@ -11,13 +11,14 @@ import asyncio
 import subprocess
 import sys
 import time
-from typing import Any
+from typing import Any, cast
 
 from mcp import Client
 
 from cli.sandbox import Sandbox
 from cli.stack import SUPERVISORD_CONF, scrubbed_environment
 from shared.config import KIND_CAPABILITIES, ProvidersFile
+from shared.models import Capability
 from shared.tool_names import CHAT, CHAT_STREAM, EMBED, GET_HEALTH
 
 
@@ -98,7 +99,7 @@ def _restart(box: Sandbox, provider: str) -> None:
 
 async def _session(box: Sandbox) -> None:
     config = box.providers
-    default = config.defaults["chat"].provider
+    default = config.defaults[cast(Capability, CHAT)].provider  # the tool's name is its capability's
     # Stream through another provider than the default one, to show a second wire format.
     streamer = next((name for name in config.providers if name != default), default)
     async with box.client() as client:

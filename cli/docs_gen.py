@@ -32,6 +32,7 @@ from gateway.compose import error_result
 from gateway.tool_table import TOOL_LIST
 from shared import errors
 from shared.settings import Settings
+from shared.tool_names import EMBED
 from workers.providers.registry import KINDS
 
 __all__ = ["DOC_PATH", "generate", "main"]
@@ -138,7 +139,7 @@ def _error_section() -> Iterator[str]:
                 "whether it is retryable), its `structuredContent` is one `error` object. For example, `embed` "
                 "asked of a provider without embeddings answers:")
     yield ""
-    no_embed = next(name for name, spec in KINDS.items() if "embed" not in spec.capabilities)
+    no_embed = next(name for name, spec in KINDS.items() if EMBED not in spec.capabilities)
     example = errors.Unsupported(f"embed is not supported by {no_embed}", provider=no_embed)
     yield from _json_block(error_result(example).model_dump(mode="json", by_alias=True, exclude_none=True))
     yield from ("", "| field | meaning |", "|---|---|")

@@ -50,7 +50,7 @@ def _sessions(box: Sandbox, name: str, client_token: str) -> dict[str, str]:
     assert exchanged.status_code == 200, exchanged.text
     # The gateway's key named outright: this test is about revocation (the default key has its own test).
     issued = cli("token", "issue", "--client", name, "--ttl", "1d", "--key", str(box.stack.settings.session_key_file),
-                 cwd=box.root)
+                 cwd=box.root, env=_operator_env(box))
     assert issued.returncode == 0, issued.stderr
     return {"POST /session": exchanged.json()["session_token"], "token issue": issued.stdout.strip()}
 
@@ -76,8 +76,14 @@ def test_a_client_change_ends_every_session_token_issued_before(box: Sandbox, ch
     assert {r.status_code for r in after.values()} == {401}
 
 
+def _operator_env(box: Sandbox) -> dict[str, str]:
+    """An operator's shell that knows only where the stack runs: the config folder, the port and
+    the session key come from the stack's record in its run folder (RUN_DIR/stack.json)."""
+    return {"HOME": str(box.root / "home"), "LLMC_RUN_DIR": str(box.stack.settings.run_dir)}
+
+
 def test_token_issue_with_its_defaults_works_against_the_running_gateway(box: Sandbox) -> None:
-    issued = cli("token", "issue", "--client", "demo", "--ttl", "15m", cwd=box.root)
+    issued = cli("token", "issue", "--client", "demo", "--ttl", "15m", cwd=box.root, env=_operator_env(box))
     print(f"\n`llm-caller token issue --client demo --ttl 15m` (exit {issued.returncode}): {issued.stderr.strip()}")
     assert issued.returncode == 0, issued.stderr
 
