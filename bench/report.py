@@ -156,8 +156,20 @@ def soak_markdown(summary: dict[str, Any]) -> str:
                    for name, g in summary["rss"].items()])
     clean = "PASS" if verdict["all_calls_ended_cleanly"] else "FAIL"
     memory = "PASS" if verdict["memory_within_10pct"] else "FAIL"
+    tally = summary.get("retries")
+    if tally:
+        out += _section("Faults and retries", f"The {tally['worker']} worker's getHealth counters after the run.")
+        out += _table(["faults injected", "retried by the worker", "failed calls", "budget refusals",
+                       "attempts", "provider requests"],
+                      [[str(tally[k]) for k in ("faults_injected", "retries", "failed_calls", "budget_refusals",
+                                                "attempts", "provider_requests")]])
     out += _section("Verdicts")
     out += [f"- every call ended in success or a taxonomy error, no hangs: **{clean}**",
             f"  (hangs {summary['hangs']}, non-taxonomy {summary['non_taxonomy'] or 0})",
             f"- every judged process within 10% RSS growth: **{memory}**"]
+    if tally:
+        accounted = tally["retries"] + tally["failed_calls"]
+        out += [f"- faults retried or reported (information, not yet a verdict): {tally['retries']} retried + "
+                f"{tally['failed_calls']} failed calls = {accounted} of {tally['faults_injected']} faults "
+                f"({tally['faults_injected'] - accounted} not accounted for)"]
     return "\n".join(out) + "\n"

@@ -18,7 +18,7 @@ import pytest
 
 from bench.procs import RssSample
 from bench.profile import summarise_speedscope
-from bench.soak import FaultFeeder, rss_growth, taxonomy_types
+from bench.soak import FaultFeeder, fault_accounting, rss_growth, taxonomy_types
 from cli.sandbox import EmulatorProcess
 from cli.stack import REPO_ROOT
 from emulators.control import EmulatorControl
@@ -58,6 +58,14 @@ def test_rss_growth_compares_the_first_and_last_tenth_after_warm_up() -> None:
 
 def test_taxonomy_types_cover_the_documented_errors() -> None:
     assert {"rate_limited", "provider_error", "stream_interrupted", "overloaded", "unavailable"} <= taxonomy_types()
+
+
+def test_fault_accounting_adds_retries_and_failed_calls_up_to_the_faults() -> None:
+    summary = {"outcomes": {"ok": 95, "stream_interrupted": 3, "rate_limited": 2}, "faults_injected": 12,
+               "provider_requests": 112}
+    tally = fault_accounting(summary, {"retries": 7, "attempts": 112, "retry_budget_refusals": 1})
+    assert tally["failed_calls"] == 5 and tally["match"]
+    assert not fault_accounting(summary, {"retries": 6})["match"]  # one fault neither retried nor reported
 
 
 def test_fault_feeder_keeps_about_the_asked_share_queued(tmp_path: Path) -> None:
