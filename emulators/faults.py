@@ -46,7 +46,7 @@ FaultMode = Literal[
 # in the queue (it neither consumes them nor is affected).
 STREAM_ONLY_MODES = frozenset({"silent_stream", "truncated_stream", "error_event"})
 
-MASKED_HEADERS = frozenset({"authorization", "x-api-key", "proxy-authorization"})
+MASKED_HEADERS = frozenset({"authorization", "x-api-key", "x-goog-api-key", "proxy-authorization"})
 
 # How an ``echo_key_in_error`` fault spells the key it was sent, as providers and the
 # proxies in front of them have been seen to: whole, without its prefix, only its tail,
