@@ -40,6 +40,10 @@ FaultMode = Literal[
     "close_mid_headers",
     "html",
     "echo_key_in_error",
+    # A provider's safety filter blocks the prompt (after_chunks 0) or stops the answer after
+    # after_chunks words, with error_code as its reason. Only APIs that report blocks in their
+    # answers apply it (Gemini); the others answer normally.
+    "content_blocked",
 ]
 
 # These only make sense once a stream has started, so a non-streaming call skips them
