@@ -214,3 +214,21 @@ def test_model_path_keeps_one_segment() -> None:
     assert model_path("models/gemini-2.5-flash") == "models/gemini-2.5-flash"
     assert model_path("../x?y") == "models/..%2Fx%3Fy"
     assert model_path("tunedModels/my-tune") == "tunedModels/my-tune"
+
+
+@pytest.mark.parametrize("fault", [{"mode": "drop"}, {"mode": "close_mid_headers"}, {"mode": "malformed"}])
+def test_broken_answers_are_provider_errors(emulators: BackgroundEmulators, control: EmulatorControl,
+                                            fault: dict[str, Any]) -> None:
+    control.add_faults(fault)
+    assert type(_raises(emulators, lambda a: a.chat(chat_request()))) is errors.ProviderError
+
+
+def test_torn_stream_and_stalls(emulators: BackgroundEmulators, control: EmulatorControl) -> None:
+    control.add_faults({"mode": "truncated_stream", "after_chunks": 2, "close_connection": True},
+                       {"mode": "silent_stream", "after_chunks": 2, "delay_s": 0.2},
+                       {"mode": "delay", "delay_s": 0.2})
+    _, torn = run(emulators, lambda a: _stream(a, chat_request()))
+    assert isinstance(torn, errors.StreamInterrupted) and torn.partial_text == "Hello from "
+    items, stalled = run(emulators, lambda a: _stream(a, chat_request()))
+    assert stalled is None and items[-1].text == GREETING + "hi there"  # a stall, then the rest
+    assert run(emulators, lambda a: a.chat(chat_request())).text == GREETING + "hi there"
