@@ -148,7 +148,7 @@ class GeminiEmulator(Emulator):
 
     async def _embed_one(self, call: Call, model_id: str) -> Response:
         self._model(model_id, "embedding")
-        text = _text_of(call.json_object().get("content"))
+        text = gf.content_text(call.json_object().get("content"), "content")
         return json_response({"embedding": {"values": embedding_vector(text, EMBED_DIMENSIONS)}})
 
     async def _embed_batch(self, call: Call, model_id: str) -> Response:
@@ -207,10 +207,3 @@ class GeminiEmulator(Emulator):
 
     def presented_key(self, request: Request) -> str | None:
         return request.headers.get("x-goog-api-key") or request.query_params.get("key")
-
-
-def _text_of(content: Any) -> str:
-    parts = content.get("parts") if isinstance(content, dict) else None
-    if not isinstance(parts, list) or not parts:
-        raise gf.invalid("* EmbedContentRequest.content.parts: contents.parts must not be empty.")
-    return " ".join(p["text"] for p in parts if isinstance(p, dict) and isinstance(p.get("text"), str))

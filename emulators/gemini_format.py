@@ -20,6 +20,7 @@ __all__ = [
     "GRPC_CODES",
     "GenerateRequest",
     "blocked_response",
+    "content_text",
     "embed_batch",
     "error_body",
     "generate_response",
@@ -76,7 +77,8 @@ class GenerateRequest:
     prompt_tokens: int
 
 
-def _text(content: Any, where: str) -> str:
+def content_text(content: Any, where: str) -> str:
+    """The text of a Content object's parts; the API's 400 when it is not one."""
     if not isinstance(content, dict):
         raise invalid(f"Invalid value at '{where}', must be an object")
     parts = content.get("parts")
@@ -95,8 +97,8 @@ def parse_generate(call: Call) -> GenerateRequest:
         role = content.get("role", "user") if isinstance(content, dict) else None
         if role not in ("user", "model"):
             raise invalid(f"Please use a valid role: user, model. (contents[{index}].role)")
-        texts.append((role, _text(content, f"contents[{index}]")))
-    system = _text(body["systemInstruction"], "system_instruction") if "systemInstruction" in body else ""
+        texts.append((role, content_text(content, f"contents[{index}]")))
+    system = content_text(body["systemInstruction"], "system_instruction") if "systemInstruction" in body else ""
     config = body.get("generationConfig") or {}
     if not isinstance(config, dict):
         raise invalid("Invalid value at 'generation_config', must be an object")
@@ -192,7 +194,7 @@ def parse_embed_batch(call: Call, model_name: str) -> list[str]:
         if item.get("model") != model_name:
             raise invalid(f"Model names should match. requests[{index}].model: {item.get('model')!s:.80}, "
                           f"model: {model_name}")
-        texts.append(_text(item.get("content"), f"requests[{index}].content"))
+        texts.append(content_text(item.get("content"), f"requests[{index}].content"))
     return texts
 
 

@@ -203,3 +203,13 @@ def test_key_in_query_and_missing_key(emu: BackgroundEmulators, http: httpx.Clie
     refused = http.get(url)
     assert refused.status_code == 403
     assert refused.json()["error"]["status"] == "PERMISSION_DENIED"
+
+
+def test_single_embed_and_count_tokens_over_raw_http(emu: BackgroundEmulators, http: httpx.Client) -> None:
+    base, headers = f"{emu.url('gemini')}/v1beta/models", {"x-goog-api-key": GEMINI_KEY}
+    one = http.post(f"{base}/{EMBED}:embedContent", headers=headers, json={"content": {"parts": [{"text": "hi"}]}})
+    assert one.status_code == 200 and one.json() == {"embedding": {"values": embedding_vector("hi")}}
+    body = {"contents": [{"role": "user", "parts": [{"text": "three little words"}]}]}
+    assert http.post(f"{base}/{CHAT}:countTokens", headers=headers, json=body).json() == {"totalTokens": 3}
+    empty = http.post(f"{base}/{EMBED}:embedContent", headers=headers, json={"content": {"parts": []}})
+    assert empty.status_code == 400 and empty.json()["error"]["status"] == "INVALID_ARGUMENT"
