@@ -6,7 +6,7 @@ Anthropic has no embeddings endpoint, so ``embed`` keeps the base class's ``Unsu
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, Mapping
 from contextlib import aclosing
 from typing import Any
 from urllib.parse import urlencode
@@ -100,6 +100,12 @@ class AnthropicAdapter(HttpAdapter):
             **self.spec.auth_headers(self._secret),
         }
         return headers
+
+    def quota_exhausted_s(self, headers: Mapping[str, str]) -> float | None:
+        """``anthropic-ratelimit-requests-remaining: 0``: its reset is a timestamp, so a short
+        pause, enough to stop a stampede."""
+        lowered = {k.lower(): v for k, v in headers.items()}
+        return 1.0 if lowered.get("anthropic-ratelimit-requests-remaining") == "0" else None
 
     def map_error(self, status: int, headers: HeadersLike, body: bytes) -> errors.LLMCallerError:
         return map_anthropic_error(status, headers, body, self.name, self.scrub)
