@@ -66,6 +66,7 @@ KIND_CAPABILITIES: dict[str, frozenset[str]] = {name: frozenset(spec.capabilitie
 _NAME = r"^[a-z][a-z0-9_-]{0,31}$"
 _ENV_NAME = r"^[A-Z_][A-Z0-9_]*$"
 _SHA256 = r"^[0-9a-f]{64}$"
+_EXAMPLE_URL = next(iter(KINDS.values())).default_base_url
 _KEY_REF_EXAMPLE = '"secret": {"env": "VAR_NAME"} or {"file": "/path/to/key"}'
 
 
@@ -184,7 +185,7 @@ class ProviderConfig(_Strict):
     @classmethod
     def _http_url(cls, value: str) -> str:
         if not re.match(r"^https?://[^\s/]+(/\S*)?$", value):
-            raise _problem("must be an http:// or https:// URL", "write the full URL, e.g. https://api.openai.com/v1")
+            raise _problem("must be an http:// or https:// URL", f"write the full URL, e.g. {_EXAMPLE_URL}")
         return value.rstrip("/")
 
     @model_validator(mode="after")

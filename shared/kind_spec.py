@@ -63,6 +63,10 @@ class KindSpec:
     # (old key, option name). Such files still load; config warnings say where the key moved.
     moved_options: tuple[tuple[str, str], ...] = ()
 
+    def key_variable(self) -> str:
+        """The environment variable to suggest for this kind's key: the usual one, else NAME_API_KEY."""
+        return self.key_env or f"{self.name.upper()}_API_KEY"
+
     def auth_headers(self, secret: str | None) -> dict[str, str]:
         """The header carrying ``secret``, or none without one."""
         return {self.key_header: f"{self.key_scheme}{secret}"} if secret else {}
