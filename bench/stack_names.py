@@ -1,0 +1,25 @@
+"""Who is in the benchmarked stack, read from the emulator config it runs (emulators/providers.json).
+
+One worker per provider, reported as ``worker:<provider>``; and the provider that serves the
+default chat route, whose emulator the ``direct`` target calls and the baseline server
+proxies (both speak its wire format, which the bench assumes is OpenAI's). Deriving these
+here, rather than listing them in each module, keeps the report's columns in step when a
+provider kind (and its emulator) joins the config.
+"""
+
+from __future__ import annotations
+
+from importlib.resources import files
+from typing import Any
+
+import orjson
+
+__all__ = ["DEFAULT_KIND", "DEFAULT_PROVIDER", "PROVIDERS", "WORKERS"]
+
+_CONFIG: dict[str, Any] = orjson.loads(files("emulators").joinpath("providers.json").read_bytes())
+
+PROVIDERS: tuple[str, ...] = tuple(_CONFIG["providers"])
+WORKERS: tuple[str, ...] = tuple(f"worker:{name}" for name in PROVIDERS)
+# The default chat route's provider, and its kind (which names its emulator and its key).
+DEFAULT_PROVIDER: str = _CONFIG["defaults"]["chat"]["provider"]
+DEFAULT_KIND: str = _CONFIG["providers"][DEFAULT_PROVIDER]["kind"]
