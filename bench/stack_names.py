@@ -1,4 +1,7 @@
-"""Who is in the benchmarked stack, read from the emulator config it runs (emulators/providers.json).
+"""Who is in the benchmarked stack: the sandbox's default, the starter config's providers.
+
+The sandbox runs, from emulators/providers.json, the providers the starter config names
+(decision D60), so the bench reads the same two files.
 
 One worker per provider, reported as ``worker:<provider>``; and the provider that serves the
 default chat route, whose emulator the ``direct`` target calls and the baseline server
@@ -14,11 +17,13 @@ from typing import Any
 
 import orjson
 
+from cli.config_folder import STARTER_PROVIDERS
+
 __all__ = ["DEFAULT_KIND", "DEFAULT_PROVIDER", "PROVIDERS", "WORKERS"]
 
 _CONFIG: dict[str, Any] = orjson.loads(files("emulators").joinpath("providers.json").read_bytes())
 
-PROVIDERS: tuple[str, ...] = tuple(_CONFIG["providers"])
+PROVIDERS: tuple[str, ...] = tuple(p for p in _CONFIG["providers"] if p in STARTER_PROVIDERS["providers"])
 WORKERS: tuple[str, ...] = tuple(f"worker:{name}" for name in PROVIDERS)
 # The default chat route's provider, and its kind (which names its emulator and its key).
 DEFAULT_PROVIDER: str = _CONFIG["defaults"]["chat"]["provider"]
