@@ -87,14 +87,16 @@ def test_embed_keeps_the_order(gbox: Sandbox) -> None:
 
 
 def test_429_with_retry_info_is_retried_after_its_delay(gbox: Sandbox) -> None:
-    inject(gbox, PROVIDER, {"mode": "status", "status": 429, "delay_s": 0.4, "path": GENERATE})
+    # 1.5 s: longer than the 1 s the worker's rate limiter pauses after any 429 without a
+    # Retry-After header, so only the RetryInfo delay explains the wait.
+    inject(gbox, PROVIDER, {"mode": "status", "status": 429, "delay_s": 1.5, "path": GENERATE})
     result = run(_call(gbox, "chat", {"prompt": "after the limit"}))
     assert not result.is_error, result.content
     assert "after the limit" in result.structured_content["text"]
     assert _requests(gbox, GENERATE) == 2  # the 429, then the retry that succeeded
     latency = result.structured_content["latency_ms"]
-    print(f"429 with retryDelay 0.4s, retried: latency {latency} ms")
-    assert latency >= 400  # the worker waited the provider's retryDelay, not its own short backoff
+    print(f"429 with retryDelay 1.5s, retried: latency {latency} ms")
+    assert latency >= 1500  # the worker waited the provider's retryDelay, not its own short backoff
 
 
 def test_safety_block_is_content_blocked_and_not_retried(gbox: Sandbox) -> None:
