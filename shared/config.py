@@ -22,6 +22,7 @@ from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
 from shared.models import CAPABILITIES, Capability
+from shared.names import NAME_PATTERN
 from shared.policies import CircuitPolicy, ClientLimits, RateLimits, RetryPolicy, StreamGuards, StrictModel
 from shared.tool_names import ToolGrant
 
@@ -51,7 +52,7 @@ else:  # the registered kinds, as a Literal so the JSON schema lists them and er
     ProviderKind = Literal[PROVIDER_KINDS]
 # What each kind of provider can do at all, whatever models it lists (from its declaration).
 KIND_CAPABILITIES: dict[str, frozenset[str]] = {name: frozenset(spec.capabilities) for name, spec in KINDS.items()}
-_NAME = r"^[a-z][a-z0-9_-]{0,31}$"
+_NAME = NAME_PATTERN  # provider and client names (shared.names: readable without pydantic)
 _ENV_NAME = r"^[A-Z_][A-Z0-9_]*$"
 _SHA256 = r"^[0-9a-f]{64}$"
 _KEY_REF_EXAMPLE = '"secret": {"env": "VAR_NAME"} or {"file": "/path/to/key"}'

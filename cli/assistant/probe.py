@@ -19,6 +19,7 @@ from urllib.parse import urlsplit
 from shared import errors
 from shared.config import KIND_CAPABILITIES, ProviderConfig
 from shared.models import ModelInfo
+from workers.config_record import ProviderRecord
 from workers.http_client import AiohttpClient, HttpClient, Reply, Timeouts
 from workers.providers.adapters import create_adapter
 
@@ -69,8 +70,9 @@ def probe(kind: str, base_url: str, key: str | None, *, anthropic_version: str =
     """List the provider's models with ``key``; never raises for network or HTTP trouble."""
     host = _host(base_url)
     client = _Recording(AiohttpClient(Timeouts(_TIMEOUT_S, _TIMEOUT_S, _TIMEOUT_S), max_connections=2))
-    config = ProviderConfig.model_construct(kind=kind, base_url=base_url.rstrip("/"),
-                                            anthropic_version=anthropic_version, discover_models=True)
+    defaults = ProviderConfig.model_construct(kind=kind, base_url=base_url.rstrip("/"),
+                                              anthropic_version=anthropic_version, discover_models=True)
+    config = ProviderRecord.from_validated(defaults.model_dump(mode="json"))  # what a worker would read
     try:
         listed = asyncio.run(_list(create_adapter("probe", config, key, client).list_models, client))
     except errors.LLMCallerError as exc:
