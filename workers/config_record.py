@@ -26,12 +26,16 @@ __all__ = [
 
 @dataclass(frozen=True, slots=True)
 class SecretRecord:
+    """``shared.config.SecretRef``: where the key is, never the key."""
+
     env: str | None
     file: str | None
 
 
 @dataclass(frozen=True, slots=True)
 class TimeoutsRecord:
+    """``shared.config.Timeouts``."""
+
     connect_s: float
     read_s: float
     total_s: float
@@ -39,6 +43,8 @@ class TimeoutsRecord:
 
 @dataclass(frozen=True, slots=True)
 class ModelRecord:
+    """``shared.config.ModelConfig``: a model the operator configured."""
+
     id: str
     capabilities: tuple[Capability, ...]
     priority: int
@@ -47,6 +53,8 @@ class ModelRecord:
 
 @dataclass(frozen=True, slots=True)
 class RetryRecord:
+    """``shared.policies.RetryPolicy``."""
+
     max_attempts: int
     base_delay_s: float
     max_delay_s: float
@@ -58,6 +66,8 @@ class RetryRecord:
 
 @dataclass(frozen=True, slots=True)
 class RateLimitsRecord:
+    """``shared.policies.RateLimits``."""
+
     requests_per_min: int | None
     tokens_per_min: int | None
     max_wait_s: float
@@ -65,6 +75,8 @@ class RateLimitsRecord:
 
 @dataclass(frozen=True, slots=True)
 class CircuitRecord:
+    """``shared.policies.CircuitPolicy``."""
+
     failure_threshold: int
     cooldown_s: float
     unreachable_after: int
@@ -73,6 +85,8 @@ class CircuitRecord:
 
 @dataclass(frozen=True, slots=True)
 class StreamGuardsRecord:
+    """``shared.policies.StreamGuards``."""
+
     idle_timeout_s: float
     max_chunk_bytes: int
     max_total_bytes: int
