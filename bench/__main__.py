@@ -6,9 +6,10 @@
     python -m bench soak --calls 10000      # faults injected, RSS growth checked (not in make bench)
     python -m bench profile                 # py-spy on the gateway under 32-client chat load
     python -m bench timeline                # one-client calls, hop by hop (shared/timeline.py)
+    python -m bench memory                  # RSS, PSS and USS per process: idle, after calls, settled
 
 Results go to ``bench/results/`` (``latest.json``, ``latest.md``, ``latest.png``; ``soak-latest.*``;
-``profile-latest.*``; ``timeline-latest.*``), and the markdown is printed to stdout.
+``profile-latest.*``; ``timeline-latest.*``; ``memory-latest.*``), and the markdown is printed to stdout.
 """
 
 from __future__ import annotations
@@ -93,7 +94,9 @@ def _parser() -> argparse.ArgumentParser:
     line.add_argument("--calls", type=_pos, default=1200, help="per target, over all rounds")
     line.add_argument("--rounds", type=_pos, default=6)
     line.add_argument("--tool", choices=("chat", "embed"), default="chat")
-    for p in (run, soak, prof, line):
+    memory = sub.add_parser("memory", help="RSS, PSS and USS of each stack process: idle, after calls, settled")
+    memory.add_argument("--calls", type=_pos, default=20, help="per tool and provider")
+    for p in (run, soak, prof, line, memory):
         p.add_argument("--mode", choices=MODES, default="2026-07-28", help="MCP protocol era of the clients")
         p.add_argument("--out", type=Path, default=RESULTS, help=f"results folder (default {RESULTS})")
     return parser
@@ -115,7 +118,7 @@ def _bench(args: argparse.Namespace) -> int:
                               "loadgen_pool": cfg.pool_size}
     results: dict[str, Any] = {"machine": machine_info(), "config": config, **run_bench(cfg)}
     results["comparisons"] = comparisons(results["cells"])
-    results["targets"] = targets(results["cells"], results["peak_rss_mb"])
+    results["targets"] = targets(results["cells"], results["peak_rss_mb"], results["idle_rss_mb"])
     paths = write_results(results, args.out)
     if args.out.resolve() == RESULTS.resolve() and update_readme(README, results):
         paths["readme"] = README
@@ -163,12 +166,24 @@ def _timeline(args: argparse.Namespace) -> int:
     return 0
 
 
+def _memory(args: argparse.Namespace) -> int:
+    from bench.memory import MemoryConfig, memory_markdown, run_memory
+    from bench.report import machine_info
+
+    summary = {"machine": machine_info(), **run_memory(MemoryConfig(calls=args.calls, mode=args.mode))}
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / "memory-latest.json").write_bytes(orjson.dumps(summary, option=orjson.OPT_INDENT_2))
+    (args.out / "memory-latest.md").write_text(memory_markdown(summary))
+    print(memory_markdown(summary))
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if not argv or (argv[0].startswith("-") and argv[0] not in ("-h", "--help")):
         argv.insert(0, "run")  # `python -m bench --quick` means `python -m bench run --quick`
     args = _parser().parse_args(argv)
-    handlers = {"run": _bench, "soak": _soak, "profile": _profile, "timeline": _timeline}
+    handlers = {"run": _bench, "soak": _soak, "profile": _profile, "timeline": _timeline, "memory": _memory}
     return handlers[args.command](args)
 
 

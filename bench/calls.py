@@ -61,7 +61,12 @@ def classify_result(result: Any) -> str:
     return "untyped_error"
 
 
-async def call_mcp(client: Client, tool: str, index: int, timeout_s: float) -> CallOutcome:
+async def call_mcp(client: Client, tool: str, index: int, timeout_s: float, *, provider: str | None = None
+                   ) -> CallOutcome:
+    """One MCP call; ``provider`` names where it goes (routing decides without it)."""
+    arguments = tool_arguments(tool, index)
+    if provider is not None:
+        arguments["provider"] = provider
     first: list[float] = []
 
     async def on_progress(progress: float, total: float | None, message: str | None) -> None:
@@ -73,7 +78,7 @@ async def call_mcp(client: Client, tool: str, index: int, timeout_s: float) -> C
     try:
         async with asyncio.timeout(timeout_s):
             callback = on_progress if tool == "chatStream" else None
-            result = await client.call_tool(tool, tool_arguments(tool, index), progress_callback=callback)
+            result = await client.call_tool(tool, arguments, progress_callback=callback)
         outcome = classify_result(result)
     except TimeoutError:
         outcome = "hang"

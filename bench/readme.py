@@ -54,7 +54,8 @@ def readme_section(results: dict[str, Any]) -> str:
         "baseline = a one-process MCP server on the official SDK calling the emulator with httpx "
         "(`bench/baseline_server.py`); stack = gateway + workers under supervisord, bearer auth on. "
         "All three in one run; ratios matter more than absolute figures on a shared machine. "
-        "Every figure, with CPU per process and peak RSS: `bench/results/latest.md` (and `.json`, `.png`).")
+        "Every figure, with CPU per process and RSS idle and at peak: `bench/results/latest.md` (and `.json`, "
+        "`.png`); PSS and USS: `python -m bench memory`.")
     targets = ["| target | measured | limit | result |", "|---|---|---|---|"]
     targets += [f"| {t['target']} | {t['value']} | {t['limit']} | {t['result']} |" for t in results["targets"]]
     return "\n".join([BEGIN, *intro, "", *_summary_rows(results), "", *targets, END])

@@ -121,8 +121,11 @@ def markdown(results: dict[str, Any]) -> str:
                    "first progress c-b ms"], _comparison_rows(results["comparisons"]))
     out += _section("CPU seconds per 1,000 calls", "psutil user + system deltas over each timed window.")
     out += _table(["tool", "clients", "target", *PROCESS_COLUMNS, "server side"], _cpu_rows(cells))
-    out += _section("Peak RSS over the run (MB)")
-    out += _table(["process", "peak MB"], [[k, _fmt(v)] for k, v in results["peak_rss_mb"].items()])
+    idle = results.get("idle_rss_mb", {})
+    out += _section("RSS per process (MB)", "Idle: once the stack is up, before the first call. Peak: over the run. "
+                    "`python -m bench memory` adds PSS and USS (shared pages split, private pages only).")
+    out += _table(["process", "idle MB", "peak MB"],
+                  [[k, _fmt(idle.get(k)), _fmt(v)] for k, v in results["peak_rss_mb"].items()])
     out += _section("Targets")
     out += _table(["target", "measured", "limit", "result"],
                   [[t["target"], t["value"], t["limit"], t["result"]] for t in results["targets"]])

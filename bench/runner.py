@@ -153,6 +153,7 @@ def run_bench(cfg: BenchConfig) -> dict[str, Any]:
         for n, pid in enumerate(pool.pids):
             monitor.watch(f"loadgen-{n}", pid)
         monitor.start()
+        idle = monitor.sample()  # every worker registered, no call made yet
         try:
             _log(f"ready in {time.monotonic() - started:.1f}s; warming up ...")
             _warm_up(world, pool, cfg)
@@ -163,6 +164,7 @@ def run_bench(cfg: BenchConfig) -> dict[str, Any]:
     return {
         "cells": [summarise(cell, cores) for cell in cells],
         "peak_rss_mb": {k: round(v, 1) for k, v in sorted(overall_peaks.items())},
+        "idle_rss_mb": {k: round(v, 1) for k, v in sorted(idle.items())},
         "duration_s": round(time.monotonic() - started, 1),
         "quota_requests_spent": spent,
     }

@@ -10,10 +10,15 @@ from typing import Any
 
 from bench.stack_names import WORKERS
 
-__all__ = ["RSS_LIMIT_MB", "STACK_PROCS", "comparisons", "targets"]
+__all__ = [
+    "RSS_LIMIT_MB", "STACK_PROCS", "WORKER_IDLE_LIMIT_MB", "comparisons", "idle_worker_target", "stack_total_target",
+    "targets",
+]
 
 STACK_PROCS = ("gateway", *WORKERS)
 RSS_LIMIT_MB = 250.0
+# A worker nobody calls should cost little more than the interpreter, the link and its HTTP client.
+WORKER_IDLE_LIMIT_MB = 40.0
 
 Cells = list[dict[str, Any]]
 
@@ -93,14 +98,28 @@ def _first_progress(cells: Cells) -> dict[str, Any]:
     return _verdict(name, delta <= 1.0, value, "<= baseline + 1 ms")
 
 
-def _memory(peak_rss_mb: dict[str, float]) -> dict[str, Any]:
-    seen = [p for p in STACK_PROCS if p in peak_rss_mb]
-    name = "gateway + all workers: sum of peak RSS"
+def stack_total_target(rss_mb: dict[str, float], what: str = "peak") -> dict[str, Any]:
+    """The gateway's and every worker's RSS summed (``what``: which reading, e.g. the run's peak)."""
+    seen = [p for p in STACK_PROCS if p in rss_mb]
+    name = f"gateway + all workers: sum of {what} RSS"
     if not seen:
         return _verdict(name, None, "not measured", f"<= {RSS_LIMIT_MB:.0f} MB")
-    total = sum(peak_rss_mb[p] for p in seen)
+    total = sum(rss_mb[p] for p in seen)
     return _verdict(name, total <= RSS_LIMIT_MB, f"{total:.1f} MB", f"<= {RSS_LIMIT_MB:.0f} MB")
 
 
-def targets(cells: Cells, peak_rss_mb: dict[str, float]) -> list[dict[str, Any]]:
-    return [_added_latency(cells), _throughput(cells), _first_progress(cells), _memory(peak_rss_mb)]
+def idle_worker_target(idle_rss_mb: dict[str, float]) -> dict[str, Any]:
+    """Each worker's RSS once the stack is up, before any call: the largest is judged, all are shown."""
+    workers = {p: idle_rss_mb[p] for p in STACK_PROCS if p.startswith("worker:") and p in idle_rss_mb}
+    name = "each worker, idle: RSS"
+    limit = f"<= {WORKER_IDLE_LIMIT_MB:.0f} MB"
+    if not workers:
+        return _verdict(name, None, "not measured", limit)
+    value = ", ".join(f"{p.removeprefix('worker:')} {v:.1f}" for p, v in workers.items()) + " MB"
+    return _verdict(name, max(workers.values()) <= WORKER_IDLE_LIMIT_MB, value, limit)
+
+
+def targets(cells: Cells, peak_rss_mb: dict[str, float], idle_rss_mb: dict[str, float] | None = None
+            ) -> list[dict[str, Any]]:
+    return [_added_latency(cells), _throughput(cells), _first_progress(cells), stack_total_target(peak_rss_mb),
+            idle_worker_target(idle_rss_mb or {})]

@@ -171,7 +171,7 @@ def _kind_section() -> Iterator[str]:
 
 def _options_cell(spec: KindSpec) -> str:
     """A kind's own settings with their defaults, and where older files kept them."""
-    settings = [f"`{name}` (default `{info.default}`)" for name, info in spec.options.model_fields.items()]
+    settings = [f"`{option.name}` (default `{option.default}`)" for option in spec.options]
     moved = [f"was top-level `{old}`" for old, _ in spec.moved_options]
     return "; ".join(settings + moved) or "none"
 

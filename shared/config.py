@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, Literal, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 import orjson
 from pydantic import (
@@ -27,13 +27,15 @@ from pydantic import (
     ValidationError,
     ValidationInfo,
     WithJsonSchema,
+    create_model,
     field_validator,
     model_validator,
 )
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
-from shared.kind_spec import KindOptions, KindSpec
+from shared.kind_spec import KindOption, KindSpec
 from shared.models import CAPABILITIES, Capability
+from shared.names import NAME_PATTERN
 from shared.policies import CircuitPolicy, ClientLimits, RateLimits, RetryPolicy, StreamGuards, StrictModel
 from shared.tool_names import ToolGrant
 
@@ -46,6 +48,7 @@ __all__ = [
     "ClientEntry",
     "ClientRegistry",
     "ConfigError",
+    "KindOptions",
     "ModelConfig",
     "ProviderConfig",
     "ProvidersFile",
@@ -54,6 +57,7 @@ __all__ = [
     "Timeouts",
     "load_client_registry",
     "load_providers",
+    "options_model",
 ]
 
 PROVIDER_KINDS: tuple[str, ...] = tuple(KINDS)
@@ -63,7 +67,7 @@ else:  # the registered kinds, as a Literal so the JSON schema lists them and er
     ProviderKind = Literal[PROVIDER_KINDS]
 # What each kind of provider can do at all, whatever models it lists (from its declaration).
 KIND_CAPABILITIES: dict[str, frozenset[str]] = {name: frozenset(spec.capabilities) for name, spec in KINDS.items()}
-_NAME = r"^[a-z][a-z0-9_-]{0,31}$"
+_NAME = NAME_PATTERN  # provider and client names (shared.names: readable without pydantic)
 _ENV_NAME = r"^[A-Z_][A-Z0-9_]*$"
 _SHA256 = r"^[0-9a-f]{64}$"
 _EXAMPLE_URL = next(iter(KINDS.values())).default_base_url
@@ -123,7 +127,26 @@ class ModelConfig(_Strict):
     score: Annotated[float | None, Field(ge=0, le=100)] = None
 
 
-_O = TypeVar("_O", bound=KindOptions)
+class KindOptions(StrictModel):
+    """The base of each kind's options model, built from its ``KindOption`` declarations."""
+
+
+def _options_field(option: KindOption) -> Any:
+    return (Annotated[option.type, Field(pattern=option.pattern, description=option.description)], option.default)
+
+
+_OPTION_MODELS: dict[str, type[KindOptions]] = {
+    name: create_model(f"{name.title()}Options", __base__=KindOptions,
+                       **{o.name: _options_field(o) for o in spec.options})
+    for name, spec in KINDS.items()
+}
+
+
+def options_model(kind: str) -> type[KindOptions]:
+    """The model ``providers.<name>.options`` of a ``kind`` provider is validated against."""
+    return _OPTION_MODELS[kind]
+
+
 _DISCOVERY_KEYS = ("discover_models", "discovery_interval_s")
 _OPTIONS_SCHEMA = {"type": "object", "description": "Settings of this provider's kind; the keys allowed depend on "
                    "kind (see allOf), and a kind without settings takes none"}
@@ -170,7 +193,7 @@ class ProviderConfig(_Strict):
         kind = info.data.get("kind")
         if kind not in KINDS:
             return KindOptions()  # the kind itself is reported; its options cannot be judged
-        model = KINDS[kind].options
+        model = options_model(kind)
         if type(value) is model:
             return value
         if isinstance(value, KindOptions):
@@ -214,11 +237,10 @@ class ProviderConfig(_Strict):
     def models_for(self, capability: Capability) -> list[str]:
         return [m.id for m in self.models if capability in m.capabilities]
 
-    def options_as(self, model: type[_O]) -> _O:
-        """This provider's options as ``model``, its kind's options class (what an adapter reads)."""
-        if not isinstance(self.options, model):
-            raise TypeError(f"a {self.kind} provider's options are {type(self.options).__name__}, not {model.__name__}")
-        return self.options
+    def option(self, declared: KindOption) -> str | int | float | bool:
+        """The value of one of this kind's declared options."""
+        value: str | int | float | bool = getattr(self.options, declared.name)
+        return value
 
     @property
     def moved_keys(self) -> tuple[tuple[str, str], ...]:
@@ -255,14 +277,18 @@ def _option_error(kind: str, model: type[KindOptions], err: Any) -> InitErrorDet
     return {"type": error, "loc": tuple(err["loc"]), "input": err.get("input")}
 
 
+def _an(title: str) -> str:
+    return f"{'an' if title[:1].lower() in 'aeiou' else 'a'} {title}"
+
+
 def _kind_rules(schema: dict[str, Any]) -> None:
     """The JSON schema's per-kind rules, read from the declarations: each kind's options, the
     discovery keys only where the kind discovers, and old top-level keys marked deprecated."""
     rules: list[dict[str, Any]] = []
     for name, spec in KINDS.items():
-        options = {**spec.options.model_json_schema(), "title": f"{spec.title} options",
-                   "description": f"Settings of a {spec.title} provider" + ("" if spec.options.model_fields
-                                                                           else " (it takes none)")}
+        options = {**options_model(name).model_json_schema(), "title": f"{spec.title} options",
+                   "description": f"Settings of {_an(spec.title)} provider" + ("" if spec.options
+                                                                             else " (it takes none)")}
         refused = [] if spec.discovers_models else list(_DISCOVERY_KEYS)
         refused += [old for other in KINDS.values() if other is not spec for old, _ in other.moved_options]
         then: dict[str, Any] = {"properties": {"options": options}}

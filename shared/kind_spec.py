@@ -7,9 +7,11 @@ config warnings and the JSON schema all read these facts from there, so a new ki
 folder plus one registry line.
 
 Settings only one kind has (Anthropic's API version header, say) are that kind's *options*:
-a ``KindOptions`` model declared beside its ``KindSpec``, which a provider's ``options``
-object in providers.json is validated against, so the shared provider model carries no
-kind's own fields.
+``KindOption`` declarations in its ``KindSpec``, from which ``shared.config`` builds the
+model a provider's ``options`` object in providers.json is validated against, so the shared
+provider model carries no kind's own fields. They are plain declarations, not a pydantic
+model, so a worker (which imports every declaration through the registry) never loads
+pydantic (decision D60's neighbour on worker memory).
 """
 
 from __future__ import annotations
@@ -18,21 +20,23 @@ from dataclasses import dataclass
 from typing import Literal
 
 from shared.models import Capability
-from shared.policies import StrictModel
 
-__all__ = ["BaseUrlStyle", "KindOptions", "KindSpec"]
+__all__ = ["BaseUrlStyle", "KindOption", "KindSpec"]
 
 # "version": base_url includes the API version path (.../v1) and the worker appends endpoints;
 # "root": base_url is the server's root and the worker appends the version path itself.
 BaseUrlStyle = Literal["version", "root"]
 
 
-class KindOptions(StrictModel):
-    """A kind's own settings (``providers.<name>.options``); a kind without any declares none.
+@dataclass(frozen=True, slots=True)
+class KindOption:
+    """One setting of a kind, ``providers.<name>.options.<name>``: a scalar with a default."""
 
-    A kind subclasses this with its fields, each with a default, so a provider may leave
-    ``options`` out; unknown keys are refused like everywhere else in the config.
-    """
+    name: str
+    type: type[str] | type[int] | type[float] | type[bool]
+    default: str | int | float | bool
+    description: str  # shown in the JSON schema, the docs table and error fixes
+    pattern: str | None = None  # a regular expression a string value must match
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,7 +62,7 @@ class KindSpec:
     load_hint: str | None
     adapter: str  # "module:Class" of the worker-side adapter, imported only by workers and the CLI
     # The kind's own settings, validated from ``providers.<name>.options`` (none by default).
-    options: type[KindOptions] = KindOptions
+    options: tuple[KindOption, ...] = ()
     # Provider keys older files wrote at the top level that now live in ``options``:
     # (old key, option name). Such files still load; config warnings say where the key moved.
     moved_options: tuple[tuple[str, str], ...] = ()

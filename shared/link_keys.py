@@ -28,9 +28,9 @@ from pathlib import Path
 
 from zmq.utils import z85
 
-from shared.config import _NAME as NAME_PATTERN  # the one definition of a provider name
 from shared.files import write_secret_file
 from shared.link_auth import LINK_KEY_BYTES, KeyFileError, load_link_key, read_private_file
+from shared.names import NAME_PATTERN  # the one definition of a provider name
 
 __all__ = [
     "CurveClientKeys",

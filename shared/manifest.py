@@ -48,10 +48,11 @@ SHA-256 over the raw 32-byte public key, in hex.
 
 Start-up check: ``shared.startup_checks.refuse_start_unless_verified`` is the first
 statement of ``gateway/__main__.py`` and ``workers/__main__.py``, so it runs before any
-other module of ours is imported; it loads this module from its source file and calls
-``verify_manifest``. That is why this module imports only the standard library,
-``orjson`` and ``cryptography`` at the top: whatever it imported of ours would run
-before being checked. The signing side (``shared.files``, ``shared.link_auth``) is
+other module of ours is imported; in a child forked for the check (so that
+``cryptography`` never stays resident in the gateway or a worker) it loads this module
+from its source file and calls ``verify_manifest``. That is why this module imports only
+the standard library, ``orjson`` and ``cryptography`` at the top: whatever it imported of
+ours would run before being checked. The signing side (``shared.files``, ``shared.link_auth``) is
 imported inside the functions that sign.
 
 Enabled means "fail closed": a missing manifest or key is a refusal to start, never a

@@ -42,8 +42,8 @@ from typing import Any, Literal, cast
 
 import orjson
 
-from shared.config import _NAME as CLIENT_NAME_PATTERN  # the one definition of a client name
 from shared.link_auth import decode_hex_key, read_private_file
+from shared.names import NAME_PATTERN as CLIENT_NAME_PATTERN  # the one definition of a client name
 
 __all__ = [
     "MAX_TTL_S",

@@ -20,6 +20,13 @@ Python has already run ``shared/__init__.py``, this module, the entry package's
 those hold no code beyond the check itself, and are the part a check run by the code it
 checks cannot vouch for.
 
+The verification runs in a child forked for it (only the standard library is loaded
+then, and no thread runs): the signature code pulls in ``cryptography`` (~15 MB of RSS),
+which would otherwise stay resident in the gateway and in every worker for their whole
+life after a check made once. The child answers on a pipe and exits; an answer that
+does not arrive whole (the child crashed or was killed) is a refusal: enabled stays
+fail-closed.
+
 A refusal exits with ``EX_CONFIG`` (78). supervisord is configured not to restart a
 program that exits 78 (``exitcodes=78``, ``autorestart=unexpected``) and to give up after
 three quick failures, and the reason is written to ``RUN_DIR/refusals/PROGRAM.txt``
@@ -34,7 +41,7 @@ import os
 import re
 import sys
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from types import ModuleType
 
@@ -46,6 +53,8 @@ REFUSALS_DIR = "refusals"
 _ROOT = Path(__file__).resolve().parent.parent
 _VERIFIER = _ROOT / "shared" / "manifest.py"
 _PROGRAM = re.compile(r"[A-Za-z0-9_-]{1,64}")
+# The child's answer on the pipe: the first alone, or the second followed by the problem.
+_PASSED, _PROBLEM = b"passed", b"problem:"
 
 
 def _load_verifier() -> ModuleType:
@@ -73,19 +82,52 @@ def manifest_problem(config_dir: Path, env: Mapping[str, str] | None = None) -> 
     env = os.environ if env is None else env
     public_key = env.get("LLMC_MANIFEST_PUBKEY", "").strip()
     if not public_key:
-        return None
+        return None  # not enabled: nothing is loaded, nothing is forked
+    manifest = Path(env.get("LLMC_MANIFEST_FILE", "").strip() or _ROOT / "manifest.json")
+    return _in_child(lambda: _verify(config_dir, Path(public_key), manifest))
+
+
+def _verify(config_dir: Path, public_key: Path, manifest: Path) -> str | None:
+    """The check itself (in the child): the verifier loaded from source, then the manifest verified."""
     try:
-        # Loaded only when enabled: the signature code pulls in `cryptography` (~15 MB of
-        # RSS in every process), which a stack without a manifest check should not pay for.
         verifier = _load_verifier()
     except (OSError, SyntaxError) as exc:
         return f"signed manifest check failed: cannot load the verifier {_VERIFIER} ({exc})"
-    manifest = Path(env.get("LLMC_MANIFEST_FILE", "").strip() or _ROOT / "manifest.json")
     try:
-        verifier.verify_manifest(_ROOT, manifest, Path(public_key), config_dir=config_dir)
+        verifier.verify_manifest(_ROOT, manifest, public_key, config_dir=config_dir)
     except verifier.ManifestError as exc:
         return f"signed manifest check failed: {exc}"
     return None
+
+
+def _in_child(check: Callable[[], str | None]) -> str | None:
+    """``check()``'s answer, computed in a forked child that exits afterwards; no whole answer is a problem."""
+    read_end, write_end = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: answer, then leave without running any of the parent's exit code
+        os.close(read_end)
+        code = 0
+        try:
+            answer = check()
+            data = _PASSED if answer is None else _PROBLEM + answer.encode("utf-8", "replace")
+        except BaseException as exc:  # whatever happens here, the parent hears of it and the child exits
+            data, code = type(exc).__name__.encode("ascii", "replace"), 1
+        try:
+            with os.fdopen(write_end, "wb") as pipe:
+                pipe.write(data)
+        finally:
+            os._exit(code)
+    os.close(write_end)
+    with os.fdopen(read_end, "rb") as pipe:
+        data = pipe.read()
+    _, status = os.waitpid(pid, 0)
+    if os.waitstatus_to_exitcode(status) == 0:
+        if data == _PASSED:
+            return None
+        if data.startswith(_PROBLEM):
+            return data.removeprefix(_PROBLEM).decode("utf-8", "replace")
+    why = data.decode("ascii", "replace") or f"exit status {os.waitstatus_to_exitcode(status)}"
+    return f"signed manifest check failed: the check did not finish ({why})"
 
 
 def refusal_file(run_dir: Path, program: str) -> Path:

@@ -21,13 +21,13 @@ import logging
 import uvloop
 
 from shared import otel
-from shared.config import ConfigError, load_providers
 from shared.hardening import harden
 from shared.heap import settle_heap
 from shared.link_keys import CurveClientKeys, KeyFileError, LinkSetupError, load_curve_client, read_link_key
 from shared.logs import configure_logging, log_event
 from shared.redact import register_secret
 from shared.settings import Settings
+from workers.config_load import WorkerConfigError, load_provider
 from workers.runtime import WorkerRuntime
 from workers.secrets import resolve_secret
 
@@ -50,20 +50,20 @@ def main(argv: list[str] | None = None) -> int:
     except ValueError as exc:
         print(f"llm-caller worker {args.provider}: {exc}", file=sys.stderr)
         return 2
-    configure_logging(f"worker:{args.provider}", settings.log_level)
-    log = logging.getLogger("workers")
     try:
-        providers = load_providers(settings.providers_file)
-    except ConfigError as exc:
+        # Before any thread starts (the log writer's): the check runs in a forked child.
+        config = load_provider(settings.providers_file, args.provider)
+    except WorkerConfigError as exc:
         print(f"llm-caller worker {args.provider}: {exc}", file=sys.stderr)
         return 2
+    configure_logging(f"worker:{args.provider}", settings.log_level)
+    log = logging.getLogger("workers")
     try:
         # Before the provider key is touched: a worker that cannot authenticate its link never runs.
         link_key, curve = load_link_material(settings, args.provider)
     except (KeyFileError, LinkSetupError, ValueError) as exc:
         print(f"llm-caller worker {args.provider}: {exc}", file=sys.stderr)
         return 2
-    config = providers.providers.get(args.provider)
     secret = resolve_secret(args.provider, config.secret, settings.secrets_dir) if config else None
     register_secret(secret)  # from here on every log and audit line of this process masks it, in any form
     otel.configure(f"worker:{args.provider}")  # span export, only when the operator asked for it

@@ -118,13 +118,25 @@ class AiohttpClient(HttpClient):
         self._timeout = aiohttp.ClientTimeout(total=None, connect=timeouts.pool_s + timeouts.connect_s,
                                               sock_connect=timeouts.connect_s, sock_read=timeouts.read_s)
         self._max_connections = max_connections
-        self._ssl = ssl_context or ssl.create_default_context(cafile=certifi.where())
+        self._ssl = ssl_context  # None: certifi's authorities, loaded on the first https request
         self._session: aiohttp.ClientSession | None = None
+
+    def _tls(self, url: str) -> ssl.SSLContext | bool:
+        """What verifies an ``https`` URL's server: our context, made when first needed.
+
+        Loading the CA bundle costs ~2 MB resident that a worker calling a local ``http``
+        server (LM Studio, Ollama) never needs. ``True`` (aiohttp's default) for plain http,
+        where there is nothing to verify.
+        """
+        if url[:6].lower() != "https:":
+            return True
+        if self._ssl is None:
+            self._ssl = ssl.create_default_context(cafile=certifi.where())
+        return self._ssl
 
     def _session_now(self) -> aiohttp.ClientSession:
         if self._session is None:
-            connector = aiohttp.TCPConnector(limit=self._max_connections, keepalive_timeout=_KEEPALIVE_S,
-                                             ssl=self._ssl)
+            connector = aiohttp.TCPConnector(limit=self._max_connections, keepalive_timeout=_KEEPALIVE_S)
             self._session = aiohttp.ClientSession(connector=connector, timeout=self._timeout)
             # aiohttp resends an idempotent request (our model listings) once when a kept-alive
             # connection closes before the answer. Retries are the resilience layer's (budget,
@@ -138,7 +150,7 @@ class AiohttpClient(HttpClient):
                    content: bytes | None = None) -> AsyncIterator[Reply]:
         try:
             response = await self._session_now().request(method, url, headers=dict(headers), data=content,
-                                                         allow_redirects=False)
+                                                         allow_redirects=False, ssl=self._tls(url))
         except (aiohttp.ClientError, TimeoutError) as exc:
             raise failure(exc, connecting=True) from None
         try:

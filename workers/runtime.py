@@ -28,7 +28,6 @@ from typing import Any
 import zmq
 
 from shared import errors, otel
-from shared.config import ProviderConfig
 from shared.link_keys import CurveClientKeys
 from shared.logs import log_event
 from shared.loop_socket import LoopSocket
@@ -38,6 +37,7 @@ from shared.protocol import Command, ProtocolError, decode, unpack
 from shared.redact import redact
 from shared.settings import Settings
 from shared.timeline import mark
+from workers.config_record import ProviderRecord
 from workers.http_client import AiohttpClient, HttpClient, Timeouts
 from workers.link_security import WorkerLink, make_curve_client
 from workers.providers.adapters import create_adapter
@@ -61,7 +61,7 @@ _Handler = Callable[[str, dict[str, Any], float], Awaitable[None]]
 
 class WorkerRuntime:
     def __init__(
-        self, name: str, config: ProviderConfig | None, secret: str | None, settings: Settings,
+        self, name: str, config: ProviderRecord | None, secret: str | None, settings: Settings,
         *, link_key: bytes, curve: CurveClientKeys | None = None,
     ) -> None:
         self.name = name

@@ -20,8 +20,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
-from shared.config import SecretRef
 from shared.logs import log_event
+from workers.config_record import SecretRecord
 
 __all__ = ["EnvSecret", "FileSecret", "SecretSource", "resolve_secret", "secret_source"]
 
@@ -67,7 +67,7 @@ class FileSecret:
         return value or None
 
 
-def secret_source(provider: str, ref: SecretRef | None, secrets_dir: Path) -> SecretSource | None:
+def secret_source(provider: str, ref: SecretRecord | None, secrets_dir: Path) -> SecretSource | None:
     if ref is None:
         return None
     if ref.env is not None:
@@ -76,7 +76,7 @@ def secret_source(provider: str, ref: SecretRef | None, secrets_dir: Path) -> Se
     return FileSecret(Path(ref.file).expanduser())
 
 
-def resolve_secret(provider: str, ref: SecretRef | None, secrets_dir: Path) -> str | None:
+def resolve_secret(provider: str, ref: SecretRecord | None, secrets_dir: Path) -> str | None:
     source = secret_source(provider, ref, secrets_dir)
     if source is None:
         return None

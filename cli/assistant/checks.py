@@ -16,7 +16,7 @@ from cli.assistant.probe import FoundModel, ProbeResult, guess_capabilities, pro
 from cli.assistant.spec import ModelChoice
 from cli.assistant.ui import Ui
 from cli.options import CommandRefused
-from shared.kind_spec import KindOptions
+from shared.config import KindOptions
 from workers.providers.registry import KINDS
 
 __all__ = ["KEY_KINDS", "check_provider", "discover", "key_for_check", "models_from"]

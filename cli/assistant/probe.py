@@ -17,12 +17,11 @@ from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 from shared import errors
-from shared.config import KIND_CAPABILITIES, ProviderConfig
-from shared.kind_spec import KindOptions
+from shared.config import KIND_CAPABILITIES, KindOptions, ProviderConfig, options_model
 from shared.models import ModelInfo
+from workers.config_record import ProviderRecord
 from workers.http_client import AiohttpClient, HttpClient, Reply, Timeouts
 from workers.providers.adapters import create_adapter
-from workers.providers.registry import KINDS
 
 __all__ = ["FoundModel", "ProbeResult", "guess_capabilities", "probe"]
 
@@ -72,8 +71,9 @@ def probe(kind: str, base_url: str, key: str | None, *, options: KindOptions | N
     never raises for network or HTTP trouble."""
     host = _host(base_url)
     client = _Recording(AiohttpClient(Timeouts(_TIMEOUT_S, _TIMEOUT_S, _TIMEOUT_S), max_connections=2))
-    config = ProviderConfig.model_construct(kind=kind, base_url=base_url.rstrip("/"), discover_models=True,
-                                            options=options if options is not None else KINDS[kind].options())
+    defaults = ProviderConfig.model_construct(kind=kind, base_url=base_url.rstrip("/"), discover_models=True,
+                                              options=options if options is not None else options_model(kind)())
+    config = ProviderRecord.from_validated(defaults.model_dump(mode="json"))  # what a worker would read
     try:
         listed = asyncio.run(_list(create_adapter("probe", config, key, client).list_models, client))
     except errors.LLMCallerError as exc:

@@ -69,6 +69,19 @@ def test_intact_installation_passes_the_check(signed: tuple[Path, dict[str, str]
     assert "link" in result.stderr.lower()
 
 
+def test_a_process_that_passed_the_check_holds_none_of_the_signature_code(signed: tuple[Path, dict[str, str]]
+                                                                          ) -> None:
+    """The check runs in a forked child: `cryptography` (~15 MB RSS) never stays in the gateway or a worker."""
+    _, env = signed
+    code = ("import sys\nfrom shared.startup_checks import refuse_start_unless_verified\n"
+            "refuse_start_unless_verified('openai', 'llm-caller worker openai')\n"
+            "print(sorted(m for m in sys.modules if m.startswith(('cryptography', 'shared.manifest'))))")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, cwd=REPO_ROOT,
+                            timeout=60)
+    assert result.returncode == 0, result.stderr  # passed: a refusal would exit 78
+    assert result.stdout.strip() == "[]"
+
+
 # ---- planted code against a whole supervised stack, in a copy of the installation -------------
 
 # The code a planted module runs: it appends one line to a marker file (the proof that it ran).

@@ -16,9 +16,9 @@ import orjson
 import pytest
 
 from cli.config_warnings import config_warnings
-from shared.config import ConfigError, ProviderConfig, json_schemas, load_providers
-from shared.kind_spec import KindOptions
-from workers.providers.anthropic.kind import AnthropicOptions
+from shared.config import ConfigError, KindOptions, ProviderConfig, json_schemas, load_providers, options_model
+from workers.config_record import ProviderRecord
+from workers.providers.anthropic.kind import API_VERSION
 from workers.providers.registry import KINDS
 
 KEYED = {"secret": {"env": "SOME_KEY"}}
@@ -47,12 +47,15 @@ def test_options_load_as_the_kinds_own_typed_model_with_its_defaults(tmp_path: P
         "dated": _provider("anthropic", options={"api_version": "2024-10-22"}),
         "other": _provider("openai"),
     })).providers
-    assert loaded["plain"].options_as(AnthropicOptions).api_version == "2023-06-01"
-    assert loaded["dated"].options_as(AnthropicOptions).api_version == "2024-10-22"
-    assert type(loaded["other"].options) is KindOptions
+    assert loaded["plain"].option(API_VERSION) == "2023-06-01"
+    assert loaded["dated"].option(API_VERSION) == "2024-10-22"
+    assert type(loaded["dated"].options) is options_model("anthropic")
+    assert type(loaded["other"].options) is options_model("openai")
+    assert options_model("openai").model_fields == {} and issubclass(options_model("openai"), KindOptions)
     assert loaded["dated"].model_dump()["options"] == {"api_version": "2024-10-22"}
-    with pytest.raises(TypeError, match="not AnthropicOptions"):
-        loaded["other"].options_as(AnthropicOptions)
+    # What a worker reads: the validated entry as a plain record, defaults filled in.
+    assert ProviderRecord.from_validated(loaded["plain"].model_dump(mode="json")).option(API_VERSION) == "2023-06-01"
+    assert ProviderRecord.from_validated(loaded["dated"].model_dump(mode="json")).option(API_VERSION) == "2024-10-22"
 
 
 @pytest.mark.parametrize(("provider", "path", "says"), [
@@ -74,7 +77,7 @@ def test_a_bad_option_is_refused_naming_the_kind_and_the_field(
 def test_the_old_top_level_key_still_loads_and_a_warning_says_where_it_moved(tmp_path: Path) -> None:
     config = load_providers(_file(tmp_path, {"old": _provider("anthropic", anthropic_version="2024-01-01")}))
     old = config.providers["old"]
-    assert old.options_as(AnthropicOptions).api_version == "2024-01-01"
+    assert old.option(API_VERSION) == "2024-01-01"
     assert old.moved_keys == (("anthropic_version", "api_version"),)
     moved = [w for w in config_warnings(config, {"SOME_KEY": "k"}) if "anthropic_version" in w]
     assert moved == ['providers.old.anthropic_version: this setting moved to providers.old.options.api_version '

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
 from cli.status_view import read_refusals, render_status
-from shared.startup_checks import EX_CONFIG, refusal_file, refuse_start_unless_verified
+from shared import startup_checks
+from shared.startup_checks import EX_CONFIG, manifest_problem, refusal_file, refuse_start_unless_verified
 
 
 def _env(tmp_path: Path, **extra: str) -> dict[str, str]:
@@ -57,3 +59,22 @@ def test_status_shows_why_a_stopped_process_refused_and_ignores_running_ones(tmp
     assert lines[at + 1] == "  why: line one"
     assert lines[at + 2].strip() == "- added (not in the manifest): gateway/x.pyc"
     assert not any("stale reason" in line for line in lines)
+
+
+@pytest.mark.parametrize(("die", "why"), [
+    (lambda: os.kill(os.getpid(), 9), "exit status -9"),  # killed: nothing on the pipe
+    (lambda: 1 / 0, "ZeroDivisionError"),  # a bug in the check
+])
+def test_a_check_that_does_not_finish_is_a_refusal(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                  die: Callable[[], object], why: str) -> None:
+    """Enabled stays fail-closed although the check runs in a forked child."""
+    monkeypatch.setattr(startup_checks, "_verify", lambda *_: die())  # the forked child inherits it
+    problem = manifest_problem(tmp_path, {"LLMC_MANIFEST_PUBKEY": str(tmp_path / "m.pub.pem")})
+    assert problem == f"signed manifest check failed: the check did not finish ({why})"
+
+
+def test_the_childs_problem_reaches_the_parent_whole(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(startup_checks, "_verify", lambda *_: "signed manifest check failed: é\nline two")
+    problem = manifest_problem(tmp_path, {"LLMC_MANIFEST_PUBKEY": str(tmp_path / "m.pub.pem")})
+    assert problem == "signed manifest check failed: é\nline two"
+    assert manifest_problem(tmp_path, {}) is None  # not enabled

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from importlib import import_module
 
-from shared.config import ProviderConfig
+from workers.config_record import ProviderRecord
 from workers.http_client import HttpClient
 from workers.providers.base import ProviderAdapter
 from workers.providers.registry import kind_spec
@@ -27,7 +27,7 @@ def adapter_class(kind: str) -> type[ProviderAdapter]:
 
 
 def create_adapter(
-    name: str, config: ProviderConfig, secret: str | None, client: HttpClient
+    name: str, config: ProviderRecord, secret: str | None, client: HttpClient
 ) -> ProviderAdapter:
     """The adapter for ``config.kind``, bound to this provider's name, key and HTTP client."""
     return adapter_class(config.kind)(name, config, secret, client)

@@ -17,7 +17,6 @@ from typing import ClassVar
 from urllib.parse import urlsplit
 
 from shared import errors
-from shared.config import ProviderConfig
 from shared.kind_spec import KindSpec
 from shared.models import (
     Capability,
@@ -29,6 +28,7 @@ from shared.models import (
     TextDelta,
 )
 from shared.redact import redact
+from workers.config_record import ProviderRecord
 from workers.http_client import HttpClient, TransportFailure
 from workers.providers.registry import kind_spec
 
@@ -40,7 +40,7 @@ class ProviderAdapter(abc.ABC):
     capabilities: ClassVar[frozenset[Capability]]
 
     def __init__(
-        self, name: str, config: ProviderConfig, secret: str | None, client: HttpClient
+        self, name: str, config: ProviderRecord, secret: str | None, client: HttpClient
     ) -> None:
         self.name = name
         self.config = config

@@ -15,8 +15,8 @@ from collections.abc import AsyncGenerator, Awaitable, Callable
 from typing import TypeVar
 
 from shared import errors
-from shared.config import ProviderConfig
 from shared.models import ChatRequest, ChatResult, EmbedRequest, EmbedResult, ModelInfo, TextDelta
+from workers.config_record import ProviderRecord
 from workers.providers.base import ProviderAdapter
 from workers.resilience.call_counters import CallCounters
 from workers.resilience.circuit import Circuits
@@ -32,7 +32,7 @@ T = TypeVar("T")
 
 class ResilientCaller:
     def __init__(
-        self, name: str, config: ProviderConfig, adapter: ProviderAdapter,
+        self, name: str, config: ProviderRecord, adapter: ProviderAdapter,
         clock: Callable[[], float] = time.monotonic, on_reachability: Callable[[], None] | None = None,
     ) -> None:
         self.name = name

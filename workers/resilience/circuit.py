@@ -21,7 +21,7 @@ from typing import Literal
 
 from shared import errors
 from shared.logs import log_event
-from shared.policies import CircuitPolicy
+from workers.config_record import CircuitRecord
 
 __all__ = ["CircuitBreaker", "Circuits", "counts_against_health"]
 
@@ -37,7 +37,7 @@ def counts_against_health(error: errors.LLMCallerError) -> bool:
 @dataclass
 class CircuitBreaker:
     key: str
-    policy: CircuitPolicy
+    policy: CircuitRecord
     clock: Callable[[], float] = time.monotonic
     state: State = "closed"
     failures: int = 0
@@ -112,7 +112,7 @@ class CircuitBreaker:
 class Circuits:
     """One breaker for the provider as a whole and one per model."""
 
-    def __init__(self, provider: str, policy: CircuitPolicy, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(self, provider: str, policy: CircuitRecord, clock: Callable[[], float] = time.monotonic) -> None:
         self.provider = provider
         self.policy = policy
         self._clock = clock

@@ -11,13 +11,13 @@ from collections.abc import AsyncGenerator
 
 from shared import errors
 from shared.models import ChatResult, TextDelta
-from shared.policies import StreamGuards
+from workers.config_record import StreamGuardsRecord
 
 __all__ = ["guarded"]
 
 
 async def guarded(
-    stream: AsyncGenerator[TextDelta | ChatResult, None], guards: StreamGuards, provider: str
+    stream: AsyncGenerator[TextDelta | ChatResult, None], guards: StreamGuardsRecord, provider: str
 ) -> AsyncGenerator[TextDelta | ChatResult, None]:
     """Yield from ``stream`` while enforcing ``guards``; the caller closes the result."""
     total = 0

@@ -13,8 +13,8 @@ import time
 from collections.abc import Callable, Mapping
 
 from shared import errors
-from shared.policies import RateLimits
 from shared.token_bucket import TokenBucket
+from workers.config_record import RateLimitsRecord
 from workers.retry_hints import retry_after_s
 
 __all__ = ["ProviderLimiter", "estimate_tokens"]
@@ -26,7 +26,7 @@ def estimate_tokens(text_chars: int, max_tokens: int | None) -> int:
 
 
 class ProviderLimiter:
-    def __init__(self, provider: str, limits: RateLimits, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(self, provider: str, limits: RateLimitsRecord, clock: Callable[[], float] = time.monotonic) -> None:
         self.provider = provider
         self.limits = limits
         self._clock = clock

@@ -20,7 +20,7 @@ from collections.abc import Callable
 
 from shared import errors
 from shared.logs import log_event
-from shared.policies import RetryPolicy
+from workers.config_record import RetryRecord
 from workers.resilience.retry_budget import RetryBudget
 
 __all__ = ["RetryPlanner"]
@@ -31,7 +31,7 @@ class RetryPlanner:
     def __init__(
         self,
         provider: str,
-        policy: RetryPolicy,
+        policy: RetryRecord,
         *,
         clock: Callable[[], float] = time.monotonic,
         rng: random.Random | None = None,

@@ -14,6 +14,7 @@ import ssl
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
+import certifi
 import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
@@ -206,3 +207,37 @@ def test_https_works_with_a_trusted_certificate(tmp_path: Path) -> None:
     client = AiohttpClient(Timeouts(connect_s=5.0, read_s=5.0, pool_s=5.0), max_connections=2, ssl_context=trusted)
     reply = asyncio.run(_https_call(cert_file, key_file, client))
     assert reply.ok and reply.body == b'{"ok": true}'
+
+
+def test_the_ca_bundle_is_loaded_on_the_first_https_request_only(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+                                                                  ) -> None:
+    """~2 MB resident that a worker calling a local http server never needs (bench memory)."""
+    made: list[str | None] = []
+    real = ssl.create_default_context
+
+    def counting(*args: object, cafile: str | None = None, **kwargs: object) -> ssl.SSLContext:
+        made.append(cafile)
+        return real(*args, cafile=cafile, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr("workers.http_client.ssl.create_default_context", counting)
+    client = _client()
+    # The one-shot server closes after answering: say so, or the second request would reuse a
+    # closed connection (the client does not resend on its own: worker counters must add up).
+    ok = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\n{}"
+
+    async def http_then_https() -> None:
+        server = await asyncio.start_server(_answer(ok), "127.0.0.1", 0)
+        try:
+            for _ in range(2):
+                await client.fetch("GET", f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}/v1/models",
+                                   headers={})
+        finally:
+            server.close()
+        assert made == []  # plain http: nothing to verify, nothing loaded
+        cert_file, key_file = _self_signed(tmp_path)
+        with pytest.raises(TransportFailure):
+            await _https_call(cert_file, key_file, client)  # closes the client
+
+    asyncio.run(http_then_https())
+    # https: certifi's authorities, as before (None: the test server's own context)
+    assert [cafile for cafile in made if cafile is not None] == [certifi.where()]

@@ -13,7 +13,7 @@ from urllib.parse import urlencode
 
 from shared import errors
 from shared.models import ChatRequest, ChatResult, Message, ModelInfo, TextDelta, Usage
-from workers.providers.anthropic.kind import KIND, AnthropicOptions
+from workers.providers.anthropic.kind import API_VERSION, KIND
 from workers.providers.http_base import (
     ErrorClass,
     HttpAdapter,
@@ -96,7 +96,7 @@ class AnthropicAdapter(HttpAdapter):
         headers = {
             "accept": accept,
             "content-type": "application/json",
-            "anthropic-version": self.config.options_as(AnthropicOptions).api_version,
+            "anthropic-version": str(self.config.option(API_VERSION)),
             **self.spec.auth_headers(self._secret),
         }
         return headers

@@ -1,19 +1,15 @@
-"""Anthropic's facts (declarative: imports only ``shared`` and pydantic). It has no embeddings endpoint."""
+"""Anthropic's facts (declarative: imports only ``shared``). It has no embeddings endpoint."""
 
-from typing import Annotated
+from shared.kind_spec import KindOption, KindSpec
 
-from pydantic import Field
-
-from shared.kind_spec import KindOptions, KindSpec
-
-
-class AnthropicOptions(KindOptions):
-    """``providers.<name>.options`` of an Anthropic provider."""
-
-    api_version: Annotated[str, Field(
-        pattern=r"^\d{4}-\d{2}-\d{2}$",
-        description="Sent as the anthropic-version header: the dated API version, e.g. 2023-06-01",
-    )] = "2023-06-01"
+# ``providers.<name>.options.api_version``: what the adapter sends as the anthropic-version header.
+API_VERSION = KindOption(
+    name="api_version",
+    type=str,
+    default="2023-06-01",
+    description="Sent as the anthropic-version header: the dated API version, e.g. 2023-06-01",
+    pattern=r"^\d{4}-\d{2}-\d{2}$",
+)
 
 
 KIND = KindSpec(
@@ -31,6 +27,6 @@ KIND = KindSpec(
     discovers_models=False,
     load_hint=None,
     adapter="workers.providers.anthropic.adapter:AnthropicAdapter",
-    options=AnthropicOptions,
+    options=(API_VERSION,),
     moved_options=(("anthropic_version", "api_version"),),
 )

@@ -22,8 +22,8 @@ import re
 from typing import Any
 
 from shared import errors
-from shared.config import ProviderConfig
 from shared.models import Capability, ModelInfo
+from workers.config_record import ProviderRecord
 from workers.http_client import HttpClient
 from workers.providers.http_base import Scrub, as_int, model_ids, parse_openai_error_body, provider_detail
 from workers.providers.lmstudio.kind import KIND
@@ -72,7 +72,7 @@ class LMStudioAdapter(OpenAICompatibleAdapter):
     # OpenAI-compatible servers know the classic field, not max_completion_tokens.
     max_tokens_field = "max_tokens"
 
-    def __init__(self, name: str, config: ProviderConfig, secret: str | None, client: HttpClient) -> None:
+    def __init__(self, name: str, config: ProviderRecord, secret: str | None, client: HttpClient) -> None:
         super().__init__(name, config, secret, client)
         # Probe verdicts, per model id: asked once per worker, not at every discovery.
         self._probed: dict[str, list[Capability]] = {}
