@@ -88,9 +88,9 @@ class OllamaEmulator(Emulator):
         self, api_key: str | None = None, *, chunk_delay_s: float = 0.0,
         models: Iterable[of.OllamaModel] = DEFAULT_MODELS,
     ) -> None:
-        self.key = api_key  # None: no auth, like Ollama itself; else the key a reverse proxy wants
+        # api_key None: no auth, like Ollama itself; else the Bearer key a reverse proxy in front wants.
         self.reset_models(models)
-        super().__init__(chunk_delay_s=chunk_delay_s)
+        super().__init__(api_key, chunk_delay_s=chunk_delay_s)
 
     def reset_models(self, models: Iterable[of.OllamaModel]) -> None:
         """Pull ``models`` (and only them); the first one starts loaded."""
@@ -178,10 +178,10 @@ class OllamaEmulator(Emulator):
         return model
 
     def _check_key(self, request: Request) -> None:
-        if self.key is None:
+        if self.api_key is None:
             return
         key = self.presented_key(request) or ""
-        if not hmac.compare_digest(key.encode(), self.key.encode()):
+        if not hmac.compare_digest(key.encode(), self.api_key.encode()):
             raise ApiError(401, "unauthorized", "unauthorized")
 
     # ---- wire details ------------------------------------------------------------------

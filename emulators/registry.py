@@ -9,6 +9,7 @@ from __future__ import annotations
 from emulators.anthropic_api import AnthropicEmulator
 from emulators.base import Emulator
 from emulators.lmstudio_api import LMStudioEmulator
+from emulators.ollama_api import OllamaEmulator
 from emulators.openai_api import OpenAIEmulator
 
 __all__ = ["EMULATORS", "build_emulator"]
@@ -17,6 +18,7 @@ EMULATORS: dict[str, type[Emulator]] = {cls.provider: cls for cls in (
     OpenAIEmulator,
     AnthropicEmulator,
     LMStudioEmulator,
+    OllamaEmulator,
 )}
 
 
