@@ -117,6 +117,8 @@ class OllamaEmulator(Emulator):
         self._check_key(call.request)
         req = of.parse_chat(call)
         self._use(req.model, "completion", "chat")
+        if not req.messages:  # Ollama's way to load a model: one plain JSON answer, streamed or not
+            return json_response(of.load_answer(req.model))
         reply = make_reply(self.label, last_user_text(req.messages), req.num_predict)
         if req.stream:
             frames = play(of.stream_plan(req, reply, call.fault), call.fault, self.chunk_delay_s)

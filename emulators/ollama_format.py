@@ -25,6 +25,7 @@ __all__ = [
     "OllamaModel",
     "chat_answer",
     "embed_answer",
+    "load_answer",
     "not_found",
     "now_rfc3339",
     "parse_chat",
@@ -141,6 +142,12 @@ def chat_answer(call: ChatCall, reply: Reply) -> dict[str, Any]:
     """The non-streamed ``/api/chat`` answer."""
     return {"model": call.model, "created_at": now_rfc3339(),
             "message": {"role": "assistant", "content": reply.text}, **_done_fields(call, reply)}
+
+
+def load_answer(model: str) -> dict[str, Any]:
+    """The answer to a chat with no messages, which only loads the model."""
+    return {"model": model, "created_at": now_rfc3339(), "message": {"role": "assistant", "content": ""},
+            "done": True, "done_reason": "load"}
 
 
 def _line(payload: Any) -> bytes:

@@ -68,6 +68,13 @@ def test_chat(client: ollama.Client, emu: BackgroundEmulators) -> None:
                                                                    "stream": False}))
 
 
+def test_chat_without_messages_only_loads_the_model(client: ollama.Client) -> None:
+    assert [m.model for m in client.ps().models] == [CHAT_MODEL]
+    answer = client.chat(model=IDLE_MODEL, messages=[])
+    assert answer.done and answer.done_reason == "load" and answer.message.content == ""
+    assert [m.model for m in client.ps().models] == [CHAT_MODEL, IDLE_MODEL]
+
+
 def test_chat_num_predict_cuts_the_answer(client: ollama.Client) -> None:
     answer = client.chat(model=CHAT_MODEL, messages=MESSAGES, options={"num_predict": 2, "temperature": 0.2})
     assert answer.message.content == "Hello from" and answer.done_reason == "length"

@@ -8,6 +8,7 @@ import httpx
 import orjson
 import pytest
 
+from cli.config_warnings import base_url_problem
 from shared import errors
 from shared.models import ChatResult, EmbedRequest, ModelInfo, Usage
 from workers.providers.ollama.adapter import OllamaAdapter
@@ -326,6 +327,13 @@ def test_without_discovery_no_request_is_made() -> None:
 
 async def _one(adapter: OllamaAdapter) -> list[list[ModelInfo]]:
     return [await adapter.list_models()]
+
+
+@pytest.mark.parametrize("path", ["/v1", "/api", "/api/chat"])
+def test_a_base_url_with_a_path_the_worker_adds_is_warned(path: str) -> None:
+    problem = base_url_problem("local", config("ollama", base_url=f"http://localhost:11434{path}"))
+    assert problem is not None and "fix: use http://localhost:11434" in problem
+    assert base_url_problem("local", config("ollama")) is None
 
 
 def test_an_unreadable_listing() -> None:
