@@ -105,11 +105,17 @@ class ChatCall:
     num_predict: int | None
 
 
-def parse_chat(call: Call) -> ChatCall:
-    body = call.json_object()
-    model, messages = body.get("model"), body.get("messages", [])
+def _model(body: dict[str, Any]) -> str:
+    """The request's model name, or Ollama's 400 without one."""
+    model = body.get("model")
     if not isinstance(model, str) or not model:
         raise ApiError(400, "invalid_request", "model is required")
+    return model
+
+
+def parse_chat(call: Call) -> ChatCall:
+    body = call.json_object()
+    model, messages = _model(body), body.get("messages", [])
     if not isinstance(messages, list) or not all(
             isinstance(m, dict) and m.get("role") in _ROLES for m in messages):
         raise ApiError(400, "invalid_request", "invalid message format")
@@ -183,9 +189,7 @@ class EmbedCall:
 
 def parse_embed(call: Call) -> EmbedCall:
     body = call.json_object()
-    model, raw = body.get("model"), body.get("input", [])
-    if not isinstance(model, str) or not model:
-        raise ApiError(400, "invalid_request", "model is required")
+    model, raw = _model(body), body.get("input", [])
     inputs = [raw] if isinstance(raw, str) else raw
     if not isinstance(inputs, list) or not all(isinstance(text, str) for text in inputs):
         raise ApiError(400, "invalid_request", "invalid input type")

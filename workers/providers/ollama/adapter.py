@@ -24,13 +24,13 @@ import orjson
 from shared import errors
 from shared.config import ProviderConfig
 from shared.models import ChatRequest, ChatResult, EmbedRequest, EmbedResult, ModelInfo, TextDelta, Usage
-from workers.http_client import HttpClient, Reply, TransportFailure
-from workers.providers.http_base import MAX_ERROR_BODY, HttpAdapter, StreamState, as_int, decode_json
+from workers.http_client import HttpClient
+from workers.providers.http_base import HttpAdapter, StreamState, as_int, decode_json
 from workers.providers.ollama.discovery import ModelFacts, discover
 from workers.providers.ollama.error_map import map_ollama_error
 from workers.providers.ollama.kind import KIND
 from workers.retry_hints import HeadersLike
-from workers.sse import SSEError, iter_lines
+from workers.sse import iter_lines
 
 __all__ = ["OllamaAdapter"]
 
@@ -83,7 +83,9 @@ class OllamaAdapter(HttpAdapter):
     async def stream_chat(self, request: ChatRequest) -> AsyncGenerator[TextDelta | ChatResult, None]:
         url = f"{self.config.base_url}/api/chat"
         state = StreamState(self.name, request.model)
-        lines = self._ndjson(url, self.chat_payload(request, stream=True), state, request.traceparent)
+        lines = self.stream_items(url, self.chat_payload(request, stream=True), state, request.traceparent,
+                                  parse=lambda chunks: _objects(chunks, state), media_type=NDJSON,
+                                  what="an NDJSON stream")
         async with aclosing(lines) as objects:
             async for line in objects:
                 text = self._on_line(line, state)
@@ -118,39 +120,6 @@ class OllamaAdapter(HttpAdapter):
             return error
         return errors.StreamInterrupted(f"{error.message}; the stream was cut short", provider=self.name,
                                         partial_text=state.text)
-
-    async def _ndjson(
-        self, url: str, payload: dict[str, Any], state: StreamState, traceparent: str | None
-    ) -> AsyncGenerator[dict[str, Any], None]:
-        """POST a streaming request and yield each NDJSON line's object as it arrives."""
-        headers = self.headers(NDJSON)
-        if traceparent:
-            headers["traceparent"] = traceparent
-        try:
-            async with self.client.open("POST", url, headers=headers, content=orjson.dumps(payload)) as reply:
-                await self._check_stream_start(reply)
-                async for line in _objects(reply.chunks(), state):
-                    yield line
-        except TransportFailure as exc:
-            raise state.attach(self.transport_error(exc, text_sent=bool(state.parts))) from None
-        except SSEError as exc:
-            raise state.broken(f"sent an unusable stream ({exc})") from None
-
-    async def _check_stream_start(self, reply: Reply) -> None:
-        """Raise the mapped error when a stream request was answered with an error or a non-stream."""
-        self.observe(reply.status, reply.headers)
-        if not reply.ok:
-            raise self.http_error(reply.status, reply.headers, await reply.read(MAX_ERROR_BODY))
-        content_type = reply.headers.get("content-type", "").split(";")[0].strip().lower()
-        if content_type == "application/json":
-            body = await reply.read(MAX_ERROR_BODY)
-            data = decode_json(body)
-            if isinstance(data, dict) and data.get("error"):
-                raise self.http_error(reply.status, reply.headers, body)
-            raise self.bad_payload("a plain JSON answer to a streaming request")
-        if content_type and content_type != NDJSON:
-            # An HTML page from a proxy, a captive portal or a wrong base URL, sent with 200.
-            raise self.bad_payload(f"a {content_type[:60]} page instead of an NDJSON stream (HTTP {reply.status})")
 
     async def embed(self, request: EmbedRequest) -> EmbedResult:
         payload = {"model": request.model, "input": request.inputs}
