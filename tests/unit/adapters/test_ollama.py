@@ -254,7 +254,8 @@ class FakeServer:
             return json_response(200, {"models": self.tags})
         if req.url.path == "/api/ps":
             if self.ps_status != 200:
-                return httpx.Response(self.ps_status, text="404 page not found")
+                text = "404 page not found" if self.ps_status == 404 else '{"error": "internal error"}'
+                return httpx.Response(self.ps_status, text=text)
             return json_response(200, {"models": [t for t in self.tags if t["name"] in self.loaded]})
         name = orjson.loads(req.content)["model"]
         self.show_calls.append(name)
@@ -309,6 +310,14 @@ def test_the_name_is_the_last_resort() -> None:
     ]
     assert second == first
     assert server.show_calls == ["old-embed:1", "busy:1", "busy:1"]  # a busy server is asked again
+
+
+@pytest.mark.parametrize("status", [404, 500])
+def test_without_a_working_ps_every_pulled_model_still_serves(status: int) -> None:
+    server = FakeServer({"llama3.2:3b": show("completion"), "all-minilm:22m": show("embedding")}, ps=status)
+    [models] = listings(server, 1)
+    assert [(m.id, m.loaded, m.capability_source) for m in models] == [
+        ("llama3.2:3b", None, "server"), ("all-minilm:22m", None, "server")]
 
 
 def test_configured_models_need_no_show() -> None:

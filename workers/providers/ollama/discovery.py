@@ -105,10 +105,14 @@ async def discover(adapter: HttpAdapter, base_url: str, cache: dict[str, ModelFa
 
 
 async def _loaded(adapter: HttpAdapter, base_url: str) -> set[str] | None:
-    """Names of the models in memory; None when the server cannot say (no ``/api/ps``)."""
+    """Names of the models in memory; None when the server cannot say (no ``/api/ps``, or it failed).
+
+    ``/api/tags`` has just answered, so the pulled models are known and can serve: a failing
+    ``/api/ps`` costs only the loaded flags, not the whole listing.
+    """
     try:
         data = await adapter.request_json("GET", f"{base_url}/api/ps")
-    except errors.NotFound:
+    except errors.LLMCallerError:
         return None
     return {name for name, _ in listed_names(data, adapter)}
 
