@@ -10,8 +10,12 @@ is NDJSON (``application/x-ndjson``) whose last line is ``done: true``; a failur
 is a last line ``{"error": ...}`` under the 200 already sent (the ``error_event`` fault).
 An unknown path is gin's plain-text ``404 page not found``.
 
-One assumption not checked against the server source: an embedding call to a model
-without the ``embedding`` capability is a 400 ``"x" does not support embeddings``.
+A request without ``stream`` streams, as Ollama's do; the stream-only faults (``silent_stream``,
+``truncated_stream``, ``error_event``) apply to requests that send ``"stream": true``, as the
+worker and the official client always do.
+
+One assumption not checked against the server source: an embedding call to a model without
+the ``embedding`` capability is a 400 ``"x" does not support embeddings``.
 Tests swap the pulled models with ``PUT /_emulator/models``.
 """
 
