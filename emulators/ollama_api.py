@@ -4,7 +4,8 @@
 Like a local Ollama it has no auth (given a key, it wants it as ``Bearer``, like a reverse
 proxy in front of Ollama) and loads models on demand: a call to a pulled model loads it
 (``/api/ps`` then lists it). Errors are ``{"error": "text"}``: a model that is not pulled is
-a 404 ``model "x" not found, try pulling it first``, a chat with an embedding-only model a
+a 404 ``model "x" not found, try pulling it first`` (``model 'x' not found`` from
+``/api/embed`` and ``/api/show``), a chat with an embedding-only model a
 400 ``"x" does not support chat``, a full request queue a 503 ``server busy...``. A stream
 is NDJSON (``application/x-ndjson``) whose last line is ``done: true``; a failure mid-stream
 is a last line ``{"error": ...}`` under the 200 already sent (the ``error_event`` fault).
@@ -132,7 +133,11 @@ class OllamaEmulator(Emulator):
     async def embed(self, call: Call) -> Response:
         self._check_key(call.request)
         req = of.parse_embed(call)
+        if req.model not in self.models:
+            raise ApiError(404, "not_found", f"model '{req.model}' not found")  # /api/embed's own wording
         self._use(req.model, "embedding", "embeddings")
+        if not req.inputs:  # loads the model
+            return json_response({"model": req.model, "embeddings": []})
         return json_response(of.embed_answer(req))
 
     async def tags(self, call: Call) -> Response:

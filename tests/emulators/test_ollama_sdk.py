@@ -100,6 +100,7 @@ def test_embed_keeps_input_order(client: ollama.Client, emu: BackgroundEmulators
     assert out.model == EMBED_MODEL and out.prompt_eval_count == 3
     single = client.embed(model=EMBED_MODEL, input="second")
     assert single.embeddings == [out.embeddings[1]]
+    assert client.embed(model=EMBED_MODEL, input=[]).embeddings == []  # loads the model only
     _strict(ollama.EmbedResponse, _raw(emu, "POST", "/api/embed", {"model": EMBED_MODEL, "input": ["a"]}))
 
 
@@ -125,6 +126,9 @@ def test_model_not_pulled_is_a_404(client: ollama.Client) -> None:
     with pytest.raises(ollama.ResponseError) as shown:
         client.show("llama3.3:70b")
     assert shown.value.status_code == 404
+    with pytest.raises(ollama.ResponseError) as embed:
+        client.embed(model="mxbai-embed-large", input="x")
+    assert (embed.value.status_code, embed.value.error) == (404, "model 'mxbai-embed-large' not found")
 
 
 def test_missing_capability_is_a_400(client: ollama.Client) -> None:
