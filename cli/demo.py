@@ -105,7 +105,7 @@ async def _session(box: Sandbox) -> None:
         await _health(client)
         _say("\n2. chat through each provider's worker")
         await _chats(client, config)
-        _say("\n3. chatStream through each provider that streams (each kind has its own wire format)")
+        _say("\n3. chatStream through each provider that streams (each wire format streams its own way)")
         for streamer in _able(config, CHAT_STREAM):
             await _stream(client, streamer)
         _say("\n4. embed")

@@ -102,7 +102,8 @@ def _failure(host: str, exc: errors.LLMCallerError, last: tuple[int, str] | None
             return f"{host} did not answer within {_TIMEOUT_S:g} s"
         return f"cannot reach {host} (connection refused or host unknown)"
     status, path = last
-    if status in (401, 403):
+    # By the mapped error too: some APIs refuse a wrong key with a 400 (Gemini's API_KEY_INVALID).
+    if status in (401, 403) or isinstance(exc, errors.AuthError):
         return f"{host} rejected the key (HTTP {status}); check the key, and that it belongs to this provider"
     if status == 404:
         return f"{host} has no model listing at {path} (HTTP 404); check the base URL"

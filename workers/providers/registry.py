@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from shared.kind_spec import KindSpec
 from workers.providers.anthropic import kind as anthropic
+from workers.providers.gemini import kind as gemini
 from workers.providers.lmstudio import kind as lmstudio
 from workers.providers.ollama import kind as ollama
 from workers.providers.openai import kind as openai
@@ -14,7 +15,8 @@ from workers.providers.openai import kind as openai
 __all__ = ["KINDS", "kind_spec"]
 
 # In the order the assistant offers them.
-KINDS: dict[str, KindSpec] = {spec.name: spec for spec in (openai.KIND, anthropic.KIND, lmstudio.KIND, ollama.KIND)}
+KINDS: dict[str, KindSpec] = {spec.name: spec for spec in (openai.KIND, anthropic.KIND, lmstudio.KIND,
+                                                       gemini.KIND, ollama.KIND)}
 
 
 def kind_spec(name: str) -> KindSpec:

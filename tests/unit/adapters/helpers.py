@@ -34,6 +34,7 @@ BASE_URLS = {
     "openai": "https://api.openai.test/v1",
     "anthropic": "https://api.anthropic.test",
     "lmstudio": "http://localhost:1234",
+    "gemini": "https://generativelanguage.googleapis.test/v1beta",
     "ollama": "http://localhost:11434",
 }
 
