@@ -10,6 +10,7 @@ from emulators.anthropic_api import AnthropicEmulator
 from emulators.base import Emulator
 from emulators.gemini_api import GeminiEmulator
 from emulators.lmstudio_api import LMStudioEmulator
+from emulators.ollama_api import OllamaEmulator
 from emulators.openai_api import OpenAIEmulator
 
 __all__ = ["EMULATORS", "build_emulator"]
@@ -19,6 +20,7 @@ EMULATORS: dict[str, type[Emulator]] = {cls.provider: cls for cls in (
     AnthropicEmulator,
     LMStudioEmulator,
     GeminiEmulator,
+    OllamaEmulator,
 )}
 
 

@@ -1,7 +1,7 @@
 """The generic JSON-over-HTTP adapter base and the helpers every HTTP provider adapter shares.
 
 Provider text cleanup, error building, the common ``{"error": {...}}`` body and status
-maps, stream bookkeeping, and ``HttpAdapter`` (requests, SSE streams, error capture).
+maps, stream bookkeeping, and ``HttpAdapter`` (requests, SSE or other streams, error capture).
 Wire formats build on it: ``openai_compatible`` (OpenAI, LM Studio) and each kind's own
 ``adapter.py`` for native APIs.
 """
@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import abc
 import re
-from collections.abc import AsyncGenerator, Callable
+from collections.abc import AsyncGenerator, AsyncIterator, Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 import orjson
 
@@ -40,6 +40,7 @@ __all__ = [
 ]
 
 Scrub = Callable[[str], str]
+T = TypeVar("T")
 ErrorClass = type[errors.LLMCallerError]
 
 # ---------------------------------------------------------------- shared helpers
@@ -247,29 +248,42 @@ class HttpAdapter(ProviderAdapter):
             raise self.bad_payload("a response that is not JSON")
         return data
 
-    async def sse_events(
+    def sse_events(
         self, url: str, payload: dict[str, Any], state: StreamState, traceparent: str | None = None
     ) -> AsyncGenerator[SSEEvent, None]:
-        """POST a streaming request and yield its SSE events as they arrive.
+        """POST a streaming request and yield its SSE events as they arrive (see ``stream_items``)."""
+        return self.stream_items(url, payload, state, traceparent, parse=iter_sse)
 
-        Callers wrap this in ``contextlib.aclosing`` so the connection closes as soon as
-        they stop reading (end marker, error, or the consumer going away).
+    async def stream_items(
+        self, url: str, payload: dict[str, Any], state: StreamState, traceparent: str | None = None, *,
+        parse: Callable[[AsyncIterator[bytes]], AsyncIterator[T]], media_type: str = "text/event-stream",
+        what: str = "an event stream",
+    ) -> AsyncGenerator[T, None]:
+        """POST a streaming request and yield what ``parse`` makes of its body as it arrives.
+
+        ``media_type`` is the stream's (SSE for most APIs; Ollama's NDJSON), ``what`` names it in
+        errors. A transport failure or an ``SSEError`` from ``parse`` (a line over the size cap)
+        becomes the taxonomy error for how far the stream got (``state``). Callers wrap this in
+        ``contextlib.aclosing`` so the connection closes as soon as they stop reading (end
+        marker, error, or the consumer going away).
         """
         body = orjson.dumps(payload)
-        headers = self.headers("text/event-stream")
+        headers = self.headers(media_type)
         if traceparent:
             headers["traceparent"] = traceparent
         try:
             async with self.client.open("POST", url, headers=headers, content=body) as reply:
-                await self.check_stream_start(reply)
-                async for event in iter_sse(reply.chunks()):
-                    yield event
+                await self.check_stream_start(reply, media_type, what)
+                async for item in parse(reply.chunks()):
+                    yield item
         except TransportFailure as exc:
             raise state.attach(self.transport_error(exc, text_sent=bool(state.parts))) from None
         except SSEError as exc:
             raise state.broken(f"sent an unusable stream ({exc})") from None
 
-    async def check_stream_start(self, reply: Reply) -> None:
+    async def check_stream_start(
+        self, reply: Reply, media_type: str = "text/event-stream", what: str = "an event stream"
+    ) -> None:
         """Raise the mapped error when a stream request was answered with an error instead."""
         self.observe(reply.status, reply.headers)
         if not reply.ok:
@@ -282,9 +296,9 @@ class HttpAdapter(ProviderAdapter):
             if isinstance(data, dict) and data.get("error"):
                 raise self.http_error(reply.status, reply.headers, body)
             raise self.bad_payload("a plain JSON answer to a streaming request")
-        if content_type and content_type != "text/event-stream":
+        if content_type and content_type != media_type:
             # An HTML page from a proxy, a captive portal or a wrong base URL, sent with 200.
-            raise self.bad_payload(f"a {content_type[:60]} page instead of an event stream (HTTP {reply.status})")
+            raise self.bad_payload(f"a {content_type[:60]} page instead of {what} (HTTP {reply.status})")
 
     def configured(self, model_id: str) -> bool:
         return any(m.id == model_id for m in self.config.models)

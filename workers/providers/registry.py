@@ -9,13 +9,14 @@ from shared.kind_spec import KindSpec
 from workers.providers.anthropic import kind as anthropic
 from workers.providers.gemini import kind as gemini
 from workers.providers.lmstudio import kind as lmstudio
+from workers.providers.ollama import kind as ollama
 from workers.providers.openai import kind as openai
 
 __all__ = ["KINDS", "kind_spec"]
 
 # In the order the assistant offers them.
 KINDS: dict[str, KindSpec] = {spec.name: spec for spec in (openai.KIND, anthropic.KIND, lmstudio.KIND,
-                                                       gemini.KIND)}
+                                                       gemini.KIND, ollama.KIND)}
 
 
 def kind_spec(name: str) -> KindSpec:

@@ -35,6 +35,7 @@ BASE_URLS = {
     "anthropic": "https://api.anthropic.test",
     "lmstudio": "http://localhost:1234",
     "gemini": "https://generativelanguage.googleapis.test/v1beta",
+    "ollama": "http://localhost:11434",
 }
 
 

@@ -1,0 +1,165 @@
+"""The official ``ollama`` client against the Ollama emulator.
+
+The client's response models ignore unknown fields, so each answer is also checked
+field by field against them (``_strict``): every field the emulator sends is one the
+client knows (by name or alias), with the type it declares; the one exception is
+``name`` in ``/api/tags``, which Ollama sends (``api/types.go``) and the client drops.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+import ollama
+import orjson
+import pytest
+from pydantic import BaseModel
+
+from emulators.control import EmulatorControl
+from emulators.ollama_api import DEFAULT_MODELS
+from emulators.server import BackgroundEmulators
+
+GREETING = "Hello from the Ollama emulator. You said: "
+CHAT_MODEL, EMBED_MODEL, IDLE_MODEL = (m.name for m in DEFAULT_MODELS)
+MESSAGES = [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "hi llama"}]
+
+
+@pytest.fixture
+def client(emu: BackgroundEmulators, controls: dict[str, EmulatorControl]) -> Iterator[ollama.Client]:
+    controls["ollama"].set_models([{"name": m.name, "family": m.family, "capabilities": list(m.capabilities)}
+                                   for m in DEFAULT_MODELS])
+    yield ollama.Client(host=emu.url("ollama"), timeout=5.0)
+
+
+def _strict(model: type[BaseModel], data: Any, where: str = "") -> None:
+    """Every key of ``data`` is a field of ``model`` (recursively), and ``model`` validates it strictly."""
+    assert isinstance(data, dict), where
+    known = {key for name, f in model.model_fields.items() for key in (name, f.alias) if key}
+    unknown = set(data) - known - ({"name"} if model is ollama.ListResponse.Model else set())
+    assert not unknown, f"{where or model.__name__}: fields the client does not know: {unknown}"
+    by_key = {f.alias or name: f for name, f in model.model_fields.items()} | model.model_fields
+    for name, value in data.items():
+        if name not in by_key:
+            continue
+        annotation = by_key[name].annotation
+        nested = [a for a in getattr(annotation, "__args__", (annotation,)) if isinstance(a, type)
+                  and issubclass(a, BaseModel)]
+        if nested and isinstance(value, dict):
+            _strict(nested[0], value, f"{where}.{name}")
+        if nested and isinstance(value, list):
+            for item in value:
+                _strict(nested[0], item, f"{where}.{name}[]")
+    model.model_validate_json(orjson.dumps(data), strict=True)
+
+
+def _raw(emu: BackgroundEmulators, method: str, path: str, body: Any = None) -> Any:
+    return httpx.request(method, emu.url("ollama") + path, json=body, timeout=5.0).json()
+
+
+def test_chat(client: ollama.Client, emu: BackgroundEmulators) -> None:
+    answer = client.chat(model=CHAT_MODEL, messages=MESSAGES)
+    assert answer.message.role == "assistant" and answer.message.content == GREETING + "hi llama"
+    assert answer.done and answer.done_reason == "stop" and answer.model == CHAT_MODEL
+    assert answer.eval_count == 9 and answer.prompt_eval_count == 12
+    assert answer.total_duration and answer.eval_duration and answer.created_at
+    _strict(ollama.ChatResponse, _raw(emu, "POST", "/api/chat", {"model": CHAT_MODEL, "messages": MESSAGES,
+                                                                   "stream": False}))
+
+
+def test_chat_without_messages_only_loads_the_model(client: ollama.Client) -> None:
+    assert [m.model for m in client.ps().models] == [CHAT_MODEL]
+    answer = client.chat(model=IDLE_MODEL, messages=[])
+    assert answer.done and answer.done_reason == "load" and answer.message.content == ""
+    assert [m.model for m in client.ps().models] == [CHAT_MODEL, IDLE_MODEL]
+
+
+def test_chat_num_predict_cuts_the_answer(client: ollama.Client) -> None:
+    answer = client.chat(model=CHAT_MODEL, messages=MESSAGES, options={"num_predict": 2, "temperature": 0.2})
+    assert answer.message.content == "Hello from" and answer.done_reason == "length"
+
+
+def test_chat_stream(client: ollama.Client, emu: BackgroundEmulators) -> None:
+    parts = list(client.chat(model=CHAT_MODEL, messages=MESSAGES, stream=True))
+    assert "".join(p.message.content or "" for p in parts) == GREETING + "hi llama"
+    assert [p.done for p in parts] == [False] * 9 + [True]
+    assert parts[-1].done_reason == "stop" and parts[-1].eval_count == 9
+    with httpx.stream("POST", emu.url("ollama") + "/api/chat",
+                      json={"model": CHAT_MODEL, "messages": MESSAGES}) as response:  # streams by default
+        assert response.headers["content-type"] == "application/x-ndjson"
+        lines = [line for line in response.iter_lines() if line]
+    assert len(lines) == 10
+    for line in lines:
+        _strict(ollama.ChatResponse, httpx.Response(200, content=line).json())
+
+
+def test_embed_keeps_input_order(client: ollama.Client, emu: BackgroundEmulators) -> None:
+    out = client.embed(model=EMBED_MODEL, input=["first", "second", "first"])
+    assert len(out.embeddings) == 3 and out.embeddings[0] == out.embeddings[2] != out.embeddings[1]
+    assert out.model == EMBED_MODEL and out.prompt_eval_count == 3
+    single = client.embed(model=EMBED_MODEL, input="second")
+    assert single.embeddings == [out.embeddings[1]]
+    assert client.embed(model=EMBED_MODEL, input=[]).embeddings == []  # loads the model only
+    _strict(ollama.EmbedResponse, _raw(emu, "POST", "/api/embed", {"model": EMBED_MODEL, "input": ["a"]}))
+
+
+def test_list_ps_and_show(client: ollama.Client, emu: BackgroundEmulators) -> None:
+    assert [m.model for m in client.list().models] == [CHAT_MODEL, EMBED_MODEL, IDLE_MODEL]
+    assert [m.model for m in client.ps().models] == [CHAT_MODEL]  # loaded at start
+    client.embed(model=EMBED_MODEL, input="x")  # loads on demand
+    assert [m.model for m in client.ps().models] == [CHAT_MODEL, EMBED_MODEL]
+    shown = client.show(EMBED_MODEL)
+    assert shown.capabilities == ["embedding"] and shown.details and shown.details.family == "bert"
+    assert client.show(CHAT_MODEL).capabilities == ["completion", "tools"]
+    _strict(ollama.ListResponse, _raw(emu, "GET", "/api/tags"))
+    _strict(ollama.ProcessResponse, _raw(emu, "GET", "/api/ps"))
+    _strict(ollama.ShowResponse, _raw(emu, "POST", "/api/show", {"model": CHAT_MODEL}))
+    assert _raw(emu, "GET", "/api/version")["version"]
+
+
+def test_model_not_pulled_is_a_404(client: ollama.Client) -> None:
+    with pytest.raises(ollama.ResponseError) as err:
+        client.chat(model="llama3.3:70b", messages=MESSAGES)
+    assert err.value.status_code == 404
+    assert err.value.error == 'model "llama3.3:70b" not found, try pulling it first'
+    with pytest.raises(ollama.ResponseError) as shown:
+        client.show("llama3.3:70b")
+    assert shown.value.status_code == 404
+    with pytest.raises(ollama.ResponseError) as embed:
+        client.embed(model="mxbai-embed-large", input="x")
+    assert (embed.value.status_code, embed.value.error) == (404, "model 'mxbai-embed-large' not found")
+
+
+def test_missing_capability_is_a_400(client: ollama.Client) -> None:
+    with pytest.raises(ollama.ResponseError) as chat:
+        client.chat(model=EMBED_MODEL, messages=MESSAGES)
+    assert (chat.value.status_code, chat.value.error) == (400, f'"{EMBED_MODEL}" does not support chat')
+    with pytest.raises(ollama.ResponseError) as embed:
+        client.embed(model=CHAT_MODEL, input="x")
+    assert embed.value.status_code == 400 and "does not support" in embed.value.error
+
+
+@pytest.mark.parametrize(("status", "phrase"), [(503, "server busy"), (500, "llama runner"), (429, "too many")])
+def test_status_faults_are_response_errors(
+    client: ollama.Client, controls: dict[str, EmulatorControl], status: int, phrase: str
+) -> None:
+    controls["ollama"].add_faults({"mode": "status", "status": status, "headers": {"retry-after": "1"}})
+    with pytest.raises(ollama.ResponseError) as err:
+        client.chat(model=CHAT_MODEL, messages=MESSAGES)
+    assert err.value.status_code == status and phrase in err.value.error
+
+
+def test_error_line_mid_stream(client: ollama.Client, controls: dict[str, EmulatorControl]) -> None:
+    controls["ollama"].add_faults({"mode": "error_event", "after_chunks": 3})
+    received: list[str] = []
+    with pytest.raises(ollama.ResponseError) as err:
+        for part in client.chat(model=CHAT_MODEL, messages=MESSAGES, stream=True):
+            received.append(part.message.content or "")
+    assert received == ["Hello ", "from ", "the "]
+    assert "error was encountered while running the model" in err.value.error
+
+
+def test_unknown_path_is_gins_plain_404(emu: BackgroundEmulators) -> None:
+    response = httpx.get(emu.url("ollama") + "/api/nothing-here")
+    assert response.status_code == 404 and response.text == "404 page not found"

@@ -1,0 +1,1 @@
+"""Ollama: ``kind.py`` declares its facts, ``adapter.py`` speaks its native API (``/api/...``)."""
