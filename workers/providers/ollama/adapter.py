@@ -22,8 +22,8 @@ from typing import Any
 import orjson
 
 from shared import errors
-from shared.config import ProviderConfig
 from shared.models import ChatRequest, ChatResult, EmbedRequest, EmbedResult, ModelInfo, TextDelta, Usage
+from workers.config_record import ProviderRecord
 from workers.http_client import HttpClient
 from workers.providers.http_base import HttpAdapter, StreamState, as_int, decode_json
 from workers.providers.ollama.discovery import ModelFacts, discover
@@ -44,7 +44,7 @@ class OllamaAdapter(HttpAdapter):
     kind = KIND.name
     capabilities = KIND.capabilities
 
-    def __init__(self, name: str, config: ProviderConfig, secret: str | None, client: HttpClient) -> None:
+    def __init__(self, name: str, config: ProviderRecord, secret: str | None, client: HttpClient) -> None:
         super().__init__(name, config, secret, client)
         # What /api/show said, per model digest: asked once per pulled version, not at every listing.
         self._shown: dict[str, ModelFacts] = {}
