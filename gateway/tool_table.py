@@ -6,7 +6,7 @@ fact in ``shared.tool_names`` (the client registry checks grants against them wi
 importing the gateway); this table attaches the rest to them, in the same order.
 
 Read by: ``tools/list`` and dispatch (``gateway.mcp_server``), capability and per-client
-limit checks, the server instructions (here and in ``gateway.stdio_front``), the
+limit checks, the server instructions (here and in ``stdio_front.front``), the
 interface reference (``cli.docs_gen`` writes docs/interface.md from ``TOOL_LIST``), the
 UAT ``tools/list`` expectations and the README tools table check (tests).
 

@@ -7,7 +7,7 @@ appeared.
 
 What is covered, as paths relative to the code root (``/`` separators, sorted):
 
-* every file of any kind under ``cli/``, ``gateway/``, ``shared/``, ``workers/``, their
+* every file of any kind under ``cli/``, ``gateway/``, ``shared/``, ``stdio_front/``, ``workers/``, their
   ``__pycache__`` folders included: the code that runs in the gateway, the workers and the
   launcher. Python imports more than ``*.py``: a bare ``X.pyc``, a package folder
   ``X/__init__.pyc`` or an extension ``X.so`` shadows ``X.py``, and a ``__pycache__``
@@ -99,7 +99,7 @@ __all__ = [
 ]
 
 FORMAT = "llm-caller-manifest/1"
-CODE_DIRS = ("cli", "gateway", "shared", "workers")
+CODE_DIRS = ("cli", "gateway", "shared", "stdio_front", "workers")
 ROOT_FILES = ("pyproject.toml", "supervisord.conf")
 CONFIG_FILES = ("providers.json",)
 _CONFIG_LABEL = "config"

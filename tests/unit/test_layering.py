@@ -8,6 +8,11 @@ One exception, by design: provider-kind *declarations* (``workers/providers/regi
 and each ``workers/providers/<kind>/kind.py``) may be read by the gateway and by
 ``shared.config``, because a kind is one folder. They import nothing but ``shared`` and
 the standard library, and importing them loads no worker code (checked below).
+
+The STDIO front end (``stdio_front/``) is a third process: it reaches the gateway only
+over HTTP, as an MCP client, so it may import ``shared`` and nothing else of ours; what it
+and the gateway must spell alike (the transport header, the tool-error shape) is in
+``shared.front_contract``. Nothing of the gateway's, the workers' or shared imports it.
 """
 
 from __future__ import annotations
@@ -21,7 +26,10 @@ import pytest
 
 from cli.stack import REPO_ROOT
 
-_FORBIDDEN = {"gateway": {"workers"}, "workers": {"gateway"}, "shared": {"gateway", "workers", "cli"}}
+_FORBIDDEN = {"gateway": {"workers", "stdio_front"}, "workers": {"gateway", "stdio_front"},
+              "shared": {"gateway", "workers", "cli", "stdio_front"}}
+# A package whose imports of our own code are listed, not excluded: anything else is a violation.
+_ONLY = {"stdio_front": {"stdio_front", "shared"}}
 _PROVIDERS = REPO_ROOT / "workers" / "providers"
 # The declaration modules and the package inits Python runs on the way to them.
 _DECLARATIONS = [REPO_ROOT / "workers" / "__init__.py", _PROVIDERS / "__init__.py", _PROVIDERS / "registry.py",
@@ -77,3 +85,30 @@ def test_reading_kind_facts_loads_no_worker_code() -> None:
             " or m.endswith(('.adapter', '.adapters', '.base', '.http_base', '.openai_compatible'))))")
     out = subprocess.run([sys.executable, "-c", code], cwd=REPO_ROOT, capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def _our_packages(modules: set[str]) -> set[str]:
+    """The top-level names in ``modules`` that are packages of this repository (not libraries)."""
+    return {m.split(".")[0] for m in modules if (REPO_ROOT / m.split(".")[0] / "__init__.py").exists()}
+
+
+@pytest.mark.parametrize("package", sorted(_ONLY))
+def test_a_package_imports_only_what_it_may(package: str) -> None:
+    files = sorted((REPO_ROOT / package).rglob("*.py"))
+    assert files, f"{package}/ has no modules"
+    offenders = {str(path.relative_to(REPO_ROOT)): sorted(_our_packages(_imports(path)) - _ONLY[package])
+                 for path in files}
+    assert {k: v for k, v in offenders.items() if v} == {}
+
+
+def test_the_stdio_front_end_loads_no_gateway_or_worker_code() -> None:
+    """Kind declarations aside (``shared.errors`` reads them), nothing of the other processes is loaded."""
+    code = "import sys, stdio_front.front; print('\\n'.join(sys.modules))"
+    out = subprocess.run([sys.executable, "-c", code], cwd=REPO_ROOT, capture_output=True, text=True, check=True)
+    loaded = set(out.stdout.split())
+    assert "stdio_front.front" in loaded
+    other = {m for m in loaded if m.split(".")[0] in ("gateway", "workers", "cli", "zmq", "aiohttp")}
+    inits = {"workers", "workers.providers", *(f"workers.providers.{kind.parent.name}"
+                                               for kind in _PROVIDERS.glob("*/kind.py"))}
+    declarations = {m for m in other if _is_declaration(m) or m in inits}
+    assert sorted(other - declarations) == []

@@ -22,12 +22,12 @@ from gateway.auth import RegistryTokenVerifier, current_auth
 from gateway.guard import SecurityGuard
 from gateway.lockout import LockoutPolicy
 from gateway.session_endpoint import load_or_create_session_key, session_routes
-from gateway.stdio_credential import Credential, FrontError, GatewayAuth
-from gateway.stdio_front import FrontConfig
 from shared.files import write_json_atomic
 from shared.session_tokens import issue_session_token, session_binding
 from shared.settings import SecuritySettings, Settings
 from shared.tokens import hash_token, new_token
+from stdio_front.credential import Credential, FrontError, GatewayAuth
+from stdio_front.front import FrontConfig
 
 KEY = bytes(range(32))
 PORT = 8765

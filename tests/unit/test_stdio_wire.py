@@ -13,7 +13,7 @@ import mcp_types as types
 import pytest
 from mcp.shared.message import SessionMessage
 
-from gateway.stdio_wire import PacedWrites, Wire
+from stdio_front.wire import PacedWrites, Wire
 
 Pair = tuple[int, Callable[[int], bytes]]  # (our descriptor, read n bytes at the client's end)
 

@@ -19,7 +19,7 @@ from shared.tool_names import TOOL_NAMES, ToolGrant, describe_tools
 _REGISTRY = {"shared/tool_names.py", "gateway/tool_table.py"}
 # Product code and the harness; tests, docs, examples and the bench (a client measuring
 # the tools it chooses) may name the tools they call.
-_SCANNED = ("gateway", "shared", "workers", "cli", "uat")
+_SCANNED = ("gateway", "shared", "stdio_front", "workers", "cli", "uat")
 # Where chat/chatStream/embed name a provider *capability* (or the worker op serving it),
 # which shares its spelling with the tool: capability sets, routing, configuration.
 _CAPABILITY_FILES = {

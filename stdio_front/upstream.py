@@ -32,10 +32,10 @@ from mcp.server.context import ServerRequestContext
 from mcp.shared.exceptions import MCPError
 from mcp_types.version import MODERN_PROTOCOL_VERSIONS
 
-from gateway.compose import error_result
-from gateway.stdio_credential import Credential
 from shared import errors
+from shared.front_contract import error_result
 from shared.logs import log_event
+from stdio_front.credential import Credential
 
 __all__ = ["GatewayRefused", "GatewayUnreachable", "Upstream"]
 

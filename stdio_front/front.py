@@ -4,7 +4,7 @@ A thin MCP server (the SDK's low-level ``Server`` over stdio; the client's first
 picks the protocol era, 2026-07-28 or 2025-11-25) that forwards every ``tools/list`` and
 ``tools/call`` to the running HTTP gateway, as an MCP client holding a session token
 bound to transport ``stdio``. Progress notifications (``chatStream`` deltas) are relayed
-to the STDIO client as they arrive; ``gateway.stdio_upstream`` holds the one client they
+to the STDIO client as they arrive; ``stdio_front.upstream`` holds the one client they
 go through. So authentication, routing, per-client limits and rate limits stay in the one
 gateway process however many front ends run (decisions D12).
 
@@ -17,7 +17,7 @@ The token is checked before anything is served. A missing, malformed, invalid, e
 or disabled token ends the process with exit code 2 and one line on stderr; an
 unreachable gateway with exit code 1. Nothing but MCP messages is ever written to
 stdout, and no traceback is ever printed. A result that follows progress notifications
-leaves only once the client has read them (``gateway.stdio_wire``).
+leaves only once the client has read them (``stdio_front.wire``).
 """
 
 from __future__ import annotations
@@ -38,13 +38,13 @@ from mcp.server.context import ServerRequestContext
 from mcp.server.lowlevel.server import Server
 from mcp.server.stdio import stdio_server
 
-from gateway.guard import TRANSPORT_HEADER
-from gateway.stdio_credential import EXIT_CREDENTIAL, EXIT_FAILED, Credential, FrontError, GatewayAuth
-from gateway.stdio_upstream import Upstream
-from gateway.stdio_wire import PacedWrites, Wire, claimed_stdout
+from shared.front_contract import TRANSPORT_HEADER
 from shared.logs import configure_logging, log_event
 from shared.tool_names import describe_tools
 from shared.version import VERSION
+from stdio_front.credential import EXIT_CREDENTIAL, EXIT_FAILED, Credential, FrontError, GatewayAuth
+from stdio_front.upstream import Upstream
+from stdio_front.wire import PacedWrites, Wire, claimed_stdout
 
 __all__ = ["FrontConfig", "build_front_server", "main"]
 

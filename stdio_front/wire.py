@@ -6,7 +6,7 @@ handler with it. When the last notification and the result arrived in one read, 
 notification found no handler and its delta was lost (issue 13, item 8; 2-9 calls in 100
 on a loaded machine). A fixed pause does not cure it: a client descheduled for longer
 than the pause reads both at once again. (The other half of the fix is in
-``gateway.stdio_upstream``: the result is not passed on before the relays of its
+``stdio_front.upstream``: the result is not passed on before the relays of its
 progress have run.)
 
 So the front end writes stdout itself (``Wire``) and, before a response that follows a

@@ -23,7 +23,7 @@ from typing import Any
 
 import httpx2
 
-from gateway.guard import TRANSPORT_HEADER
+from shared.front_contract import TRANSPORT_HEADER
 from shared.session_tokens import TOKEN_PREFIX as SESSION_PREFIX
 
 __all__ = ["EXIT_CREDENTIAL", "EXIT_FAILED", "Credential", "FrontError", "GatewayAuth"]
