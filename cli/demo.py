@@ -1,6 +1,6 @@
 """``make demo``: the whole stack against the emulators, driven by the official MCP client.
 
-Starts supervisord (gateway + three workers) and the emulators, then calls every tool,
+Starts supervisord (gateway + one worker per emulated provider kind) and the emulators, then calls every tool,
 streams a reply chunk by chunk, restarts one worker with supervisorctl while the gateway
 stays up, calls again, and stops everything. Exits 0 only if every step worked.
 """
@@ -122,10 +122,11 @@ async def _session(box: Sandbox) -> None:
 
 
 def run_demo() -> int:
-    _say("LLM Caller demo: supervisord + gateway + 3 workers, providers emulated on 127.0.0.1")
     started = time.perf_counter()
     try:
-        with Sandbox(chunk_delay_s=0.05) as box:
+        with Sandbox(chunk_delay_s=0.05, run_providers="all") as box:
+            _say(f"LLM Caller demo: supervisord + gateway + {len(box.providers.providers)} workers "
+                 "(every provider kind), providers emulated on 127.0.0.1")
             _say(f"stack up in {time.perf_counter() - started:.1f}s; MCP endpoint {box.url}")
             box.wait_workers_up()
             asyncio.run(_session(box))

@@ -21,13 +21,14 @@ from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
 from importlib.resources import files
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import httpx2
 import orjson
 from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
 
+from cli.config_folder import STARTER_PROVIDERS
 from cli.stack import CODE_ROOT, Stack
 from shared.config import ClientRegistry, ProvidersFile
 from shared.files import write_json_atomic
@@ -40,6 +41,8 @@ __all__ = ["EmulatorProcess", "Sandbox", "free_port", "mcp_client"]
 
 # Where the sandbox exports each key kind's key (one emulator, and one provider named after it, per kind).
 PROVIDER_KEY_VARS = {name: spec.key_env or f"{name.upper()}_API_KEY" for name, spec in KINDS.items() if spec.needs_key}
+# Which providers of emulators/providers.json a sandbox runs (see ``emulator_providers``).
+ProviderChoice = Literal["starter", "all"] | tuple[str, ...]
 _EMULATOR_URL = "emulator:"  # emulators/providers.json writes each base URL as emulator:<kind>[/path]
 
 
@@ -52,7 +55,7 @@ def free_port() -> int:
 
 @dataclass
 class EmulatorProcess:
-    """The emulators (OpenAI, Anthropic, LM Studio) in one child process on free ports."""
+    """Every provider emulator (``emulators.registry``) in one child process, on free ports."""
 
     folder: Path
     keys: dict[str, str]
@@ -66,8 +69,7 @@ class EmulatorProcess:
         command = [
             sys.executable, "-m", "emulators", "--host", "127.0.0.1",
             "--ports-file", str(ports_file), "--chunk-delay-s", str(self.chunk_delay_s),
-            *(arg for kind in KINDS for arg in (f"--{kind}-port", "0")),
-            *(arg for kind, key in self.keys.items() for arg in (f"--{kind}-key", key)),
+            "--all", *(arg for kind, key in self.keys.items() for arg in ("--key", f"{kind}={key}")),
         ]
         log = (self.folder / "emulators.log").open("ab")
         self.process = subprocess.Popen(command, cwd=CODE_ROOT, stdout=log, stderr=subprocess.STDOUT,
@@ -91,13 +93,37 @@ class EmulatorProcess:
                 self.process.kill()
 
 
-def emulator_providers(emulators: EmulatorProcess) -> dict[str, Any]:
-    """providers.json for the emulators (emulators/providers.json) with their base URLs filled in."""
+def emulator_providers(emulators: EmulatorProcess, which: ProviderChoice = "starter") -> dict[str, Any]:
+    """providers.json for the emulators (emulators/providers.json) with their base URLs filled in.
+
+    ``which`` picks the providers: "starter" those of the starter config (the default stack an
+    operator's ``init`` writes), "all" every entry, or the names given. Defaults, fallbacks and
+    aliases that name a provider left out are dropped with it.
+    """
     config: dict[str, Any] = orjson.loads(files("emulators").joinpath("providers.json").read_bytes())
+    _keep_providers(config, _chosen(config, which))
     for provider in config["providers"].values():
         kind, _, path = provider["base_url"].removeprefix(_EMULATOR_URL).partition("/")
         provider["base_url"] = emulators.url(kind) + (f"/{path}" if path else "")
     return config
+
+
+def _chosen(config: dict[str, Any], which: ProviderChoice) -> list[str]:
+    if which == "all":
+        return list(config["providers"])
+    names = list(STARTER_PROVIDERS["providers"]) if which == "starter" else list(which)
+    unknown = [n for n in names if n not in config["providers"]]
+    if unknown:
+        raise ValueError(f"emulators/providers.json has no provider {', '.join(unknown)}")
+    return names
+
+
+def _keep_providers(config: dict[str, Any], names: list[str]) -> None:
+    config["providers"] = {n: p for n, p in config["providers"].items() if n in names}
+    config["defaults"] = {c: t for c, t in config.get("defaults", {}).items() if t["provider"] in names}
+    config["fallbacks"] = {c: [t for t in ts if t["provider"] in names]
+                           for c, ts in config.get("fallbacks", {}).items()}
+    config["aliases"] = {a: t for a, t in config.get("aliases", {}).items() if t["provider"] in names}
 
 
 @dataclass
@@ -106,6 +132,9 @@ class Sandbox:
 
     chunk_delay_s: float = 0.0
     heartbeat_s: float = 0.5
+    # Which providers of emulators/providers.json run: "starter" (the default three-provider
+    # stack), "all" (every kind with an emulator), or names.
+    run_providers: ProviderChoice = "starter"
     # Providers whose key the operator "forgot" to export: their workers run unconfigured.
     withhold_keys: tuple[str, ...] = ()
     # Adjusts the generated providers.json before start (fallbacks, tighter policies...).
@@ -141,7 +170,7 @@ class Sandbox:
         self.emulators.start()
         config_dir = self.root / "config"
         config_dir.mkdir()
-        providers = emulator_providers(self.emulators)
+        providers = emulator_providers(self.emulators, self.run_providers)
         if self.tweak is not None:
             self.tweak(providers)
         self.providers = ProvidersFile.model_validate(providers)

@@ -85,12 +85,17 @@ def bearer_token(request: Request) -> str | None:
 
 
 class Emulator(abc.ABC):
-    """Base of the three provider emulators; ``self.app`` is the Starlette app to serve."""
+    """Base of the provider emulators; ``self.app`` is the Starlette app to serve."""
 
-    provider: ClassVar[str]  # "openai", "anthropic", "lmstudio"
+    provider: ClassVar[str]  # the provider kind it imitates, e.g. "openai" (its key in emulators.registry)
     label: ClassVar[str]  # how the reply text names the provider
+    # Whether the constructor's first argument is the one API key it accepts (None: any key).
+    # False for servers that run without keys; emulators.registry.build_emulator reads it.
+    accepts_key: ClassVar[bool] = True
 
-    def __init__(self, *, chunk_delay_s: float = 0.0) -> None:
+    def __init__(self, api_key: str | None = None, *, chunk_delay_s: float = 0.0) -> None:
+        # The one key accepted; None accepts any non-empty key (auth is then only "is a key present").
+        self.api_key = api_key
         self.chunk_delay_s = chunk_delay_s
         self.faults = FaultQueue()
         self.stats = RequestStats()

@@ -69,6 +69,7 @@ _NO_MODELS = "No models loaded. Please load a model in the developer page or use
 class LMStudioEmulator(Emulator):
     provider = "lmstudio"
     label = "LM Studio"
+    accepts_key = False
 
     def __init__(self, *, chunk_delay_s: float = 0.0, models: Iterable[LMStudioModel] = DEFAULT_MODELS) -> None:
         self.models = list(models)

@@ -96,11 +96,9 @@ class OpenAIEmulator(Emulator):
         chunk_delay_s: float = 0.0,
         models: Iterable[OpenAIModel] = DEFAULT_MODELS,
     ) -> None:
-        # api_key None accepts any non-empty key (auth is then only "is a key present").
-        self.api_key = api_key
         self.models = {model.id: model for model in models}
         self._served = 0
-        super().__init__(chunk_delay_s=chunk_delay_s)
+        super().__init__(api_key, chunk_delay_s=chunk_delay_s)
 
     def api_routes(self) -> list[BaseRoute]:
         return [

@@ -43,9 +43,9 @@ class SingleEmulator:
         ports_file = self.folder / f"{self.provider}-{self.port}.json"
         ports_file.unlink(missing_ok=True)
         command = [sys.executable, "-m", "emulators", "--host", "127.0.0.1",
-                   f"--{self.provider}-port", str(self.port), "--ports-file", str(ports_file)]
+                   "--port", f"{self.provider}={self.port}", "--ports-file", str(ports_file)]
         if self.key is not None:
-            command += [f"--{self.provider}-key", self.key]
+            command += ["--key", f"{self.provider}={self.key}"]
         with (self.folder / f"{self.provider}-emulator.log").open("ab") as log:
             self.process = subprocess.Popen(command, cwd=_CODE_ROOT, stdout=log, stderr=subprocess.STDOUT,
                                             stdin=subprocess.DEVNULL, env={**os.environ})

@@ -25,32 +25,32 @@ from typing import Any
 import orjson
 import uvicorn
 
-from emulators.anthropic_api import AnthropicEmulator
 from emulators.base import Emulator
-from emulators.lmstudio_api import LMStudioEmulator
-from emulators.openai_api import OpenAIEmulator
+from emulators.registry import EMULATORS, build_emulator
 
 __all__ = [
     "PROVIDERS",
     "BackgroundEmulators",
     "EmulatorConfig",
     "EmulatorRunner",
-    "build_emulator",
     "loopback_host",
     "write_ports_file",
 ]
 
-PROVIDERS = ("openai", "anthropic", "lmstudio")
+PROVIDERS = tuple(EMULATORS)
 
 
 @dataclass(frozen=True)
 class EmulatorConfig:
-    """What to serve. ``ports`` maps provider to port (0: any free one); absent ones are not started."""
+    """What to serve. ``ports`` maps provider to port (0: any free one); absent ones are not started.
+
+    ``keys`` maps provider to the one API key its emulator accepts; a keyed provider without
+    an entry accepts any non-empty key.
+    """
 
     ports: Mapping[str, int] = field(default_factory=lambda: dict.fromkeys(PROVIDERS, 0))
     host: str = "127.0.0.1"
-    openai_key: str | None = None
-    anthropic_key: str | None = None
+    keys: Mapping[str, str] = field(default_factory=dict)
     chunk_delay_s: float = 0.0
 
 
@@ -65,16 +65,6 @@ def loopback_host(host: str) -> str:
     if not address.is_loopback:
         raise ValueError(f"refusing to bind non-loopback address {host!r}: emulators are local-only")
     return host
-
-
-def build_emulator(provider: str, config: EmulatorConfig) -> Emulator:
-    if provider == "openai":
-        return OpenAIEmulator(config.openai_key, chunk_delay_s=config.chunk_delay_s)
-    if provider == "anthropic":
-        return AnthropicEmulator(config.anthropic_key, chunk_delay_s=config.chunk_delay_s)
-    if provider == "lmstudio":
-        return LMStudioEmulator(chunk_delay_s=config.chunk_delay_s)
-    raise ValueError(f"unknown provider {provider!r}; expected one of {', '.join(PROVIDERS)}")
 
 
 def _bind(host: str, port: int) -> socket.socket:
@@ -109,12 +99,14 @@ class EmulatorRunner:
 
     def __init__(self, config: EmulatorConfig, *, configure_logging: bool = True) -> None:
         host = loopback_host(config.host)
-        for provider in config.ports:
-            if provider not in PROVIDERS:
-                raise ValueError(f"unknown provider {provider!r}; expected one of {', '.join(PROVIDERS)}")
+        for provider in (*config.ports, *config.keys):
+            if provider not in EMULATORS:
+                raise ValueError(f"unknown provider {provider!r}; expected one of {', '.join(EMULATORS)}")
         self.config = config
         self.host = host
-        self.emulators = {p: build_emulator(p, config) for p in config.ports}
+        self.emulators: dict[str, Emulator] = {
+            p: build_emulator(p, config.keys.get(p), chunk_delay_s=config.chunk_delay_s) for p in config.ports
+        }
         self.ports: dict[str, int] = {}
         self._configure_logging = configure_logging
         self._servers: list[_Server] = []
@@ -196,7 +188,7 @@ def write_ports_file(path: str | os.PathLike[str], ports: Mapping[str, int]) -> 
 class BackgroundEmulators:
     """The emulators on free ports in a daemon thread with its own loop, for tests::
 
-        with BackgroundEmulators(EmulatorConfig(openai_key="sk-test")) as emu:
+        with BackgroundEmulators(EmulatorConfig(keys={"openai": "sk-test"})) as emu:
             client = openai.OpenAI(base_url=emu.url("openai") + "/v1", api_key="sk-test")
     """
 

@@ -23,7 +23,7 @@ OPENAI_HEADERS = {"authorization": f"Bearer {OPENAI_KEY}"}
 
 @pytest.fixture(scope="session")
 def emu() -> Iterator[BackgroundEmulators]:
-    config = EmulatorConfig(openai_key=OPENAI_KEY, anthropic_key=ANTHROPIC_KEY)
+    config = EmulatorConfig(keys={"openai": OPENAI_KEY, "anthropic": ANTHROPIC_KEY})
     with BackgroundEmulators(config) as running:
         yield running
 

@@ -13,6 +13,8 @@ from pathlib import Path
 import httpx
 import pytest
 
+from emulators.registry import EMULATORS
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -31,8 +33,8 @@ def wait_for_file(path: Path, proc: subprocess.Popen[bytes], timeout_s: float = 
 def cli(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[bytes], dict[str, int]]]:
     ports_file = tmp_path / "ports.json"
     proc = subprocess.Popen(
-        [sys.executable, "-m", "emulators", "--host", "127.0.0.1", "--openai-port", "0", "--lmstudio-port", "0",
-         "--ports-file", str(ports_file), "--openai-key", "sk-cli-test", "--chunk-delay-s", "0.02"],
+        [sys.executable, "-m", "emulators", "--host", "127.0.0.1", "--port", "openai=0", "--port", "lmstudio=0",
+         "--ports-file", str(ports_file), "--key", "openai=sk-cli-test", "--chunk-delay-s", "0.02"],
         cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
     )
     try:
@@ -71,10 +73,36 @@ def test_ports_file_signals_and_pacing(cli: tuple[subprocess.Popen[bytes], dict[
 
 def test_refuses_non_loopback_host(tmp_path: Path) -> None:
     result = subprocess.run(
-        [sys.executable, "-m", "emulators", "--host", "0.0.0.0", "--openai-port", "0",
+        [sys.executable, "-m", "emulators", "--host", "0.0.0.0", "--port", "openai=0",
          "--ports-file", str(tmp_path / "p.json")],
         cwd=ROOT, capture_output=True, timeout=20,
     )
     assert result.returncode == 2
     assert b"non-loopback" in result.stderr
     assert not (tmp_path / "p.json").exists()
+
+
+@pytest.mark.parametrize(("argv", "says"), [
+    (["--port", "nosuch=0"], b"unknown provider 'nosuch'"),
+    (["--port", "openai"], b"expected KIND=VALUE"),
+    (["--port", "openai=x"], b"port must be a number"),
+    (["--port", "lmstudio=0", "--key", "lmstudio=sk-x"], b"takes no API key"),
+    ([], b"nothing to serve"),
+])
+def test_bad_arguments_are_usage_errors(tmp_path: Path, argv: list[str], says: bytes) -> None:
+    result = subprocess.run([sys.executable, "-m", "emulators", *argv, "--ports-file", str(tmp_path / "p.json")],
+                            cwd=ROOT, capture_output=True, timeout=20)
+    assert result.returncode == 2
+    assert says in result.stderr and b"Traceback" not in result.stderr
+    assert not (tmp_path / "p.json").exists()
+
+
+def test_all_serves_every_registered_emulator(tmp_path: Path) -> None:
+    ports_file = tmp_path / "ports.json"
+    proc = subprocess.Popen([sys.executable, "-m", "emulators", "--all", "--ports-file", str(ports_file)],
+                            cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        assert set(wait_for_file(ports_file, proc)) == set(EMULATORS)
+    finally:
+        proc.terminate()
+        proc.wait(5)

@@ -28,7 +28,7 @@ Run = Callable[..., tuple[int, str, str]]
 
 @pytest.fixture(scope="session")
 def emu() -> Iterator[BackgroundEmulators]:
-    with BackgroundEmulators(EmulatorConfig(openai_key=OPENAI_KEY, anthropic_key=ANTHROPIC_KEY)) as running:
+    with BackgroundEmulators(EmulatorConfig(keys={"openai": OPENAI_KEY, "anthropic": ANTHROPIC_KEY})) as running:
         yield running
 
 

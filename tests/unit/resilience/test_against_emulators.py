@@ -32,7 +32,7 @@ KEY = "sk-test-resilience-0123456789"
 
 @pytest.fixture(scope="module")
 def emulators() -> Iterator[BackgroundEmulators]:
-    with BackgroundEmulators(EmulatorConfig(openai_key=KEY, anthropic_key=KEY)) as running:
+    with BackgroundEmulators(EmulatorConfig(keys={"openai": KEY, "anthropic": KEY})) as running:
         yield running
 
 
