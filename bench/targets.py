@@ -23,8 +23,8 @@ import httpx
 from bench.calls import Target
 from bench.procs import ProcessMonitor
 from bench.quota import EmulatorQuota
-from cli.sandbox import Sandbox, free_port
 from cli.stack import REPO_ROOT
+from harness.sandbox import Sandbox, free_port
 
 __all__ = ["STACK_PROGRAMS", "TARGET_NAMES", "World", "quota_of", "stack_pids", "start_world", "watch_sandbox"]
 

@@ -19,9 +19,9 @@ import pytest
 from bench.procs import RssSample
 from bench.profile import summarise_speedscope
 from bench.soak import FaultFeeder, fault_accounting, rss_growth, taxonomy_types
-from cli.sandbox import EmulatorProcess
 from cli.stack import REPO_ROOT
 from emulators.control import EmulatorControl
+from harness.sandbox import EmulatorProcess
 
 
 @pytest.mark.integration

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import pytest
 
-from cli import error_tables
-from cli.error_tables import REGIONS, ROOT, render, stale
+from docgen import error_tables
+from docgen.error_tables import REGIONS, ROOT, render, stale
 from shared import errors
 
 
 def test_committed_error_tables_match_the_code() -> None:
-    assert stale() == [], "an error table is stale: run `.venv/bin/python -m cli.docs_gen --write` and commit"
+    assert stale() == [], "an error table is stale: run `.venv/bin/python -m docgen --write` and commit"
 
 
 def test_a_hand_edit_inside_a_region_is_drift_and_the_prose_outside_is_kept() -> None:

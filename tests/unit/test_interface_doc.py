@@ -6,7 +6,7 @@ import re
 from pathlib import Path
 
 import shared.settings
-from cli.docs_gen import DOC_PATH, generate
+from docgen.interface import DOC_PATH, generate
 from gateway.tool_table import TOOL_LIST
 from shared.errors import ERROR_TYPES
 
@@ -15,7 +15,7 @@ ENV_EXAMPLE = Path(__file__).resolve().parents[2] / ".env.example"
 
 def test_committed_interface_doc_matches_the_code() -> None:
     assert DOC_PATH.read_text() == generate(), (
-        "docs/interface.md is stale: run `.venv/bin/python -m cli.docs_gen --write` and commit the result"
+        "docs/interface.md is stale: run `.venv/bin/python -m docgen --write` and commit the result"
     )
 
 

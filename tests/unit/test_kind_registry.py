@@ -16,7 +16,7 @@ from shared.config import KIND_CAPABILITIES, PROVIDER_KINDS, ProviderConfig
 from workers.providers.adapters import adapter_class
 from workers.providers.registry import KINDS
 
-_SOURCE_PACKAGES = ("gateway", "shared", "stdio_front", "workers", "cli")
+_SOURCE_PACKAGES = ("gateway", "shared", "stdio_front", "workers", "cli", "harness", "docgen")
 _PROVIDERS = REPO_ROOT / "workers" / "providers"
 
 

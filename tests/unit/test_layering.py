@@ -13,6 +13,11 @@ The STDIO front end (``stdio_front/``) is a third process: it reaches the gatewa
 over HTTP, as an MCP client, so it may import ``shared`` and nothing else of ours; what it
 and the gateway must spell alike (the transport header, the tool-error shape) is in
 ``shared.front_contract``. Nothing of the gateway's, the workers' or shared imports it.
+
+The test/demo harness (``harness/``) and the docs generators (``docgen/``) are not part of
+any process the product runs: no product package imports them, except that the operator
+CLI's ``try`` and ``demo`` commands run the sandbox (so ``cli/try_cmd.py`` and
+``cli/stack_cmd.py`` may import ``harness``, and nothing in ``cli/`` imports ``docgen``).
 """
 
 from __future__ import annotations
@@ -26,8 +31,10 @@ import pytest
 
 from cli.stack import REPO_ROOT
 
-_FORBIDDEN = {"gateway": {"workers", "stdio_front"}, "workers": {"gateway", "stdio_front"},
-              "shared": {"gateway", "workers", "cli", "stdio_front"}}
+# harness/ (sandbox, demo) and docgen/ (the docs generators) are tooling, not product code.
+_TOOLING = {"harness", "docgen"}
+_FORBIDDEN = {"gateway": {"workers", "stdio_front", *_TOOLING}, "workers": {"gateway", "stdio_front", *_TOOLING},
+              "shared": {"gateway", "workers", "cli", "stdio_front", *_TOOLING}, "emulators": _TOOLING}
 # A package whose imports of our own code are listed, not excluded: anything else is a violation.
 _ONLY = {"stdio_front": {"stdio_front", "shared"}}
 _PROVIDERS = REPO_ROOT / "workers" / "providers"
@@ -112,3 +119,15 @@ def test_the_stdio_front_end_loads_no_gateway_or_worker_code() -> None:
                                                for kind in _PROVIDERS.glob("*/kind.py"))}
     declarations = {m for m in other if _is_declaration(m) or m in inits}
     assert sorted(other - declarations) == []
+
+
+# The operator commands that run the sandbox: `llm-caller try` and `llm-caller demo`.
+_HARNESS_COMMANDS = {"cli/try_cmd.py", "cli/stack_cmd.py"}
+
+
+def test_the_operator_cli_imports_the_harness_only_for_try_and_demo() -> None:
+    importers = {str(path.relative_to(REPO_ROOT)): sorted(_our_packages(_imports(path)) & _TOOLING)
+                 for path in sorted((REPO_ROOT / "cli").rglob("*.py"))}
+    importers = {k: v for k, v in importers.items() if v}
+    assert {k: v for k, v in importers.items() if k not in _HARNESS_COMMANDS or v != ["harness"]} == {}
+    assert set(importers) == _HARNESS_COMMANDS  # the rule names files that still need it

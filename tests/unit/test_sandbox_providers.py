@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 
 from cli.config_folder import STARTER_PROVIDERS
-from cli.sandbox import EmulatorProcess, emulator_providers
 from emulators.registry import EMULATORS
+from harness.sandbox import EmulatorProcess, emulator_providers
 from shared.config import ProvidersFile
 from workers.providers.registry import KINDS
 

@@ -19,7 +19,7 @@ from shared.tool_names import TOOL_NAMES, ToolGrant, describe_tools
 _REGISTRY = {"shared/tool_names.py", "gateway/tool_table.py"}
 # Product code and the harness; tests, docs, examples and the bench (a client measuring
 # the tools it chooses) may name the tools they call.
-_SCANNED = ("gateway", "shared", "stdio_front", "workers", "cli", "uat")
+_SCANNED = ("gateway", "shared", "stdio_front", "workers", "cli", "harness", "docgen", "uat")
 # Where chat/chatStream/embed name a provider *capability* (or the worker op serving it),
 # which shares its spelling with the tool: capability sets, routing, configuration.
 _CAPABILITY_FILES = {
@@ -28,7 +28,7 @@ _CAPABILITY_FILES = {
     "shared/config.py": "what each provider kind can do",
     "gateway/service.py": "routes by capability and calls the worker op",
     "cli/config_folder.py": "starter config: model capabilities and default routes",
-    "cli/sandbox.py": "test config: model capabilities and default routes",
+    "harness/sandbox.py": "test config: model capabilities and default routes",
     "workers/": "adapters' capabilities and worker ops",
 }
 
@@ -67,7 +67,7 @@ def test_the_scan_sees_a_literal_tool_name(tmp_path: Path) -> None:
     probe = tmp_path / "probe.py"
     probe.write_text(f"await client.call_tool({TOOL_NAMES[-1]!r}, {{}})\n")
     assert [value for _, value in _string_constants(probe)] == [TOOL_NAMES[-1]]
-    assert not _allowed("cli/demo.py", TOOL_NAMES[-1])
+    assert not _allowed("harness/demo.py", TOOL_NAMES[-1])
 
 
 def test_the_table_declares_each_shared_name_in_order() -> None:

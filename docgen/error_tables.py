@@ -2,11 +2,11 @@
 
 Each table sits in a marked region of its file::
 
-    <!-- generated:NAME by `python -m cli.docs_gen --write` from shared/errors.py -->
+    <!-- generated:NAME by `python -m docgen --write` from shared/errors.py -->
     ...
     <!-- end generated:NAME -->
 
-``python -m cli.docs_gen --write`` rewrites what lies between the markers from each error
+``python -m docgen --write`` rewrites what lies between the markers from each error
 type's ``ErrorPolicy``; ``tests/unit/test_error_tables.py`` fails when a committed region
 differs, so the hand-written prose around a table stays hand-written and the table
 cannot drift from the code.
@@ -24,7 +24,7 @@ __all__ = ["REGIONS", "ROOT", "error_classes", "render", "stale"]
 
 ROOT = Path(__file__).resolve().parent.parent
 
-_BEGIN = "<!-- generated:{name} by `python -m cli.docs_gen --write` from shared/errors.py -->"
+_BEGIN = "<!-- generated:{name} by `python -m docgen --write` from shared/errors.py -->"
 _END = "<!-- end generated:{name} -->"
 _REGION = re.compile(r"^<!-- generated:(?P<name>[a-z-]+) .*?-->\n(?P<body>.*?)^<!-- end generated:(?P=name) -->$",
                      re.MULTILINE | re.DOTALL)

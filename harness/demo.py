@@ -15,8 +15,8 @@ from typing import Any, cast
 
 from mcp import Client
 
-from cli.sandbox import Sandbox
 from cli.stack import SUPERVISORD_CONF, scrubbed_environment
+from harness.sandbox import Sandbox
 from shared.config import KIND_CAPABILITIES, ProvidersFile
 from shared.models import Capability
 from shared.tool_names import CHAT, CHAT_STREAM, EMBED, GET_HEALTH
