@@ -131,3 +131,25 @@ def test_the_operator_cli_imports_the_harness_only_for_try_and_demo() -> None:
     importers = {k: v for k, v in importers.items() if v}
     assert {k: v for k, v in importers.items() if k not in _HARNESS_COMMANDS or v != ["harness"]} == {}
     assert set(importers) == _HARNESS_COMMANDS  # the rule names files that still need it
+
+
+# HTTP client libraries, and which each shipped package may use (decision D57): provider calls
+# go through aiohttp alone, in workers/http_client.py (the assistant's probe reuses it); httpx2
+# comes with the MCP SDK and serves its client side; the CLI polls its own gateway with urllib;
+# httpx is for tests and the benchmark only.
+_HTTP_CLIENTS = ("aiohttp", "httpx", "httpx2", "requests", "urllib3", "urllib.request", "http.client")
+_HTTP_ALLOWED = {"shared": set(), "gateway": set(), "workers": {"aiohttp"}, "cli": {"urllib.request"},
+                 "stdio_front": {"httpx2"}, "harness": {"httpx2"}, "emulators": {"httpx2"}}
+_PROVIDER_CLIENT = "workers/http_client.py"
+
+
+def _http_clients(path: Path) -> set[str]:
+    return {lib for lib in _HTTP_CLIENTS for m in _imports(path) if m == lib or m.startswith(f"{lib}.")}
+
+
+def test_one_http_client_library_for_provider_calls() -> None:
+    used = {str(path.relative_to(REPO_ROOT)): _http_clients(path)
+            for package in _HTTP_ALLOWED for path in sorted((REPO_ROOT / package).rglob("*.py"))}
+    assert {k: sorted(v - _HTTP_ALLOWED[k.split("/")[0]]) for k, v in used.items()
+            if v - _HTTP_ALLOWED[k.split("/")[0]]} == {}
+    assert sorted(k for k, v in used.items() if "aiohttp" in v) == [_PROVIDER_CLIENT]
