@@ -7,7 +7,7 @@ Each table sits in a marked region of its file::
     <!-- end generated:NAME -->
 
 ``python -m docgen --write`` rewrites what lies between the markers from each error
-type's ``ErrorPolicy``; ``tests/unit/test_error_tables.py`` fails when a committed region
+type's ``ErrorPolicy``; ``tests/unit/docgen/test_error_tables.py`` fails when a committed region
 differs, so the hand-written prose around a table stays hand-written and the table
 cannot drift from the code.
 """
