@@ -21,6 +21,7 @@ from typing import Any
 
 import orjson
 
+from bench.stack_names import WORKERS
 from cli.stack import REPO_ROOT
 
 RESULTS = REPO_ROOT / "bench" / "results"
@@ -87,7 +88,7 @@ def _parser() -> argparse.ArgumentParser:
     prof.add_argument("--seconds", type=_pos, default=12, help="sampling window (the emulator quota allows ~13 s)")
     prof.add_argument("--rate", type=_pos, default=250, help="samples per second")
     prof.add_argument("--tool", choices=TOOLS, default="chat")
-    prof.add_argument("--process", choices=("gateway", "worker:openai"), default="gateway")
+    prof.add_argument("--process", choices=("gateway", *WORKERS), default="gateway")
     line = sub.add_parser("timeline", help="where a one-client call's time goes, hop by hop")
     line.add_argument("--calls", type=_pos, default=1200, help="per target, over all rounds")
     line.add_argument("--rounds", type=_pos, default=6)

@@ -1,6 +1,6 @@
 """``python -m bench profile``: where the gateway's CPU goes under the 32-client chat load.
 
-``--process worker:openai`` profiles the OpenAI worker instead.
+``--process worker:<provider>`` profiles that provider's worker instead.
 
 py-spy samples the running gateway from outside (``--nonblocking``: it reads the
 process's memory without pausing it, so the load is barely disturbed) and writes a
@@ -45,7 +45,7 @@ class ProfileConfig:
     mode: str = "2026-07-28"
     loadgen_procs: int = 2
     top: int = 40
-    process: str = "gateway"  # or "worker:openai": the report names of bench.targets.STACK_PROGRAMS
+    process: str = "gateway"  # or "worker:<provider>": the report names of bench.targets.STACK_PROGRAMS
 
 
 def _py_spy() -> str:

@@ -14,11 +14,12 @@ from typing import Any
 import orjson
 import psutil
 
+from bench.stack_names import WORKERS
+
 __all__ = ["machine_info", "markdown", "soak_markdown", "wrap", "write_results"]
 
 MD_WIDTH = 100
-PROCESS_COLUMNS = ("loadgen", "emulator", "baseline", "gateway", "worker:openai", "worker:anthropic",
-                   "worker:lmstudio", "supervisord")
+PROCESS_COLUMNS = ("loadgen", "emulator", "baseline", "gateway", *WORKERS, "supervisord")
 
 
 def _cpu_model() -> str:

@@ -24,6 +24,7 @@ from typing import Any
 from bench.calls import Target
 from bench.loadgen import Job, JobResult, LoadGenPool, split
 from bench.procs import ProcessMonitor, RssSample
+from bench.stack_names import DEFAULT_KIND, DEFAULT_PROVIDER
 from bench.targets import STACK_PROGRAMS, quota_of, watch_sandbox
 from emulators.control import EmulatorControl
 from harness.sandbox import Sandbox
@@ -42,7 +43,7 @@ FAULTS: tuple[dict[str, Any], ...] = (
     {"mode": "truncated_stream", "after_chunks": 2},
 )
 CHUNK_CALLS = 2_500
-FAULTED_PROVIDER = "openai"  # the soak's calls take the default routes, served by the OpenAI emulator
+FAULTED_PROVIDER = DEFAULT_PROVIDER  # the soak's calls take the default routes, served by its emulator
 JUDGED = ("supervisord", *STACK_PROGRAMS.values())  # the product; emulator and load generator are context
 
 
@@ -137,7 +138,7 @@ def run_soak(cfg: SoakConfig) -> dict[str, Any]:
         watch_sandbox(box, monitor)
         for n, pid in enumerate(pool.pids):
             monitor.watch(f"loadgen-{n}", pid)
-        control, quota = EmulatorControl(box.emulators.url(FAULTED_PROVIDER)), quota_of(box)
+        control, quota = EmulatorControl(box.emulators.url(DEFAULT_KIND)), quota_of(box)
         feeder = FaultFeeder(control, cfg.fault_rate, _progress(box, monitor, started), lambda: quota.burned)
         target = Target("stack", "mcp", box.url, box.token)
         monitor.start()

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from bench.calls import CallOutcome
+from bench.stack_names import WORKERS
 
 __all__ = ["RELEVANT", "CellRun", "percentile", "summarise"]
 
@@ -15,14 +16,13 @@ __all__ = ["RELEVANT", "CellRun", "percentile", "summarise"]
 RELEVANT: dict[str, tuple[str, ...]] = {
     "direct": ("loadgen", "emulator"),
     "baseline": ("loadgen", "emulator", "baseline"),
-    "stack": ("loadgen", "emulator", "gateway", "worker:openai", "worker:anthropic", "worker:lmstudio",
-              "supervisord"),
+    "stack": ("loadgen", "emulator", "gateway", *WORKERS, "supervisord"),
 }
 # The processes that make up each target's server side (for "server CPU per 1k calls").
 SERVER_SIDE: dict[str, tuple[str, ...]] = {
     "direct": (),
     "baseline": ("baseline",),
-    "stack": ("gateway", "worker:openai", "worker:anthropic", "worker:lmstudio", "supervisord"),
+    "stack": ("gateway", *WORKERS, "supervisord"),
 }
 
 

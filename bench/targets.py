@@ -23,6 +23,7 @@ import httpx
 from bench.calls import Target
 from bench.procs import ProcessMonitor
 from bench.quota import EmulatorQuota
+from bench.stack_names import DEFAULT_KIND, PROVIDERS
 from cli.stack import REPO_ROOT
 from harness.sandbox import Sandbox, free_port
 
@@ -30,12 +31,7 @@ __all__ = ["STACK_PROGRAMS", "TARGET_NAMES", "World", "quota_of", "stack_pids", 
 
 TARGET_NAMES = ("direct", "baseline", "stack")
 # supervisord program name -> the name used in the report
-STACK_PROGRAMS = {
-    "gateway": "gateway",
-    "worker-openai": "worker:openai",
-    "worker-anthropic": "worker:anthropic",
-    "worker-lmstudio": "worker:lmstudio",
-}
+STACK_PROGRAMS = {"gateway": "gateway", **{f"worker-{name}": f"worker:{name}" for name in PROVIDERS}}
 
 
 @dataclass
@@ -48,7 +44,8 @@ class World:
     @property
     def targets(self) -> dict[str, Target]:
         return {
-            "direct": Target("direct", "http", self.box.emulators.url("openai"), self.box.keys["openai"]),
+            "direct": Target("direct", "http", self.box.emulators.url(DEFAULT_KIND),
+                             self.box.keys[DEFAULT_KIND]),
             "baseline": Target("baseline", "mcp", self.baseline_url),
             "stack": Target("stack", "mcp", self.box.url, self.box.token),
         }
@@ -59,7 +56,7 @@ class World:
 
 
 def quota_of(box: Sandbox) -> EmulatorQuota:
-    return EmulatorQuota(box.emulators.url("openai"), box.keys["openai"])
+    return EmulatorQuota(box.emulators.url(DEFAULT_KIND), box.keys[DEFAULT_KIND])
 
 
 def stack_pids(box: Sandbox) -> dict[str, int]:
@@ -84,10 +81,10 @@ def watch_sandbox(box: Sandbox, monitor: ProcessMonitor) -> None:
 def _start_baseline(box: Sandbox) -> tuple[subprocess.Popen[bytes], str]:
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.endswith("_API_KEY")}
-    env["BENCH_UPSTREAM_KEY"] = box.keys["openai"]
+    env["BENCH_UPSTREAM_KEY"] = box.keys[DEFAULT_KIND]
     log = (box.root / "baseline.log").open("ab")
     command = [sys.executable, "-m", "bench.baseline_server", "--port", str(port),
-               "--upstream", box.emulators.url("openai")]
+               "--upstream", box.emulators.url(DEFAULT_KIND)]
     proc = subprocess.Popen(command, cwd=REPO_ROOT, env=env, stdin=subprocess.DEVNULL, stdout=log,
                             stderr=subprocess.STDOUT)
     deadline = time.monotonic() + 20

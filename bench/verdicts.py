@@ -8,9 +8,11 @@ from __future__ import annotations
 
 from typing import Any
 
+from bench.stack_names import WORKERS
+
 __all__ = ["RSS_LIMIT_MB", "STACK_PROCS", "comparisons", "targets"]
 
-STACK_PROCS = ("gateway", "worker:openai", "worker:anthropic", "worker:lmstudio")
+STACK_PROCS = ("gateway", *WORKERS)
 RSS_LIMIT_MB = 250.0
 
 Cells = list[dict[str, Any]]

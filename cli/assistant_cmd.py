@@ -17,6 +17,8 @@ from workers.providers.registry import KINDS
 
 __all__ = ["register"]
 
+# The kinds whose servers list their own models (--discover applies to them).
+_DISCOVERING = ", ".join(spec.title for spec in KINDS.values() if spec.discovers_models) or "no registered kind"
 
 
 def _menu(args: argparse.Namespace) -> int:
@@ -33,14 +35,15 @@ def _provider_options(parser: argparse.ArgumentParser, *, creating: bool) -> Non
     parser.add_argument("name", metavar="NAME", help="provider name (lowercase letters, digits, '-', '_')")
     parser.add_argument("--kind", choices=tuple(KINDS), required=creating, help="wire format the provider speaks")
     parser.add_argument("--base-url", metavar="URL", required=creating,
-                        help="e.g. https://api.openai.com/v1, https://api.anthropic.com, http://localhost:1234")
+                        help=f"e.g. {', '.join(spec.default_base_url for spec in KINDS.values())}")
     parser.add_argument("--model", type=parse_model, action="append", metavar="ID[:CAPS]",
                         help="a model and its capabilities, e.g. gpt-4o:chat,chatStream (default: embed for ids "
                              "containing 'embed', else chat,chatStream); "
                              "repeat for more; replaces a listed model of the same id")
     parser.add_argument("--drop-model", action="append", metavar="ID", help="remove a listed model; repeatable")
     parser.add_argument("--discover", action="store_true",
-                        help="LM Studio: list the models loaded on the server and use exactly those (plus --model)")
+                        help=f"{_DISCOVERING}: list the models loaded on the server and use exactly those "
+                        "(plus --model)")
     parser.add_argument("--default", type=parse_default, action="append", metavar="CAP[=MODEL]",
                         help="route calls naming no provider for CAP (chat, chatStream, embed) here; repeatable")
     parser.add_argument("--priority", type=int, metavar="N", help="0-1000, lower is preferred (default: 100)")

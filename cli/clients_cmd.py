@@ -403,7 +403,7 @@ def register(sub: Any) -> None:
     add.add_argument("--tools", type=parse_tools, default=["*"], metavar="LIST",
                      help=f"comma-separated tools it may call ({','.join(TOOL_NAMES)}) or * (default: *)")
     add.add_argument("--providers", type=parse_providers, default=["*"], metavar="LIST",
-                     help="comma-separated providers it may use, e.g. openai,anthropic, or * (default: *)")
+                     help="comma-separated providers it may use, e.g. work,local, or * (default: *)")
     add.add_argument("--allow-unconfigured", action="store_true",
                      help="accept --providers names that providers.json does not configure yet")
     add.add_argument("--models", type=parse_models, default=["*"], metavar="LIST",

@@ -139,10 +139,20 @@ def _init(args: argparse.Namespace) -> int:
     for path in kept:
         print(f"kept {path} as it is (pass --force to replace it with the starter)")
     if written or replaced:
-        print("next: export OPENAI_API_KEY and ANTHROPIC_API_KEY (or edit providers.json), then")
+        print(f"next: export {' and '.join(_key_variables(settings.providers_file))} (or edit providers.json), "
+              "then")
         print(f"  llm-caller config check --config-dir {folder}")
         print(f"  llm-caller clients add NAME --config-dir {folder}")
     return 0
+
+
+def _key_variables(file: Path) -> list[str]:
+    """The environment variables the providers in ``file`` take their keys from, in file order."""
+    try:
+        providers = load_providers(file).providers.values()
+    except ConfigError:
+        return ["the keys its providers reference"]
+    return list(dict.fromkeys(p.secret.env for p in providers if p.secret is not None and p.secret.env))
 
 
 # ---- parser ---------------------------------------------------------------------------

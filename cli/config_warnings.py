@@ -6,13 +6,13 @@ is a configuration that is valid JSON of the right shape and still will not serv
 * a default route to a model the provider does not list, or to a kind that cannot do it
   (``cross_check``: problems refuse, warnings warn);
 * a model listed with a capability its kind lacks;
-* a ``base_url`` whose path the worker will double or miss (each adapter joins paths its
-  own way: the OpenAI worker appends ``/chat/completions`` to the URL as given, the
-  Anthropic worker appends ``/v1/messages``, the LM Studio worker ``/v1/...`` and
-  ``/api/v0/models``), or plain ``http://`` carrying a key off this machine;
+* a ``base_url`` whose path the worker will double or miss (each kind declares the paths its
+  worker appends, ``KindSpec.added_paths``), or plain ``http://`` carrying a key off this machine;
 * a key that the worker will not find: the variable unset, the key file missing, empty,
   unreadable or open to others (the worker refuses such a file);
-* an LM Studio provider with no models and discovery off.
+* a provider of a model-discovering kind with no models and discovery off;
+* a kind's setting written where older files kept it (``KindSpec.moved_options``): it still
+  loads, and the warning says where it lives now.
 
 Each warning is one line naming the provider (by its path in providers.json) and the fix.
 ``up`` checks keys in the launcher's environment (what it will hand to the workers);
@@ -197,7 +197,13 @@ def config_warnings(config: ProvidersFile, environ: Mapping[str, str] | None = N
         if KINDS[provider.kind].discovers_models and not provider.models and not provider.discover_models:
             warnings.append(f"providers.{name}.models: none listed and discover_models is false, so no call can "
                             "be routed to it; fix: list its models, or set discover_models to true")
+        warnings.extend(_moved_key(name, old, new) for old, new in provider.moved_keys)
     return warnings
+
+
+def _moved_key(name: str, old: str, new: str) -> str:
+    return (f"providers.{name}.{old}: this setting moved to providers.{name}.options.{new} (read from the old "
+            f'place for now); fix: write it as "options": {{"{new}": ...}} and remove {old}')
 
 
 def unconfigured_reasons(settings: Settings) -> dict[str, str]:

@@ -139,7 +139,7 @@ def register(sub: Any) -> None:
         _add_location_options(parser, starts=False)
         parser.set_defaults(handler=handler)
 
-    restart = sub.add_parser("restart", help="restart one worker (e.g. openai) or the gateway")
+    restart = sub.add_parser("restart", help="restart one worker (by its provider's name) or the gateway")
     _add_location_options(restart, starts=False)
     restart.add_argument("worker")
     restart.set_defaults(handler=_restart)

@@ -82,7 +82,7 @@ def _print_setups(box: Sandbox, seconds: float) -> None:
         "",
         "Operate it from another terminal:",
         f"llm-caller status --run-dir {run_dir}",
-        f"llm-caller restart openai --run-dir {run_dir}",
+        f"llm-caller restart {next(iter(box.providers.providers))} --run-dir {run_dir}",
         "",
         "Ctrl-C stops everything and removes the temp folder.",
     ]

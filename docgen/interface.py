@@ -31,6 +31,7 @@ from gateway.app import MCP_PATH
 from gateway.compose import error_result
 from gateway.tool_table import TOOL_LIST
 from shared import errors
+from shared.kind_spec import KindSpec
 from shared.settings import Settings
 from shared.tool_names import EMBED
 from workers.providers.registry import KINDS
@@ -157,14 +158,22 @@ def _kind_section() -> Iterator[str]:
     yield from ("", "## Provider kinds", "")
     yield _wrap("What each `kind` in providers.json can do and needs, from its declaration in "
                 "`workers/providers/<kind>/kind.py`; a model's capabilities are limited to its kind's.")
-    yield from ("", "| kind | capabilities | key | default `base_url` | the worker appends | models |",
-                "|---|---|---|---|---|---|")
+    yield from ("", "| kind | capabilities | key | default `base_url` | the worker appends | models | `options` |",
+                "|---|---|---|---|---|---|---|")
     for name, spec in KINDS.items():
         key = f"required, in `{spec.key_header}`" if spec.needs_key else f"optional, in `{spec.key_header}`"
         base = "version path included" if spec.base_url_style == "version" else "server root"
-        models = "discovered from the server" if spec.discovers_models else "listed in providers.json"
+        models = ("discovered from the server (`discover_models`, `discovery_interval_s`)" if spec.discovers_models
+                  else "listed in providers.json")
         yield (f"| `{name}` ({spec.title}) | {', '.join(f'`{c}`' for c in sorted(spec.capabilities))} | {key} "
-               f"| `{spec.default_base_url}` ({base}) | {spec.joins} | {models} |")
+               f"| `{spec.default_base_url}` ({base}) | {spec.joins} | {models} | {_options_cell(spec)} |")
+
+
+def _options_cell(spec: KindSpec) -> str:
+    """A kind's own settings with their defaults, and where older files kept them."""
+    settings = [f"`{name}` (default `{info.default}`)" for name, info in spec.options.model_fields.items()]
+    moved = [f"was top-level `{old}`" for old, _ in spec.moved_options]
+    return "; ".join(settings + moved) or "none"
 
 
 def generate() -> str:

@@ -131,6 +131,14 @@ class Emulator(abc.ABC):
         """Headers the real API puts on every response (request id, rate limits...)."""
         return {}
 
+    def is_stream(self, path: str, body: Any) -> bool:
+        """Whether a request asks for a stream (stream-only faults apply only then).
+
+        Most APIs say so in the body (``"stream": true``); one that streams on its own
+        endpoint (Gemini's ``:streamGenerateContent``) overrides this to read the path.
+        """
+        return isinstance(body, dict) and body.get("stream") is True
+
     # ---- request flow ---------------------------------------------------------------
 
     def endpoint(self, handler: Handler) -> Callable[[Request], Awaitable[Response]]:
@@ -156,8 +164,8 @@ class Emulator(abc.ABC):
                 body = orjson.loads(raw)
             except orjson.JSONDecodeError:
                 body = None
-        stream = isinstance(body, dict) and body.get("stream") is True
         path: str = request.scope["path"]  # not request.url: that builds a whole URL object
+        stream = self.is_stream(path, body)
         self.stats.record(path, request.headers)
         fault = self.faults.take(path, stream)
         return Call(request, path, raw, body, stream, fault, new_id("req_", 16))

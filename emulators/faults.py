@@ -40,13 +40,17 @@ FaultMode = Literal[
     "close_mid_headers",
     "html",
     "echo_key_in_error",
+    # A provider's safety filter blocks the prompt (after_chunks 0) or stops the answer after
+    # after_chunks words, with error_code as its reason. Only APIs that report blocks in their
+    # answers apply it (Gemini); the others answer normally.
+    "content_blocked",
 ]
 
 # These only make sense once a stream has started, so a non-streaming call skips them
 # in the queue (it neither consumes them nor is affected).
 STREAM_ONLY_MODES = frozenset({"silent_stream", "truncated_stream", "error_event"})
 
-MASKED_HEADERS = frozenset({"authorization", "x-api-key", "proxy-authorization"})
+MASKED_HEADERS = frozenset({"authorization", "x-api-key", "x-goog-api-key", "proxy-authorization"})
 
 # How an ``echo_key_in_error`` fault spells the key it was sent, as providers and the
 # proxies in front of them have been seen to: whole, without its prefix, only its tail,

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from emulators.anthropic_api import AnthropicEmulator
 from emulators.base import Emulator
+from emulators.gemini_api import GeminiEmulator
 from emulators.lmstudio_api import LMStudioEmulator
 from emulators.openai_api import OpenAIEmulator
 
@@ -17,6 +18,7 @@ EMULATORS: dict[str, type[Emulator]] = {cls.provider: cls for cls in (
     OpenAIEmulator,
     AnthropicEmulator,
     LMStudioEmulator,
+    GeminiEmulator,
 )}
 
 

@@ -12,6 +12,7 @@ from mcp.shared.inbound import X_MCP_HEADER_KEY, find_invalid_x_mcp_header, x_mc
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, model_validator
 
 from gateway.flat_schema import flatten
+from workers.providers.registry import KINDS
 
 # Total characters of text one call may carry. The HTTP body limit (4 MiB) stops larger
 # bodies before parsing; this stops a body that parses but is still unreasonable.
@@ -83,9 +84,13 @@ class EmbedInput(_Input):
         return [self.input] if isinstance(self.input, str) else list(self.input)
 
 
+# The kinds whose servers list their own models, as their declarations say.
+_DISCOVERING = ", ".join(spec.title for spec in KINDS.values() if spec.discovers_models) or "none registered"
+
+
 class HealthInput(_Input):
     refresh_models: bool = Field(
-        False, description="Ask workers that discover models (LM Studio) to list them again now")
+        False, description=f"Ask workers that discover models ({_DISCOVERING}) to list them again now")
 
 
 # ------------------------------------------------------------------ outputs
@@ -145,7 +150,8 @@ class ModelOut(BaseModel):
     kind: str | None = None
     context_length: int | None = None
     capability_source: str | None = Field(
-        None, description="where the capabilities came from: config, server (e.g. LM Studio's model type), "
+        None, description=f"where the capabilities came from: config, server (the model type a server that discovers "
+        f"models reports: {_DISCOVERING}), "
         "kind (all the provider kind can do), probe (a one-time test call), or name (guessed from the id)")
 
 

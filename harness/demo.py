@@ -100,15 +100,14 @@ def _restart(box: Sandbox, provider: str) -> None:
 async def _session(box: Sandbox) -> None:
     config = box.providers
     default = config.defaults[cast(Capability, CHAT)].provider  # the tool's name is its capability's
-    # Stream through another provider than the default one, to show a second wire format.
-    streamer = next((name for name in config.providers if name != default), default)
     async with box.client() as client:
         _say("\n1. getHealth")
         await _health(client)
         _say("\n2. chat through each provider's worker")
         await _chats(client, config)
-        _say("\n3. chatStream")
-        await _stream(client, streamer)
+        _say("\n3. chatStream through each provider that streams (each wire format streams its own way)")
+        for streamer in _able(config, CHAT_STREAM):
+            await _stream(client, streamer)
         _say("\n4. embed")
         await _embeds(client, config)
         _say(f"\n5. restart the {default} worker while the gateway stays up")

@@ -40,7 +40,7 @@ from workers.providers.registry import KINDS
 __all__ = ["EmulatorProcess", "Sandbox", "free_port", "mcp_client"]
 
 # Where the sandbox exports each key kind's key (one emulator, and one provider named after it, per kind).
-PROVIDER_KEY_VARS = {name: spec.key_env or f"{name.upper()}_API_KEY" for name, spec in KINDS.items() if spec.needs_key}
+PROVIDER_KEY_VARS = {name: spec.key_variable() for name, spec in KINDS.items() if spec.needs_key}
 # Which providers of emulators/providers.json a sandbox runs (see ``emulator_providers``).
 ProviderChoice = Literal["starter", "all"] | tuple[str, ...]
 _EMULATOR_URL = "emulator:"  # emulators/providers.json writes each base URL as emulator:<kind>[/path]

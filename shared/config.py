@@ -15,12 +15,24 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal, TypeVar
 
 import orjson
-from pydantic import Field, ValidationError, field_validator, model_validator
-from pydantic_core import PydanticCustomError
+from pydantic import (
+    ConfigDict,
+    Field,
+    ModelWrapValidatorHandler,
+    PrivateAttr,
+    SerializeAsAny,
+    ValidationError,
+    ValidationInfo,
+    WithJsonSchema,
+    field_validator,
+    model_validator,
+)
+from pydantic_core import InitErrorDetails, PydanticCustomError
 
+from shared.kind_spec import KindOptions, KindSpec
 from shared.models import CAPABILITIES, Capability
 from shared.policies import CircuitPolicy, ClientLimits, RateLimits, RetryPolicy, StreamGuards, StrictModel
 from shared.tool_names import ToolGrant
@@ -54,6 +66,7 @@ KIND_CAPABILITIES: dict[str, frozenset[str]] = {name: frozenset(spec.capabilitie
 _NAME = r"^[a-z][a-z0-9_-]{0,31}$"
 _ENV_NAME = r"^[A-Z_][A-Z0-9_]*$"
 _SHA256 = r"^[0-9a-f]{64}$"
+_EXAMPLE_URL = next(iter(KINDS.values())).default_base_url
 _KEY_REF_EXAMPLE = '"secret": {"env": "VAR_NAME"} or {"file": "/path/to/key"}'
 
 
@@ -110,16 +123,26 @@ class ModelConfig(_Strict):
     score: Annotated[float | None, Field(ge=0, le=100)] = None
 
 
+_O = TypeVar("_O", bound=KindOptions)
+_DISCOVERY_KEYS = ("discover_models", "discovery_interval_s")
+_OPTIONS_SCHEMA = {"type": "object", "description": "Settings of this provider's kind; the keys allowed depend on "
+                   "kind (see allOf), and a kind without settings takes none"}
+
+
 class ProviderConfig(_Strict):
+    model_config = ConfigDict(json_schema_extra=lambda schema: _kind_rules(schema))
+
     kind: ProviderKind
     base_url: Annotated[str, Field(min_length=1)]
     secret: SecretRef | None = None
     models: list[ModelConfig] = Field(default_factory=list)
     timeouts: Timeouts = Field(default_factory=Timeouts)
     max_concurrency: Annotated[int, Field(ge=1, le=1024)] = 32
-    # Anthropic only: the API version header value.
-    anthropic_version: str = "2023-06-01"
-    # LM Studio only: learn models from the server's own listing, and how often.
+    # The kind's own settings, checked against its declaration (``KindSpec.options``).
+    options: Annotated[SerializeAsAny[KindOptions], WithJsonSchema(_OPTIONS_SCHEMA)] = Field(
+        default_factory=KindOptions, validate_default=True)
+    # Kinds that discover their models (``KindSpec.discovers_models``) only: learn models
+    # from the server's own listing, and how often. Refused on any other kind.
     discover_models: bool = True
     discovery_interval_s: Annotated[float, Field(ge=1, le=3600)] = 30.0
     # Lower is preferred among providers that can serve a call.
@@ -128,12 +151,41 @@ class ProviderConfig(_Strict):
     rate_limits: RateLimits = Field(default_factory=RateLimits)
     circuit: CircuitPolicy = Field(default_factory=CircuitPolicy)
     stream_guards: StreamGuards = Field(default_factory=StreamGuards)
+    # Top-level keys of an older file that loading moved into ``options`` (for config warnings).
+    _moved: tuple[tuple[str, str], ...] = PrivateAttr(default=())
+
+    @model_validator(mode="wrap")
+    @classmethod
+    def _moved_keys_into_options(cls, data: Any, handler: ModelWrapValidatorHandler[ProviderConfig]) -> ProviderConfig:
+        moved: tuple[tuple[str, str], ...] = ()
+        if isinstance(data, dict) and isinstance(data.get("kind"), str) and data["kind"] in KINDS:
+            data, moved = _move_old_keys(data, KINDS[data["kind"]])
+        config = handler(data)
+        config._moved = moved
+        return config
+
+    @field_validator("options", mode="before")
+    @classmethod
+    def _kind_options(cls, value: Any, info: ValidationInfo) -> Any:
+        kind = info.data.get("kind")
+        if kind not in KINDS:
+            return KindOptions()  # the kind itself is reported; its options cannot be judged
+        model = KINDS[kind].options
+        if type(value) is model:
+            return value
+        if isinstance(value, KindOptions):
+            value = value.model_dump()
+        try:
+            return model.model_validate(value, strict=True)
+        except ValidationError as exc:
+            details = [_option_error(kind, model, e) for e in exc.errors(include_url=False)]
+            raise ValidationError.from_exception_data("options", details) from None
 
     @field_validator("base_url")
     @classmethod
     def _http_url(cls, value: str) -> str:
         if not re.match(r"^https?://[^\s/]+(/\S*)?$", value):
-            raise _problem("must be an http:// or https:// URL", "write the full URL, e.g. https://api.openai.com/v1")
+            raise _problem("must be an http:// or https:// URL", f"write the full URL, e.g. {_EXAMPLE_URL}")
         return value.rstrip("/")
 
     @model_validator(mode="after")
@@ -146,8 +198,81 @@ class ProviderConfig(_Strict):
             )
         return self
 
+    @model_validator(mode="after")
+    def _discovery_where_it_applies(self) -> ProviderConfig:
+        given = [key for key in _DISCOVERY_KEYS if key in self.model_fields_set]
+        if given and not KINDS[self.kind].discovers_models:
+            able = ", ".join(spec.title for spec in KINDS.values() if spec.discovers_models) or "none"
+            raise _problem(
+                f"applies only to kinds that discover their models (registered: {able}); a provider of "
+                f"kind {self.kind!r} serves the models listed under models",
+                "remove it, and list this provider's models under models",
+                at=given[0],
+            )
+        return self
+
     def models_for(self, capability: Capability) -> list[str]:
         return [m.id for m in self.models if capability in m.capabilities]
+
+    def options_as(self, model: type[_O]) -> _O:
+        """This provider's options as ``model``, its kind's options class (what an adapter reads)."""
+        if not isinstance(self.options, model):
+            raise TypeError(f"a {self.kind} provider's options are {type(self.options).__name__}, not {model.__name__}")
+        return self.options
+
+    @property
+    def moved_keys(self) -> tuple[tuple[str, str], ...]:
+        """(old top-level key, option name) for each key this provider's entry gave in the old place."""
+        return self._moved
+
+
+def _move_old_keys(data: dict[str, Any], spec: KindSpec) -> tuple[dict[str, Any], tuple[tuple[str, str], ...]]:
+    """``data`` with the kind's old top-level keys moved into ``options`` (they still load, with a warning)."""
+    moved = tuple((old, new) for old, new in spec.moved_options if old in data)
+    options = data.get("options", {})
+    if not moved or not isinstance(options, dict):
+        return data, ()  # a non-object options is reported by its own validation
+    for old, new in moved:
+        if new in options:
+            raise _problem(f"is given twice, here and as options.{new}", f"keep only options.{new}", at=old)
+    rest = {key: value for key, value in data.items() if key not in dict(moved)}
+    return {**rest, "options": {**options, **{new: data[old] for old, new in moved}}}, moved
+
+
+def _option_error(kind: str, model: type[KindOptions], err: Any) -> InitErrorDetails:
+    """A nested option error restated to name the kind and what it takes, with the usual fix."""
+    field = model.model_fields.get(str(err["loc"][0])) if err["loc"] else None
+    if err["type"] == "extra_forbidden":
+        takes = ", ".join(model.model_fields) or "none"
+        message = f"unknown option for kind {kind!r} (its options: {takes})"
+        fix = "remove it or correct its spelling (config/schema/ lists each kind's options)"
+    elif not err["loc"]:
+        message, fix = f"must be a JSON object (the options of kind {kind!r})", "use a JSON object {...}"
+    else:
+        message = f"{err['msg']} (an option of kind {kind!r})"
+        fix = _fix_for(err) + (f"; it is: {field.description}" if field is not None and field.description else "")
+    error = PydanticCustomError("config_problem", "{message}", {"message": message, "fix": fix})
+    return {"type": error, "loc": tuple(err["loc"]), "input": err.get("input")}
+
+
+def _kind_rules(schema: dict[str, Any]) -> None:
+    """The JSON schema's per-kind rules, read from the declarations: each kind's options, the
+    discovery keys only where the kind discovers, and old top-level keys marked deprecated."""
+    rules: list[dict[str, Any]] = []
+    for name, spec in KINDS.items():
+        options = {**spec.options.model_json_schema(), "title": f"{spec.title} options",
+                   "description": f"Settings of a {spec.title} provider" + ("" if spec.options.model_fields
+                                                                           else " (it takes none)")}
+        refused = [] if spec.discovers_models else list(_DISCOVERY_KEYS)
+        refused += [old for other in KINDS.values() if other is not spec for old, _ in other.moved_options]
+        then: dict[str, Any] = {"properties": {"options": options}}
+        if refused:
+            then["not"] = {"anyOf": [{"required": [key]} for key in refused]}
+        rules.append({"if": {"properties": {"kind": {"const": name}}, "required": ["kind"]}, "then": then})
+        for old, new in spec.moved_options:
+            schema["properties"][old] = {**options["properties"][new], "deprecated": True,
+                                         "description": f"{spec.title} only: moved to options.{new}"}
+    schema["allOf"] = rules
 
 
 class RouteTarget(_Strict):

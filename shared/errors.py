@@ -13,7 +13,8 @@ to do from ``type`` and ``retryable`` alone, whichever provider was behind the c
     │   ├── NotFound                  not_found
     │   ├── QuotaExhausted            quota_exhausted
     │   ├── Unsupported               unsupported
-    │   └── GuardViolation            guard_violation
+    │   ├── GuardViolation            guard_violation
+    │   └── ContentBlocked            content_blocked
     └── TransientError                (retrying later may succeed)
         ├── RateLimited               rate_limited
         ├── Overloaded                overloaded
@@ -48,6 +49,7 @@ __all__ = [
     "AuthError",
     "ClientError",
     "ConnectionFailed",
+    "ContentBlocked",
     "ContextLengthExceeded",
     "ErrorPolicy",
     "GuardViolation",
@@ -271,6 +273,27 @@ class GuardViolation(ClientError):
         "a safety guard stopped the call",
         "a safety guard stopped the call (for example a stream over its size limits)",
         "see the message; the limits are the provider's `stream_guards`",
+    )
+
+
+class ContentBlocked(ClientError):
+    """The provider's own safety or policy filter refused the prompt or stopped the answer.
+
+    Not retried (the same prompt meets the same filter), not a sign of an unhealthy
+    provider (no circuit), and not routed to the next provider: sending a refused prompt
+    elsewhere behind the caller's back would route around a policy decision. The message
+    names the provider's reason and category, never the prompt or the answer.
+    """
+
+    type = "content_blocked"
+    policy = _client(
+        "the provider's safety or policy filter refused the prompt or stopped the answer; the message says "
+        "which reason",
+        "the provider's own safety or policy filter refused the prompt or cut the answer off (Gemini "
+        "`blockReason` or `finishReason` SAFETY, PROHIBITED_CONTENT, BLOCKLIST, SPII, RECITATION); the "
+        "message names the reason and category, never the text",
+        "change the prompt; the call is not retried or sent to another provider. Repeated blocks for "
+        "harmless prompts: see [troubleshooting](troubleshooting.md#calls-fail-with-content_blocked)",
     )
 
 

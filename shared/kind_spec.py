@@ -5,6 +5,11 @@ module that imports only ``shared``), and ``workers.providers.registry.KINDS`` l
 Config validation, the gateway's routing, the worker runtime, the setup assistant, probes,
 config warnings and the JSON schema all read these facts from there, so a new kind is one
 folder plus one registry line.
+
+Settings only one kind has (Anthropic's API version header, say) are that kind's *options*:
+a ``KindOptions`` model declared beside its ``KindSpec``, which a provider's ``options``
+object in providers.json is validated against, so the shared provider model carries no
+kind's own fields.
 """
 
 from __future__ import annotations
@@ -13,12 +18,21 @@ from dataclasses import dataclass
 from typing import Literal
 
 from shared.models import Capability
+from shared.policies import StrictModel
 
-__all__ = ["BaseUrlStyle", "KindSpec"]
+__all__ = ["BaseUrlStyle", "KindOptions", "KindSpec"]
 
 # "version": base_url includes the API version path (.../v1) and the worker appends endpoints;
 # "root": base_url is the server's root and the worker appends the version path itself.
 BaseUrlStyle = Literal["version", "root"]
+
+
+class KindOptions(StrictModel):
+    """A kind's own settings (``providers.<name>.options``); a kind without any declares none.
+
+    A kind subclasses this with its fields, each with a default, so a provider may leave
+    ``options`` out; unknown keys are refused like everywhere else in the config.
+    """
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,6 +57,15 @@ class KindSpec:
     # How an operator loads a listed but unloaded model, with {model}; None where models need no loading.
     load_hint: str | None
     adapter: str  # "module:Class" of the worker-side adapter, imported only by workers and the CLI
+    # The kind's own settings, validated from ``providers.<name>.options`` (none by default).
+    options: type[KindOptions] = KindOptions
+    # Provider keys older files wrote at the top level that now live in ``options``:
+    # (old key, option name). Such files still load; config warnings say where the key moved.
+    moved_options: tuple[tuple[str, str], ...] = ()
+
+    def key_variable(self) -> str:
+        """The environment variable to suggest for this kind's key: the usual one, else NAME_API_KEY."""
+        return self.key_env or f"{self.name.upper()}_API_KEY"
 
     def auth_headers(self, secret: str | None) -> dict[str, str]:
         """The header carrying ``secret``, or none without one."""

@@ -51,7 +51,8 @@ _PATTERNS = re.compile(
     r"sk-[A-Za-z0-9_\-]{8,}"  # OpenAI / Anthropic style keys (sk-..., sk-ant-...)
     r"|llmcs?_[A-Za-z0-9_\-]{8,}(?:\.[A-Za-z0-9_\-]+)?"  # our client (llmc_) and session (llmcs_) tokens
     r"|(?i:bearer)\s+[A-Za-z0-9._~+/=\-]{8,}"  # Authorization header values
-    r"|(?i:x-api-key)[\"']?\s*[:=]\s*[\"']?[A-Za-z0-9._\-]{8,}"
+    r"|AIza[A-Za-z0-9_\-]{30,}"  # Google API keys (Gemini)
+    r"|(?i:x-(?:goog-)?api-key)[\"']?\s*[:=]\s*[\"']?[A-Za-z0-9._\-]{8,}"
     r")"
 )
 # Dropped before matching: an echo with a space, a line break or an invisible character inside.

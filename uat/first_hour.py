@@ -15,8 +15,8 @@ Steps, each timed:
    from `make demo` finishing to this first call).
 5. The MCP Inspector CLI calls `chat` with the printed ``mcpServers`` JSON, saved as it is.
 6. Every example in examples/ runs with LLMC_URL / LLMC_TOKEN.
-7. The openai worker is restarted as `openai`, `workers:openai` (llm-caller restart) and
-   `worker-openai` (supervisorctl -c supervisord.conf, as the runbook shows); a call follows each.
+7. The worker `try` names is restarted as PROVIDER, `workers:PROVIDER` (llm-caller restart) and
+   `worker-PROVIDER` (supervisorctl -c supervisord.conf, as the runbook shows); a call follows each.
 8. Ctrl-C (SIGINT) stops `try`; its temp folder must be gone and `git status --porcelain`
    in the clone must be empty.
 
@@ -149,7 +149,8 @@ def parse_settings(lines: list[str]) -> dict[str, Any]:
     return {"url": value("endpoint"), "token": value("token"), "folder": Path(value("temp folder")),
             "claude": next(line for line in lines if line.startswith("claude mcp add")),
             "http": blocks[0], "stdio": blocks[1],
-            "location": restart.split(" openai ", 1)[1].split()}
+            # `llm-caller restart PROVIDER --run-dir ...`: the provider `try` names, and where its stack is.
+            "provider": restart.split()[2], "location": restart.split()[3:]}
 
 
 async def sdk_chat(url: str, token: str, prompt: str) -> str:
@@ -198,14 +199,16 @@ def run_examples(clone: Path, settings: dict[str, Any]) -> None:
 
 def restart_by_every_name(clone: Path, settings: dict[str, Any]) -> None:
     python = str(clone / ".venv/bin/python")
-    for name in ("openai", "workers:openai"):
+    provider = settings["provider"]
+    for name in (provider, f"workers:{provider}"):
         done = _run([python, "-m", "cli.main", "restart", name, *settings["location"]], cwd=clone, env=_user_env())
         print(f"    llm-caller restart {name}: {done.stdout.strip()}")
         asyncio.run(sdk_chat(settings["url"], settings["token"], "Are you back?"))
     run_dir = settings["location"][settings["location"].index("--run-dir") + 1]
-    done = _run([python, "-m", "supervisor.supervisorctl", "-c", "supervisord.conf", "restart", "worker-openai"],
+    program = f"worker-{provider}"
+    done = _run([python, "-m", "supervisor.supervisorctl", "-c", "supervisord.conf", "restart", program],
                 cwd=clone, env=_user_env(LLMC_RUN_DIR=run_dir))
-    print(f"    supervisorctl -c supervisord.conf restart worker-openai: {' / '.join(done.stdout.split(chr(10)))}")
+    print(f"    supervisorctl -c supervisord.conf restart {program}: {' / '.join(done.stdout.split(chr(10)))}")
     asyncio.run(sdk_chat(settings["url"], settings["token"], "Are you back?"))
 
 
@@ -228,7 +231,7 @@ def walk(scratch: Path, timings: Timings) -> float:
             print(f"    {inspector_chat(clone, settings, scratch)}")
         with timings.step("examples/ with LLMC_URL and LLMC_TOKEN"):
             run_examples(clone, settings)
-        with timings.step("restart the openai worker by every name"):
+        with timings.step(f"restart the {settings['provider']} worker by every name"):
             restart_by_every_name(clone, settings)
     finally:
         with timings.step("Ctrl-C"):

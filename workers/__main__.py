@@ -42,7 +42,7 @@ def load_link_material(settings: Settings, provider: str) -> tuple[bytes, CurveC
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m workers", description=__doc__)
-    parser.add_argument("provider", help="provider name from providers.json (e.g. openai)")
+    parser.add_argument("provider", help="the provider's name, a key of providers in providers.json")
     args = parser.parse_args(argv)
     harden(f"worker-{args.provider}")  # before the key is read: no core dump, no /proc reads, no orphan
     try:

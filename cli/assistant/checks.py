@@ -16,6 +16,7 @@ from cli.assistant.probe import FoundModel, ProbeResult, guess_capabilities, pro
 from cli.assistant.spec import ModelChoice
 from cli.assistant.ui import Ui
 from cli.options import CommandRefused
+from shared.kind_spec import KindOptions
 from workers.providers.registry import KINDS
 
 __all__ = ["KEY_KINDS", "check_provider", "discover", "key_for_check", "models_from"]
@@ -38,8 +39,9 @@ def key_for_check(secret: Any, pending: PendingSecret | None) -> tuple[str | Non
 
 
 def check_provider(ui: Ui, kind: str, base_url: str, key: tuple[str | None, str], *,
-                   wanted: bool | None, anthropic_version: str = "2023-06-01") -> bool:
-    """Probe unless told not to; False when it failed and the operator chose not to save."""
+                   wanted: bool | None, options: KindOptions | None = None) -> bool:
+    """Probe unless told not to (with the provider's validated kind ``options``); False when it
+    failed and the operator chose not to save."""
     if wanted is False:
         return True
     value, why_missing = key
@@ -49,7 +51,7 @@ def check_provider(ui: Ui, kind: str, base_url: str, key: tuple[str | None, str]
                                  "or pass --no-probe to save without checking")
         ui.warn(f"not checked: {why_missing}")
         return True
-    result = probe(kind, base_url, value, anthropic_version=anthropic_version)
+    result = probe(kind, base_url, value, options=options)
     return _report(ui, result)
 
 

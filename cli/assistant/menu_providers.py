@@ -68,7 +68,7 @@ def _ask_key(settings: Settings, kind: str, name: str, current: Any) -> tuple[di
     if how == _KEEP_KEY:
         return None, None
     if how == _ENV_KEY:
-        var = ask(questionary.text("Variable name:", default=KINDS[kind].key_env or f"{kind.upper()}_API_KEY",
+        var = ask(questionary.text("Variable name:", default=KINDS[kind].key_variable(),
                                    validate=validator(lambda v: secret_ref(settings, name, env=v, key=None))))
         return secret_ref(settings, name, env=str(var), key=None)
     key = ask(questionary.password("Key (input hidden):", validate=validator(check_key)))

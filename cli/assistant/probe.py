@@ -18,9 +18,11 @@ from urllib.parse import urlsplit
 
 from shared import errors
 from shared.config import KIND_CAPABILITIES, ProviderConfig
+from shared.kind_spec import KindOptions
 from shared.models import ModelInfo
 from workers.http_client import AiohttpClient, HttpClient, Reply, Timeouts
 from workers.providers.adapters import create_adapter
+from workers.providers.registry import KINDS
 
 __all__ = ["FoundModel", "ProbeResult", "guess_capabilities", "probe"]
 
@@ -65,12 +67,13 @@ class _Recording(HttpClient):
         await self._inner.aclose()
 
 
-def probe(kind: str, base_url: str, key: str | None, *, anthropic_version: str = "2023-06-01") -> ProbeResult:
-    """List the provider's models with ``key``; never raises for network or HTTP trouble."""
+def probe(kind: str, base_url: str, key: str | None, *, options: KindOptions | None = None) -> ProbeResult:
+    """List the provider's models with ``key`` and the kind's ``options`` (its defaults when None);
+    never raises for network or HTTP trouble."""
     host = _host(base_url)
     client = _Recording(AiohttpClient(Timeouts(_TIMEOUT_S, _TIMEOUT_S, _TIMEOUT_S), max_connections=2))
-    config = ProviderConfig.model_construct(kind=kind, base_url=base_url.rstrip("/"),
-                                            anthropic_version=anthropic_version, discover_models=True)
+    config = ProviderConfig.model_construct(kind=kind, base_url=base_url.rstrip("/"), discover_models=True,
+                                            options=options if options is not None else KINDS[kind].options())
     try:
         listed = asyncio.run(_list(create_adapter("probe", config, key, client).list_models, client))
     except errors.LLMCallerError as exc:
@@ -99,7 +102,8 @@ def _failure(host: str, exc: errors.LLMCallerError, last: tuple[int, str] | None
             return f"{host} did not answer within {_TIMEOUT_S:g} s"
         return f"cannot reach {host} (connection refused or host unknown)"
     status, path = last
-    if status in (401, 403):
+    # By the mapped error too: some APIs refuse a wrong key with a 400 (Gemini's API_KEY_INVALID).
+    if status in (401, 403) or isinstance(exc, errors.AuthError):
         return f"{host} rejected the key (HTTP {status}); check the key, and that it belongs to this provider"
     if status == 404:
         return f"{host} has no model listing at {path} (HTTP 404); check the base URL"

@@ -19,6 +19,7 @@ from cli.assistant.spec import ProviderEdit, apply_edit, check_name, check_url, 
 from cli.assistant.store import Change, body_of, read_current, save, target_for, validate
 from cli.assistant.ui import CliUi, Ui
 from cli.options import CommandRefused, reporting, resolve_settings
+from shared.config import ProviderConfig
 from shared.settings import Settings
 from workers.providers.registry import KINDS
 
@@ -103,8 +104,8 @@ def _propose(args: argparse.Namespace, *, creating: bool) -> int:
     validate(target_for(settings, "providers"), after)  # before the network: a bad file fails fast
     wanted = False if args.discover and args.probe is None else args.probe
     key = key_for_check(new_entry.get("secret"), pending)
-    if not check_provider(ui, new_entry["kind"], new_entry["base_url"], key, wanted=wanted,
-                          anthropic_version=str(new_entry.get("anthropic_version", "2023-06-01"))):
+    options = ProviderConfig.model_validate(new_entry, strict=True).options  # valid: checked just above
+    if not check_provider(ui, new_entry["kind"], new_entry["base_url"], key, wanted=wanted, options=options):
         raise CommandRefused("not saved")
     change = Change(target_for(settings, "providers"), before, after,
                     event="provider_added" if creating else "provider_updated",

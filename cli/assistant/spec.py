@@ -79,7 +79,7 @@ def check_name(name: str) -> str:
 
 def check_url(url: str) -> str:
     """An http(s) URL with a host, without a trailing slash; refused with the reason otherwise."""
-    fix = "write the full URL, e.g. https://api.openai.com/v1 or http://localhost:1234"
+    fix = f"write the full URL, e.g. {' or '.join(spec.default_base_url for spec in KINDS.values())}"
     try:  # yarl: the URL type aiohttp, the workers' client, builds every provider request from (D57)
         parsed = yarl.URL(url.strip())
     except (TypeError, ValueError):

@@ -17,13 +17,14 @@ from emulators.server import PROVIDERS, BackgroundEmulators, EmulatorConfig
 
 OPENAI_KEY = "sk-emulator-openai-test-key"
 ANTHROPIC_KEY = "sk-ant-emulator-test-key"
+GEMINI_KEY = "AIzaEmulatorGeminiTestKey0123456789abcd"
 ANTHROPIC_HEADERS = {"x-api-key": ANTHROPIC_KEY, "anthropic-version": "2023-06-01"}
 OPENAI_HEADERS = {"authorization": f"Bearer {OPENAI_KEY}"}
 
 
 @pytest.fixture(scope="session")
 def emu() -> Iterator[BackgroundEmulators]:
-    config = EmulatorConfig(keys={"openai": OPENAI_KEY, "anthropic": ANTHROPIC_KEY})
+    config = EmulatorConfig(keys={"openai": OPENAI_KEY, "anthropic": ANTHROPIC_KEY, "gemini": GEMINI_KEY})
     with BackgroundEmulators(config) as running:
         yield running
 

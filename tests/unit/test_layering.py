@@ -6,8 +6,9 @@ the other side's dependencies into its memory budget.
 
 One exception, by design: provider-kind *declarations* (``workers/providers/registry.py``
 and each ``workers/providers/<kind>/kind.py``) may be read by the gateway and by
-``shared.config``, because a kind is one folder. They import nothing but ``shared`` and
-the standard library, and importing them loads no worker code (checked below).
+``shared.config``, because a kind is one folder. Of the project they import nothing but
+``shared`` (a kind's options model uses pydantic, as ``shared`` does), and importing them
+loads no worker code (checked below).
 
 The STDIO front end (``stdio_front/``) is a third process: it reaches the gateway only
 over HTTP, as an MCP client, so it may import ``shared`` and nothing else of ours; what it

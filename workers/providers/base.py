@@ -46,9 +46,9 @@ class ProviderAdapter(abc.ABC):
         self.config = config
         self._secret = secret
         self.client = client
-        # Called with (status, headers) of every provider response: the worker's rate
-        # limiter learns the provider's own limits from them.
-        self.on_response: Callable[[int, Mapping[str, str]], None] | None = None
+        # Called with (status, headers, quota_exhausted_s(headers)) of every provider response:
+        # the worker's rate limiter learns the provider's own limits from them.
+        self.on_response: Callable[[int, Mapping[str, str], float | None], None] | None = None
 
     @property
     def spec(self) -> KindSpec:
@@ -57,7 +57,12 @@ class ProviderAdapter(abc.ABC):
 
     def observe(self, status: int, headers: Mapping[str, str]) -> None:
         if self.on_response is not None:
-            self.on_response(status, headers)
+            self.on_response(status, headers, self.quota_exhausted_s(headers))
+
+    def quota_exhausted_s(self, headers: Mapping[str, str]) -> float | None:
+        """How long this provider's own rate-limit headers say its request quota stays used up;
+        None when they do not say so (each kind reads its own headers)."""
+        return None
 
     @abc.abstractmethod
     async def chat(self, request: ChatRequest) -> ChatResult:

@@ -6,7 +6,7 @@ each kind's folder sets its name, capabilities and quirks.
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, Mapping
 from contextlib import aclosing
 from typing import Any, ClassVar
 
@@ -24,7 +24,7 @@ from workers.providers.http_base import (
     parse_openai_error_body,
     provider_detail,
 )
-from workers.retry_hints import HeadersLike, openai_reset_s, retry_after_s
+from workers.retry_hints import HeadersLike, openai_reset_s, parse_duration, retry_after_s
 from workers.sse import SSEEvent
 
 __all__ = ["OpenAICompatibleAdapter", "map_openai_error"]
@@ -54,6 +54,13 @@ class OpenAICompatibleAdapter(HttpAdapter):
 
     def headers(self, accept: str = "application/json") -> dict[str, str]:
         return {"accept": accept, "content-type": "application/json", **self.spec.auth_headers(self._secret)}
+
+    def quota_exhausted_s(self, headers: Mapping[str, str]) -> float | None:
+        """``x-ratelimit-remaining-requests: 0`` lasts until ``x-ratelimit-reset-requests`` (e.g. "1m30s")."""
+        lowered = {k.lower(): v for k, v in headers.items()}
+        if lowered.get("x-ratelimit-remaining-requests") != "0":
+            return None
+        return parse_duration(lowered.get("x-ratelimit-reset-requests"))
 
     def map_error(self, status: int, headers: HeadersLike, body: bytes) -> errors.LLMCallerError:
         return map_openai_error(status, headers, body, self.name, self.scrub)

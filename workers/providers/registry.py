@@ -7,13 +7,15 @@ from __future__ import annotations
 
 from shared.kind_spec import KindSpec
 from workers.providers.anthropic import kind as anthropic
+from workers.providers.gemini import kind as gemini
 from workers.providers.lmstudio import kind as lmstudio
 from workers.providers.openai import kind as openai
 
 __all__ = ["KINDS", "kind_spec"]
 
 # In the order the assistant offers them.
-KINDS: dict[str, KindSpec] = {spec.name: spec for spec in (openai.KIND, anthropic.KIND, lmstudio.KIND)}
+KINDS: dict[str, KindSpec] = {spec.name: spec for spec in (openai.KIND, anthropic.KIND, lmstudio.KIND,
+                                                       gemini.KIND)}
 
 
 def kind_spec(name: str) -> KindSpec:

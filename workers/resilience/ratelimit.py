@@ -1,8 +1,8 @@
 """Provider rate limits held in the worker: requests/min and tokens/min token buckets.
 
 The configured limits are the operator's ceiling; the provider's own headers can only
-tighten them (``x-ratelimit-remaining-*`` at zero, or a 429 with Retry-After, pauses the
-bucket until the provider's reset). A call waits a bounded time for capacity, then fails
+tighten them (a quota the adapter reads as used up from its kind's headers, or a 429 with
+Retry-After, pauses the bucket until the provider's reset). A call waits a bounded time for capacity, then fails
 fast with ``rate_limited`` and a retry-after, rather than queueing without end.
 """
 
@@ -15,7 +15,7 @@ from collections.abc import Callable, Mapping
 from shared import errors
 from shared.policies import RateLimits
 from shared.token_bucket import TokenBucket
-from workers.retry_hints import parse_duration, retry_after_s
+from workers.retry_hints import retry_after_s
 
 __all__ = ["ProviderLimiter", "estimate_tokens"]
 
@@ -65,16 +65,12 @@ class ProviderLimiter:
         if self.tokens is not None:
             self.tokens.take(tokens)
 
-    def observe(self, status: int, headers: Mapping[str, str]) -> None:
-        """Tighten to what the provider says: a 429's Retry-After, or 'remaining: 0' until reset."""
-        lowered = {k.lower(): v for k, v in headers.items()}
-        pause = None
+    def observe(self, status: int, headers: Mapping[str, str], exhausted_s: float | None = None) -> None:
+        """Tighten to what the provider says: a 429's Retry-After, or ``exhausted_s``, how long
+        the adapter read from its kind's headers that the request quota stays used up."""
+        pause = exhausted_s
         if status == 429:
-            hint = retry_after_s(lowered)
+            hint = retry_after_s({k.lower(): v for k, v in headers.items()})
             pause = 1.0 if hint is None else hint  # an explicit 0 means "go ahead", not "unknown"
-        elif lowered.get("x-ratelimit-remaining-requests") == "0":
-            pause = parse_duration(lowered.get("x-ratelimit-reset-requests"))
-        elif lowered.get("anthropic-ratelimit-requests-remaining") == "0":
-            pause = 1.0  # its reset is a timestamp; a short pause is enough to stop a stampede
         if pause:
             self.paused_until = max(self.paused_until, self._clock() + min(pause, 120.0))

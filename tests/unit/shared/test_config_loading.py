@@ -69,7 +69,7 @@ PROVIDER_CASES = [
                  "whole number", id="wrong-type-int"),
     pytest.param(_set("providers.lmstudio.discover_models", "yes"), "providers.lmstudio.discover_models",
                  "true or false", id="wrong-type-bool"),
-    pytest.param(_set("providers.openai.kind", "gemini"), "providers.openai.kind", "allowed values",
+    pytest.param(_set("providers.openai.kind", "cohere"), "providers.openai.kind", "allowed values",
                  id="unknown-kind"),
     pytest.param(_delete("providers.openai.secret"), "providers.openai.secret", '"secret": {"env"',
                  id="openai-without-secret"),

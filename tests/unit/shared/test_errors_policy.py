@@ -25,6 +25,7 @@ _TABLE = {
     "quota_exhausted": (False, _ASK, False, False, False, False),
     "unsupported": (False, _ASK, False, False, False, False),
     "guard_violation": (False, _ASK, False, False, False, False),
+    "content_blocked": (False, _ASK, False, False, False, False),
     "rate_limited": (True, _YES, False, True, True, False),
     "overloaded": (True, _YES, True, True, True, False),
     "provider_error": (True, _YES, True, True, True, False),

@@ -85,6 +85,13 @@ def test_pattern_layer_still_masks_unknown_credentials() -> None:
     assert MASK in redact("Bearer abc.def.ghijklmnop") and MASK in redact("token llmc_AAAAAAAAAAAAAAAAAAAA")
 
 
+def test_pattern_layer_masks_google_keys_and_their_header() -> None:
+    google_key = "AIzaSyD" + "x" * 32
+    assert redact(f"API key not valid: {google_key}") == f"API key not valid: {MASK}"
+    assert google_key[8:] not in redact("x-goog-api-key: abcdefgh12345678")
+    assert MASK in redact("x-goog-api-key: abcdefgh12345678")
+
+
 def test_no_secret_known_costs_only_the_pattern_pass() -> None:
     # The gateway registers no key: its log lines must come out exactly as before.
     stream = io.StringIO()

@@ -1,4 +1,5 @@
-"""Retry hints: retry-after-ms, retry-after (seconds or HTTP date), x-should-retry, OpenAI resets."""
+"""Retry hints: retry-after-ms, retry-after (seconds or HTTP date), x-should-retry, OpenAI resets;
+and each kind reading its own quota headers for the rate limiter."""
 
 from __future__ import annotations
 
@@ -8,6 +9,11 @@ from email.utils import format_datetime
 import httpx
 import pytest
 
+from tests.unit.workers.providers.helpers import run_with
+from workers.providers.anthropic.adapter import AnthropicAdapter
+from workers.providers.base import ProviderAdapter
+from workers.providers.lmstudio.adapter import LMStudioAdapter
+from workers.providers.openai.adapter import OpenAIAdapter
 from workers.retry_hints import openai_reset_s, parse_duration, retry_after_s, should_retry
 
 NOW = 1_750_000_000.0
@@ -93,3 +99,26 @@ def test_openai_reset_without_an_exhausted_budget_takes_the_longest() -> None:
     headers = {"x-ratelimit-reset-requests": "2s", "x-ratelimit-reset-tokens": "6m0s"}
     assert openai_reset_s(headers) == pytest.approx(360.0)
     assert openai_reset_s({}) is None
+
+
+@pytest.mark.parametrize(("adapter_cls", "headers", "expected"), [
+    (OpenAIAdapter, {"x-ratelimit-remaining-requests": "0", "x-ratelimit-reset-requests": "1m30s"}, 90.0),
+    (OpenAIAdapter, {"X-RateLimit-Remaining-Requests": "0", "X-RateLimit-Reset-Requests": "2s"}, 2.0),
+    (OpenAIAdapter, {"x-ratelimit-remaining-requests": "4", "x-ratelimit-reset-requests": "1m30s"}, None),
+    (LMStudioAdapter, {"x-ratelimit-remaining-requests": "0", "x-ratelimit-reset-requests": "3s"}, 3.0),
+    (AnthropicAdapter, {"anthropic-ratelimit-requests-remaining": "0"}, 1.0),  # its reset is a timestamp
+    (AnthropicAdapter, {"anthropic-ratelimit-requests-remaining": "12"}, None),
+    (AnthropicAdapter, {"x-ratelimit-remaining-requests": "0", "x-ratelimit-reset-requests": "3s"}, None),
+    (OpenAIAdapter, {"anthropic-ratelimit-requests-remaining": "0"}, None),  # each kind reads its own headers
+])
+def test_each_kind_reads_its_own_quota_headers_and_hands_the_pause_to_the_limiter(
+        adapter_cls: type[ProviderAdapter], headers: dict[str, str], expected: float | None) -> None:
+    seen: list[tuple[int, float | None]] = []
+
+    async def observe(adapter: ProviderAdapter) -> float | None:
+        adapter.on_response = lambda status, _headers, exhausted_s: seen.append((status, exhausted_s))
+        adapter.observe(200, headers)
+        return adapter.quota_exhausted_s(headers)
+
+    assert run_with(adapter_cls, lambda _request: httpx.Response(500), observe) == expected
+    assert seen == [(200, expected)]

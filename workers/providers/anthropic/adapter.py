@@ -6,14 +6,14 @@ Anthropic has no embeddings endpoint, so ``embed`` keeps the base class's ``Unsu
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, Mapping
 from contextlib import aclosing
 from typing import Any
 from urllib.parse import urlencode
 
 from shared import errors
 from shared.models import ChatRequest, ChatResult, Message, ModelInfo, TextDelta, Usage
-from workers.providers.anthropic.kind import KIND
+from workers.providers.anthropic.kind import KIND, AnthropicOptions
 from workers.providers.http_base import (
     ErrorClass,
     HttpAdapter,
@@ -96,10 +96,16 @@ class AnthropicAdapter(HttpAdapter):
         headers = {
             "accept": accept,
             "content-type": "application/json",
-            "anthropic-version": self.config.anthropic_version,
+            "anthropic-version": self.config.options_as(AnthropicOptions).api_version,
             **self.spec.auth_headers(self._secret),
         }
         return headers
+
+    def quota_exhausted_s(self, headers: Mapping[str, str]) -> float | None:
+        """``anthropic-ratelimit-requests-remaining: 0``: its reset is a timestamp, so a short
+        pause, enough to stop a stampede."""
+        lowered = {k.lower(): v for k, v in headers.items()}
+        return 1.0 if lowered.get("anthropic-ratelimit-requests-remaining") == "0" else None
 
     def map_error(self, status: int, headers: HeadersLike, body: bytes) -> errors.LLMCallerError:
         return map_anthropic_error(status, headers, body, self.name, self.scrub)

@@ -1,6 +1,20 @@
-"""Anthropic's facts (declarative: imports only ``shared``). It has no embeddings endpoint."""
+"""Anthropic's facts (declarative: imports only ``shared`` and pydantic). It has no embeddings endpoint."""
 
-from shared.kind_spec import KindSpec
+from typing import Annotated
+
+from pydantic import Field
+
+from shared.kind_spec import KindOptions, KindSpec
+
+
+class AnthropicOptions(KindOptions):
+    """``providers.<name>.options`` of an Anthropic provider."""
+
+    api_version: Annotated[str, Field(
+        pattern=r"^\d{4}-\d{2}-\d{2}$",
+        description="Sent as the anthropic-version header: the dated API version, e.g. 2023-06-01",
+    )] = "2023-06-01"
+
 
 KIND = KindSpec(
     name="anthropic",
@@ -17,4 +31,6 @@ KIND = KindSpec(
     discovers_models=False,
     load_hint=None,
     adapter="workers.providers.anthropic.adapter:AnthropicAdapter",
+    options=AnthropicOptions,
+    moved_options=(("anthropic_version", "api_version"),),
 )

@@ -8,6 +8,8 @@ from pathlib import Path
 import orjson
 import pytest
 
+from cli.assistant.probe import probe
+from emulators.control import EmulatorControl
 from emulators.server import BackgroundEmulators
 from shared.config import load_providers
 from tests.unit.cli.assistant.conftest import (
@@ -205,3 +207,14 @@ def test_config_dir_before_the_action_is_honoured(run: Run, emu: BackgroundEmula
 
     assert add_openai(run, emu)[0] == 0
     assert main(["config", "--config-dir", str(cfg), "providers", "list", "--json"]) == 0
+
+
+def test_probe_reads_a_key_refused_with_a_400_as_a_rejected_key(emu: BackgroundEmulators) -> None:
+    # Gemini answers a wrong key with 400 INVALID_ARGUMENT, reason API_KEY_INVALID (here quoting the key).
+    with EmulatorControl(emu.url("gemini")) as control:
+        control.reset()
+        control.add_faults({"mode": "echo_key_in_error", "status": 400})
+        result = probe("gemini", emu.url("gemini") + "/v1beta", "AIzaProbeKey0123456789abcdef")
+        control.reset()
+    assert not result.ok
+    assert "rejected the key (HTTP 400)" in result.message and "AIzaProbeKey" not in result.message

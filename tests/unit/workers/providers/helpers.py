@@ -21,6 +21,7 @@ from shared.config import ProviderConfig
 from shared.models import ChatRequest, ChatResult, Message, TextDelta
 from workers.http_client import HttpClient, Reply, TransportFailure, TransportKind
 from workers.providers.base import ProviderAdapter
+from workers.providers.registry import KINDS
 
 T = TypeVar("T")
 Handler = Callable[[httpx.Request], httpx.Response]
@@ -33,12 +34,13 @@ BASE_URLS = {
     "openai": "https://api.openai.test/v1",
     "anthropic": "https://api.anthropic.test",
     "lmstudio": "http://localhost:1234",
+    "gemini": "https://generativelanguage.googleapis.test/v1beta",
 }
 
 
 def config(kind: str, *, models: Iterable[dict[str, Any]] = (), **extra: Any) -> ProviderConfig:
     data: dict[str, Any] = {"kind": kind, "base_url": BASE_URLS[kind], "models": list(models), **extra}
-    if kind != "lmstudio":
+    if KINDS[kind].needs_key:
         data["secret"] = {"env": "TEST_PROVIDER_KEY"}
     return ProviderConfig.model_validate(data)
 

@@ -9,6 +9,7 @@ forgetting one of many tables.
 from __future__ import annotations
 
 import ast
+import re
 from pathlib import Path
 
 from cli.stack import REPO_ROOT
@@ -16,7 +17,10 @@ from shared.config import KIND_CAPABILITIES, PROVIDER_KINDS, ProviderConfig
 from workers.providers.adapters import adapter_class
 from workers.providers.registry import KINDS
 
-_SOURCE_PACKAGES = ("gateway", "shared", "stdio_front", "workers", "cli", "harness", "docgen")
+# Every package of code that runs: the processes, the operator CLI, the benchmark and the UAT.
+_SOURCE_PACKAGES = ("gateway", "shared", "stdio_front", "workers", "cli", "harness", "docgen", "bench", "uat")
+# A kind's name as a word anywhere in a string: "worker-NAME", an f-string's "restart NAME ...".
+_KIND_WORD = re.compile(r"\b(" + "|".join(re.escape(name) for name in KINDS) + r")\b")
 _PROVIDERS = REPO_ROOT / "workers" / "providers"
 
 
@@ -35,7 +39,9 @@ def _kind_names_outside_their_folders() -> dict[str, list[str]]:
     found: dict[str, list[str]] = {}
     for package in _SOURCE_PACKAGES:
         for path in sorted((REPO_ROOT / package).rglob("*.py")):
-            named = _string_literals(path) & set(KINDS)
+            if "node_modules" in path.parts:
+                continue
+            named = {m for text in _string_literals(path) for m in _KIND_WORD.findall(text)}
             outside = [k for k in named if not path.is_relative_to(_PROVIDERS / k)]
             if outside:
                 found[str(path.relative_to(REPO_ROOT))] = sorted(outside)

@@ -97,13 +97,24 @@ def stream_events(*, stop: bool = True, extra: bytes = b"") -> bytes:
     return b"".join(parts)
 
 
+@pytest.mark.parametrize(("extra", "sent"), [
+    ({}, "2023-06-01"),  # the declared default
+    ({"options": {"api_version": "2024-10-22"}}, "2024-10-22"),
+    ({"anthropic_version": "2024-01-01"}, "2024-01-01"),  # an older file's top-level key, moved into options
+])
+def test_the_version_header_comes_from_the_kinds_options(extra: dict[str, Any], sent: str) -> None:
+    rec = Recorder(json_response(200, MESSAGE))
+    run_with(AnthropicAdapter, rec, lambda a: a.chat(request()), cfg=config("anthropic", **extra))
+    assert rec.last.headers["anthropic-version"] == sent
+
+
 def stream(handler: Any, req: ChatRequest | None = None) -> tuple[list[Any], BaseException | None]:
     return run_with(AnthropicAdapter, handler, lambda a: collect(a.stream_chat(req or request())))
 
 
 def test_request_shape_and_headers() -> None:
     rec = Recorder(json_response(200, MESSAGE))
-    cfg = config("anthropic", anthropic_version="2024-01-01")
+    cfg = config("anthropic", options={"api_version": "2024-01-01"})
     msgs = [
         Message("system", "Rule one."),
         Message("user", "Hi"),

@@ -1,0 +1,209 @@
+"""The Gemini API emulator (Google's native API, v1beta and v1).
+
+``POST /v1beta/models/{m}:generateContent``, ``:streamGenerateContent`` (SSE with
+``?alt=sse``), ``:embedContent``, ``:batchEmbedContents``, ``:countTokens``;
+``GET /v1beta/models`` (``pageSize``, ``pageToken``) and ``GET /v1beta/models/{m}``.
+The key comes in ``x-goog-api-key`` or ``?key=``; a wrong one is the real API's 400
+``API_KEY_INVALID``, a missing one its 403. Faults take Gemini's shapes: a 429 carries
+``RetryInfo`` (``delay_s`` sets its ``retryDelay``; ``error_code: "no_retry_info"`` leaves
+it out), and the ``content_blocked`` fault blocks the prompt (``after_chunks`` 0) or stops
+the answer after ``after_chunks`` words with ``finishReason`` ``error_code`` (default SAFETY).
+"""
+
+from __future__ import annotations
+
+import hmac
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import BaseRoute, Route
+
+from emulators import gemini_format as gf
+from emulators.base import ApiError, Call, Emulator, new_id
+from emulators.content import embedding_vector, make_reply
+from emulators.wire import json_response
+
+__all__ = ["DEFAULT_MODELS", "DEFAULT_RETRY_DELAY_S", "GeminiEmulator", "GeminiModel"]
+
+DEFAULT_RETRY_DELAY_S = 1.0  # a 429 fault's retryDelay unless the fault's delay_s says otherwise
+EMBED_DIMENSIONS = 8
+_VERSIONS = ("v1beta", "v1")
+_GENERATE_METHODS = ["generateContent", "countTokens", "createCachedContent", "batchGenerateContent"]
+_EMBED_METHODS = ["embedContent", "countTextTokens", "countTokens", "asyncBatchEmbedContent"]
+_NO_KEY = ("Method doesn't allow unregistered callers (callers without established identity). "
+           "Please use API Key or other form of API consumer identity to call this API.")
+_BAD_KEY = "API key not valid. Please pass a valid API key."
+_STATUS_MESSAGES: dict[int, str] = {
+    400: "Request contains an invalid argument.",
+    401: "Request had invalid authentication credentials.",
+    403: "The caller does not have permission",
+    404: "Requested entity was not found.",
+    429: "You exceeded your current quota, please check your plan and billing details.",
+    500: "An internal error has occurred. Please retry or report in https://developers.generativeai.google/guide/troubleshooting",
+    503: "The model is overloaded. Please try again later.",
+    504: "Deadline expired before operation could complete.",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class GeminiModel:
+    id: str
+    kind: Literal["chat", "embedding"]
+    display_name: str
+    input_limit: int = 1_048_576
+    output_limit: int = 65_536
+
+    def card(self) -> dict[str, Any]:
+        card: dict[str, Any] = {
+            "name": f"models/{self.id}", "version": "001", "displayName": self.display_name,
+            "description": f"{self.display_name} (emulated)",
+            "inputTokenLimit": self.input_limit, "outputTokenLimit": self.output_limit,
+            "supportedGenerationMethods": _GENERATE_METHODS if self.kind == "chat" else _EMBED_METHODS,
+        }
+        if self.kind == "chat":
+            card |= {"temperature": 1, "topP": 0.95, "topK": 64, "maxTemperature": 2, "thinking": True}
+        return card
+
+
+DEFAULT_MODELS = (
+    GeminiModel("gemini-2.5-flash", "chat", "Gemini 2.5 Flash"),
+    GeminiModel("gemini-2.5-pro", "chat", "Gemini 2.5 Pro"),
+    GeminiModel("gemini-embedding-001", "embedding", "Gemini Embedding 001", 2048, 1),
+)
+
+
+class GeminiEmulator(Emulator):
+    provider = "gemini"
+    label = "Gemini"
+
+    def __init__(
+        self, api_key: str | None = None, *, chunk_delay_s: float = 0.0, models: Iterable[GeminiModel] = DEFAULT_MODELS,
+    ) -> None:
+        self.models = {model.id: model for model in models}
+        super().__init__(api_key, chunk_delay_s=chunk_delay_s)
+
+    def api_routes(self) -> list[BaseRoute]:
+        return [
+            Route("/{version}/models", self.endpoint(self.list_models), methods=["GET"]),
+            Route("/{version}/models/{target:path}", self.endpoint(self.model_call), methods=["GET", "POST"]),
+        ]
+
+    def is_stream(self, path: str, body: Any) -> bool:
+        return path.endswith(":streamGenerateContent")
+
+    # ---- endpoints ---------------------------------------------------------------------
+
+    async def list_models(self, call: Call) -> Response:
+        self._check(call)
+        query = call.request.query_params
+        try:
+            size = int(query.get("pageSize", "50"))
+            start = int(query.get("pageToken") or "0")
+        except ValueError:
+            raise gf.invalid("Invalid value at 'page_size' or 'page_token'") from None
+        size = 1000 if size <= 0 or size > 1000 else size  # the API caps it and treats 0 as the default
+        cards = [m.card() for m in self.models.values()]
+        page: dict[str, Any] = {"models": cards[start:start + size]}
+        if start + size < len(cards):
+            page["nextPageToken"] = str(start + size)
+        return json_response(page)
+
+    async def model_call(self, call: Call) -> Response:
+        self._check(call)
+        target: str = call.request.path_params["target"]
+        model_id, _, method = target.partition(":")
+        if call.request.method == "GET":
+            if method:
+                raise await self._unknown(call)
+            return json_response(self._model(model_id, None).card())
+        handlers = {
+            "generateContent": self._generate, "streamGenerateContent": self._generate,
+            "countTokens": self._count, "embedContent": self._embed_one, "batchEmbedContents": self._embed_batch,
+        }
+        handler = handlers.get(method)
+        if handler is None:
+            raise await self._unknown(call)
+        return await handler(call, model_id)
+
+    async def _generate(self, call: Call, model_id: str) -> Response:
+        model = self._model(model_id, "chat")
+        req = gf.parse_generate(call)
+        reply = make_reply(self.label, req.user_text, req.max_tokens)
+        rid = new_id("", 11)
+        fault = call.fault if call.fault is not None and call.fault.mode == "content_blocked" else None
+        if call.stream:
+            if call.request.query_params.get("alt") != "sse":
+                raise gf.invalid("This emulator streams only as SSE: add ?alt=sse")
+            return self.event_stream(call, gf.stream_plan(model.id, reply, req.prompt_tokens, call.fault, rid))
+        if fault is not None:
+            return json_response(gf.blocked_response(model.id, reply, req.prompt_tokens, fault, rid))
+        return json_response(gf.generate_response(model.id, reply, req.prompt_tokens, rid))
+
+    async def _count(self, call: Call, model_id: str) -> Response:
+        self._model(model_id, None)
+        return json_response({"totalTokens": gf.parse_generate(call).prompt_tokens})
+
+    async def _embed_one(self, call: Call, model_id: str) -> Response:
+        self._model(model_id, "embedding")
+        text = gf.content_text(call.json_object().get("content"), "content")
+        return json_response({"embedding": {"values": embedding_vector(text, EMBED_DIMENSIONS)}})
+
+    async def _embed_batch(self, call: Call, model_id: str) -> Response:
+        self._model(model_id, "embedding")
+        texts = gf.parse_embed_batch(call, f"models/{model_id}")
+        return json_response(gf.embed_batch(texts, EMBED_DIMENSIONS))
+
+    async def unknown_path(self, call: Call) -> Response:
+        raise await self._unknown(call)
+
+    async def _unknown(self, call: Call) -> ApiError:
+        return ApiError(404, "NOT_FOUND", f"Method not found: {call.request.method} {call.path}")
+
+    # ---- checks ------------------------------------------------------------------------
+
+    def _check(self, call: Call) -> None:
+        if call.request.path_params.get("version") not in _VERSIONS:
+            raise ApiError(404, "NOT_FOUND", "Requested entity was not found.")
+        key = self.presented_key(call.request)
+        if not key:
+            raise ApiError(403, "PERMISSION_DENIED", _NO_KEY)
+        if self.api_key is not None and not hmac.compare_digest(key.encode(), self.api_key.encode()):
+            raise ApiError(400, "INVALID_ARGUMENT", _BAD_KEY, code="API_KEY_INVALID")
+
+    def _model(self, model_id: str, kind: Literal["chat", "embedding"] | None) -> GeminiModel:
+        model = self.models.get(model_id)
+        if model is None:
+            raise ApiError(404, "NOT_FOUND", f"models/{model_id} is not found for API version v1beta, or is not "
+                           "supported for generateContent. Call ListModels to see the list of available models "
+                           "and their supported methods.")
+        if kind is not None and model.kind != kind:
+            method = "generateContent" if kind == "chat" else "embedContent"
+            raise ApiError(400, "INVALID_ARGUMENT", f"models/{model_id} is not supported for {method}.")
+        return model
+
+    # ---- wire details ------------------------------------------------------------------
+
+    def render_error(self, call: Call, error: ApiError, extra_headers: dict[str, str] | None = None) -> Response:
+        delay = None
+        fault = call.fault
+        if error.status == 429 and not (fault is not None and fault.error_code == "no_retry_info"):
+            delay = fault.delay_s if fault is not None and fault.delay_s is not None else DEFAULT_RETRY_DELAY_S
+        if error.code == "no_retry_info":
+            error = ApiError(error.status, error.type, error.message)
+        return json_response(gf.error_body(error, delay), error.status, extra_headers)
+
+    def status_fault_error(self, status: int, code: str | None) -> ApiError:
+        name = gf.GRPC_CODES.get(status) or ("INTERNAL" if status >= 500 else "FAILED_PRECONDITION")
+        message = _STATUS_MESSAGES.get(status, "An internal error has occurred." if status >= 500 else
+                                       "Precondition check failed.")
+        return ApiError(status, name, message)
+
+    def echo_key_error(self, key: str, status: int) -> ApiError:
+        return ApiError(status, gf.GRPC_CODES.get(status, "INVALID_ARGUMENT"), f"API key not valid: {key}",
+                        code="API_KEY_INVALID")
+
+    def presented_key(self, request: Request) -> str | None:
+        return request.headers.get("x-goog-api-key") or request.query_params.get("key")

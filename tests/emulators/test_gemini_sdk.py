@@ -1,0 +1,215 @@
+"""The official ``google-genai`` SDK against the Gemini emulator, in its strictest mode.
+
+Strict: the SDK quietly ignores response fields its types do not know (its converters
+copy known keys only, then ``_common._remove_extra_fields`` prunes the rest). Here every
+field pruned fails the test, and each raw GenerateContentResponse and EmbedContentResponse
+is also validated against the SDK's own types, which forbid unknown fields: the emulator
+sends only what the SDK describes. (The one prune allowed is the SDK's own
+``tuned_model_info``, which it fills with a copy of the whole model and then trims.)
+Every warning is an error, and the SDK does not retry: a fault is seen once.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+import pytest
+from google import genai
+from google.genai import _common, errors, models, types
+
+from emulators.content import embedding_vector
+from emulators.control import EmulatorControl
+from emulators.server import BackgroundEmulators
+from tests.emulators.conftest import GEMINI_KEY
+
+pytestmark = pytest.mark.filterwarnings("error")
+
+GREETING = "Hello from the Gemini emulator. You said: "
+CHAT = "gemini-2.5-flash"
+EMBED = "gemini-embedding-001"
+
+
+def sdk(emu: BackgroundEmulators, api_key: str = GEMINI_KEY) -> genai.Client:
+    options = types.HttpOptions(base_url=emu.url("gemini"), api_version="v1beta", timeout=5000,
+                                retry_options=types.HttpRetryOptions(attempts=1))
+    return genai.Client(api_key=api_key, http_options=options)
+
+
+def _dropped(before: Any, after: Any, path: str = "") -> list[str]:
+    """The keys present in ``before`` and missing from ``after``, as dotted paths."""
+    if isinstance(before, dict) and isinstance(after, dict):
+        return [p for k, v in before.items()
+                for p in ([f"{path}{k}"] if k not in after else _dropped(v, after[k], f"{path}{k}."))]
+    if isinstance(before, list) and isinstance(after, list):
+        return [p for i, (b, a) in enumerate(zip(before, after, strict=False)) for p in _dropped(b, a, f"{path}{i}.")]
+    return []
+
+
+def _validating(convert: Any, shape: type[types._common.BaseModel]) -> Any:
+    """``convert`` after validating its raw input against ``shape`` (unknown fields forbidden)."""
+
+    def strict(from_object: Any, *args: Any, **kwargs: Any) -> Any:
+        raw = {k: v for k, v in from_object.items() if k != "sdkHttpResponse"}
+        shape.model_validate(raw)
+        return convert(from_object, *args, **kwargs)
+
+    return strict
+
+
+@pytest.fixture
+def gem(emu: BackgroundEmulators, monkeypatch: pytest.MonkeyPatch) -> Iterator[genai.Client]:
+    prune = _common._remove_extra_fields
+    dropped: list[str] = []
+    depth = [0]  # the SDK prunes recursively: only the outermost call sees whole paths
+
+    def strict_prune(model: Any, response: dict[str, object]) -> None:
+        before = copy.deepcopy(response) if depth[0] == 0 else None
+        depth[0] += 1
+        try:
+            prune(model, response)
+        finally:
+            depth[0] -= 1
+        if before is not None:
+            dropped.extend(p for p in _dropped(before, response) if "tuned_model_info" not in p)
+
+    monkeypatch.setattr(_common, "_remove_extra_fields", strict_prune)
+    for converter, shape in (("_GenerateContentResponse_from_mldev", types.GenerateContentResponse),
+                             ("_EmbedContentResponse_from_mldev", types.EmbedContentResponse)):
+        monkeypatch.setattr(models, converter, _validating(getattr(models, converter), shape))
+    client = sdk(emu)
+    yield client
+    client.close()
+    assert dropped == [], f"the emulator sent fields the SDK does not know: {dropped}"
+
+
+@pytest.fixture
+def control(controls: dict[str, EmulatorControl]) -> EmulatorControl:
+    return controls["gemini"]
+
+
+def test_generate_content(gem: genai.Client) -> None:
+    config = types.GenerateContentConfig(system_instruction="Be kind.", temperature=0.2)
+    response = gem.models.generate_content(model=CHAT, contents="hi gemini", config=config)
+    assert response.text == GREETING + "hi gemini"
+    assert response.candidates and response.candidates[0].finish_reason == types.FinishReason.STOP
+    usage = response.usage_metadata
+    assert usage is not None
+    assert (usage.prompt_token_count, usage.candidates_token_count, usage.total_token_count) == (4, 9, 13)
+    assert response.model_version == CHAT and response.response_id
+
+
+def test_max_output_tokens_cuts_the_answer(gem: genai.Client) -> None:
+    config = types.GenerateContentConfig(max_output_tokens=2)
+    response = gem.models.generate_content(model=CHAT, contents="hi gemini", config=config)
+    assert response.text == "Hello from"
+    assert response.candidates and response.candidates[0].finish_reason == types.FinishReason.MAX_TOKENS
+
+
+def test_generate_content_stream(gem: genai.Client) -> None:
+    contents: list[Any] = [
+        types.Content(role="user", parts=[types.Part(text="first")]),
+        types.Content(role="model", parts=[types.Part(text="ok")]),
+        types.Content(role="user", parts=[types.Part(text="hi stream")]),
+    ]
+    chunks = list(gem.models.generate_content_stream(model=CHAT, contents=contents))
+    assert "".join(c.text or "" for c in chunks) == GREETING + "hi stream"
+    assert len(chunks) == 10  # one per word, then the finishing chunk
+    last = chunks[-1]
+    assert last.candidates and last.candidates[0].finish_reason == types.FinishReason.STOP
+    assert last.usage_metadata and last.usage_metadata.candidates_token_count == 9
+
+
+def test_embed_content_keeps_the_order(gem: genai.Client) -> None:
+    texts = ["alpha", "beta", "gamma"]
+    result = gem.models.embed_content(model=EMBED, contents=texts)
+    assert result.embeddings is not None
+    assert [e.values for e in result.embeddings] == [embedding_vector(t) for t in texts]
+
+
+def test_models_list_pages_and_get(gem: genai.Client) -> None:
+    names = [m.name for m in gem.models.list(config={"page_size": 1})]
+    assert names == ["models/gemini-2.5-flash", "models/gemini-2.5-pro", "models/gemini-embedding-001"]
+    model = gem.models.get(model=EMBED)
+    assert model.display_name == "Gemini Embedding 001" and model.input_token_limit == 2048
+    assert model.supported_actions and "embedContent" in model.supported_actions
+
+
+def test_wrong_key_and_unknown_model(emu: BackgroundEmulators, gem: genai.Client) -> None:
+    wrong_client = sdk(emu, api_key="AIzaWrongKey")
+    with pytest.raises(errors.ClientError) as wrong:
+        wrong_client.models.generate_content(model=CHAT, contents="x")
+    wrong_client.close()
+    assert (wrong.value.code, wrong.value.status) == (400, "INVALID_ARGUMENT")
+    assert wrong.value.details["error"]["details"][0]["reason"] == "API_KEY_INVALID"
+    with pytest.raises(errors.ClientError) as missing:
+        gem.models.generate_content(model="gemini-9", contents="x")
+    assert (missing.value.code, missing.value.status) == (404, "NOT_FOUND")
+
+
+def test_429_carries_retry_info(gem: genai.Client, control: EmulatorControl) -> None:
+    control.add_faults({"mode": "status", "status": 429, "delay_s": 1.5},
+                       {"mode": "status", "status": 429, "error_code": "no_retry_info"})
+    with pytest.raises(errors.ClientError) as limited:
+        gem.models.generate_content(model=CHAT, contents="x")
+    assert (limited.value.code, limited.value.status) == (429, "RESOURCE_EXHAUSTED")
+    details = limited.value.details["error"]["details"]
+    assert {"@type": "type.googleapis.com/google.rpc.RetryInfo", "retryDelay": "1.5s"} in details
+    with pytest.raises(errors.ClientError) as bare:
+        gem.models.generate_content(model=CHAT, contents="x")
+    assert not [d for d in bare.value.details["error"]["details"] if d["@type"].endswith("RetryInfo")]
+
+
+@pytest.mark.parametrize(("status", "name"), [(500, "INTERNAL"), (503, "UNAVAILABLE"), (504, "DEADLINE_EXCEEDED")])
+def test_server_errors(gem: genai.Client, control: EmulatorControl, status: int, name: str) -> None:
+    control.add_faults({"mode": "status", "status": status})
+    with pytest.raises(errors.ServerError) as failed:
+        gem.models.generate_content(model=CHAT, contents="x")
+    assert (failed.value.code, failed.value.status) == (status, name)
+
+
+def test_in_stream_error(gem: genai.Client, control: EmulatorControl) -> None:
+    control.add_faults({"mode": "error_event", "after_chunks": 2})
+    seen: list[str] = []
+    with pytest.raises(errors.ServerError) as failed:
+        for chunk in gem.models.generate_content_stream(model=CHAT, contents="x"):
+            seen.append(chunk.text or "")
+    assert (failed.value.code, failed.value.status) == (503, "UNAVAILABLE")
+    assert "".join(seen) == "Hello from "
+
+
+def test_blocked_prompt(gem: genai.Client, control: EmulatorControl) -> None:
+    control.add_faults({"mode": "content_blocked", "after_chunks": 0, "error_code": "PROHIBITED_CONTENT"})
+    response = gem.models.generate_content(model=CHAT, contents="x")
+    assert response.candidates is None and response.text is None
+    assert response.prompt_feedback is not None
+    assert response.prompt_feedback.block_reason == types.BlockedReason.PROHIBITED_CONTENT
+
+
+def test_answer_stopped_by_safety_in_a_stream(gem: genai.Client, control: EmulatorControl) -> None:
+    control.add_faults({"mode": "content_blocked", "after_chunks": 3})
+    chunks = list(gem.models.generate_content_stream(model=CHAT, contents="x"))
+    assert "".join(c.text or "" for c in chunks) == "Hello from the "
+    last = chunks[-1].candidates
+    assert last and last[0].finish_reason == types.FinishReason.SAFETY
+    assert last[0].safety_ratings and last[0].safety_ratings[0].blocked is True
+
+
+def test_key_in_query_and_missing_key(emu: BackgroundEmulators, http: httpx.Client) -> None:
+    url = f"{emu.url('gemini')}/v1beta/models"
+    assert http.get(url, params={"key": GEMINI_KEY}).status_code == 200
+    refused = http.get(url)
+    assert refused.status_code == 403
+    assert refused.json()["error"]["status"] == "PERMISSION_DENIED"
+
+
+def test_single_embed_and_count_tokens_over_raw_http(emu: BackgroundEmulators, http: httpx.Client) -> None:
+    base, headers = f"{emu.url('gemini')}/v1beta/models", {"x-goog-api-key": GEMINI_KEY}
+    one = http.post(f"{base}/{EMBED}:embedContent", headers=headers, json={"content": {"parts": [{"text": "hi"}]}})
+    assert one.status_code == 200 and one.json() == {"embedding": {"values": embedding_vector("hi")}}
+    body = {"contents": [{"role": "user", "parts": [{"text": "three little words"}]}]}
+    assert http.post(f"{base}/{CHAT}:countTokens", headers=headers, json=body).json() == {"totalTokens": 3}
+    empty = http.post(f"{base}/{EMBED}:embedContent", headers=headers, json={"content": {"parts": []}})
+    assert empty.status_code == 400 and empty.json()["error"]["status"] == "INVALID_ARGUMENT"

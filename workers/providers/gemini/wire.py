@@ -1,0 +1,107 @@
+"""Reading Gemini's GenerateContentResponse: answer text, finish reason, usage and safety blocks.
+
+A response (and each streamed chunk, which has the same shape) holds ``candidates``, each
+with ``content.parts`` and, once done, a ``finishReason``; ``usageMetadata`` with the token
+counts; and ``promptFeedback.blockReason`` when the prompt itself was refused (then there
+are no candidates).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from shared import errors
+from shared.models import Usage
+from workers.providers.http_base import as_int
+
+__all__ = ["BLOCKING_FINISH", "block_error", "candidate", "finish_reason", "parts_text", "usage"]
+
+# A candidate that ends with one of these was cut off by a filter, not finished.
+BLOCKING_FINISH = frozenset({
+    "SAFETY", "RECITATION", "BLOCKLIST", "PROHIBITED_CONTENT", "SPII",
+    "IMAGE_SAFETY", "IMAGE_PROHIBITED_CONTENT", "IMAGE_RECITATION",
+})
+_FINISH = {"STOP": "stop", "MAX_TOKENS": "length"}
+_LIKELY = frozenset({"MEDIUM", "HIGH"})
+
+
+def candidate(data: dict[str, Any]) -> dict[str, Any] | None:
+    """The first candidate (we never ask for more than one), or None."""
+    candidates = data.get("candidates")
+    if isinstance(candidates, list) and candidates and isinstance(candidates[0], dict):
+        return candidates[0]
+    return None
+
+
+def parts_text(cand: dict[str, Any] | None) -> str:
+    """The answer text of a candidate: its text parts, without thought summaries."""
+    content = cand.get("content") if cand else None
+    parts = content.get("parts") if isinstance(content, dict) else None
+    if not isinstance(parts, list):
+        return ""
+    return "".join(
+        p["text"] for p in parts
+        if isinstance(p, dict) and isinstance(p.get("text"), str) and p.get("thought") is not True
+    )
+
+
+def finish_reason(cand: dict[str, Any] | None) -> str | None:
+    """``stop`` / ``length`` like the other kinds; other reasons lower-cased (``malformed_function_call``)."""
+    reason = cand.get("finishReason") if cand else None
+    if not isinstance(reason, str) or reason == "FINISH_REASON_UNSPECIFIED":
+        return None
+    return _FINISH.get(reason, reason.lower())
+
+
+def usage(data: dict[str, Any], previous: Usage) -> Usage:
+    """Counts from ``usageMetadata``; a chunk without them keeps the earlier ones.
+
+    Input is ``promptTokenCount`` (cached tokens included) plus tool-use prompt tokens;
+    output is ``candidatesTokenCount`` plus ``thoughtsTokenCount``, which are billed as
+    output (as OpenAI's completion tokens include reasoning): their sum is Gemini's
+    ``totalTokenCount``.
+    """
+    meta = data.get("usageMetadata")
+    if not isinstance(meta, dict):
+        return previous
+    prompt, candidates = as_int(meta.get("promptTokenCount")), as_int(meta.get("candidatesTokenCount"))
+    thoughts, tool_prompt = as_int(meta.get("thoughtsTokenCount")), as_int(meta.get("toolUsePromptTokenCount"))
+    input_tokens = None if prompt is None and tool_prompt is None else (prompt or 0) + (tool_prompt or 0)
+    output_tokens = None if candidates is None and thoughts is None else (candidates or 0) + (thoughts or 0)
+    return Usage(
+        input_tokens if input_tokens is not None else previous.input_tokens,
+        output_tokens if output_tokens is not None else previous.output_tokens,
+    )
+
+
+def block_error(data: dict[str, Any], provider: str) -> errors.ContentBlocked | None:
+    """A ``content_blocked`` error when the prompt was refused or the answer was cut by a filter.
+
+    The message names the reason and the categories rated likely harmful; never any text.
+    """
+    feedback = data.get("promptFeedback")
+    reason = feedback.get("blockReason") if isinstance(feedback, dict) else None
+    if isinstance(reason, str) and reason != "BLOCK_REASON_UNSPECIFIED" and candidate(data) is None:
+        message = f"{provider} blocked the prompt (blockReason {reason}{_categories(feedback)})"
+        return errors.ContentBlocked(message, provider=provider)
+    cand = candidate(data)
+    finish = cand.get("finishReason") if cand else None
+    if isinstance(finish, str) and finish in BLOCKING_FINISH:
+        message = f"{provider} stopped the answer (finishReason {finish}{_categories(cand)})"
+        return errors.ContentBlocked(message, provider=provider)
+    return None
+
+
+def _categories(holder: Any) -> str:
+    """``; categories: HARM_CATEGORY_...`` for ratings that blocked or are likely harmful."""
+    ratings = holder.get("safetyRatings") if isinstance(holder, dict) else None
+    if not isinstance(ratings, list):
+        return ""
+    names = sorted({
+        str(r["category"]) for r in ratings
+        if isinstance(r, dict) and isinstance(r.get("category"), str)
+        and (r.get("blocked") is True or r.get("probability") in _LIKELY)
+    })
+    # Category names are an enum; anything else is not echoed (it could be arbitrary text).
+    names = [n for n in names if n.replace("_", "").isalnum() and n.isupper() and len(n) <= 64]
+    return f"; categories: {', '.join(names)}" if names else ""
