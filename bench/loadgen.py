@@ -54,6 +54,7 @@ class Job:
 @dataclass(slots=True)
 class JobResult:
     outcomes: list[CallOutcome] = field(default_factory=list)
+    primed: list[CallOutcome] = field(default_factory=list)  # the untimed priming calls (the soak's tally)
     started: float = 0.0  # time.monotonic(): one clock for every process on Linux
     finished: float = 0.0
     cpu_s: float = 0.0  # this process's own CPU time over the timed phase
@@ -96,6 +97,7 @@ async def _run_job(job: Job, conn: Connection) -> None:
         calls = [await stack.enter_async_context(_session(job.target, job.mode)) for _ in range(job.clients)]
         # Prime every client (connect, handshake in legacy mode); not timed, not counted.
         primed = await asyncio.gather(*(c(job.tools[0], -1 - n, job.timeout_s) for n, c in enumerate(calls)))
+        result.primed = list(primed)
         bad = [p.outcome for p in primed if p.outcome != "ok"]
         counts = split(job.calls, job.clients)
         offsets = list(itertools.accumulate([0, *counts]))

@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 
 import httpx
+import orjson
 
 __all__ = ["EmulatorQuota"]
 
@@ -28,13 +29,16 @@ class EmulatorQuota:
         self.headers = {"authorization": f"Bearer {key}"}
         self.parallel = parallel
         self.burned = 0  # requests this object sent: checks and spending
+        self.faulted = 0  # of those, how many were answered with an injected fault (the soak's tally)
 
     def remaining(self) -> int | None:
         """What the emulator says is left after this very request (None: it did not say)."""
         try:
             response = httpx.get(f"{self.base_url}/v1/models", headers=self.headers, timeout=5, trust_env=False)
         except httpx.HTTPError:
+            self.faulted += 1
             return None  # a fault the soak injected
+        self._check(response)
         value = response.headers.get(REMAINING)
         return int(value) if value is not None and value.isdigit() else None
 
@@ -51,6 +55,15 @@ class EmulatorQuota:
                 asyncio.run(self._spend(left + 1))
         return self.burned - before
 
+    def _check(self, response: httpx.Response) -> None:
+        """Count ``response`` as faulted unless it is the listing a healthy server sends."""
+        try:
+            listing = orjson.loads(response.content) if response.status_code == 200 else None
+        except orjson.JSONDecodeError:
+            listing = None  # the ``malformed`` fault: 200 with a broken body
+        if not isinstance(listing, dict) or "data" not in listing:
+            self.faulted += 1
+
     async def _spend(self, count: int) -> None:
         limits = httpx.Limits(max_connections=self.parallel, max_keepalive_connections=self.parallel)
         async with httpx.AsyncClient(base_url=self.base_url, headers=self.headers, limits=limits, timeout=5,
@@ -61,8 +74,9 @@ class EmulatorQuota:
                 for _ in queue:
                     self.burned += 1  # counted live: the soak's fault feeder leaves these out
                     try:
-                        await http.get("/v1/models")
+                        self._check(await http.get("/v1/models"))
                     except httpx.HTTPError:
+                        self.faulted += 1
                         continue  # a fault injected by the soak; the next check catches up
 
             await asyncio.gather(*(lane() for _ in range(self.parallel)))

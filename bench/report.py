@@ -141,6 +141,13 @@ def write_results(results: dict[str, Any], out_dir: Path, stem: str = "latest") 
     return paths
 
 
+def _equation_row(eq: dict[str, Any]) -> list[str]:
+    (label, value), = eq["left"].items()
+    right = " + ".join(f"{term} {n}" for term, n in eq["right"].items())
+    return [eq["name"], f"{label} {value}", f"= {right} = {sum(eq['right'].values())}",
+            "yes" if eq["holds"] else "NO"]
+
+
 def soak_markdown(summary: dict[str, Any]) -> str:
     cfg, verdict = summary["config"], summary["verdict"]
     out = ["# LLM Caller soak", "", *wrap(
@@ -157,20 +164,22 @@ def soak_markdown(summary: dict[str, Any]) -> str:
                    for name, g in summary["rss"].items()])
     clean = "PASS" if verdict["all_calls_ended_cleanly"] else "FAIL"
     memory = "PASS" if verdict["memory_within_10pct"] else "FAIL"
-    tally = summary.get("retries")
+    tally = summary.get("fault_tally")
     if tally:
-        out += _section("Faults and retries", f"The {tally['worker']} worker's getHealth counters after the run.")
-        out += _table(["faults injected", "retried by the worker", "failed calls", "budget refusals",
-                       "attempts", "provider requests"],
-                      [[str(tally[k]) for k in ("faults_injected", "retries", "failed_calls", "budget_refusals",
-                                                "attempts", "provider_requests")]])
+        out += _section("Faults, requests and retries", (
+            f"Counted by the emulator, the bench and the {tally['worker']} worker's getHealth counters "
+            f"({tally['restarts_seen']} worker restarts seen; {tally['priming_calls']} untimed priming calls "
+            "included in the failed calls). Each equation must hold exactly."))
+        out += _table(["equation", "left", "right", "holds"], [_equation_row(e) for e in tally["equations"]])
+        modes = ", ".join(f"{mode} {n}" for mode, n in sorted(tally["faults_by_mode"].items()))
+        out += ["", *wrap(f"Faults handed out by mode: {modes}.")]
     out += _section("Verdicts")
     out += [f"- every call ended in success or a taxonomy error, no hangs: **{clean}**",
             f"  (hangs {summary['hangs']}, non-taxonomy {summary['non_taxonomy'] or 0})",
             f"- every judged process within 10% RSS growth: **{memory}**"]
     if tally:
-        accounted = tally["retries"] + tally["failed_calls"]
-        out += [f"- faults retried or reported (information, not yet a verdict): {tally['retries']} retried + "
-                f"{tally['failed_calls']} failed calls = {accounted} of {tally['faults_injected']} faults "
-                f"({tally['faults_injected'] - accounted} not accounted for)"]
+        accounted = "PASS" if verdict.get("faults_accounted") else "FAIL"
+        broken = [e["name"] for e in tally["equations"] if not e["holds"]]
+        out += [f"- every fault and provider request accounted for: **{accounted}**"
+                + (f" (not holding: {', '.join(broken)})" if broken else "")]
     return "\n".join(out) + "\n"

@@ -168,6 +168,8 @@ class Emulator(abc.ABC):
         stream = self.is_stream(path, body)
         self.stats.record(path, request.headers)
         fault = self.faults.take(path, stream)
+        if fault is not None:
+            self.stats.record_fault(path, fault)
         return Call(request, path, raw, body, stream, fault, new_id("req_", 16))
 
     async def _apply_fault(self, call: Call, fault: FaultSpec) -> Response | None:

@@ -7,8 +7,10 @@ never faulted:
                              answers ``{"queued": <specs now queued>}``; a bad spec is a 400.
 ``GET /_emulator/faults``    ``{"faults": [spec + {"left": n}, ...]}`` (what is still queued)
 ``DELETE /_emulator/faults`` ``{"cleared": n}``
-``GET /_emulator/stats``     ``{"requests": n, "by_path": {path: n}, "last_headers": {...}}``;
-                             credentials in last_headers read ``"[set]"``
+``GET /_emulator/stats``     ``{"requests": n, "by_path": {path: n}, "faults": n,
+                             "faults_by_path": {path: n}, "faults_by_mode": {mode: n},
+                             "last_headers": {...}}`` (``faults``: requests that were handed
+                             a queued fault); credentials in last_headers read ``"[set]"``
 ``DELETE /_emulator/stats``  ``{"reset": true}``
 ``GET /_emulator/health``    ``{"ok": true, "provider": "openai"}``
 ``PUT /_emulator/models``    LM Studio only: ``{"data": [entry, ...]}`` replaces the model

@@ -170,11 +170,15 @@ class FaultQueue:
 
 
 class RequestStats:
-    """Counts API requests (control calls are not counted) and keeps the last one's headers."""
+    """Counts API requests (control calls are not counted) and the faults they were given,
+    and keeps the last request's headers."""
 
     def __init__(self) -> None:
         self.requests = 0
         self.by_path: Counter[str] = Counter()
+        self.faults = 0
+        self.faults_by_path: Counter[str] = Counter()
+        self.faults_by_mode: Counter[str] = Counter()
         self.last_headers: dict[str, str] = {}
 
     def record(self, path: str, headers: Mapping[str, str]) -> None:
@@ -185,10 +189,21 @@ class RequestStats:
             name.lower(): "[set]" if name.lower() in MASKED_HEADERS else value for name, value in headers.items()
         }
 
+    def record_fault(self, path: str, spec: FaultSpec) -> None:
+        """A request on ``path`` was handed the fault ``spec`` (taken from the queue)."""
+        self.faults += 1
+        self.faults_by_path[path] += 1
+        self.faults_by_mode[spec.mode] += 1
+
     def reset(self) -> None:
         self.requests = 0
         self.by_path.clear()
+        self.faults = 0
+        self.faults_by_path.clear()
+        self.faults_by_mode.clear()
         self.last_headers = {}
 
     def snapshot(self) -> dict[str, Any]:
-        return {"requests": self.requests, "by_path": dict(self.by_path), "last_headers": self.last_headers}
+        return {"requests": self.requests, "by_path": dict(self.by_path), "faults": self.faults,
+                "faults_by_path": dict(self.faults_by_path), "faults_by_mode": dict(self.faults_by_mode),
+                "last_headers": self.last_headers}

@@ -33,8 +33,15 @@ _CIRCUIT = {"closed": 0, "half_open": 1, "open": 2}
 # Worker heartbeat counters → (metric name, help). Exposed as totals across the worker's
 # restarts (gateway.worker_counters), so they never go down while the gateway runs.
 _WORKER_COUNTERS = {
-    "attempts": ("llmc_provider_attempts", "First attempts at the provider"),
-    "retries": ("llmc_provider_retries", "Retries at the provider"),
+    "attempts": ("llmc_provider_attempts", "First attempts sent to the provider"),
+    "retries": ("llmc_provider_retries", "Retries sent to the provider"),
+    "failed_attempts": ("llmc_provider_failed_attempts", "Attempts (first or retry) that ended in an error"),
+    "gave_up": ("llmc_provider_gave_up", "Calls ended by a failed attempt that was not retried"),
+    "retry_dropped": ("llmc_provider_retries_dropped", "Planned retries that never went out"),
+    "refused": ("llmc_provider_refused", "Calls refused by the worker's circuit or rate limiter"),
+    "cancelled": ("llmc_provider_cancelled", "Calls cancelled while at the provider or backing off"),
+    "probes": ("llmc_provider_model_listings", "Model listings sent to the provider (discovery, probes)"),
+    "failed_probes": ("llmc_provider_failed_model_listings", "Model listings that ended in an error"),
     "retry_budget_granted": ("llmc_retry_budget_granted", "Retries granted by the retry budget"),
     "retry_budget_refusals": ("llmc_retry_budget_refusals", "Retries refused by the retry budget"),
     "retry_hint_violations": ("llmc_retry_hint_violations", "Provider retry hints outside the allowed window"),

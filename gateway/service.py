@@ -297,7 +297,7 @@ class GatewayService:
             inflight=len(state.inflight),
             restarts_seen=state.restarts_seen,
             circuit=state.circuit,
-            counters=state.counters,
+            counters=dict(state.counter_totals.totals),  # like /metrics: a worker restart does not reset them
         )
 
     def _log_call(self, tool: str, route: Route, attempt: _Attempt, latency_ms: float) -> None:

@@ -171,7 +171,9 @@ class WorkerHealthOut(BaseModel):
     restarts_seen: int
     circuit: dict[str, Any] = Field(default_factory=dict, description="state (closed/open/half_open), failures, "
                                     "and models whose own circuit is not closed")
-    counters: dict[str, int] = Field(default_factory=dict, description="attempts, retries, rate-limit waits...")
+    counters: dict[str, int] = Field(default_factory=dict, description=(
+        "attempts, retries, failed attempts, model listings, rate-limit waits...: totals since the gateway "
+        "started, summed over the worker's restarts"))
 
 
 class HealthOutput(BaseModel):

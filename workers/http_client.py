@@ -126,6 +126,11 @@ class AiohttpClient(HttpClient):
             connector = aiohttp.TCPConnector(limit=self._max_connections, keepalive_timeout=_KEEPALIVE_S,
                                              ssl=self._ssl)
             self._session = aiohttp.ClientSession(connector=connector, timeout=self._timeout)
+            # aiohttp resends an idempotent request (our model listings) once when a kept-alive
+            # connection closes before the answer. Retries are the resilience layer's (budget,
+            # counters, circuit): a hidden one would reach the provider uncounted. There is no
+            # public switch; this is the attribute aiohttp's own test client turns off.
+            self._session._retry_connection = False
         return self._session
 
     @contextlib.asynccontextmanager

@@ -16,9 +16,10 @@ import httpx
 import orjson
 import pytest
 
+from bench.fault_tally import fault_tally
 from bench.procs import RssSample
 from bench.profile import summarise_speedscope
-from bench.soak import FaultFeeder, fault_accounting, rss_growth, taxonomy_types
+from bench.soak import FaultFeeder, rss_growth, taxonomy_types
 from cli.stack import REPO_ROOT
 from emulators.control import EmulatorControl
 from harness.sandbox import EmulatorProcess
@@ -60,12 +61,20 @@ def test_taxonomy_types_cover_the_documented_errors() -> None:
     assert {"rate_limited", "provider_error", "stream_interrupted", "overloaded", "unavailable"} <= taxonomy_types()
 
 
-def test_fault_accounting_adds_retries_and_failed_calls_up_to_the_faults() -> None:
-    summary = {"outcomes": {"ok": 95, "stream_interrupted": 3, "rate_limited": 2}, "faults_injected": 12,
-               "provider_requests": 112}
-    tally = fault_accounting(summary, {"retries": 7, "attempts": 112, "retry_budget_refusals": 1})
-    assert tally["failed_calls"] == 5 and tally["match"]
-    assert not fault_accounting(summary, {"retries": 6})["match"]  # one fault neither retried nor reported
+def test_fault_tally_holds_only_when_every_fault_and_request_is_accounted_for() -> None:
+    emulator = {"requests": 140, "faults": 14, "faults_by_path": {"/v1/models": 3, "/v1/chat/completions": 11},
+                "faults_by_mode": {"status": 9, "drop": 5}}
+    counters = {"attempts": 100, "retries": 8, "probes": 2, "failed_probes": 1, "failed_attempts": 11,
+                "gave_up": 3, "retry_dropped": 0, "refused": 1, "cancelled": 0}
+    tally = fault_tally(emulator, 30, 2, counters, failed_calls=4)
+    assert tally["holds"], tally["equations"]
+    assert {e["name"] for e in tally["equations"]} >= {"requests", "faults on calls", "failed calls"}
+    # One fault struck after the answer was complete: no attempt failed for it.
+    broken = fault_tally(emulator, 30, 2, {**counters, "failed_attempts": 10, "gave_up": 2}, failed_calls=3)
+    assert not broken["holds"]
+    assert [e["name"] for e in broken["equations"] if not e["holds"]] == ["faults on calls"]
+    # A request the worker never counted (a retry hidden in its HTTP client).
+    assert not fault_tally({**emulator, "requests": 141}, 30, 2, counters, failed_calls=4)["holds"]
 
 
 def test_fault_feeder_keeps_about_the_asked_share_queued(tmp_path: Path) -> None:

@@ -304,7 +304,24 @@ def test_stats_count_api_calls_and_mask_keys(http: httpx.Client, emu: Background
     assert stats["last_headers"]["x-trace"] == "abc"
     assert ANTHROPIC_KEY not in orjson.dumps(stats).decode()
     controls["anthropic"].reset_stats()
-    assert controls["anthropic"].stats() == {"requests": 0, "by_path": {}, "last_headers": {}}
+    assert controls["anthropic"].stats() == {"requests": 0, "by_path": {}, "faults": 0, "faults_by_path": {},
+                                             "faults_by_mode": {}, "last_headers": {}}
+
+
+def test_stats_count_the_faults_requests_were_given(http: httpx.Client, emu: BackgroundEmulators,
+                                                    controls: dict[str, EmulatorControl]) -> None:
+    """Only requests that take a fault count: a stream-only fault waits for a stream, and
+    ``every`` lets the requests between strikes pass uncounted."""
+    controls["openai"].add_faults({"mode": "truncated_stream"}, {"mode": "status", "status": 500, "every": 2})
+    assert http.get(emu.url("openai") + "/v1/models", headers=OPENAI_HEADERS).status_code == 200  # 1st of every 2
+    assert http.get(emu.url("openai") + "/v1/models", headers=OPENAI_HEADERS).status_code == 500
+    with http.stream("POST", emu.url("openai") + CHAT, json=chat_body(True), headers=OPENAI_HEADERS) as response:
+        response.read()
+    stats = controls["openai"].stats()
+    assert (stats["requests"], stats["faults"]) == (3, 2)
+    assert stats["faults_by_path"] == {"/v1/models": 1, CHAT: 1}
+    assert stats["faults_by_mode"] == {"status": 1, "truncated_stream": 1}
+    controls["openai"].reset()
 
 
 @pytest.mark.parametrize("spec", [{"mode": "status"}, {"mode": "nope"}, {"mode": "drop", "tims": 2},

@@ -18,6 +18,7 @@ from shared import errors
 from shared.config import ProviderConfig
 from shared.models import ChatRequest, ChatResult, EmbedRequest, EmbedResult, ModelInfo, TextDelta
 from workers.providers.base import ProviderAdapter
+from workers.resilience.call_counters import CallCounters
 from workers.resilience.circuit import Circuits
 from workers.resilience.guards import guarded
 from workers.resilience.ratelimit import ProviderLimiter, estimate_tokens
@@ -43,7 +44,7 @@ class ResilientCaller:
         self._on_reachability = on_reachability
         self.reach = Reachability(name, config.base_url, threshold=config.circuit.unreachable_after,
                                   probe_interval_s=config.circuit.probe_interval_s, on_change=self._reach_changed)
-        self.attempts = 0
+        self.stats = CallCounters()
         adapter.on_response = self.limiter.observe
 
     async def chat(self, request: ChatRequest, deadline: float) -> ChatResult:
@@ -72,17 +73,16 @@ class ResilientCaller:
             except errors.LLMCallerError as caught:
                 # Whatever an adapter called it, a stream that sent no text was not interrupted.
                 error = caught if forwarded else _before_first_chunk(caught)
-                self._record(request.model, error)
                 # Once a chunk went out, the caller holds part of this answer: no retry.
-                delay = None if forwarded else self.retry.delay_for(error, attempt, deadline)
+                delay = self._after_failure(request.model, error, attempt, deadline, retry=not forwarded)
                 if delay is None:
                     if error is caught:
                         raise
                     raise error from None
-                await asyncio.sleep(delay)
+                await self._back_off(delay)
                 continue
             except BaseException:
-                self.circuits.release(request.model)  # cancelled: neither success nor failure
+                self._abandon(request.model)
                 raise
             self._record(request.model, None)
             return
@@ -95,17 +95,41 @@ class ResilientCaller:
             try:
                 result = await run()
             except errors.LLMCallerError as error:
-                self._record(model, error)
-                delay = self.retry.delay_for(error, attempt, deadline)
+                delay = self._after_failure(model, error, attempt, deadline)
                 if delay is None:
                     raise
-                await asyncio.sleep(delay)
+                await self._back_off(delay)
                 continue
             except BaseException:
-                self.circuits.release(model)
+                self._abandon(model)
                 raise
             self._record(model, None)
             return result
+
+    def _after_failure(
+        self, model: str, error: errors.LLMCallerError, attempt: int, deadline: float, *, retry: bool = True
+    ) -> float | None:
+        """Record a failed attempt; the wait before its retry, or None when the call gives up."""
+        self.stats.failed_attempts += 1
+        self._record(model, error)
+        delay = self.retry.delay_for(error, attempt, deadline) if retry else None
+        if delay is None:
+            self.stats.gave_up += 1
+        return delay
+
+    async def _back_off(self, delay: float) -> None:
+        """Wait before a retry; cancelled meanwhile, that retry never goes out."""
+        try:
+            await asyncio.sleep(delay)
+        except BaseException:
+            self.stats.retry_dropped += 1
+            self.stats.cancelled += 1
+            raise
+
+    def _abandon(self, model: str) -> None:
+        """The call was cancelled while at the provider: neither success nor failure."""
+        self.stats.cancelled += 1
+        self.circuits.release(model)
 
     def _record(self, model: str, error: errors.LLMCallerError | None) -> None:
         self.circuits.record(model, error)
@@ -117,14 +141,18 @@ class ResilientCaller:
         Any HTTP answer, even an error, proves the server is there; only a failed
         connection counts towards "unreachable".
         """
+        self.stats.probes += 1
         try:
             models = await self.adapter.list_models()
         except errors.ConnectionFailed as error:
+            self.stats.failed_probes += 1
             self.reach.connection_failed(error)
             raise
         except errors.Timeout:
+            self.stats.failed_probes += 1
             raise  # says nothing either way (see workers.resilience.reachability)
         except errors.LLMCallerError:
+            self.stats.failed_probes += 1
             self.reach.answered()
             raise
         self.reach.answered()
@@ -139,21 +167,35 @@ class ResilientCaller:
             self._on_reachability()
 
     async def _admit(self, model: str, tokens: int, deadline: float, *, first: bool) -> None:
-        self.circuits.check(model)
+        """Let one attempt go to the provider, or raise (circuit open, rate limit, cancelled)."""
+        try:
+            self.circuits.check(model)
+        except BaseException as exc:
+            self._not_admitted(exc, retry=not first)
+            raise
         if first:
-            self.attempts += 1
             self.retry.budget.record_attempt()
         try:
             await self.limiter.acquire(tokens, deadline)
-        except BaseException:
+        except BaseException as exc:
             self.circuits.release(model)
+            self._not_admitted(exc, retry=not first)
             raise
+        self.stats.sent(first=first)
+
+    def _not_admitted(self, exc: BaseException, *, retry: bool) -> None:
+        """The call ends before this attempt went out; if it was a retry, that retry is dropped."""
+        if isinstance(exc, errors.LLMCallerError):
+            self.stats.refused += 1
+        else:
+            self.stats.cancelled += 1
+        if retry:
+            self.stats.retry_dropped += 1
 
     def counters(self) -> dict[str, int]:
         """The resilience counters the worker's health reports (they only ever grow)."""
         return {
-            "attempts": self.attempts,
-            "retries": self.retry.retries,
+            **self.stats.as_dict(),
             "retry_budget_granted": self.retry.budget.granted,
             "retry_budget_refusals": self.retry.budget.refused,
             "retry_hint_violations": self.retry.hint_violations,

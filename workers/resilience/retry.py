@@ -42,7 +42,6 @@ class RetryPlanner:
                                   min_retries_per_s=policy.budget_min_retries_per_s, clock=clock)
         self._clock = clock
         self._rng = rng or random.Random()
-        self.retries = 0
         self.hint_violations = 0
 
     def delay_for(self, error: errors.LLMCallerError, attempt: int, deadline: float) -> float | None:
@@ -56,7 +55,6 @@ class RetryPlanner:
             log_event(log, "retry_budget_exhausted", level=logging.WARNING, provider=self.provider,
                       error=error.type, window_s=self.budget.ttl_s)
             return None
-        self.retries += 1
         return delay
 
     def _retryable(self, error: errors.LLMCallerError) -> bool:

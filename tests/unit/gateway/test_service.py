@@ -18,6 +18,7 @@ from gateway.service import GatewayService
 from gateway.tool_schemas import ChatInput, EmbedInput
 from shared import errors
 from shared.config import ProvidersFile
+from shared.messages import Health
 from shared.models import ChatResult, EmbedResult, TextDelta
 
 PROVIDERS = {
@@ -193,3 +194,17 @@ def test_the_gateway_refuses_calls_beyond_its_inflight_limit() -> None:
     with pytest.raises(errors.Unavailable, match="limit of 0 calls"):
         chat(svc)
     assert fake.calls == []
+
+
+def test_health_counters_are_totals_across_a_worker_restart() -> None:
+    """getHealth's counters, like /metrics, do not fall back to zero when the worker restarts:
+    an operator (or the soak's tally) comparing them with the provider's own count would see
+    the calls served before the restart go missing."""
+    svc, fake = service(lambda call: reply(call, "x"))
+    state = fake.worker("openai")
+    state.incarnation = "first"
+    state.apply_health(Health(status="ready", counters={"attempts": 40, "retries": 4}), fake.now())
+    state.incarnation = "second"  # the worker was restarted and counts from zero again
+    state.apply_health(Health(status="ready", counters={"attempts": 3, "retries": 0}), fake.now())
+    openai = next(w for w in svc.health().workers if w.provider == "openai")
+    assert openai.counters == {"attempts": 43, "retries": 4}
