@@ -30,7 +30,7 @@ from typing import Any
 import httpx
 
 from bench.calls import CallOutcome, Target, call_direct, call_mcp
-from cli.sandbox import mcp_client
+from harness.sandbox import mcp_client
 
 __all__ = ["Job", "JobResult", "LoadGenPool", "split"]
 

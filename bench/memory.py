@@ -25,7 +25,7 @@ import psutil
 from bench.calls import call_mcp
 from bench.targets import stack_pids
 from bench.verdicts import STACK_PROCS, idle_worker_target, stack_total_target
-from cli.sandbox import Sandbox
+from harness.sandbox import Sandbox
 from shared.tool_names import CHAT, CHAT_STREAM, EMBED
 
 __all__ = ["MemoryConfig", "Reading", "memory_markdown", "memory_targets", "read_process", "run_memory"]

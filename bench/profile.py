@@ -28,8 +28,8 @@ from bench.calls import Target
 from bench.loadgen import Job, LoadGenPool, split
 from bench.quota import MAX_NEEDED
 from bench.targets import quota_of, stack_pids
-from cli.sandbox import Sandbox
 from cli.stack import REPO_ROOT
+from harness.sandbox import Sandbox
 
 __all__ = ["ProfileConfig", "run_profile", "summarise_speedscope"]
 

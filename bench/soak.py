@@ -30,8 +30,8 @@ from bench.loadgen import Job, JobResult, LoadGenPool, split
 from bench.procs import ProcessMonitor, RssSample
 from bench.stack_names import DEFAULT_KIND, DEFAULT_PROVIDER
 from bench.targets import STACK_PROGRAMS, quota_of, watch_sandbox
-from cli.sandbox import Sandbox
 from emulators.control import EmulatorControl
+from harness.sandbox import Sandbox
 from shared import errors
 from shared.tool_names import GET_HEALTH
 

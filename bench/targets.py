@@ -24,8 +24,8 @@ from bench.calls import Target
 from bench.procs import ProcessMonitor
 from bench.quota import EmulatorQuota
 from bench.stack_names import DEFAULT_KIND, PROVIDERS
-from cli.sandbox import Sandbox, free_port
 from cli.stack import REPO_ROOT
+from harness.sandbox import Sandbox, free_port
 
 __all__ = ["STACK_PROGRAMS", "TARGET_NAMES", "World", "quota_of", "stack_pids", "start_world", "watch_sandbox"]
 

@@ -109,7 +109,7 @@ def _restart(args: argparse.Namespace) -> int:
 
 
 def _demo(args: argparse.Namespace) -> int:
-    from cli.demo import run_demo
+    from harness.demo import run_demo
 
     return run_demo()
 

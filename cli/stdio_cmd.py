@@ -5,7 +5,7 @@ The client's configuration names the command and its environment, for example::
     {"mcpServers": {"llm-caller": {"command": "/path/to/.venv/bin/llm-caller", "args": ["stdio"],
                                    "env": {"LLMC_TOKEN": "llmc_..."}}}}
 
-Everything else (the gateway it forwards to, the checks) is in ``gateway.stdio_front``.
+Everything else (the gateway it forwards to, the checks) is in ``stdio_front.front``.
 """
 
 from __future__ import annotations
@@ -36,7 +36,7 @@ def gateway_environment(args: argparse.Namespace) -> dict[str, str]:
 @reporting
 def _stdio(args: argparse.Namespace) -> int:
     # Imported here: the MCP server stack is not needed by the other subcommands.
-    from gateway.stdio_front import main
+    from stdio_front.front import main
 
     return main(gateway_environment(args))
 

@@ -1,6 +1,6 @@
 """``llm-caller try``: the real stack against the bundled emulators, for connecting your own client.
 
-No provider keys needed: ``cli.sandbox.Sandbox`` (the same stack ``make demo`` and the
+No provider keys needed: ``harness.sandbox.Sandbox`` (the same stack ``make demo`` and the
 tests run) starts the emulators, writes a config pointing at them, registers a throwaway
 client and starts supervisord with the gateway and workers. This command prints the
 endpoint, the token and ready-to-paste client setups, then waits. Ctrl-C, SIGTERM or a
@@ -20,8 +20,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from cli.sandbox import Sandbox
 from cli.stack import StackError
+from harness.sandbox import Sandbox
 
 __all__ = ["client_setups", "register"]
 

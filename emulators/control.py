@@ -54,7 +54,7 @@ from __future__ import annotations
 
 from typing import Any
 
-import httpx
+import httpx2
 
 __all__ = ["EmulatorControl"]
 
@@ -62,7 +62,7 @@ __all__ = ["EmulatorControl"]
 class EmulatorControl:
     def __init__(self, base_url: str, *, timeout_s: float = 5.0) -> None:
         # trust_env=False: a proxy from the environment must never see loopback control calls.
-        self._http = httpx.Client(base_url=base_url.rstrip("/"), timeout=timeout_s, trust_env=False)
+        self._http = httpx2.Client(base_url=base_url.rstrip("/"), timeout=timeout_s, trust_env=False)
 
     def close(self) -> None:
         self._http.close()

@@ -17,7 +17,7 @@ from pydantic import BaseModel
 
 from gateway.router import Route
 from gateway.tool_schemas import ChatOutput, EmbedOutput, RouteOut, UsageOut
-from shared import errors
+from shared.front_contract import error_result
 from shared.models import ChatResult, EmbedResult
 
 __all__ = ["chat_output", "embed_output", "error_result", "success_result"]
@@ -71,14 +71,3 @@ def success_result(output: BaseModel, text: str | None = None) -> CallToolResult
     structured = output.model_dump(mode="json")
     body = text if text is not None else orjson.dumps(structured).decode()
     return CallToolResult(content=[TextContent(type="text", text=body)], structured_content=structured)
-
-
-def error_result(exc: errors.LLMCallerError) -> CallToolResult:
-    payload = exc.to_payload()
-    hint = ""
-    if exc.retryable:
-        hint = f" (retryable, after {exc.retry_after_s:g}s)" if exc.retry_after_s else " (retryable)"
-    text = f"{exc.type}: {exc.message}{hint}"
-    return CallToolResult(
-        content=[TextContent(type="text", text=text)], structured_content={"error": payload}, is_error=True
-    )

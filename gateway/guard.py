@@ -36,6 +36,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from gateway.access import AccessControl, Source
 from gateway.auth import AuthResult
+from shared.front_contract import TRANSPORT_HEADER
 from shared.session_tokens import Transport
 from shared.timeline import enabled as timeline_enabled
 from shared.timeline import mark
@@ -44,7 +45,6 @@ __all__ = ["NO_CREDENTIAL", "TRANSPORT_HEADER", "SecurityGuard"]
 
 log = logging.getLogger("gateway.guard")
 
-TRANSPORT_HEADER = "x-llmc-transport"
 NO_CREDENTIAL = ("authentication required: send Authorization: Bearer <client token>; the operator creates "
                  "a client token with `llm-caller clients add NAME`")
 _SESSION_ID = b"mcp-session-id"

@@ -6,8 +6,8 @@ fact in ``shared.tool_names`` (the client registry checks grants against them wi
 importing the gateway); this table attaches the rest to them, in the same order.
 
 Read by: ``tools/list`` and dispatch (``gateway.mcp_server``), capability and per-client
-limit checks, the server instructions (here and in ``gateway.stdio_front``), the
-interface reference (``cli.docs_gen`` writes docs/interface.md from ``TOOL_LIST``), the
+limit checks, the server instructions (here and in ``stdio_front.front``), the
+interface reference (``docgen`` writes docs/interface.md from ``TOOL_LIST``), the
 UAT ``tools/list`` expectations and the README tools table check (tests).
 
 A new tool: its name in ``shared.tool_names.ToolName``, its input/output models in

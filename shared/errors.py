@@ -30,7 +30,7 @@ system does with it (``ErrorPolicy``): whether the client may retry, whether the
 retries it, whether it counts toward the circuit breaker, whether the gateway may try the
 next route, how the worker's health reports it, and the text the docs show for it. The
 gateway, the worker's retry planner and circuit breaker, the worker runtime and the
-README / runbook / interface tables (``python -m cli.docs_gen --write``) all read it, so
+README / runbook / interface tables (``python -m docgen --write``) all read it, so
 adding an error type is one class here plus regenerating the docs.
 
 Messages are written for the person reading the client's output. They never carry a

@@ -152,7 +152,7 @@ def configure_logging(process: str, level: str = "INFO") -> None:
     root.handlers[:] = [handler]
     root.setLevel(level)
     # Third-party libraries log at INFO with request details we do not want by default.
-    for noisy in ("httpx", "httpcore", "mcp", "uvicorn.access"):
+    for noisy in ("httpx", "httpcore", "httpx2", "httpcore2", "mcp", "uvicorn.access"):
         logging.getLogger(noisy).setLevel(max(logging.WARNING, root.level))
 
 

@@ -7,9 +7,10 @@ appeared.
 
 What is covered, as paths relative to the code root (``/`` separators, sorted):
 
-* every file of any kind under ``cli/``, ``gateway/``, ``shared/``, ``workers/``, their
-  ``__pycache__`` folders included: the code that runs in the gateway, the workers and the
-  launcher. Python imports more than ``*.py``: a bare ``X.pyc``, a package folder
+* every file of any kind under ``cli/``, ``gateway/``, ``harness/``, ``shared/``,
+  ``stdio_front/``, ``workers/``, their ``__pycache__`` folders included: the code that runs
+  in the gateway, the workers, the STDIO front end and the launcher (``harness/`` too: the
+  launcher's ``try`` and ``demo`` import it). Python imports more than ``*.py``: a bare ``X.pyc``, a package folder
   ``X/__init__.pyc`` or an extension ``X.so`` shadows ``X.py``, and a ``__pycache__``
   entry is trusted whenever its header matches its source's size and time, which anyone
   can forge. So nothing in a code folder is set aside: an unexpected file fails
@@ -100,7 +101,7 @@ __all__ = [
 ]
 
 FORMAT = "llm-caller-manifest/1"
-CODE_DIRS = ("cli", "gateway", "shared", "workers")
+CODE_DIRS = ("cli", "gateway", "harness", "shared", "stdio_front", "workers")
 ROOT_FILES = ("pyproject.toml", "supervisord.conf")
 CONFIG_FILES = ("providers.json",)
 _CONFIG_LABEL = "config"

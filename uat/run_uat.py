@@ -45,7 +45,7 @@ class UsageError(Exception):
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="run_uat.py", description=_DESCRIPTION)
     target = parser.add_argument_group("target (one of)")
-    target.add_argument("--sandbox", action="store_true", help="start an emulated stack for this run (cli.sandbox)")
+    target.add_argument("--sandbox", action="store_true", help="start an emulated stack for this run (harness.sandbox)")
     target.add_argument("--url", default=os.environ.get("LLMC_UAT_URL"), help="MCP endpoint (env LLMC_UAT_URL)")
     target.add_argument("--token", default=os.environ.get("LLMC_UAT_TOKEN"), help="client token (env LLMC_UAT_TOKEN)")
     parser.add_argument("--conformance", action="store_true", help="also run the official conformance scenarios")
@@ -74,7 +74,7 @@ def _target(args: argparse.Namespace) -> Iterator[tuple[str, str]]:
     if not args.sandbox:
         yield args.url, args.token
         return
-    from cli.sandbox import Sandbox  # imported here: --url runs need no emulators
+    from harness.sandbox import Sandbox  # imported here: --url runs need no emulators
 
     started = time.perf_counter()
     # A small chunk delay makes streams arrive as several notifications, as real ones do.

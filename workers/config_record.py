@@ -8,7 +8,7 @@ and builds these records from the entry the child validated, every default fille
 
 Field names and meanings are those of ``shared.config.ProviderConfig`` and the
 ``shared.policies`` blocks; the worker reads nothing else. A field added there must be
-added here too: tests/unit/test_worker_memory.py compares the two field by field.
+added here too: tests/unit/workers/test_config_load_memory.py compares the two field by field.
 """
 
 from __future__ import annotations

@@ -14,7 +14,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-import httpx
+import yarl
 
 from cli.options import CommandRefused
 from shared.config import _NAME as NAME_PATTERN  # the one definition of a valid name
@@ -80,9 +80,9 @@ def check_name(name: str) -> str:
 def check_url(url: str) -> str:
     """An http(s) URL with a host, without a trailing slash; refused with the reason otherwise."""
     fix = f"write the full URL, e.g. {' or '.join(spec.default_base_url for spec in KINDS.values())}"
-    try:
-        parsed = httpx.URL(url.strip())
-    except (httpx.InvalidURL, ValueError):
+    try:  # yarl: the URL type aiohttp, the workers' client, builds every provider request from (D57)
+        parsed = yarl.URL(url.strip())
+    except (TypeError, ValueError):
         parsed = None
     if parsed is None or parsed.scheme not in ("http", "https") or not parsed.host or re.search(r"\s", url.strip()):
         raise CommandRefused(f"invalid base URL {url!r}: not an http:// or https:// URL; fix: {fix}")

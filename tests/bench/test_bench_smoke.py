@@ -20,9 +20,9 @@ from bench.fault_tally import fault_tally
 from bench.procs import RssSample
 from bench.profile import summarise_speedscope
 from bench.soak import FaultFeeder, rss_growth, taxonomy_types
-from cli.sandbox import EmulatorProcess
 from cli.stack import REPO_ROOT
 from emulators.control import EmulatorControl
+from harness.sandbox import EmulatorProcess
 
 
 @pytest.mark.integration

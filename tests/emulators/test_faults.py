@@ -6,6 +6,7 @@ import time
 from typing import Any
 
 import httpx
+import httpx2
 import orjson
 import pytest
 
@@ -285,7 +286,7 @@ def test_echo_key_in_error_spells_the_key_as_asked(http: httpx.Client, emu: Back
 
 
 def test_an_unknown_key_form_is_refused(controls: dict[str, EmulatorControl]) -> None:
-    with pytest.raises(httpx.HTTPStatusError):
+    with pytest.raises(httpx2.HTTPStatusError):  # EmulatorControl uses the MCP SDK's client
         controls["openai"].add_faults({"mode": "echo_key_in_error", "key_form": "rot13"})
 
 

@@ -19,8 +19,8 @@ from typing import Any
 
 import orjson
 
-from cli.sandbox import Sandbox
 from cli.stack import REPO_ROOT
+from harness.sandbox import Sandbox
 
 
 def rotating_address(index: int) -> str:

@@ -13,7 +13,7 @@ from typing import Any, TypeVar
 import httpx
 import pytest
 
-from cli.sandbox import Sandbox
+from harness.sandbox import Sandbox
 
 T = TypeVar("T")
 

@@ -16,7 +16,7 @@ import httpx
 from prometheus_client.parser import text_string_to_metric_families
 from prometheus_client.samples import Sample
 
-from cli.sandbox import Sandbox
+from harness.sandbox import Sandbox
 
 __all__ = ["Exposition", "scrape"]
 

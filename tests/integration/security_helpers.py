@@ -12,8 +12,8 @@ import httpx
 import orjson
 import pytest
 
-from cli.sandbox import Sandbox
 from cli.stack import Stack
+from harness.sandbox import Sandbox
 from shared.files import write_json_atomic
 from shared.settings import SecuritySettings
 from shared.tokens import hash_token, new_token

@@ -21,8 +21,8 @@ import httpx
 import orjson
 import pytest
 
-from cli.sandbox import Sandbox
 from cli.stack import REPO_ROOT
+from harness.sandbox import Sandbox
 from shared.files import write_json_atomic
 from shared.tokens import hash_token, new_token
 from tests.integration.conftest import clear_faults, inject, process_pid, run

@@ -16,7 +16,7 @@ import pytest
 from mcp.client.auth import OAuthClientProvider
 from mcp.shared.auth import OAuthClientInformationFull, OAuthClientMetadata, OAuthToken
 
-from cli.sandbox import Sandbox
+from harness.sandbox import Sandbox
 from tests.integration.abuse_helpers import cli
 from tests.integration.conftest import run
 from tests.integration.security_helpers import base_url, post

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from cli.sandbox import Sandbox, free_port
+from harness.sandbox import Sandbox, free_port
 
 pytestmark = pytest.mark.integration
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"

@@ -15,8 +15,8 @@ from typing import Any
 import pytest
 
 from bench.fault_tally import fault_tally
-from cli.sandbox import Sandbox
 from emulators.control import EmulatorControl
+from harness.sandbox import Sandbox
 from tests.integration.conftest import run
 
 pytestmark = pytest.mark.integration

@@ -20,7 +20,7 @@ import orjson
 import psutil
 import pytest
 
-from cli.sandbox import Sandbox
+from harness.sandbox import Sandbox
 from shared.settings import HttpLimits, SecuritySettings
 from tests.integration.conftest import process_pid, run
 from tests.integration.raw_http import Refusal, connect, get, open_idle, read_response, stream_header, wait_closed

@@ -20,7 +20,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from cli.sandbox import Sandbox
+from harness.sandbox import Sandbox
 from shared.settings import SecuritySettings
 from tests.integration.conftest import run
 from tests.integration.security_helpers import sandbox_with

@@ -9,8 +9,8 @@ from typing import Any
 import httpx
 import pytest
 
-from cli.sandbox import Sandbox
 from emulators.content import embedding_vector
+from harness.sandbox import Sandbox
 from tests.integration.conftest import inject, run
 
 pytestmark = pytest.mark.integration

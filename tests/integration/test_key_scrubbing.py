@@ -28,8 +28,8 @@ from typing import Any
 import httpx
 import pytest
 
-from cli.sandbox import Sandbox
 from emulators.faults import KEY_FORMS, key_in_form
+from harness.sandbox import Sandbox
 from tests.integration.conftest import clear_faults, inject, run
 
 pytestmark = pytest.mark.integration

@@ -10,9 +10,9 @@ from typing import Any
 
 import pytest
 
-from cli.sandbox import Sandbox
 from cli.stack import REPO_ROOT
 from emulators.control import EmulatorControl
+from harness.sandbox import Sandbox
 from tests.integration.conftest import run
 
 pytestmark = pytest.mark.integration

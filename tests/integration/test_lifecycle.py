@@ -24,8 +24,8 @@ from typing import Any
 import psutil
 import pytest
 
-from cli.sandbox import Sandbox
 from cli.stack import REPO_ROOT, scrubbed_environment
+from harness.sandbox import Sandbox
 from shared.hardening import record_path, start_time
 from tests.integration.conftest import run
 

@@ -15,8 +15,8 @@ from typing import Any
 import orjson
 import pytest
 
-from cli.sandbox import Sandbox, free_port, mcp_client
 from cli.stack import REPO_ROOT, scrubbed_environment
+from harness.sandbox import Sandbox, free_port, mcp_client
 from shared.link_auth import prove
 from shared.link_keys import ensure_link_key, load_curve_client
 from shared.link_session import LinkSession

@@ -20,8 +20,8 @@ import pytest
 from mcp import Client, StdioServerParameters
 from mcp.client.stdio import stdio_client
 
-from cli.sandbox import Sandbox
 from cli.stack import REPO_ROOT
+from harness.sandbox import Sandbox
 from shared.settings import SecuritySettings
 from shared.tool_names import TOOL_NAMES
 from tests.integration.abuse_helpers import audit_bytes, audit_files, audit_since, flood, rotating_address, tally

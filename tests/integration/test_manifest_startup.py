@@ -16,8 +16,8 @@ from pathlib import Path
 import orjson
 import pytest
 
-from cli.sandbox import free_port
 from cli.stack import REPO_ROOT, Stack
+from harness.sandbox import free_port
 from shared.manifest import CODE_DIRS, code_root, new_signing_keypair, sign_manifest
 from shared.settings import Settings
 

@@ -8,7 +8,7 @@ import httpx
 import orjson
 import pytest
 
-from cli.sandbox import Sandbox
+from harness.sandbox import Sandbox
 from tests.integration.conftest import run
 
 pytestmark = pytest.mark.integration

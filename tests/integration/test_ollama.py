@@ -17,8 +17,8 @@ from typing import Any
 import httpx
 import pytest
 
-from cli.sandbox import Sandbox, free_port
 from emulators.ollama_api import DEFAULT_MODELS
+from harness.sandbox import Sandbox, free_port
 from tests.integration.conftest import inject, run
 
 pytestmark = pytest.mark.integration

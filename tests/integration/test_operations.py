@@ -11,8 +11,8 @@ from typing import Any
 import httpx
 import pytest
 
-from cli.sandbox import Sandbox
 from cli.stack import REPO_ROOT
+from harness.sandbox import Sandbox
 from tests.integration.conftest import run
 
 pytestmark = pytest.mark.integration

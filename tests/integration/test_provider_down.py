@@ -17,8 +17,8 @@ from typing import Any
 
 import pytest
 
-from cli.sandbox import Sandbox, free_port
 from emulators.process import SingleEmulator
+from harness.sandbox import Sandbox, free_port
 from tests.integration.conftest import run
 
 pytestmark = pytest.mark.integration

@@ -10,7 +10,7 @@ from typing import Any
 import httpx
 import pytest
 
-from cli.sandbox import Sandbox
+from harness.sandbox import Sandbox
 from tests.integration.conftest import clear_faults, inject, run
 
 pytestmark = pytest.mark.integration

@@ -10,8 +10,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from cli.sandbox import Sandbox
 from cli.stack import REPO_ROOT
+from harness.sandbox import Sandbox
 from tests.integration.conftest import clear_faults, inject, process_pid, run
 from tests.integration.security_helpers import add_clients, base_url, post
 

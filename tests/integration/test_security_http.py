@@ -15,8 +15,8 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from cli.sandbox import Sandbox
 from cli.stack import REPO_ROOT
+from harness.sandbox import Sandbox
 from shared.settings import SecuritySettings
 from tests.integration.conftest import run
 from tests.integration.security_helpers import (

@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from cli.sandbox import free_port
 from cli.stack import REPO_ROOT
+from harness.sandbox import free_port
 
 pytestmark = pytest.mark.integration
 

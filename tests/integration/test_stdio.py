@@ -17,8 +17,8 @@ import pytest
 from mcp import Client, StdioServerParameters
 from mcp.client.stdio import stdio_client
 
-from cli.sandbox import Sandbox
 from cli.stack import REPO_ROOT
+from harness.sandbox import Sandbox
 from shared.files import write_json_atomic
 from shared.tool_names import TOOL_NAMES
 from tests.integration.conftest import run

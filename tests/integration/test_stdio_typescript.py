@@ -17,8 +17,8 @@ from collections.abc import Iterator
 import orjson
 import pytest
 
-from cli.sandbox import Sandbox
 from cli.stack import REPO_ROOT
+from harness.sandbox import Sandbox
 from tests.integration.security_helpers import base_url
 from uat.node_tools import UAT_DIR, tool_environment, tool_path
 

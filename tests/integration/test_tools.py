@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from cli.sandbox import Sandbox
+from harness.sandbox import Sandbox
 from shared.tool_names import TOOL_NAMES
 from tests.integration.conftest import run
 

@@ -31,8 +31,8 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
     ExportTraceServiceResponse,
 )
 
-from cli.sandbox import Sandbox
 from cli.stack import REPO_ROOT
+from harness.sandbox import Sandbox
 from tests.integration.conftest import run
 
 pytestmark = pytest.mark.integration
@@ -233,7 +233,7 @@ from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExport
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
-from cli.sandbox import mcp_client
+from harness.sandbox import mcp_client
 
 provider = TracerProvider(resource=Resource.create({"service.name": "trace-test-client"}))
 provider.add_span_processor(SimpleSpanProcessor(OTLPSpanExporter()))

@@ -15,9 +15,9 @@ from typing import Any
 import httpx
 import pytest
 
-from cli.sandbox import Sandbox
 from emulators.control import EmulatorControl
 from emulators.lmstudio_api import DEFAULT_MODELS
+from harness.sandbox import Sandbox
 from tests.integration.conftest import clear_faults, inject, run
 
 pytestmark = pytest.mark.integration

@@ -23,8 +23,8 @@ from typing import Any
 import psutil
 import pytest
 
-from cli.sandbox import free_port, mcp_client
 from cli.stack import REPO_ROOT
+from harness.sandbox import free_port, mcp_client
 from shared.files import write_json_atomic
 from shared.tokens import hash_token, new_token
 from tests.integration.conftest import run

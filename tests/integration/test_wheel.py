@@ -25,7 +25,7 @@ from typing import Any
 
 import pytest
 
-from cli.sandbox import free_port, mcp_client
+from harness.sandbox import free_port, mcp_client
 from shared.tool_names import GET_HEALTH
 
 pytestmark = [pytest.mark.integration, pytest.mark.wheel, pytest.mark.timeout(600)]

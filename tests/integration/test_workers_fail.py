@@ -11,8 +11,8 @@ import time
 
 import pytest
 
-from cli.sandbox import Sandbox
 from cli.stack import SUPERVISORD_CONF, scrubbed_environment
+from harness.sandbox import Sandbox
 from tests.integration.conftest import clear_faults, inject, process_pid, run
 
 pytestmark = pytest.mark.integration

@@ -10,7 +10,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from cli.sandbox import Sandbox
+from harness.sandbox import Sandbox
 from uat import run_uat
 from uat.conformance import EXPECTED_FAILURES, run_conformance
 from uat.matrix import ClientChoice, run_matrix

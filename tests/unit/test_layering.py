@@ -9,6 +9,16 @@ and each ``workers/providers/<kind>/kind.py``) may be read by the gateway and by
 ``shared.config``, because a kind is one folder. Of the project they import nothing but
 ``shared`` (a kind's options model uses pydantic, as ``shared`` does), and importing them
 loads no worker code (checked below).
+
+The STDIO front end (``stdio_front/``) is a third process: it reaches the gateway only
+over HTTP, as an MCP client, so it may import ``shared`` and nothing else of ours; what it
+and the gateway must spell alike (the transport header, the tool-error shape) is in
+``shared.front_contract``. Nothing of the gateway's, the workers' or shared imports it.
+
+The test/demo harness (``harness/``) and the docs generators (``docgen/``) are not part of
+any process the product runs: no product package imports them, except that the operator
+CLI's ``try`` and ``demo`` commands run the sandbox (so ``cli/try_cmd.py`` and
+``cli/stack_cmd.py`` may import ``harness``, and nothing in ``cli/`` imports ``docgen``).
 """
 
 from __future__ import annotations
@@ -22,7 +32,12 @@ import pytest
 
 from cli.stack import REPO_ROOT
 
-_FORBIDDEN = {"gateway": {"workers"}, "workers": {"gateway"}, "shared": {"gateway", "workers", "cli"}}
+# harness/ (sandbox, demo) and docgen/ (the docs generators) are tooling, not product code.
+_TOOLING = {"harness", "docgen"}
+_FORBIDDEN = {"gateway": {"workers", "stdio_front", *_TOOLING}, "workers": {"gateway", "stdio_front", *_TOOLING},
+              "shared": {"gateway", "workers", "cli", "stdio_front", *_TOOLING}, "emulators": _TOOLING}
+# A package whose imports of our own code are listed, not excluded: anything else is a violation.
+_ONLY = {"stdio_front": {"stdio_front", "shared"}}
 _PROVIDERS = REPO_ROOT / "workers" / "providers"
 # The declaration modules and the package inits Python runs on the way to them.
 _DECLARATIONS = [REPO_ROOT / "workers" / "__init__.py", _PROVIDERS / "__init__.py", _PROVIDERS / "registry.py",
@@ -78,3 +93,64 @@ def test_reading_kind_facts_loads_no_worker_code() -> None:
             " or m.endswith(('.adapter', '.adapters', '.base', '.http_base', '.openai_compatible'))))")
     out = subprocess.run([sys.executable, "-c", code], cwd=REPO_ROOT, capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def _our_packages(modules: set[str]) -> set[str]:
+    """The top-level names in ``modules`` that are packages of this repository (not libraries)."""
+    return {m.split(".")[0] for m in modules if (REPO_ROOT / m.split(".")[0] / "__init__.py").exists()}
+
+
+@pytest.mark.parametrize("package", sorted(_ONLY))
+def test_a_package_imports_only_what_it_may(package: str) -> None:
+    files = sorted((REPO_ROOT / package).rglob("*.py"))
+    assert files, f"{package}/ has no modules"
+    offenders = {str(path.relative_to(REPO_ROOT)): sorted(_our_packages(_imports(path)) - _ONLY[package])
+                 for path in files}
+    assert {k: v for k, v in offenders.items() if v} == {}
+
+
+def test_the_stdio_front_end_loads_no_gateway_or_worker_code() -> None:
+    """Kind declarations aside (``shared.errors`` reads them), nothing of the other processes is loaded."""
+    code = "import sys, stdio_front.front; print('\\n'.join(sys.modules))"
+    out = subprocess.run([sys.executable, "-c", code], cwd=REPO_ROOT, capture_output=True, text=True, check=True)
+    loaded = set(out.stdout.split())
+    assert "stdio_front.front" in loaded
+    other = {m for m in loaded if m.split(".")[0] in ("gateway", "workers", "cli", "zmq", "aiohttp")}
+    inits = {"workers", "workers.providers", *(f"workers.providers.{kind.parent.name}"
+                                               for kind in _PROVIDERS.glob("*/kind.py"))}
+    declarations = {m for m in other if _is_declaration(m) or m in inits}
+    assert sorted(other - declarations) == []
+
+
+# The operator commands that run the sandbox: `llm-caller try` and `llm-caller demo`.
+_HARNESS_COMMANDS = {"cli/try_cmd.py", "cli/stack_cmd.py"}
+
+
+def test_the_operator_cli_imports_the_harness_only_for_try_and_demo() -> None:
+    importers = {str(path.relative_to(REPO_ROOT)): sorted(_our_packages(_imports(path)) & _TOOLING)
+                 for path in sorted((REPO_ROOT / "cli").rglob("*.py"))}
+    importers = {k: v for k, v in importers.items() if v}
+    assert {k: v for k, v in importers.items() if k not in _HARNESS_COMMANDS or v != ["harness"]} == {}
+    assert set(importers) == _HARNESS_COMMANDS  # the rule names files that still need it
+
+
+# HTTP client libraries, and which each shipped package may use (decision D57): provider calls
+# go through aiohttp alone, in workers/http_client.py (the assistant's probe reuses it); httpx2
+# comes with the MCP SDK and serves its client side; the CLI polls its own gateway with urllib;
+# httpx is for tests and the benchmark only.
+_HTTP_CLIENTS = ("aiohttp", "httpx", "httpx2", "requests", "urllib3", "urllib.request", "http.client")
+_HTTP_ALLOWED = {"shared": set(), "gateway": set(), "workers": {"aiohttp"}, "cli": {"urllib.request"},
+                 "stdio_front": {"httpx2"}, "harness": {"httpx2"}, "emulators": {"httpx2"}}
+_PROVIDER_CLIENT = "workers/http_client.py"
+
+
+def _http_clients(path: Path) -> set[str]:
+    return {lib for lib in _HTTP_CLIENTS for m in _imports(path) if m == lib or m.startswith(f"{lib}.")}
+
+
+def test_one_http_client_library_for_provider_calls() -> None:
+    used = {str(path.relative_to(REPO_ROOT)): _http_clients(path)
+            for package in _HTTP_ALLOWED for path in sorted((REPO_ROOT / package).rglob("*.py"))}
+    assert {k: sorted(v - _HTTP_ALLOWED[k.split("/")[0]]) for k, v in used.items()
+            if v - _HTTP_ALLOWED[k.split("/")[0]]} == {}
+    assert sorted(k for k, v in used.items() if "aiohttp" in v) == [_PROVIDER_CLIENT]

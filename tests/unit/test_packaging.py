@@ -9,13 +9,21 @@ from pathlib import Path
 from cli.stack import CODE_ROOT, SUPERVISORD_CONF, scrubbed_environment
 from shared.settings import Settings
 
-_PACKAGES = ("cli", "gateway", "shared", "workers", "emulators")
+_SETUPTOOLS = tomllib.loads((CODE_ROOT / "pyproject.toml").read_text(encoding="utf-8"))["tool"]["setuptools"]
+# The top-level packages the wheel ships ([tool.setuptools.packages.find] include = ["cli*", ...]).
+_PACKAGES = tuple(pattern.rstrip("*") for pattern in _SETUPTOOLS["packages"]["find"]["include"])
 
 
 def _package_data() -> dict[str, list[str]]:
-    table = tomllib.loads((CODE_ROOT / "pyproject.toml").read_text(encoding="utf-8"))
-    data: dict[str, list[str]] = table["tool"]["setuptools"].get("package-data", {})
+    data: dict[str, list[str]] = _SETUPTOOLS.get("package-data", {})
     return data
+
+
+def test_every_top_level_package_ships() -> None:
+    """A package folder in the checkout but not in the wheel would break an installed `llm-caller`."""
+    # Checkout-only: the tests, the benchmark, UAT and the docs generators.
+    local = {p.parent.name for p in CODE_ROOT.glob("*/__init__.py")} - {"tests", "bench", "uat", "docgen"}
+    assert sorted(local - set(_PACKAGES)) == []
 
 
 def _declared(path: Path, package_data: dict[str, list[str]]) -> bool:

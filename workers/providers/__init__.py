@@ -18,7 +18,7 @@ Adding a kind ``NAME``:
 2. One entry in ``registry.py``.
 3. Outside the code: its emulator (``emulators/``) and its provider in
    ``emulators/providers.json``; config examples if it should ship in them; regenerate
-   ``docs/interface.md`` (``python -m cli.docs_gen --write``) and ``config/schema/``
-   (``llm-caller config schema``). ``tests/unit/test_kind_registry.py`` fails if the name is
+   ``docs/interface.md`` (``python -m docgen --write``) and ``config/schema/``
+   (``llm-caller config schema``). ``tests/unit/workers/providers/test_registry.py`` fails if the name is
    spelled as a string anywhere else in the code.
 """
