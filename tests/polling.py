@@ -17,7 +17,7 @@ __all__ = ["wait_until", "wait_until_async"]
 T = TypeVar("T")
 
 
-def wait_until(predicate: Callable[[], T], timeout_s: float, what: str, interval_s: float = 0.05) -> T:
+def wait_until(predicate: Callable[[], T], timeout_s: float, what: str, interval_s: float = 0.02) -> T:
     """Call ``predicate`` until it returns something truthy, and return that.
 
     Raises ``AssertionError`` naming ``what`` (the condition, e.g. "the openai worker is
@@ -34,7 +34,7 @@ def wait_until(predicate: Callable[[], T], timeout_s: float, what: str, interval
 
 
 async def wait_until_async(
-    predicate: Callable[[], T | Awaitable[T]], timeout_s: float, what: str, interval_s: float = 0.05
+    predicate: Callable[[], T | Awaitable[T]], timeout_s: float, what: str, interval_s: float = 0.02
 ) -> T:
     """``wait_until`` inside an event loop: other tasks run between polls.
 
