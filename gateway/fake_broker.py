@@ -14,13 +14,15 @@ handler may also raise one directly (a call that fails before any output)::
 
 A ``Hold`` in the sequence makes the worker send nothing until the test releases it
 (a slow provider, or a call in flight to cancel); like the real broker's deadline, a hold
-that outlasts the call's ``timeout_s`` ends the call with ``timeout``. A handler written
-as a generator runs lazily, event by event, so it can change worker state mid-call (e.g.
-mark the worker down just before raising ``WorkerLost``).
+that outlasts the call's ``timeout_s`` ends the call with ``timeout``. ``holding`` lists
+the request ids of calls waiting in a hold: a test polls it instead of sleeping. A handler
+written as a generator runs lazily, event by event, so it can change worker state mid-call
+(e.g. mark the worker down just before raising ``WorkerLost``).
 
 Workers are up and ready unless a test says otherwise through ``worker(name)`` (set
-``up``, ``circuit``, ``models``). Every call is recorded in ``calls``; a call whose
-generator the service closed before the reply (the caller went away) in ``closed``.
+``up``, ``circuit``, ``models``). Every call is recorded in ``calls``; a call that ended
+without its reply or error (closed early, cancelled, past its deadline: the real broker
+sends CANCEL then) in ``closed``.
 """
 
 from __future__ import annotations
