@@ -12,27 +12,44 @@ handler may also raise one directly (a call that fails before any output)::
 
     service = GatewayService(providers, FakeBroker(handler))
 
+A ``Hold`` in the sequence makes the worker send nothing until the test releases it
+(a slow provider, or a call in flight to cancel); like the real broker's deadline, a hold
+that outlasts the call's ``timeout_s`` ends the call with ``timeout``. ``holding`` lists
+the request ids of calls waiting in a hold: a test polls it instead of sleeping. A handler
+written as a generator runs lazily, event by event, so it can change worker state mid-call
+(e.g. mark the worker down just before raising ``WorkerLost``).
+
 Workers are up and ready unless a test says otherwise through ``worker(name)`` (set
-``up``, ``circuit``, ``models``). Every call is recorded in ``calls``; a call whose
-generator the service closed before the reply (the caller went away) in ``closed``.
+``up``, ``circuit``, ``models``). Every call is recorded in ``calls``; a call that ended
+without its reply or error (closed early, cancelled, past its deadline: the real broker
+sends CANCEL then) in ``closed``.
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncGenerator, Callable, Iterable
-from dataclasses import dataclass
+from collections.abc import AsyncGenerator, Callable, Iterable, Iterator
+from dataclasses import dataclass, field
 from typing import Any
 
 from gateway.broker_base import BrokerEvent
 from gateway.worker_state import WorkerState
 from shared import errors
 from shared.messages import Op
+from shared.models import TextDelta
 
-__all__ = ["FakeBroker", "FakeCall", "FakeEvent", "FakeHandler"]
+__all__ = ["FakeBroker", "FakeCall", "FakeEvent", "FakeHandler", "Hold"]
 
-FakeEvent = BrokerEvent | errors.LLMCallerError
+
+@dataclass(frozen=True, slots=True)
+class Hold:
+    """The worker sends nothing until ``release`` is set (never, unless a test sets it)."""
+
+    release: asyncio.Event = field(default_factory=asyncio.Event)
+
+
+FakeEvent = BrokerEvent | errors.LLMCallerError | Hold
 FakeHandler = Callable[["FakeCall"], Iterable[FakeEvent]]
 
 
@@ -56,6 +73,7 @@ class FakeBroker:
         self._workers: dict[str, WorkerState] = {}
         self.calls: list[FakeCall] = []
         self.closed: list[str | None] = []
+        self.holding: list[str | None] = []  # request ids of calls now waiting in a ``Hold``
 
     def worker(self, name: str) -> WorkerState:
         state = self._workers.get(name)
@@ -63,6 +81,10 @@ class FakeBroker:
             state = WorkerState(name=name, up=True, status="ready")
             self._workers[name] = state
         return state
+
+    def workers(self) -> list[WorkerState]:
+        """Every worker asked about so far, as ``WorkerBroker.workers`` (read by the metrics collector)."""
+        return list(self._workers.values())
 
     def now(self) -> float:
         return self._clock()
@@ -75,15 +97,37 @@ class FakeBroker:
         self.calls.append(call)
         if not self.worker(provider).up:
             raise errors.Unavailable(f"the {provider} worker is not running", provider=provider)
-        finished = False
+        deadline = asyncio.get_running_loop().time() + timeout_s
+        ended = False  # the worker sent its reply or its error: nothing left to cancel
         try:
-            for event in self._handler(call):
+            for event in self._answers(call):
+                if isinstance(event, Hold):
+                    await self._hold(call, event, deadline)
+                    continue
+                ended = not isinstance(event, TextDelta)
                 if isinstance(event, errors.LLMCallerError):
                     raise event
-                finished = isinstance(event, dict)
                 yield event
                 await asyncio.sleep(0)  # a real stream hands control back between frames
-        except GeneratorExit:
-            if not finished:
+        finally:
+            if not ended:  # closed early, cancelled or past its deadline: the real broker sends CANCEL
                 self.closed.append(request_id)
-            raise
+
+    def _answers(self, call: FakeCall) -> Iterator[FakeEvent]:
+        """The handler's events; an error it raises instead of returning is its last event."""
+        try:
+            yield from self._handler(call)
+        except errors.LLMCallerError as exc:
+            yield exc
+
+    async def _hold(self, call: FakeCall, hold: Hold, deadline: float) -> None:
+        """Wait for the test to release ``hold``; past the call's deadline, fail as the real broker does."""
+        self.holding.append(call.request_id)
+        try:
+            async with asyncio.timeout_at(deadline):
+                await hold.release.wait()
+        except TimeoutError:
+            raise errors.Timeout(f"{call.provider} did not finish within the call's deadline",
+                                 provider=call.provider) from None
+        finally:
+            self.holding.remove(call.request_id)

@@ -25,7 +25,7 @@ def wait_for_file(path: Path, proc: subprocess.Popen[bytes], timeout_s: float = 
             return dict(json.loads(path.read_text()))
         if proc.poll() is not None:
             raise AssertionError(f"emulators exited early: {proc.stderr.read() if proc.stderr else ''!r}")
-        time.sleep(0.02)
+        time.sleep(0.02)  # poll interval: waiting for the ports file
     raise AssertionError("no ports file")
 
 

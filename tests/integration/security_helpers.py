@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import time
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from typing import Any
 
 import httpx
@@ -17,6 +17,7 @@ from harness.sandbox import Sandbox
 from shared.files import write_json_atomic
 from shared.settings import SecuritySettings
 from shared.tokens import hash_token, new_token
+from tests.polling import wait_until
 
 ERAS = ("2025-11-25", "2026-07-28")
 _INIT_PARAMS = {"protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}}
@@ -52,9 +53,36 @@ def add_clients(box: Sandbox, **entries: dict[str, Any]) -> dict[str, str]:
     tokens = {name: new_token() for name in entries}
     for name, extra in entries.items():
         registry["clients"][name] = {"token_sha256": hash_token(tokens[name]), **extra}
+    since = now_iso()
     write_json_atomic(registry_file, registry, mode=0o600)
-    time.sleep(1.3)  # the gateway re-reads the registry at most once a second
+    wait_registry_reloaded(box, since)
     return tokens
+
+
+def now_iso() -> str:
+    """The time now as log lines and audit events write it (UTC, milliseconds)."""
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+
+
+def wait_registry_reloaded(box: Sandbox, since: str) -> None:
+    """Until the gateway has re-read its client registry at or after ``since`` (taken before the change).
+
+    The gateway looks at the file when it checks a credential, at most once a second: keep
+    presenting the demo client's token until the gateway's log says it reloaded.
+    """
+    def reloaded() -> bool:
+        post(box, ERAS[1], box.token)
+        return any(ts >= since for ts in _event_times(box, "registry_reloaded"))
+
+    wait_until(reloaded, 10, "the gateway re-read the client registry", interval_s=0.1)
+
+
+def _event_times(box: Sandbox, event: str) -> list[str]:
+    """The times of the gateway's log lines for ``event``, in its log and the rotated ones."""
+    marker = event.encode()
+    lines = [line for path in box.log_dir.glob("gateway.log*") for line in path.read_bytes().splitlines()
+             if marker in line and line.startswith(b"{")]
+    return [str(record["ts"]) for record in map(orjson.loads, lines) if record.get("event") == event]
 
 
 def mcp_headers(era: str, token: str | None = None, **extra: str) -> dict[str, str]:

@@ -27,6 +27,7 @@ from shared.files import write_json_atomic
 from shared.tokens import hash_token, new_token
 from tests.integration.conftest import clear_faults, inject, process_pid, run
 from tests.integration.exposition import Exposition, scrape
+from tests.polling import wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -57,7 +58,7 @@ def _tool_calls(box: Sandbox, trace_id: str, *, settle_s: float = 0.3, timeout_s
         lines = [record for line in (box.log_dir / "gateway.log").read_text().splitlines()
                  if (record := orjson.loads(line)).get("event") == "tool_call" and record.get("trace_id") == trace_id]
         if lines:
-            time.sleep(settle_s)  # a duplicate would be written at the same moment
+            time.sleep(settle_s)  # a negative check: a duplicate would be written at the same moment
             again = [r for line in (box.log_dir / "gateway.log").read_text().splitlines()
                      if (r := orjson.loads(line)).get("event") == "tool_call" and r.get("trace_id") == trace_id]
             for record in again:
@@ -246,7 +247,9 @@ def test_worker_counters_survive_a_worker_kill(abox: Sandbox) -> None:
     abox.wait_workers_up()
     after = _await_metric(abox, "llmc_worker_restarts_total", lambda v: v == restarts_before + 1,
                           provider="anthropic")
-    time.sleep(4 * 0.25)  # a few heartbeats from the new process, which counts from zero
+    # The new process counts from zero: once the gateway holds its counters, the totals must not have dropped.
+    wait_until(lambda: _own_counters(abox, "anthropic").get("attempts") == 0, 10,
+               "the gateway holds the new anthropic worker's own counters")
     after = scrape(abox)
     after.show(attempts, provider="anthropic")
     after.show("llmc_worker_restarts_total", provider="anthropic")
@@ -255,6 +258,13 @@ def test_worker_counters_survive_a_worker_kill(abox: Sandbox) -> None:
     grown = _await_metric(abox, attempts, lambda v: v >= before.value(attempts, provider="anthropic") + 1,
                           provider="anthropic")
     grown.show(attempts, provider="anthropic")
+
+
+def _own_counters(box: Sandbox, provider: str) -> dict[str, int]:
+    """The counters of ``provider``'s current worker process, as getHealth reports its last heartbeat."""
+    health = run(_call(box, "getHealth", {}, _traceparent()[1]))
+    counters: dict[str, int] = next(w for w in health["workers"] if w["provider"] == provider)["counters"]
+    return counters
 
 
 def _await(check: Any, message: str, timeout_s: float = 15.0) -> None:

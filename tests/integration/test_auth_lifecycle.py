@@ -6,7 +6,6 @@ run as separate processes against its config and run folders, as on a real insta
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -19,11 +18,10 @@ from mcp.shared.auth import OAuthClientInformationFull, OAuthClientMetadata, OAu
 from harness.sandbox import Sandbox
 from tests.integration.abuse_helpers import cli
 from tests.integration.conftest import run
-from tests.integration.security_helpers import base_url, post
+from tests.integration.security_helpers import base_url, now_iso, post, wait_registry_reloaded
 
 pytestmark = pytest.mark.integration
 
-RELOAD_S = 1.3  # the gateway re-reads the registry at most once a second
 
 
 @pytest.fixture(scope="module")
@@ -62,13 +60,15 @@ def _statuses(box: Sandbox, tokens: dict[str, str]) -> dict[str, int]:
 @pytest.mark.parametrize("change", ["rotate", "remove+add", "disable", "disable+enable"])
 def test_a_client_change_ends_every_session_token_issued_before(box: Sandbox, change: str) -> None:
     name = f"c-{change.replace('+', '-')}"
+    since = now_iso()
     token = _add(box, name)
-    time.sleep(RELOAD_S)
+    wait_registry_reloaded(box, since)
     sessions = _sessions(box, name, token)
     before = _statuses(box, sessions)
+    since = now_iso()
     for step in change.split("+"):
         _operator(box, "clients", step, name, *(["--print-token"] if step in ("rotate", "add") else []))
-    time.sleep(RELOAD_S)
+    wait_registry_reloaded(box, since)
     after = {how: post(box, "2026-07-28", t) for how, t in sessions.items()}
     print(f"\n{change}: session tokens before {before}, after "
           f"{ {how: (r.status_code, r.json()['error_description'][:70]) for how, r in after.items()} }")

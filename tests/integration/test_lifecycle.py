@@ -28,6 +28,7 @@ from cli.stack import REPO_ROOT, scrubbed_environment
 from harness.sandbox import Sandbox
 from shared.hardening import record_path, start_time
 from tests.integration.conftest import run
+from tests.polling import wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -91,7 +92,7 @@ def _stray_worker(box: Sandbox) -> subprocess.Popen[bytes]:
         deadline = time.monotonic() + 20
         while not record.exists() and stray.poll() is None and time.monotonic() < deadline:
             time.sleep(0.05)
-        time.sleep(0.5)  # past its start-up either way
+        time.sleep(0.5)  # a negative check: it stays up past its start-up (it has no line to wait for)
         assert stray.poll() is None, "the hand-started worker exited"
     except BaseException:
         stray.kill()
@@ -104,7 +105,9 @@ def _decoys(box: Sandbox) -> list[subprocess.Popen[bytes]]:
     """Processes named in pid records that must never be signalled: a reused pid, a stranger's command."""
     reused = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)", "-m", "workers", "decoy"])
     stranger = subprocess.Popen(["sleep", "120"])
-    time.sleep(0.2)
+    commands = {reused: b"decoy", stranger: b"sleep\x00120"}  # until exec, /proc shows this test's own command line
+    wait_until(lambda: all(mark in Path(f"/proc/{p.pid}/cmdline").read_bytes() for p, mark in commands.items()),
+               10, "both decoys run their own commands")
     folder = box.stack.settings.run_dir / "pids"
     folder.mkdir(mode=0o700, exist_ok=True)
     started = {p.pid: start_time(p.pid) for p in (reused, stranger)}
@@ -137,7 +140,7 @@ def test_sigkill_of_supervisord_then_down_stops_the_orphans_and_removes_the_keys
             decoys = _decoys(box)
             started_here += [stray, *decoys]
             pids = [*_sigkill_supervisord(box), stray.pid]
-            time.sleep(1.0)
+            time.sleep(1.0)  # part of the scenario: the orphans run on for a while, as after a real crash
             alive = [pid for pid in pids if _alive(pid)]
             print(f"\n1 s after SIGKILL of supervisord: {len(alive)} of {len(pids)} gateway/worker processes "
                   f"alive; key files {_key_files(box)}; port in use: {not _port_free(box.stack.settings.port)}")
@@ -277,8 +280,7 @@ def test_gateway_and_workers_dump_no_core_even_when_allowed_and_crashed(lbox: Sa
     except PermissionError:
         print("the worker's hard core limit 0 cannot be raised again from outside (EPERM)")
     os.kill(worker, signal.SIGSEGV)
-    _wait_dead([worker], 10)
-    time.sleep(1.0)
+    _wait_dead([worker], 10)  # a core is written before its process becomes a zombie (as for the control)
     written = _cores(REPO_ROOT) - before
     try:
         sizes = {p.name: p.stat().st_size for p in written}
@@ -352,7 +354,8 @@ def _link_failures(box: Sandbox) -> int:
 
 
 def test_only_the_configured_provider_gets_a_worker(lmbox: Sandbox) -> None:
-    time.sleep(5)  # longer than the ~4 s in which an unconfigured worker would retry its handshake
+    # A negative check: longer than the ~4 s in which an unconfigured worker would retry its handshake.
+    time.sleep(5)
     programs = _program_pids(lmbox)
     rss = {name: psutil.Process(pid).memory_info().rss / 2**20 for name, pid in programs.items()}
     print(f"\nonly LM Studio configured: programs {sorted(programs)}; RSS MB "

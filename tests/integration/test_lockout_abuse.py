@@ -13,7 +13,7 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from typing import Any
 
 import httpx
 import pytest
@@ -26,7 +26,8 @@ from shared.settings import SecuritySettings
 from shared.tool_names import TOOL_NAMES
 from tests.integration.abuse_helpers import audit_bytes, audit_files, audit_since, flood, rotating_address, tally
 from tests.integration.conftest import run
-from tests.integration.security_helpers import add_clients, base_url, post, sandbox_with
+from tests.integration.security_helpers import add_clients, base_url, now_iso, post, sandbox_with
+from tests.polling import wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -40,10 +41,6 @@ LOG_LIMITS = {"LLMC_LOG_MAX_BYTES": "64KB", "LLMC_LOG_BACKUPS": "3"}
 def box() -> Iterator[Sandbox]:
     with sandbox_with(SECURITY, heartbeat_s=0.25, env=LOG_LIMITS) as sandbox:
         yield sandbox
-
-
-def _now_iso() -> str:
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
 
 
 async def _health(box: Sandbox, token: str) -> bool:
@@ -89,10 +86,20 @@ def test_a_flood_of_bad_tokens_locks_out_no_valid_client(box: Sandbox) -> None:
     assert after == [429] * 3  # the attacker stays throttled
 
 
+def _accounted(box: Sandbox, since: str) -> tuple[int, list[dict[str, Any]], list[dict[str, Any]],
+                                                list[dict[str, Any]]]:
+    """Failures the audit trail accounts for since ``since``: (count, events, auth_failures, auth_failed)."""
+    events = audit_since(box, since)
+    summaries = [e for e in events if e["event"] == "auth_failures" and e["first_at"] >= since]
+    firsts = [e for e in events if e["event"] == "auth_failed"]
+    return sum(e["failures"] for e in summaries) + len(firsts) - len(summaries), events, summaries, firsts
+
+
 @pytest.mark.timeout(300)  # two counting windows of waiting, plus the flood itself
 def test_ten_thousand_failures_add_little_to_the_audit_trail_and_it_rotates(box: Sandbox) -> None:
-    time.sleep(SECURITY.lockout_window_s + 1.5)  # let earlier tests' counting window close first
-    since, before = _now_iso(), audit_bytes(box)
+    # A wait for time itself: earlier tests' counting window must close before this one's failures count.
+    time.sleep(SECURITY.lockout_window_s + 1.5)
+    since, before = now_iso(), audit_bytes(box)
     valid: list[tuple[int, float]] = []  # a valid client calling on during the flood: (status, seconds)
     flooding = threading.Event()
     flooding.set()
@@ -101,7 +108,7 @@ def test_ten_thousand_failures_add_little_to_the_audit_trail_and_it_rotates(box:
         while flooding.is_set():
             began = time.monotonic()
             valid.append((post(box, "2026-07-28", box.token).status_code, time.monotonic() - began))
-            time.sleep(0.05)
+            time.sleep(0.05)  # the valid client's pace during the flood, not a wait for something
 
     caller = threading.Thread(target=valid_calls)
     caller.start()
@@ -114,12 +121,11 @@ def test_ten_thousand_failures_add_little_to_the_audit_trail_and_it_rotates(box:
     took = time.monotonic() - started
     latencies = sorted(seconds for _, seconds in valid)
     flooded = audit_bytes(box) - before
-    time.sleep(SECURITY.lockout_window_s + 1.5)  # the last window's summary is written when it ends
+    # The last window's summary is written when that window ends.
+    wait_until(lambda: _accounted(box, since)[0] >= 10_000, SECURITY.lockout_window_s + 10,
+               "the last window's auth_failures summary is in the audit trail", interval_s=0.5)
     added = audit_bytes(box) - before
-    events = audit_since(box, since)
-    summaries = [e for e in events if e["event"] == "auth_failures" and e["first_at"] >= since]
-    firsts = [e for e in events if e["event"] == "auth_failed"]
-    counted = sum(e["failures"] for e in summaries) + len(firsts) - len(summaries)
+    counted, events, summaries, firsts = _accounted(box, since)
     print(f"\n10,000 bad tokens from rotating 127/8 addresses in {took:.1f}s ({10_000 / took:.0f}/s): "
           f"{tally(statuses)}; audit.jsonl grew {flooded} bytes during the flood, {added} bytes with the "
           f"summaries; {len(events)} lines ({len(firsts)} auth_failed, {len(summaries)} auth_failures) "

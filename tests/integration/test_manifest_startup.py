@@ -196,7 +196,7 @@ def test_refused_start_runs_no_planted_code_does_not_loop_and_status_says_why(
         time.sleep(0.5)
     settled_s = time.monotonic() - started
     first = _attempts(stack.settings.log_dir)
-    time.sleep(5)  # long enough for supervisord's back-off to start any program again
+    time.sleep(5)  # a negative check: long enough for supervisord's back-off to start any program again
     later = _attempts(stack.settings.log_dir)
     later_states = {p["name"]: p["statename"] for p in stack.processes()}
     status = subprocess.run([sys.executable, "-m", "cli.main", "status"], capture_output=True, text=True,

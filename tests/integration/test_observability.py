@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import time
-
 import httpx
 import orjson
 import pytest
 
 from harness.sandbox import Sandbox
 from tests.integration.conftest import run
+from tests.polling import wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -28,14 +27,19 @@ def _sample(text: str, prefix: str, *, required: bool = True) -> float:
     return sum(float(line.rsplit(" ", 1)[1]) for line in lines)
 
 
+def _tool_call_lines(box: Sandbox) -> int:
+    return (box.log_dir / "gateway.log").read_text().count('"event":"tool_call"')
+
+
 def test_every_log_line_is_json_with_the_required_fields(box: Sandbox) -> None:
     async def scenario() -> None:
         async with box.client() as client:
             await client.call_tool("chat", {"prompt": "log me", "provider": "anthropic"})
             await client.call_tool("chat", {"prompt": "x", "provider": "nope"})
 
+    logged = _tool_call_lines(box)
     run(scenario())
-    time.sleep(0.3)
+    wait_until(lambda: _tool_call_lines(box) >= logged + 2, 5, "both calls' tool_call lines are in gateway.log")
     calls = []
     for name in ("gateway.log", "worker-openai.log", "worker-anthropic.log", "worker-lmstudio.log"):
         for line in (box.log_dir / name).read_text().splitlines():

@@ -14,6 +14,7 @@ import pytest
 from cli.stack import REPO_ROOT
 from harness.sandbox import Sandbox
 from tests.integration.conftest import run
+from tests.polling import wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -122,6 +123,15 @@ def test_restart_takes_a_worker_by_either_name_and_lists_valid_names(obox: Sandb
     obox.wait_workers_up()
 
 
+def _gateway_logs(box: Sandbox) -> list[str]:
+    return sorted(p.name for p in box.log_dir.glob("gateway.log*"))
+
+
+def _anthropic_log(box: Sandbox) -> str:
+    """The anthropic worker's log with its rotated files."""
+    return "".join(p.read_text() for p in box.log_dir.glob("worker-anthropic.log*"))
+
+
 def test_logs_rotate_and_keep_only_the_configured_backups(obox: Sandbox) -> None:
     async def many() -> None:
         async with obox.client() as client:
@@ -129,13 +139,11 @@ def test_logs_rotate_and_keep_only_the_configured_backups(obox: Sandbox) -> None
                 await client.call_tool("chat", {"prompt": f"rotate {index}", "provider": "anthropic"})
 
     run(many())
-    time.sleep(0.5)
-    names = sorted(p.name for p in obox.log_dir.glob("gateway.log*"))
-    assert names == ["gateway.log", "gateway.log.1", "gateway.log.2"], names
+    rotated = ["gateway.log", "gateway.log.1", "gateway.log.2"]
+    wait_until(lambda: _gateway_logs(obox) == rotated and '"level":"debug"' in _anthropic_log(obox), 5,
+               f"the gateway's log files are {rotated} and the anthropic worker logged at debug level")
     # supervisord rotates after a write that crosses the limit, and the log thread writes the
     # lines of one 50 ms window at once (D18): a file may overshoot by one such write.
     assert all(p.stat().st_size <= 4096 + 16 * 1024 for p in obox.log_dir.glob("gateway.log*"))
-    debug = (obox.log_dir / "worker-anthropic.log").read_text() + "".join(
-        p.read_text() for p in obox.log_dir.glob("worker-anthropic.log.*"))
-    assert '"level":"debug"' in debug  # the per-process level override reached that worker only
+    assert '"level":"debug"' in _anthropic_log(obox)  # the per-process level override reached that worker only
     assert '"level":"debug"' not in (obox.log_dir / "worker-openai.log").read_text()

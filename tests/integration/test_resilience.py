@@ -12,6 +12,7 @@ import pytest
 
 from harness.sandbox import Sandbox
 from tests.integration.conftest import clear_faults, inject, run
+from tests.polling import wait_until, wait_until_async
 
 pytestmark = pytest.mark.integration
 
@@ -57,6 +58,14 @@ def _reset_stats(box: Sandbox) -> None:
 def _requests(box: Sandbox, provider: str) -> int:
     count: int = httpx.get(f"{box.emulators.url(provider)}/_emulator/stats").json()["requests"]
     return count
+
+
+async def _open_circuit(client: Any, provider: str) -> dict[str, Any] | None:
+    """``provider``'s worker in getHealth if it reports its circuit open, else None."""
+    health = await client.call_tool("getHealth", {})
+    assert health.structured_content is not None
+    worker: dict[str, Any] = next(w for w in health.structured_content["workers"] if w["provider"] == provider)
+    return worker if worker["circuit"].get("state") == "open" else None
 
 
 async def _call(box: Sandbox, tool: str, arguments: dict[str, Any]) -> dict[str, Any]:
@@ -122,11 +131,8 @@ def test_circuit_opens_shows_in_health_and_is_skipped(rbox: Sandbox) -> None:
             for _ in range(2):  # 3 tries each at openai, then fallback: 6 failures > threshold 4
                 result = await client.call_tool("chat", {"prompt": "x"})
                 assert result.structured_content and result.structured_content["provider"] == "anthropic"
-            await asyncio.sleep(0.5)  # a heartbeat carries the circuit state
-            health = await client.call_tool("getHealth", {})
-            assert health.structured_content is not None
-            openai = next(w for w in health.structured_content["workers"] if w["provider"] == "openai")
-            assert openai["circuit"]["state"] == "open", openai
+            openai = await wait_until_async(lambda: _open_circuit(client, "openai"), 5,
+                                            "a heartbeat reports the openai circuit open")
             assert openai["counters"]["retries"] >= 2
             before = _requests(rbox, "openai")
             skipped = await client.call_tool("chat", {"prompt": "x"})
@@ -136,9 +142,10 @@ def test_circuit_opens_shows_in_health_and_is_skipped(rbox: Sandbox) -> None:
 
     run(scenario())
     clear_faults(rbox)
-    time.sleep(1.6)  # cooldown; the next call is the half-open probe and closes the circuit
-    out = run(_call(rbox, "chat", {"prompt": "x", "provider": "openai"}))
-    assert out.get("provider") == "openai", out
+    # Refused at once while the circuit is open; once its 1.5 s cooldown is over, the next call
+    # is the half-open probe, which succeeds and closes the circuit.
+    wait_until(lambda: run(_call(rbox, "chat", {"prompt": "x", "provider": "openai"})).get("provider") == "openai",
+               5, "a call to openai is served after the cooldown", interval_s=0.1)
 
 
 @pytest.mark.parametrize("mode", ["legacy", "2026-07-28"])
@@ -212,7 +219,8 @@ def test_worker_killed_mid_call_with_a_fallback_fails_worker_lost_then_routes_ar
     async def scenario() -> tuple[dict[str, Any], dict[str, Any]]:
         async with rbox.client() as client:
             call = asyncio.create_task(client.call_tool("chat", {"prompt": "slow one"}))
-            await asyncio.sleep(0.5)  # accepted by the openai worker, waiting on the provider
+            await wait_until_async(lambda: _requests(rbox, "openai") >= 1, 10,
+                                   "the openai worker sent the call to its provider")
             os.kill(process_pid(rbox, "worker-openai"), signal.SIGKILL)
             first = await asyncio.wait_for(call, 10)
             second = await client.call_tool("chat", {"prompt": "next one"})

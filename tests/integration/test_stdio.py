@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import subprocess
 import sys
@@ -22,7 +23,7 @@ from harness.sandbox import Sandbox
 from shared.files import write_json_atomic
 from shared.tool_names import TOOL_NAMES
 from tests.integration.conftest import run
-from tests.integration.security_helpers import add_clients, audit_events, base_url
+from tests.integration.security_helpers import add_clients, audit_events, base_url, now_iso, wait_registry_reloaded
 
 pytestmark = pytest.mark.integration
 
@@ -223,8 +224,9 @@ def test_a_client_disabled_mid_run_gets_an_auth_error(box: Sandbox) -> None:
             registry_file = box.stack.settings.registry_file
             registry = orjson.loads(registry_file.read_bytes())
             registry["clients"]["fickle"]["disabled"] = True
+            since = now_iso()
             write_json_atomic(registry_file, registry, mode=0o600)
-            time.sleep(1.3)  # the gateway re-reads the registry at most once a second
+            await asyncio.to_thread(wait_registry_reloaded, box, since)
             after = await client.call_tool("getHealth", {})
         return [before, after]
 

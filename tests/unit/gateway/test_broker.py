@@ -21,6 +21,7 @@ from shared.link_session import LinkSession
 from shared.messages import Op
 from shared.models import TextDelta
 from shared.protocol import Command
+from tests.polling import wait_until_async
 from tests.unit.link_fakes import LINK_KEY, FakeWorker
 
 PROVIDERS = ("openai", "anthropic")
@@ -46,6 +47,15 @@ def run_with_broker(
 async def collect(events: AsyncGenerator[Any, None]) -> list[Any]:
     async with contextlib.aclosing(events) as stream:
         return [e async for e in stream]
+
+
+async def _until_accepted(broker: WorkerBroker, request_id: str) -> None:
+    """Until the broker has taken in the worker's ACCEPTED for the call (it then counts as accepted work)."""
+    def accepted() -> bool:
+        call = broker._calls.get(request_id)
+        return call is not None and call.accepted
+
+    await wait_until_async(accepted, 5, f"the broker saw call {request_id} accepted", interval_s=0.005)
 
 
 def test_streamed_call_yields_deltas_then_reply(tmp_path: Path) -> None:
@@ -85,7 +95,7 @@ def test_accepted_call_fails_worker_lost_when_worker_restarts(tmp_path: Path) ->
         task = asyncio.create_task(collect(broker.call("openai", Op.CHAT, {}, 5.0)))
         request = await worker.expect(Command.REQUEST)
         await worker.send(Command.ACCEPTED, request.request_id)
-        await asyncio.sleep(0.05)
+        await _until_accepted(broker, request.request_id)
         await worker.restart()
         with pytest.raises(errors.WorkerLost) as caught:
             await task
@@ -174,7 +184,7 @@ def test_client_going_away_cancels_at_worker(tmp_path: Path) -> None:
         task = asyncio.create_task(collect(broker.call("openai", Op.CHAT_STREAM, {}, 5.0)))
         request = await worker.expect(Command.REQUEST)
         await worker.send(Command.ACCEPTED, request.request_id)
-        await asyncio.sleep(0.05)
+        await _until_accepted(broker, request.request_id)
         task.cancel()
         cancel = await worker.expect(Command.CANCEL)
         assert cancel.request_id == request.request_id
@@ -211,4 +221,4 @@ def test_late_and_foreign_answers_are_ignored(tmp_path: Path) -> None:
 async def _keep_alive(worker: FakeWorker) -> None:
     while True:
         await worker.send(Command.HEARTBEAT, "", {"status": "ready"})
-        await asyncio.sleep(0.05)
+        await asyncio.sleep(0.05)  # the fake worker's heartbeat interval, not a wait for something

@@ -9,6 +9,7 @@ import pytest
 from gateway.client_limits import ClientLimiter
 from shared import errors
 from shared.policies import ClientLimits
+from tests.polling import wait_until_async
 
 
 def test_requests_per_minute_refuses_with_retry_after() -> None:
@@ -32,14 +33,15 @@ def test_concurrency_waits_for_a_slot_then_refuses() -> None:
     async def scenario() -> None:
         limiter = ClientLimiter(max_wait_s=0.2)
         limits = ClientLimits(max_concurrency=1)
-        release = asyncio.Event()
+        release, holding = asyncio.Event(), asyncio.Event()
 
         async def hold() -> None:
             async with limiter.admit("c", limits):
+                holding.set()
                 await release.wait()
 
         holder = asyncio.create_task(hold())
-        await asyncio.sleep(0.01)
+        await asyncio.wait_for(holding.wait(), 1)
         with pytest.raises(errors.RateLimited, match="1 calls in flight"):
             async with limiter.admit("c", limits):
                 pass
@@ -50,7 +52,8 @@ def test_concurrency_waits_for_a_slot_then_refuses() -> None:
                 waiter_done.set()
 
         waiter = asyncio.create_task(wait_then_run())
-        await asyncio.sleep(0.05)
+        released = limiter._clients["c"].released
+        await wait_until_async(lambda: released._waiters, 1, "the second call waits for the slot")  # type: ignore[attr-defined]
         release.set()
         await asyncio.wait_for(waiter_done.wait(), 1)
         await asyncio.gather(holder, waiter)

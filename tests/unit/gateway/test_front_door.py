@@ -10,7 +10,7 @@ import asyncio
 import resource
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
@@ -19,6 +19,7 @@ from uvicorn.server import ServerState
 
 from gateway.front_door import FD_RESERVE, FrontDoor, FrontDoorProtocol
 from shared.settings import HttpLimits, SecuritySettings
+from tests.polling import wait_until_async
 
 LIMITS = HttpLimits(max_url_bytes=100, max_headers=5, max_header_bytes=400, header_timeout_s=2.0,
                     body_timeout_s=4.0, keepalive_timeout_s=1, max_connections=3)
@@ -80,8 +81,9 @@ class Door:
         protocol.connection_made(transport)
         return protocol, transport
 
-    def settle(self) -> None:
-        self.loop.run_until_complete(asyncio.sleep(0.01))
+    def serve_until(self, condition: Callable[[], object], what: str) -> None:
+        """Run the loop (the application's request tasks) until ``condition`` holds."""
+        self.loop.run_until_complete(wait_until_async(condition, 5, what, interval_s=0.001))
 
 
 def _head(path: str = "/", headers: int = 1, extra: bytes = b"") -> bytes:
@@ -94,10 +96,10 @@ def test_a_head_within_the_budget_is_served_when_it_arrives_with_a_large_body(lo
     protocol, transport = door.connect()
     body = b"x" * 5000
     protocol.data_received(b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 5000\r\n\r\n" + body)
-    door.settle()
+    door.serve_until(lambda: transport.written, "the first response")
     assert transport.written.startswith(b"HTTP/1.1 200") and not transport.closed
     protocol.data_received(_head())  # the next request on the same connection has a fresh budget
-    door.settle()
+    door.serve_until(lambda: transport.written.count(b"HTTP/1.1 ") == 2, "the second response")
     assert transport.written.count(b"HTTP/1.1 200") == 2
 
 
@@ -114,13 +116,14 @@ def test_a_head_past_the_budget_gets_431_without_the_parser_seeing_the_rest(loop
 
 def test_too_many_headers_get_431_and_a_long_target_414(loop: asyncio.AbstractEventLoop) -> None:
     door = Door(loop)
-    within, _ = door.connect()
+    within, within_transport = door.connect()
     within.data_received(_head(headers=5))
     many, many_transport = door.connect()
     many.data_received(_head(headers=6))
     long, long_transport = door.connect()
     long.data_received(_head("/" + "a" * 100))
-    door.settle()
+    door.serve_until(lambda: within_transport.written, "the response within the limits")
+    assert within_transport.written.startswith(b"HTTP/1.1 200")
     assert many_transport.written.startswith(b"HTTP/1.1 431 ") and many_transport.closed
     assert long_transport.written.startswith(b"HTTP/1.1 414 ") and long_transport.closed
     assert (door.door.counts.too_many_headers, door.door.counts.url_too_long) == (1, 1)
@@ -134,7 +137,7 @@ def test_past_the_cap_a_connection_gets_503_and_is_closed(loop: asyncio.Abstract
     refused.connection_lost(None)  # uvicorn's own clean-up runs on a refused connection
     assert all(not t.closed for _, t in accepted) and len(door.state.connections) == 3
     accepted[0][0].data_received(_head())
-    door.settle()
+    door.serve_until(lambda: accepted[0][1].written, "the response on an accepted connection")
     assert accepted[0][1].written.startswith(b"HTTP/1.1 200")
 
 
@@ -143,9 +146,9 @@ def test_stalled_means_no_request_in_flight_and_no_complete_head_in_time(loop: a
     silent, _ = door.connect()
     trickle, _ = door.connect()
     trickle.data_received(b"GET / HTTP/1.1\r\nHo")
-    served, _ = door.connect()
+    served, served_transport = door.connect()
     served.data_received(_head())
-    door.settle()
+    door.serve_until(lambda: served_transport.written, "the served connection's response")
     now = loop.time()
     assert [p.stalled(now + 1.0, LIMITS) for p in (silent, trickle, served)] == [False, False, False]
     # Later: the silent and trickling ones are stalled; the served, idle one is left to keep-alive.
@@ -157,14 +160,13 @@ def test_stalled_means_no_request_in_flight_and_no_complete_head_in_time(loop: a
 
 def test_a_body_not_complete_within_the_body_timeout_is_stalled(loop: asyncio.AbstractEventLoop) -> None:
     door = Door(loop)
-    slow, _ = door.connect()
+    slow, slow_transport = door.connect()
     slow.data_received(b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 100\r\n\r\n" + b"x" * 10)
-    door.settle()
     now = loop.time()
     assert not slow.stalled(now + 3.0, LIMITS)  # past the header timeout, but the head is complete
     assert slow.stalled(now + 4.5, LIMITS)
     slow.data_received(b"x" * 90)  # the body completes: the request is no longer waiting on the client
-    door.settle()
+    door.serve_until(lambda: slow_transport.written, "the response once the body is complete")
     assert not slow.stalled(now + 4.5, LIMITS)
 
 

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 
 from cli.stack import REPO_ROOT
 from shared.hardening import leftover_processes, record_path, start_time
+from tests.polling import wait_until
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="prctl and /proc are Linux")
 
@@ -32,13 +32,19 @@ def test_harden_turns_off_cores_and_dumpable_and_records_the_process(tmp_path: P
 
 
 def _sleeper(*argv: str) -> subprocess.Popen[bytes]:
+    """A child that stays alive (its sleep is what it is for) with ``argv`` on its command line."""
     return subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)", *argv])
+
+
+def _exec_done(process: subprocess.Popen[bytes]) -> bool:
+    """Whether the child runs its own command yet (until exec, /proc shows the parent's command line)."""
+    return b"time.sleep(60)" in Path(f"/proc/{process.pid}/cmdline").read_bytes()
 
 
 def test_leftovers_are_only_live_processes_of_ours_with_their_recorded_start_time(tmp_path: Path) -> None:
     ours, reused, stranger = _sleeper("-m", "workers", "a"), _sleeper("-m", "workers", "b"), _sleeper("other")
     try:
-        time.sleep(0.3)
+        wait_until(lambda: all(_exec_done(p) for p in (ours, reused, stranger)), 10, "the three children run")
         folder = tmp_path / "pids"
         folder.mkdir()
         started = {p.pid: start_time(p.pid) for p in (ours, reused, stranger)}

@@ -26,6 +26,7 @@ from shared.link_session import FailureThrottle, LinkSession
 from shared.messages import Op
 from shared.protocol import Command, decode, encode, pack, unpack
 from shared.settings import Settings
+from tests.polling import wait_until_async
 from tests.unit.link_fakes import LINK_KEY, WRONG_KEY, FakeWorker, make_curve_dir, stray_curve_keys
 from workers.link_security import WorkerLink
 from workers.runtime import WorkerRuntime
@@ -41,12 +42,6 @@ async def _collect(events: AsyncGenerator[Any, None]) -> list[Any]:
 
 def _reasons(events: Events) -> list[str]:
     return [fields["reason"] for name, fields in events if name == "link_auth_failed"]
-
-
-async def _eventually(predicate: Callable[[], bool], timeout: float = 2.0) -> None:
-    async with asyncio.timeout(timeout):
-        while not predicate():
-            await asyncio.sleep(0.01)
 
 
 def run_gateway(tmp_path: Path, scenario: Callable[[WorkerBroker, Events], Awaitable[None]],
@@ -85,7 +80,7 @@ def test_rogue_worker_with_wrong_key_is_rejected_logged_and_never_gets_a_request
         with pytest.raises(AssertionError):
             await rogue.ready()  # the gateway's proof does not check out under the rogue's key
         await _answer_with_wrong_key(rogue)  # it answers anyway
-        await _eventually(lambda: "bad_proof" in _reasons(events))
+        await wait_until_async(lambda: "bad_proof" in _reasons(events), 2, "a bad_proof link_auth_failed event")
         assert not broker.worker("openai").up
         with pytest.raises(errors.Unavailable):
             await _collect(broker.call("openai", Op.CHAT, {}, 2.0))
@@ -101,7 +96,7 @@ def test_impostor_of_a_live_worker_never_receives_its_requests(tmp_path: Path) -
         await real.ready()
         rogue = FakeWorker(broker.endpoint, key=WRONG_KEY)  # claims "openai" too
         await _answer_with_wrong_key(rogue)
-        await _eventually(lambda: _reasons(events) == ["bad_proof"])
+        await wait_until_async(lambda: _reasons(events) == ["bad_proof"], 2, "exactly one bad_proof event")
         task = asyncio.create_task(_collect(broker.call("openai", Op.CHAT, {"n": 1}, 3.0)))
         request = await real.expect(Command.REQUEST)
         await real.send(Command.REPLY, request.request_id, {"ok": True})
@@ -121,10 +116,10 @@ def test_replayed_ready_is_rejected(tmp_path: Path) -> None:
         # Replayed verbatim on another connection, then after a fresh HELLO of its own.
         attacker = FakeWorker(broker.endpoint)
         await attacker.send_raw(captured)
-        await _eventually(lambda: _reasons(events) == ["replayed_nonce"])
+        await wait_until_async(lambda: _reasons(events) == ["replayed_nonce"], 2, "exactly one replayed_nonce event")
         await attacker.hello()
         await attacker.send_raw(captured)
-        await _eventually(lambda: len(_reasons(events)) == 2)
+        await wait_until_async(lambda: len(_reasons(events)) == 2, 2, "two link_auth_failed events")
         assert _reasons(events) == ["replayed_nonce", "replayed_nonce"]
         assert [name for name, _ in events].count("worker_ready") == 1
         real.close()
@@ -171,12 +166,12 @@ def test_bad_missing_and_replayed_signatures_are_dropped(tmp_path: Path) -> None
         parts = unpack(good)
         await worker.send_raw([pack([*parts[:3], b'{"fine":false}', parts[4]])])  # payload changed
         await worker.send_raw([pack([*parts[:4], b""])])  # signature removed
-        await _eventually(lambda: len(_reasons(events)) == 2)
+        await wait_until_async(lambda: len(_reasons(events)) == 2, 2, "two link_auth_failed events")
         assert not task.done()
         await worker.send_raw(good)
         assert await task == [{"fine": True}]
         await worker.send_raw(good)  # the very same message again
-        await _eventually(lambda: len(_reasons(events)) == 3)
+        await wait_until_async(lambda: len(_reasons(events)) == 3, 2, "three link_auth_failed events")
         assert _reasons(events) == ["bad_signature", "missing_signature", "replayed_message"]
         worker.close()
 
@@ -188,9 +183,9 @@ def test_event_hook_sees_the_worker_lifecycle(tmp_path: Path) -> None:
         worker = FakeWorker(broker.endpoint)
         await worker.ready()
         await worker.restart()
-        await _eventually(lambda: [n for n, _ in events][-1] == "worker_ready")
+        await wait_until_async(lambda: events[-1][0] == "worker_ready", 2, "the last event is worker_ready")
         worker.close()  # silent from now on
-        await _eventually(lambda: events[-1][0] == "worker_down")
+        await wait_until_async(lambda: events[-1][0] == "worker_down", 2, "the last event is worker_down")
         assert [n for n, _ in events] == ["worker_ready", "worker_restarted", "worker_ready", "worker_down"]
         assert events[-1][1]["worker"] == "openai" and events[-1][1]["reason"]
 
@@ -264,7 +259,7 @@ def _worker_settings(tmp_path: Path) -> Settings:
 
 async def _running(runtime: WorkerRuntime) -> asyncio.Task[None]:
     task = asyncio.create_task(runtime.run())
-    await asyncio.sleep(0)
+    await asyncio.sleep(0)  # one loop turn: the runtime's task starts (not a wait for time)
     return task
 
 

@@ -6,11 +6,11 @@ import io
 import logging
 import threading
 import time
-from collections.abc import Callable
 
 import orjson
 
 from shared.logs import JsonFormatter, LineWriter, log_event
+from tests.polling import wait_until
 
 
 class _SlowStream(io.StringIO):
@@ -71,15 +71,6 @@ def test_a_closed_stream_is_survived() -> None:
     writer.close()  # returns, no exception
 
 
-def _wait_for(predicate: Callable[[], bool], timeout_s: float = 5.0) -> bool:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.01)
-    return predicate()
-
-
 def test_lines_are_gathered_into_one_write_per_window() -> None:
     stream = _SlowStream()
     stream.gate.set()
@@ -88,7 +79,7 @@ def test_lines_are_gathered_into_one_write_per_window() -> None:
     for n in range(3):
         log_event(logger, "tick", n=n)
     assert stream.writes == 0  # still inside the window
-    assert _wait_for(lambda: stream.writes == 1)
+    wait_until(lambda: stream.writes == 1, 5, "the window's three lines are written at once", interval_s=0.01)
     assert len(stream.getvalue().splitlines()) == 3
     writer.close()
 
@@ -101,7 +92,7 @@ def test_an_error_is_written_at_once_and_takes_waiting_lines_with_it() -> None:
     log_event(logger, "before")
     log_event(logger, "broke", level=logging.ERROR)
     # Well inside the 60 s window: the error cut it short.
-    assert _wait_for(lambda: "broke" in stream.getvalue())
+    wait_until(lambda: "broke" in stream.getvalue(), 5, "the error line is written", interval_s=0.01)
     assert "before" in stream.getvalue()
     writer.close()
 

@@ -47,7 +47,7 @@ def _answer(raw: bytes, *, then_close: bool = True) -> Behaviour:
         if then_close:
             writer.close()
         else:
-            await asyncio.sleep(30)
+            await asyncio.sleep(30)  # a server that keeps the connection open without closing it
 
     return behave
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import errno
 import os
-import time
 from pathlib import Path
 from typing import Any
 
@@ -157,9 +156,11 @@ def test_same_second_backups_sort_by_their_counter(cfg: Path) -> None:
     from shared.settings import Settings
 
     cfg.mkdir()
-    for suffix in ("20260101T000000Z", "20260101T000000Z-1", "20260101T000000Z-2", "20251231T235959Z"):
-        (cfg / f"providers.json.{suffix}.bak").write_text("{}")
-        time.sleep(0.001)
+    suffixes = ("20260101T000000Z", "20260101T000000Z-1", "20260101T000000Z-2", "20251231T235959Z")
+    for age, suffix in enumerate(suffixes):  # distinct mtimes in writing order: a sort by time would fail
+        backup = cfg / f"providers.json.{suffix}.bak"
+        backup.write_text("{}")
+        os.utime(backup, (1_700_000_000 + age, 1_700_000_000 + age))
     (cfg / "other.json.20270101T000000Z.bak").write_text("{}")
     target = target_for(Settings.from_env({"LLMC_CONFIG_DIR": str(cfg)}), "providers")
     assert [b.name.split(".")[2] for b in backups(target)] == [

@@ -17,7 +17,7 @@ from workers.resilience.guards import guarded
 async def source(chunks: list[str], pause_after: int | None = None) -> AsyncGenerator[TextDelta | ChatResult, None]:
     for index, chunk in enumerate(chunks):
         if pause_after is not None and index == pause_after:
-            await asyncio.sleep(60)
+            await asyncio.sleep(60)  # a provider that stalls mid-stream: the guard under test must cut it off
         yield TextDelta(chunk)
     yield ChatResult(text="".join(chunks), model="m")
 
