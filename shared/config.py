@@ -33,6 +33,7 @@ from pydantic import (
 )
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
+from shared.chat_parts import Feature
 from shared.kind_spec import KindOption, KindSpec
 from shared.models import CAPABILITIES, Capability
 from shared.names import NAME_PATTERN
@@ -125,6 +126,11 @@ class ModelConfig(_Strict):
     priority: Annotated[int, Field(ge=0, le=1000)] = 100
     # Free-form quality/cost score an operator can record (e.g. from an eval); informational.
     score: Annotated[float | None, Field(ge=0, le=100)] = None
+    # What the model can do beyond its capabilities (vision, json_schema, tools, reasoning);
+    # None: what the server says where it discovers models, else all its kind can carry.
+    features: list[Feature] | None = None
+    context_length: Annotated[int | None, Field(ge=1)] = None
+    max_output_tokens: Annotated[int | None, Field(ge=1)] = None
 
 
 class KindOptions(StrictModel):

@@ -19,6 +19,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
+from shared.chat_parts import Feature, SamplingParam
 from shared.models import Capability
 
 __all__ = ["BaseUrlStyle", "KindOption", "KindSpec"]
@@ -63,6 +64,11 @@ class KindSpec:
     adapter: str  # "module:Class" of the worker-side adapter, imported only by workers and the CLI
     # The kind's own settings, validated from ``providers.<name>.options`` (none by default).
     options: tuple[KindOption, ...] = ()
+    # What the kind's API can carry beyond plain text (issue #16): the features its adapter
+    # maps (a model's own list, from config or discovery, narrows this), and the sampling
+    # parameters it passes on. The gateway refuses anything else before a paid request.
+    features: frozenset[Feature] = frozenset()
+    sampling: frozenset[SamplingParam] = frozenset()
     # Provider keys older files wrote at the top level that now live in ``options``:
     # (old key, option name). Such files still load; config warnings say where the key moved.
     moved_options: tuple[tuple[str, str], ...] = ()

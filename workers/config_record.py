@@ -16,6 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from shared.chat_parts import Feature
 from shared.kind_spec import KindOption
 from shared.models import Capability
 
@@ -50,6 +51,9 @@ class ModelRecord:
     capabilities: tuple[Capability, ...]
     priority: int
     score: float | None
+    features: tuple[Feature, ...] | None
+    context_length: int | None
+    max_output_tokens: int | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,7 +125,9 @@ class ProviderRecord:
     def from_validated(cls, entry: dict[str, Any]) -> ProviderRecord:
         """The record of a ``ProviderConfig.model_dump(mode="json")``; TypeError on a key this class lacks."""
         secret = entry["secret"]
-        models = tuple(ModelRecord(**{**m, "capabilities": tuple(m["capabilities"])}) for m in entry["models"])
+        models = tuple(ModelRecord(**{**m, "capabilities": tuple(m["capabilities"]),
+                                      "features": tuple(m["features"]) if m["features"] is not None else None})
+                       for m in entry["models"])
         return cls(**{
             **entry,
             "secret": SecretRecord(**secret) if secret is not None else None,

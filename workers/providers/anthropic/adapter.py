@@ -204,7 +204,7 @@ class AnthropicAdapter(HttpAdapter):
 
 
 def _system_prompt(messages: list[Message]) -> str:
-    return "\n\n".join(m.content for m in messages if m.role == "system" and m.content)
+    return "\n\n".join(m.text for m in messages if m.role == "system" and m.text)
 
 
 def _usage(data: Any, previous: Usage) -> Usage:

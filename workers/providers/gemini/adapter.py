@@ -76,7 +76,7 @@ class GeminiAdapter(HttpAdapter):
                 for m in request.messages if m.role != "system"
             ],
         }
-        system = "\n\n".join(m.content for m in request.messages if m.role == "system" and m.content)
+        system = "\n\n".join(m.text for m in request.messages if m.role == "system" and m.text)
         if system:
             payload["systemInstruction"] = {"parts": [{"text": system}]}  # no "system" role in contents
         config: dict[str, Any] = {}
