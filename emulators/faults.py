@@ -44,6 +44,9 @@ FaultMode = Literal[
     # after_chunks words, with error_code as its reason. Only APIs that report blocks in their
     # answers apply it (Gemini); the others answer normally.
     "content_blocked",
+    # Under structured output the model answers JSON that matches no schema we send
+    # (emulators.features.SCHEMA_VIOLATION); calls without a response format answer normally.
+    "schema_violation",
 ]
 
 # These only make sense once a stream has started, so a non-streaming call skips them
