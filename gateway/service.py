@@ -1,4 +1,4 @@
-"""The four tools: normalise the input, route, dispatch to a worker, compose the result.
+"""The tools: normalise the input, route, dispatch to a worker, compose the result.
 
 Transport-independent: the MCP server (``gateway.mcp_server``) calls ``GatewayService``
 with the validated arguments, the calling client and a progress callback.
@@ -25,6 +25,7 @@ from gateway.broker_base import Broker
 from gateway.call_record import CallRecord
 from gateway.compose import chat_output, embed_output
 from gateway.metrics import GatewayMetrics
+from gateway.model_catalog import health_models, list_models
 from gateway.router import Route, Router
 from gateway.tool_schemas import (
     ChatInput,
@@ -32,12 +33,14 @@ from gateway.tool_schemas import (
     EmbedInput,
     EmbedOutput,
     HealthOutput,
-    ModelOut,
+    ListModelsInput,
+    ListModelsOutput,
     SkippedRouteOut,
     WorkerHealthOut,
 )
 from gateway.tracing import TraceContext
 from shared import errors
+from shared.chat_parts import ResponseFormat
 from shared.config import ClientEntry, ProvidersFile
 from shared.logs import log_event
 from shared.messages import Op
@@ -126,16 +129,26 @@ class GatewayService:
         def payload(route: Route) -> dict[str, Any]:
             return ChatRequest(model=route.model, messages=_messages(args), max_tokens=args.max_tokens,
                                temperature=args.temperature, stream=progress is not None,
-                               traceparent=trace.traceparent if trace else None).to_wire()
+                               traceparent=trace.traceparent if trace else None,
+                               response_format=_response_format(args)).to_wire()
 
         started = time.perf_counter()
         route, reply = await self._run(capability, op, primary, client, attempt, payload, progress)
         latency = (time.perf_counter() - started) * 1000
         self._log_call(op.value, route, attempt, latency)
-        output = chat_output(reply, route, attempt.request_id, latency,
-                             len(attempt.parts) if progress is not None else None)
+        try:
+            output = chat_output(reply, route, attempt.request_id, latency,
+                                 len(attempt.parts) if progress is not None else None, _response_format(args))
+        except errors.LLMCallerError as exc:
+            exc.provider, exc.request_id = route.provider, attempt.request_id
+            raise
         output.route.fallback_from = attempt.skipped
         return output
+
+    def list_models(self, args: ListModelsInput, client: ClientEntry | None) -> ListModelsOutput:
+        """The models ``client`` may use, with what each can do (``gateway.model_catalog``)."""
+        return ListModelsOutput(models=list_models(
+            self.providers, lambda name: self.broker.worker(name).models, args, client))
 
     async def embed(
         self, args: EmbedInput, client: ClientEntry | None, trace: TraceContext | None = None,
@@ -292,7 +305,7 @@ class GatewayService:
             degraded_since=state.degraded_since,
             heartbeat_age_s=round(age, 3) if age is not None else None,
             capabilities=state.capabilities,
-            models=[ModelOut(**m.to_wire()) for m in state.models],
+            models=health_models(self.providers.providers[name], state.models),
             last_error=state.last_error,
             inflight=len(state.inflight),
             restarts_seen=state.restarts_seen,
@@ -315,6 +328,14 @@ def _messages(args: ChatInput) -> list[Message]:
     assert args.prompt is not None
     messages.append(Message("user", args.prompt))
     return messages
+
+
+def _response_format(args: ChatInput) -> ResponseFormat | None:
+    """What the reply must be, as the request to the worker said (stand-in until the input side lands)."""
+    fmt = args.response_format
+    if fmt is None:
+        return None
+    return ResponseFormat(fmt.type, fmt.json_schema, fmt.name, fmt.strict)
 
 
 def _describe(skipped: list[SkippedRouteOut]) -> str:

@@ -9,9 +9,11 @@ from __future__ import annotations
 from typing import Annotated, Any, Literal
 
 from mcp.shared.inbound import X_MCP_HEADER_KEY, find_invalid_x_mcp_header, x_mcp_header_map
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, model_validator
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, WithJsonSchema, model_validator
 
 from gateway.flat_schema import flatten
+from shared.chat_parts import Feature
+from shared.models import Capability
 from workers.providers.registry import KINDS
 
 # Total characters of text one call may carry. The HTTP body limit (4 MiB) stops larger
@@ -33,6 +35,15 @@ class MessageIn(_Input):
     content: Annotated[str, Field(max_length=MAX_INPUT_CHARS)]
 
 
+class ResponseFormatIn(_Input):
+    """Stand-in for the input side's structured-output field (helper fidinput owns the real one)."""
+
+    type: Literal["json_schema", "json_object"]
+    json_schema: dict[str, Any] | None = Field(None, alias="schema")
+    name: str = "response"
+    strict: bool = True
+
+
 class ChatInput(_Input):
     """Give either ``messages`` or ``prompt`` (with an optional ``system``)."""
 
@@ -44,6 +55,7 @@ class ChatInput(_Input):
     max_tokens: Annotated[int | None, Field(ge=1, le=200_000)] = None
     temperature: Annotated[float | None, Field(ge=0, le=2)] = None
     timeout_s: Annotated[float | None, Field(gt=0, le=3600, description="Overall deadline for this call")] = None
+    response_format: ResponseFormatIn | None = None
 
     @model_validator(mode="after")
     def _one_source(self) -> ChatInput:
@@ -93,13 +105,30 @@ class HealthInput(_Input):
         False, description=f"Ask workers that discover models ({_DISCOVERING}) to list them again now")
 
 
+class ListModelsInput(_Input):
+    capability: Capability | None = Field(default=None, description="only models that serve this tool")
+    feature: Feature | None = Field(default=None, description="only models with this feature")
+    provider: _Name | None = None
+
+
 # ------------------------------------------------------------------ outputs
 
 
 class UsageOut(BaseModel):
-    input_tokens: int | None = None
-    output_tokens: int | None = None
+    input_tokens: int | None = Field(default=None, description="including cached ones")
+    output_tokens: int | None = Field(default=None, description="including reasoning ones")
     total_tokens: int | None = None
+    cached_input_tokens: int | None = Field(
+        default=None, description="of input_tokens, read from the provider's prompt cache; present only where the "
+        "provider reports it")
+    reasoning_tokens: int | None = Field(
+        default=None, description="of output_tokens, spent thinking; present only where the provider reports it")
+
+
+class ToolCallOut(BaseModel):
+    id: str = Field(description="the call's id; a `tool` message answering it gives it as tool_call_id")
+    name: str
+    arguments: dict[str, Any] = Field(description="parsed from the provider's JSON")
 
 
 class SkippedRouteOut(BaseModel):
@@ -116,12 +145,33 @@ class RouteOut(BaseModel):
         default_factory=list, description="Routes tried or skipped before this one, in order")
 
 
+def _nullable(shape: Any, description: str) -> dict[str, Any]:
+    """``shape``'s schema, flat, with null allowed by a type list (no two-branch anyOf to check)."""
+    schema = flatten(TypeAdapter(shape).json_schema())
+    return {**schema, "type": [schema["type"], "null"], "description": description}
+
+
+# Chat output fields that appear only when the call produced them (ChatOutput.structured):
+# a plain text reply is composed, sent and checked against the schema as it was before them.
+_CHAT_EXTRAS = ("tool_calls", "reasoning", "dropped")
+_USAGE_EXTRAS = ("cached_input_tokens", "reasoning_tokens")
+
+
 class ChatOutput(BaseModel):
-    text: str
+    model_config = ConfigDict(validate_by_name=True, validate_by_alias=True)
+
+    text: str = Field(description="the reply; with response_format, the JSON text (parsed in `json`)")
     model: str
     provider: str
-    finish_reason: str | None
+    finish_reason: str | None = Field(description="stop, length (max_tokens reached), tool_calls (see "
+                                      "`tool_calls`), content_filter, or the provider's own word otherwise")
     usage: UsageOut
+    tool_calls: Annotated[list[ToolCallOut] | None, WithJsonSchema(_nullable(
+        list[ToolCallOut], "the functions the model called (with `tools`)"))] = None
+    reasoning: str | None = Field(default=None, description="the model's thinking text, when the call asked for it "
+                                  "(reasoning.include_thoughts) and the provider gave it")
+    parsed: Any = Field(default=None, alias="json", description="with response_format: the reply parsed, checked "
+                        "against the schema (a reply that fails is the error invalid_output)")
     latency_ms: float
     request_id: str
     route: RouteOut
@@ -130,6 +180,20 @@ class ChatOutput(BaseModel):
                                "sent as progress")
     notifications: int | None = Field(None, description="chatStream only: progress notifications sent to this "
                                       "caller, one per delta; 0 when the request carried no progressToken")
+
+    def structured(self) -> dict[str, Any]:
+        """The ``structuredContent``: the optional extras only when present (``json`` when the call asked for it)."""
+        data = self.model_dump(mode="json", by_alias=True)
+        for key in _CHAT_EXTRAS:
+            if data.get(key) is None:
+                data.pop(key, None)
+        if "parsed" not in self.model_fields_set:
+            del data["json"]
+        usage = data["usage"]
+        for key in _USAGE_EXTRAS:
+            if usage[key] is None:
+                del usage[key]
+        return data
 
 
 class EmbedOutput(BaseModel):
@@ -143,16 +207,25 @@ class EmbedOutput(BaseModel):
     route: RouteOut
 
 
+_CAPABILITY_SOURCE = (
+    f"where the capabilities came from: config, server (the model type a server that discovers models reports: "
+    f"{_DISCOVERING}), kind (all the provider kind can do), probe (a one-time test call), or name (guessed from "
+    "the id)")
+_FEATURES = "what the model can do beyond plain text: vision, json_schema, tools, reasoning"
+_FEATURE_SOURCE = ("where the features came from: config (the model's `features` in providers.json), server (its "
+                   "own listing says), or kind (all the provider kind's adapter can carry)")
+
+
 class ModelOut(BaseModel):
     id: str
     capabilities: list[str]
     loaded: bool | None = None
     kind: str | None = None
     context_length: int | None = None
-    capability_source: str | None = Field(
-        None, description=f"where the capabilities came from: config, server (the model type a server that discovers "
-        f"models reports: {_DISCOVERING}), "
-        "kind (all the provider kind can do), probe (a one-time test call), or name (guessed from the id)")
+    capability_source: str | None = Field(default=None, description=_CAPABILITY_SOURCE)
+    features: list[str] = Field(default_factory=list, description=_FEATURES)
+    feature_source: str | None = Field(default=None, description=_FEATURE_SOURCE)
+    max_output_tokens: int | None = None
 
 
 class WorkerHealthOut(BaseModel):
@@ -176,6 +249,30 @@ class WorkerHealthOut(BaseModel):
         "started, summed over the worker's restarts"))
 
 
+class ListedModelOut(BaseModel):
+    provider: str
+    kind: str = Field(description="the provider's kind (openai, anthropic, lmstudio...)")
+    id: str
+    capabilities: list[str] = Field(description="tools it serves: chat, chatStream, embed")
+    capability_source: str | None = Field(default=None, description=_CAPABILITY_SOURCE)
+    features: list[str] = Field(description=_FEATURES)
+    feature_source: str = Field(description=_FEATURE_SOURCE)
+    context_length: int | None = Field(
+        default=None, description="tokens of input it takes, where config or its server says")
+    max_output_tokens: int | None = Field(
+        default=None, description="tokens it may write, where config or its server says")
+    loaded: bool | None = Field(
+        default=None, description="servers that load models (LM Studio): whether it is in memory; an unloaded model "
+        "is not routed to")
+    priority: int | None = Field(default=None, description="from providers.json, lower is preferred; null for a model "
+                                 "only its server listed (tried after the configured ones)")
+
+
+class ListModelsOutput(BaseModel):
+    models: list[ListedModelOut] = Field(description="in providers.json order: each provider's configured models, "
+                                         "then the ones only its server listed")
+
+
 class HealthOutput(BaseModel):
     status: Literal["ok", "degraded", "down"]
     version: str
@@ -186,6 +283,19 @@ class HealthOutput(BaseModel):
 # ------------------------------------------------------------------ errors
 
 
+class ValidationErrorOut(BaseModel):
+    path: str = Field(description="where in the reply, as a JSON Pointer; empty for the reply as a whole")
+    message: str
+
+
+# One nullable object, written flat (a type list, no anyOf) so strict clients check it cheaply.
+_VALIDATION_ERROR_SCHEMA: dict[str, Any] = {
+    "type": ["object", "null"], "description": "invalid_output: the most relevant mismatch",
+    "properties": {"path": {"type": "string", "description": "where in the reply, as a JSON Pointer; empty for "
+                            "the reply as a whole"}, "message": {"type": "string"}},
+    "required": ["path", "message"]}
+
+
 class ToolErrorOut(BaseModel):
     type: str = Field(description="Error class from the taxonomy, e.g. rate_limited")
     message: str
@@ -194,6 +304,8 @@ class ToolErrorOut(BaseModel):
     provider: str | None = None
     request_id: str | None = None
     partial_text: str | None = Field(None, description="stream_interrupted: the text already sent")
+    raw_text: str | None = Field(default=None, description="invalid_output: the model's reply as it came")
+    validation_error: Annotated[ValidationErrorOut | None, WithJsonSchema(_VALIDATION_ERROR_SCHEMA)] = None
 
 
 class ToolErrorEnvelope(BaseModel):
