@@ -49,7 +49,9 @@ MAX_IMAGES_TOTAL_BYTES = 5 * 512 * 1024
 IMAGE_TYPES = ("image/png", "image/jpeg", "image/gif", "image/webp")
 MAX_TOOLS = 128  # OpenAI's limit, the strictest of the providers
 MAX_STOP = 4  # OpenAI takes at most 4 stop sequences, the strictest of the providers
-_MAX_B64 = (MAX_IMAGE_BYTES + 2) // 3 * 4
+# The base64 strings' bound, twice what the size limit needs: a little too large an image
+# gets the decoded-size message (clearer), a far too large one is refused unread.
+_MAX_B64 = (MAX_IMAGE_BYTES + 2) // 3 * 4 * 2
 _DATA_URL_PREFIX = "data:"
 
 ImageType = Literal["image/png", "image/jpeg", "image/gif", "image/webp"]
