@@ -6,10 +6,11 @@ Limits are generous for real use and small enough that one call cannot exhaust m
 
 from __future__ import annotations
 
+from functools import cached_property
 from typing import Annotated, Any, Literal
 
 from mcp.shared.inbound import X_MCP_HEADER_KEY, find_invalid_x_mcp_header, x_mcp_header_map
-from pydantic import BaseModel, ConfigDict, Discriminator, Field, PrivateAttr, Tag, TypeAdapter, model_validator
+from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, TypeAdapter, model_validator
 
 from gateway.chat_inputs import (
     MAX_IMAGES,
@@ -64,19 +65,6 @@ class MessageIn(_Input):
     name: Annotated[str | None, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_-]{0,63}$", description=(
         "role tool: the function's name; filled in from the call when omitted"))] = None
 
-    @model_validator(mode="after")
-    def _fits_role(self) -> MessageIn:
-        if self.tool_calls is not None and self.role != "assistant":
-            raise ValueError('only an assistant message may carry "tool_calls"')
-        if self.role == "tool" and self.tool_call_id is None:
-            raise ValueError('a tool message needs "tool_call_id", the id of the call it answers')
-        if self.role != "tool" and (self.tool_call_id is not None or self.name is not None):
-            raise ValueError('"tool_call_id" and "name" belong to tool messages only')
-        if self.role != "user" and isinstance(self.content, list) and any(
-                isinstance(p, ImagePartIn) for p in self.content):
-            raise ValueError("images are accepted in user messages only")
-        return self
-
     @property
     def chars(self) -> int:
         """Characters of text this message carries."""
@@ -87,7 +75,8 @@ class MessageIn(_Input):
     @property
     def plain(self) -> bool:
         """Only a role and text: what every chat was before issue #16."""
-        return isinstance(self.content, str) and self.role != "tool" and self.tool_calls is None
+        return (type(self.content) is str and self.tool_calls is None and self.tool_call_id is None
+                and self.name is None and self.role != "tool")
 
 
 ToolChoiceIn = Literal["auto", "none", "required"] | NamedToolChoice
@@ -121,36 +110,51 @@ class ChatInput(_Input):
     drop_unsupported: bool = Field(False, description=(
         "Drop sampling parameters the chosen provider does not take (the result lists them) "
         "instead of refusing the call"))
-    _plain: bool = PrivateAttr(True)
 
     @model_validator(mode="after")
     def _one_source(self) -> ChatInput:
         if (self.messages is None) == (self.prompt is None):
             raise ValueError('give exactly one of "messages" or "prompt"')
-        if self.messages is not None and not any(m.role == "user" for m in self.messages):
-            raise ValueError('"messages" needs at least one message with role "user"')
         total = len(self.prompt or "") + len(self.system or "")
-        total += sum(m.chars for m in self.messages or ())
+        plain = (self.tools is None and self.tool_choice is None and self.response_format is None
+                 and self.reasoning is None and self.stop is None and self.top_p is None and self.seed is None
+                 and self.presence_penalty is None and self.frequency_penalty is None)
+        if self.messages is not None:
+            user = False
+            for m in self.messages:  # one pass: this runs on every call
+                user = user or m.role == "user"
+                if (type(m.content) is str and m.tool_calls is None and m.tool_call_id is None and m.name is None
+                        and m.role != "tool"):
+                    total += len(m.content)
+                else:
+                    plain = False
+                    total += m.chars
+            if not user:
+                raise ValueError('"messages" needs at least one message with role "user"')
         if total > MAX_INPUT_CHARS:
             raise ValueError(f"input too large: {total} characters, the limit is {MAX_INPUT_CHARS}")
-        self._plain = all(m.plain for m in self.messages or ()) and not self._extras()
-        if not self._plain:
+        # Filled in here, as cached_property itself would, so reading it later costs a dict lookup.
+        self.__dict__["plain"] = plain
+        if not plain:  # the rules of the parts beyond text, only for calls that have them
             check_beyond_text(self)
         return self
 
-    def _extras(self) -> bool:
-        return any(v is not None for v in (self.tools, self.tool_choice, self.response_format, self.reasoning,
-                                           self.stop, self.top_p, self.seed, self.presence_penalty,
-                                           self.frequency_penalty))
-
-    @property
+    @cached_property
     def plain(self) -> bool:
-        """A plain text chat (no parts, tools, format, reasoning or sampling): built as before #16."""
-        return self._plain
+        """A plain text chat (no parts, tools, format, reasoning or sampling): built as before #16.
+        Set by the validator; worked out here only for an instance built without validation."""
+        return (self.tools is None and self.tool_choice is None and self.response_format is None
+                and self.reasoning is None and self.stop is None and self.top_p is None and self.seed is None
+                and self.presence_penalty is None and self.frequency_penalty is None
+                and (self.messages is None or all(m.plain for m in self.messages)))
 
 
 def check_beyond_text(args: ChatInput) -> None:
-    """The rules across fields: image limits, tool_choice among tools, tool results matching calls."""
+    """The rules across fields: what each role may carry, image limits, tool_choice among tools,
+    tool results matching earlier calls."""
+    for index, message in enumerate(args.messages or ()):
+        if problem := _role_problem(message):
+            raise ValueError(f"messages.{index}: {problem}")
     images = [p for m in args.messages or () if isinstance(m.content, list)
               for p in m.content if isinstance(p, ImagePartIn)]
     if len(images) > MAX_IMAGES:
@@ -170,6 +174,19 @@ def check_beyond_text(args: ChatInput) -> None:
         calls.update(c.id for c in message.tool_calls or ())
         if message.role == "tool" and message.tool_call_id not in calls:
             raise ValueError('a tool message\'s "tool_call_id" names no call of an earlier assistant message')
+
+
+def _role_problem(message: MessageIn) -> str | None:
+    if message.tool_calls is not None and message.role != "assistant":
+        return 'only an assistant message may carry "tool_calls"'
+    if message.role == "tool" and message.tool_call_id is None:
+        return 'a tool message needs "tool_call_id", the id of the call it answers'
+    if message.role != "tool" and (message.tool_call_id is not None or message.name is not None):
+        return '"tool_call_id" and "name" belong to tool messages only'
+    if message.role != "user" and isinstance(message.content, list) and any(
+            isinstance(p, ImagePartIn) for p in message.content):
+        return "images are accepted in user messages only"
+    return None
 
 
 class EmbedInput(_Input):
