@@ -7,9 +7,11 @@ never echoes the caller's data (image bytes above all).
 from __future__ import annotations
 
 import base64
+import json
 from typing import Any
 
 import pytest
+from jsonschema import Draft202012Validator  # type: ignore[import-untyped]
 from pydantic import ValidationError
 
 from gateway.chat_inputs import MAX_IMAGE_BYTES, MAX_IMAGES, MAX_IMAGES_TOTAL_BYTES, ImagePartIn
@@ -162,3 +164,23 @@ def test_a_plain_chat_is_marked_plain() -> None:
     assert ChatInput.model_validate({"messages": [{"role": "system", "content": "be brief"},
                                                   {"role": "user", "content": "hi"}]}).plain
     assert not ChatInput.model_validate(user()).plain
+
+
+def test_the_input_schema_stays_plain_json_schema_for_strict_clients() -> None:
+    """A valid draft 2020-12 schema, without OpenAPI's "discriminator" keyword or a bare
+    true/false schema (the Inspector's --strict error), whatever the new fields added."""
+    schema = ChatInput.model_json_schema()
+    Draft202012Validator.check_schema(schema)
+    assert '"discriminator"' not in json.dumps(schema)
+    assert {"tools", "tool_choice", "response_format", "reasoning", "stop", "drop_unsupported"} <= set(
+        schema["properties"])
+
+    def bare_booleans(node: Any, keyword: str | None = None) -> int:
+        if isinstance(node, bool):
+            return int(keyword != "additionalProperties")
+        if isinstance(node, dict):
+            return sum(bare_booleans(v, k) for k, v in node.items() if k not in ("default", "const", "enum"))
+        if isinstance(node, list):
+            return sum(bare_booleans(v, keyword) for v in node)
+        return 0
+    assert bare_booleans(schema) == 0
