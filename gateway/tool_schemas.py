@@ -10,7 +10,7 @@ from functools import cached_property
 from typing import Annotated, Any, Literal
 
 from mcp.shared.inbound import X_MCP_HEADER_KEY, find_invalid_x_mcp_header, x_mcp_header_map
-from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, TypeAdapter, model_validator
+from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, TypeAdapter, WithJsonSchema, model_validator
 
 from gateway.chat_inputs import (
     MAX_IMAGES,
@@ -261,8 +261,11 @@ class ChatOutput(BaseModel):
                                "sent as progress")
     notifications: int | None = Field(None, description="chatStream only: progress notifications sent to this "
                                       "caller, one per delta; 0 when the request carried no progressToken")
-    dropped: list[str] = Field(default_factory=list, description="drop_unsupported: the sampling parameters "
-                               "left out because the provider does not take them")
+    # One type list rather than a two-branch anyOf (gateway.flat_schema: cheaper for clients to check).
+    dropped: Annotated[list[str] | None, WithJsonSchema({
+        "type": ["array", "null"], "items": {"type": "string"},
+        "description": "drop_unsupported only: the sampling parameters left out because the provider does not "
+                       "take them"})] = None
 
 
 class EmbedOutput(BaseModel):

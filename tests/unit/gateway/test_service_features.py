@@ -52,7 +52,7 @@ def test_a_plain_text_chat_sends_exactly_what_it_sent_before() -> None:
     assert fake.calls[0].request == {
         "model": "gpt-4o-mini", "messages": [{"role": "system", "content": "brief"}, {"role": "user", "content": "hi"}],
         "max_tokens": 5, "temperature": None, "stream": False, "traceparent": None}
-    assert output.dropped == [] and output.route.reason == "configured default for chat"
+    assert output.dropped is None and output.route.reason == "configured default for chat"
 
 
 def test_an_image_goes_to_a_model_with_vision_and_the_route_says_why() -> None:
