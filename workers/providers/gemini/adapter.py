@@ -102,20 +102,19 @@ class GeminiAdapter(HttpAdapter):
         cand = wire.candidate(data)
         if cand is None:
             raise self.bad_payload("a response without candidates")
-        extra = wire.CandidateParts()
-        problem = wire.read_parts(cand, extra)
-        if problem:
-            raise self.bad_payload(problem)
+        text, extra = wire.read_candidate(cand, None)
+        if extra is not None and extra.problem:
+            raise self.bad_payload(extra.problem)
         version = data.get("modelVersion")
         model = version if isinstance(version, str) else request.model
-        result = ChatResult(wire.parts_text(cand), model, wire.finish_reason(cand, bool(extra.tool_calls)),
+        result = ChatResult(text, model, wire.finish_reason(cand, extra is not None and bool(extra.tool_calls)),
                             wire.usage(data, Usage()))
-        return _with_extras(result, extra, request)
+        return result if extra is None else _with_extras(result, extra, request)
 
     async def stream_chat(self, request: ChatRequest) -> AsyncGenerator[TextDelta | ChatResult, None]:
         url = self.url(request.model, "streamGenerateContent") + "?alt=sse"
         state = StreamState(self.name, request.model)
-        extra = wire.CandidateParts()
+        extra = wire.CandidateParts()  # function calls and thoughts, added up over the chunks
         async with aclosing(
             self.sse_events(url, self.generate_payload(request), state, request.traceparent)
         ) as events:
@@ -140,12 +139,11 @@ class GeminiAdapter(HttpAdapter):
         if isinstance(data.get("modelVersion"), str):
             state.model = data["modelVersion"]
         cand = wire.candidate(data)
-        text = wire.parts_text(cand)
+        text, _ = wire.read_candidate(cand, extra)
         if text:
             state.parts.append(text)
-        problem = wire.read_parts(cand, extra)
-        if problem:
-            raise state.broken(f"sent {problem}")
+        if extra.problem:
+            raise state.broken(f"sent {extra.problem}")
         blocked = wire.block_error(data, self.name)
         if blocked is not None:
             raise state.attach(blocked)  # the text of this last chunk is part of what was sent

@@ -32,8 +32,6 @@ __all__ = ["SKIP_SIGNATURE", "generate_payload"]
 # signatures" guide, FAQ: history from another model or a client that dropped them).
 SKIP_SIGNATURE = "skip_thought_signature_validator"
 _MODES = {"auto": "AUTO", "none": "NONE", "required": "ANY", "tool": "ANY"}
-_SAMPLING = (("stop", "stopSequences"), ("top_p", "topP"), ("seed", "seed"),
-             ("presence_penalty", "presencePenalty"), ("frequency_penalty", "frequencyPenalty"))
 
 
 def generate_payload(request: ChatRequest) -> dict[str, Any]:
@@ -118,10 +116,16 @@ def _generation_config(request: ChatRequest) -> dict[str, Any]:
     if request.temperature is not None:
         config["temperature"] = request.temperature
     sampling = request.sampling
-    for name, key in _SAMPLING:
-        value = getattr(sampling, name)
-        if value is not None:
-            config[key] = value
+    if sampling.stop is not None:
+        config["stopSequences"] = sampling.stop
+    if sampling.top_p is not None:
+        config["topP"] = sampling.top_p
+    if sampling.seed is not None:
+        config["seed"] = sampling.seed
+    if sampling.presence_penalty is not None:
+        config["presencePenalty"] = sampling.presence_penalty
+    if sampling.frequency_penalty is not None:
+        config["frequencyPenalty"] = sampling.frequency_penalty
     fmt = request.response_format
     if fmt is not None:
         config["responseMimeType"] = "application/json"

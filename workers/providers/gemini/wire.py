@@ -20,7 +20,7 @@ from workers.providers.http_base import as_int
 
 __all__ = [
     "BLOCKING_FINISH", "CandidateParts", "block_error", "candidate", "finish_reason", "made_up_id", "parts_text",
-    "read_parts", "usage",
+    "read_candidate", "usage",
 ]
 
 # A candidate that ends with one of these was cut off by a filter, not finished.
@@ -59,30 +59,41 @@ def made_up_id() -> str:
 
 @dataclass(slots=True)
 class CandidateParts:
-    """What a candidate's parts (or a stream's chunks, added up) carry besides answer text."""
+    """What a candidate's parts (or a stream's chunks, added up) carry besides answer text;
+    ``problem`` says what is wrong with a malformed part."""
 
     tool_calls: list[ToolCall] = field(default_factory=list)
     thoughts: list[str] = field(default_factory=list)
+    problem: str | None = None
 
 
-def read_parts(cand: dict[str, Any] | None, into: CandidateParts) -> str | None:
-    """Add a candidate's function calls and thought texts to ``into``; return what is wrong
-    with a malformed part (a call without a name, arguments that are not an object), else None."""
+def read_candidate(cand: dict[str, Any] | None, extra: CandidateParts | None) -> tuple[str, CandidateParts | None]:
+    """A candidate's answer text, and ``extra`` with its function calls and thought texts
+    added (created at the first one, so a plain text answer allocates nothing more)."""
     content = cand.get("content") if cand else None
     parts = content.get("parts") if isinstance(content, dict) else None
     if not isinstance(parts, list):
-        return None
+        return "", extra
+    texts: list[str] = []
     for part in parts:
         if not isinstance(part, dict):
-            return "a content part that is not an object"
+            extra = extra or CandidateParts()
+            extra.problem = "a content part that is not an object"
+            break
+        text = part.get("text")
+        if isinstance(text, str):
+            if part.get("thought") is not True:
+                texts.append(text)
+                continue
+            extra = extra or CandidateParts()
+            extra.thoughts.append(text)
         call = part.get("functionCall")
         if call is not None:
-            problem = _add_call(call, into.tool_calls)
-            if problem:
-                return problem
-        elif part.get("thought") is True and isinstance(part.get("text"), str):
-            into.thoughts.append(part["text"])
-    return None
+            extra = extra or CandidateParts()
+            extra.problem = _add_call(call, extra.tool_calls)
+            if extra.problem:
+                break
+    return "".join(texts), extra
 
 
 def _add_call(call: Any, calls: list[ToolCall]) -> str | None:

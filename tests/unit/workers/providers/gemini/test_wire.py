@@ -34,13 +34,17 @@ def _cand(*parts: Any) -> dict[str, Any]:
     return {"content": {"role": "model", "parts": list(parts)}}
 
 
+def test_plain_text_allocates_no_extras() -> None:
+    assert wire.read_candidate(_cand({"text": "a"}, {"text": "b"}), None) == ("ab", None)
+
+
 def test_calls_and_thoughts_are_read() -> None:
-    found = wire.CandidateParts()
     cand = _cand({"text": "hmm", "thought": True}, {"text": "ok"},
                  {"functionCall": {"id": "fc1", "name": "f", "args": {"a": 1}}, "thoughtSignature": "c2ln"},
                  {"functionCall": {"name": "g"}})
-    assert wire.read_parts(cand, found) is None
-    assert found.thoughts == ["hmm"] and wire.parts_text(cand) == "ok"
+    text, found = wire.read_candidate(cand, None)
+    assert found is not None and found.problem is None
+    assert found.thoughts == ["hmm"] and text == "ok"
     assert found.tool_calls[0] == ToolCall("fc1", "f", {"a": 1})
     made_up = found.tool_calls[1]
     assert (made_up.name, made_up.arguments) == ("g", {}) and re.fullmatch(r"call_[0-9a-f]{12}", made_up.id)
@@ -52,4 +56,5 @@ def test_calls_and_thoughts_are_read() -> None:
     ("text", "a content part that is not an object"),
 ])
 def test_malformed_parts_say_what_is_wrong(part: Any, problem: str) -> None:
-    assert wire.read_parts(_cand(part), wire.CandidateParts()) == problem
+    _, found = wire.read_candidate(_cand(part), None)
+    assert found is not None and found.problem == problem
