@@ -17,7 +17,7 @@ from shared import errors
 from shared.chat_parts import ImagePart, Reasoning, ResponseFormat, Sampling, TextPart, ToolCall, ToolChoice, ToolSpec
 from shared.models import ChatRequest, ChatResult, Message, TextDelta, Usage
 from tests.unit.workers.providers.gemini.test_adapter import GREETING, _stream, chat_request, run
-from workers.providers.gemini.adapter import GeminiAdapter
+from workers.providers.gemini.adapter import GeminiAdapter, _features
 
 SCHEMA = {"type": "object", "properties": {"city": {"type": "string"}, "days": {"type": "integer"}},
           "required": ["city", "days"]}
@@ -196,3 +196,12 @@ def test_made_up_ids_differ(emulators: BackgroundEmulators, monkeypatch: pytest.
     assert result.tool_calls and len({c.id for c in result.tool_calls}) == 2
     assert [c for c in result.tool_calls if c.name == "now"] == result.tool_calls
     assert all(isinstance(c, ToolCall) for c in result.tool_calls)
+
+
+@pytest.mark.parametrize(("capabilities", "thinking", "features"), [
+    (["chat", "chatStream"], True, ["vision", "json_schema", "tools", "reasoning"]),
+    (["chat", "chatStream"], None, ["vision", "json_schema", "tools"]),
+    (["embed"], True, None),
+])
+def test_features_from_a_listing(capabilities: list[Any], thinking: Any, features: list[str] | None) -> None:
+    assert _features(capabilities, thinking) == features
