@@ -110,7 +110,13 @@ def _answer(label: str, req: gf.GenerateRequest, fault: FaultSpec | None) -> gf.
         reply = text_reply(features.image_note(req.images) + make_reply(label, req.user_text).text, req.max_tokens)
     else:
         reply = make_reply(label, req.user_text, req.max_tokens)
-    return gf.Answer(reply, None, thoughts, req.include_thoughts)
+    return gf.Answer(_cut_at_stop(reply, req.stop), None, thoughts, req.include_thoughts)
+
+
+def _cut_at_stop(reply: Reply, stops: list[str]) -> Reply:
+    """The reply up to the first stop sequence in it (left out, as the API does)."""
+    cuts = [index for stop in stops if stop and (index := reply.text.find(stop)) >= 0]
+    return text_reply(reply.text[:min(cuts)], None) if cuts else reply
 
 
 class GeminiEmulator(Emulator):

@@ -68,6 +68,7 @@ class GenerateRequest:
     schema: dict[str, Any] | None = None
     thinking_budget: int | None = None
     include_thoughts: bool = False
+    stop: list[str] = field(default_factory=list)  # stopSequences: the answer ends before the first
 
     def may_call(self) -> bool:
         """Whether the model calls a function now: tools offered, allowed, and a user spoke last."""
@@ -206,14 +207,14 @@ def _generation(config: Any, model: str) -> GenerateRequest:
     max_tokens = config.get("maxOutputTokens")
     if max_tokens is not None and (isinstance(max_tokens, bool) or not isinstance(max_tokens, int)):
         raise invalid(f"Invalid value at 'generation_config.max_output_tokens' (TYPE_INT32), {max_tokens}")
-    _check_sampling(config)
-    req = GenerateRequest("", max_tokens, 1)
+    req = GenerateRequest("", max_tokens, 1, stop=_check_sampling(config))
     _read_format(config, req)
     _read_thinking(config.get("thinkingConfig"), model, req)
     return req
 
 
-def _check_sampling(config: dict[str, Any]) -> None:
+def _check_sampling(config: dict[str, Any]) -> list[str]:
+    """The stop sequences, once the sampling parameters are checked."""
     stops = config.get("stopSequences")
     if stops is not None:
         if not isinstance(stops, list) or not all(isinstance(s, str) for s in stops):
@@ -229,6 +230,7 @@ def _check_sampling(config: dict[str, Any]) -> None:
     seed = config.get("seed")
     if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
         raise invalid(f"Invalid value at 'generation_config.seed' (TYPE_INT32), {str(seed)[:40]}")
+    return list(stops or [])
 
 
 def _read_format(config: dict[str, Any], req: GenerateRequest) -> None:

@@ -311,10 +311,14 @@ def test_thinking_signature_on_a_call(gem: genai.Client) -> None:
     assert part.function_call is not None and part.thought_signature
 
 
-def test_sampling_parameters_are_accepted(gem: genai.Client) -> None:
+def test_sampling_parameters_are_accepted_and_stop_ends_the_answer(gem: genai.Client) -> None:
     config = types.GenerateContentConfig(stop_sequences=["x"], top_p=0.5, seed=7, presence_penalty=0.1,
                                          frequency_penalty=0.2)
     assert gem.models.generate_content(model=CHAT, contents="hi", config=config).text == GREETING + "hi"
+    config.stop_sequences = ["said", "emulator"]
+    response = gem.models.generate_content(model=CHAT, contents="hi", config=config)
+    assert response.text == "Hello from the Gemini "
+    assert response.candidates and response.candidates[0].finish_reason == types.FinishReason.STOP
 
 
 @pytest.mark.parametrize(("model", "config", "words"), [

@@ -37,11 +37,11 @@ def _both(emulators: BackgroundEmulators, request: ChatRequest) -> tuple[ChatRes
 
 
 def test_sampling_passes_and_plain_usage_has_no_details(emulators: BackgroundEmulators) -> None:
-    sampling = Sampling(stop=["zzz"], top_p=0.5, seed=3, presence_penalty=0.1, frequency_penalty=0.1)
+    sampling = Sampling(stop=["zzz", "emulator"], top_p=0.5, seed=3, presence_penalty=0.1, frequency_penalty=0.1)
     whole, streamed, deltas = _both(emulators, chat_request("hi", sampling=sampling))
-    assert whole.text == streamed.text == "".join(deltas) == GREETING + "hi"
+    assert whole.text == streamed.text == "".join(deltas) == "Hello from the Gemini "  # cut by a stop sequence
     assert whole.finish_reason == streamed.finish_reason == "stop"
-    assert whole.usage == streamed.usage == Usage(3, 8, None, None)
+    assert whole.usage == streamed.usage == Usage(3, 4, None, None)
 
 
 def test_too_many_stop_sequences_is_the_providers_invalid_request(emulators: BackgroundEmulators) -> None:
