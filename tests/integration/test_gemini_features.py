@@ -1,7 +1,7 @@
 """The gemini kind beyond plain text (#16) through the real stack: gateway, a gemini worker,
 the Gemini emulator and the official MCP client, on chat and chatStream: a function call and
-its result sent back, structured output, an image, thinking with its text and token counts,
-and the sampling parameters the kind takes."""
+its result sent back, structured output (and a reply that breaks its schema), an image,
+thinking with its text and token counts, and the sampling parameters the kind takes."""
 
 from __future__ import annotations
 
@@ -101,3 +101,18 @@ def test_sampling_parameters_reach_gemini(gbox: Sandbox, tool: str) -> None:
                       "frequency_penalty": 0.2}, tool)
     assert out["text"] == "Hello from the Gemini " and out["finish_reason"] == "stop"  # cut by a stop sequence
     assert not out.get("dropped")
+
+
+def test_a_reply_that_breaks_the_schema_is_invalid_output(gbox: Sandbox) -> None:
+    httpx.post(f"{gbox.emulators.url(PROVIDER)}/_emulator/faults",
+               json={"faults": [{"mode": "schema_violation"}]}).raise_for_status()
+    schema = {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}
+
+    async def go() -> Any:
+        async with gbox.client() as client:
+            return await client.call_tool("chat", {"prompt": "x", "response_format": {"type": "json_schema",
+                                                                                      "schema": schema}})
+    result = run(go())
+    assert result.is_error and result.structured_content is not None
+    error = result.structured_content["error"]
+    assert error["type"] == "invalid_output", error
