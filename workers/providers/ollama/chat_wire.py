@@ -45,8 +45,11 @@ def chat_payload(request: ChatRequest, *, stream: bool) -> dict[str, Any]:
         options["num_predict"] = request.max_tokens
     if request.temperature is not None:
         options["temperature"] = request.temperature
-    if sampling := request.sampling.given():
-        options.update(sampling)  # Ollama's option names are ours
+    sampling = request.sampling
+    # Spelled out, not Sampling.given(): a plain chat pays five attribute reads, not a dict build.
+    if sampling.stop is not None or sampling.top_p is not None or sampling.seed is not None \
+            or sampling.presence_penalty is not None or sampling.frequency_penalty is not None:
+        options.update(sampling.given())  # Ollama's option names are ours
     payload: dict[str, Any] = {
         "model": request.model,
         "messages": [{"role": m.role, "content": m.content} if type(m.content) is str and m.tool_calls is None
