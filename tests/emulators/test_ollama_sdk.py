@@ -278,3 +278,20 @@ def test_sampling_options(client: ollama.Client) -> None:
 
 def test_show_lists_every_feature(client: ollama.Client) -> None:
     assert client.show(FEATURE_MODEL).capabilities == ["completion", "vision", "tools", "thinking"]
+
+
+@pytest.mark.parametrize(("extra", "error"), [
+    ({"tools": {"name": "f"}}, "json: cannot unmarshal tools"),
+    ({"tools": [{"type": "function", "function": {"description": "no name"}}]}, "json: cannot unmarshal tools"),
+    ({"think": 2}, "think must be a boolean or string"),
+    ({"options": {"seed": "7"}}, 'option "seed" must be of type integer'),
+    ({"options": {"top_p": True}}, 'option "top_p" must be of type float32'),
+    ({"messages": [{"role": "assistant", "content": "",
+                    "tool_calls": [{"function": {"name": "f", "arguments": "{}"}}]}]},
+     "json: cannot unmarshal tool_calls"),
+    ({"messages": [{"role": "user", "content": "x", "images": [1]}]}, "json: cannot unmarshal images"),
+])
+def test_malformed_features_are_400s(emu: BackgroundEmulators, extra: dict[str, Any], error: str) -> None:
+    response = httpx.post(emu.url("ollama") + "/api/chat",
+                          json={"model": FEATURE_MODEL, "messages": ASK, "stream": False, **extra})
+    assert response.status_code == 400 and response.json()["error"].startswith(error)
