@@ -377,7 +377,7 @@ class WorkerHealthOut(BaseModel):
 
 class ListedModelOut(BaseModel):
     provider: str
-    kind: str = Field(description="the provider's kind (openai, anthropic, lmstudio...)")
+    kind: str = Field(description=f"the provider's kind, one of: {', '.join(KINDS)}")
     id: str
     capabilities: list[str] = Field(description="tools it serves: chat, chatStream, embed")
     capability_source: str | None = Field(default=None, description=_CAPABILITY_SOURCE)
