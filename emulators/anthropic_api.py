@@ -45,6 +45,20 @@ class AnthropicModel:
             "type": "model", "id": self.id, "display_name": self.display_name, "created_at": self.created_at,
             "lifecycle": "active", "line": self.line,
             "max_input_tokens": self.max_input_tokens, "max_tokens": self.max_tokens,
+            "capabilities": self.capabilities(),
+        }
+
+    def capabilities(self) -> dict[str, Any]:
+        """The card's capabilities object: vision, structured outputs and budgeted thinking."""
+        yes, no = {"supported": True}, {"supported": False}
+        return {
+            "batch": yes, "citations": yes, "code_execution": no, "context_management": no,
+            "effort": {"supported": False, "low": no, "medium": no, "high": no, "max": no},
+            "image_input": yes, "pdf_input": yes,
+            "server_tools": {"supported": False, "code_execution": no, "web_search": no},
+            "structured_outputs": yes if self.structured_outputs else no,
+            "thinking": {"supported": True, "types": {"adaptive": no, "between_tools": no, "disabled": yes,
+                                                       "enabled": yes}},
         }
 
 

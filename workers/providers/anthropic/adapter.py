@@ -13,7 +13,10 @@ from urllib.parse import urlencode
 
 from shared import errors
 from shared.models import ChatRequest, ChatResult, Message, ModelInfo, TextDelta, Usage
+from workers.config_record import ProviderRecord
+from workers.http_client import HttpClient
 from workers.providers.anthropic.kind import API_VERSION, KIND, STRUCTURED_OUTPUT
+from workers.providers.anthropic.listing import card_facts
 from workers.providers.anthropic.replies import BadBlock, BlockLog, finish_reason, read_blocks, usage
 from workers.providers.anthropic.wire import add_features, forced_json, wire_messages
 from workers.providers.http_base import (
@@ -87,6 +90,12 @@ def map_anthropic_error(
 class AnthropicAdapter(HttpAdapter):
     kind = KIND.name
     capabilities = KIND.capabilities
+    # Per model, whether the listing said it has native structured output (filled by list_models).
+    _native_json: dict[str, bool]
+
+    def __init__(self, name: str, config: ProviderRecord, secret: str | None, client: HttpClient) -> None:
+        super().__init__(name, config, secret, client)
+        self._native_json = {}
 
     def headers(self, accept: str = "application/json") -> dict[str, str]:
         headers = {
@@ -126,7 +135,8 @@ class AnthropicAdapter(HttpAdapter):
         if sampling.top_p is not None:
             payload["top_p"] = sampling.top_p
         if request.tools or request.response_format or request.reasoning:
-            add_features(payload, request, str(self.config.option(STRUCTURED_OUTPUT)))
+            add_features(payload, request, str(self.config.option(STRUCTURED_OUTPUT)),
+                         self._native_json.get(request.model))
         if stream:
             payload["stream"] = True
         return payload
@@ -213,18 +223,27 @@ class AnthropicAdapter(HttpAdapter):
         return ""
 
     async def list_models(self) -> list[ModelInfo]:
-        ids: list[str] = []
+        cards: list[dict[str, Any]] = []
         after: str | None = None
         for _ in range(_MAX_LISTING_PAGES):
             query = urlencode({"limit": 1000, **({"after_id": after} if after else {})})
             data = await self.request_json("GET", f"{self.config.base_url}/v1/models?{query}")
-            ids += model_ids(data, self)
+            ids = set(model_ids(data, self))
+            cards += [c for c in data["data"] if isinstance(c, dict) and c.get("id") in ids]
             last = data.get("last_id")
             if not data.get("has_more") or not isinstance(last, str) or last == after:
                 break
             after = last
         # No embedding models at Anthropic: every listed model is a chat model.
-        return [self.model_info(model_id, ["chat", "chatStream"], "kind") for model_id in ids]
+        models: list[ModelInfo] = []
+        for card in cards:
+            facts = card_facts(card)
+            if facts.native_json is not None:
+                self._native_json[card["id"]] = facts.native_json
+            models.append(self.model_info(card["id"], ["chat", "chatStream"], "kind", features=facts.features,
+                                          context_length=facts.context_length,
+                                          max_output_tokens=facts.max_output_tokens))
+        return models
 
 
 class _Events:

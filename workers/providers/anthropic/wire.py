@@ -30,14 +30,21 @@ JSON_TOOL = "json_response"
 # Models with output_config.format (GA): Claude 4.5 and later (Sonnet 4.5, Haiku 4.5, Opus 4.5, 4.6...).
 _VERSIONED = re.compile(r"claude-(?:opus|sonnet|haiku)-(\d+)(?:-(\d))?(?:\D|$)")
 _MIN_NATIVE = (4, 5)
-_THINKING_HEADROOM = 1024  # answer tokens above a thinking budget when the call set no larger max_tokens
+# Answer tokens above a thinking budget when the call set no larger max_tokens.
+_THINKING_HEADROOM = 1024
+_FORCED_WITH_THINKING = (
+    "anthropic: thinking cannot be combined with a forced tool call (tool_choice required or a named tool, "
+    "or structured output on a model without native JSON output, which goes through a forced tool); "
+    "drop reasoning or the forced choice")
 
 
-def native_json(model: str, setting: str) -> bool:
+def native_json(model: str, setting: str, listed: bool | None = None) -> bool:
     """Whether ``model`` takes ``output_config.format``: the ``structured_output`` option, or on
-    ``auto`` the model's version read from its id (4.5 and later)."""
+    ``auto`` what the model listing said (``listed``), else its version read from its id (4.5+)."""
     if setting != "auto":
         return setting == "native"
+    if listed is not None:
+        return listed
     match = _VERSIONED.search(model)
     return match is not None and (int(match.group(1)), int(match.group(2) or 0)) >= _MIN_NATIVE
 
@@ -86,8 +93,9 @@ def _blocks(content: str | list[Part]) -> list[dict[str, Any]]:
             if isinstance(p, ImagePart) else {"type": "text", "text": p.text} for p in content]
 
 
-def add_features(payload: dict[str, Any], request: ChatRequest, json_setting: str) -> None:
-    """Tools, structured output and thinking, in place."""
+def add_features(payload: dict[str, Any], request: ChatRequest, json_setting: str, listed: bool | None) -> None:
+    """Tools, structured output and thinking, in place (``listed``: the listing's word on
+    native structured output for this model, if any)."""
     if request.tools:
         payload["tools"] = [
             {"name": t.name, **({"description": t.description} if t.description else {}),
@@ -98,8 +106,10 @@ def add_features(payload: dict[str, Any], request: ChatRequest, json_setting: st
         payload["tool_choice"] = {"type": "tool", "name": choice.name} if choice.mode == "tool" else {
             "type": {"auto": "auto", "none": "none", "required": "any"}[choice.mode]}
     if request.response_format is not None:
-        _structured(payload, request.response_format, native_json(request.model, json_setting))
+        _structured(payload, request.response_format, native_json(request.model, json_setting, listed))
     if request.reasoning is not None and not _continues_tool_use(request.messages):
+        if payload.get("tool_choice", {}).get("type") in ("any", "tool"):
+            raise errors.Unsupported(_FORCED_WITH_THINKING)
         budget = request.reasoning.budget_tokens
         payload["thinking"] = {"type": "enabled", "budget_tokens": budget}
         if payload["max_tokens"] <= budget:

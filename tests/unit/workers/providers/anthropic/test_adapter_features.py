@@ -305,3 +305,38 @@ def test_broken_streamed_tool_arguments_are_a_provider_error() -> None:
                             lambda a: collect(a.stream_chat(chat(tools=[WEATHER]))))
     assert items == [] and isinstance(error, errors.ProviderError)
     assert "tool-call arguments for get_weather that are not valid JSON" in error.message
+
+
+@pytest.mark.parametrize("extra", [
+    {"tools": [WEATHER], "tool_choice": ToolChoice("required")},
+    {"response_format": ResponseFormat("json_object")},
+])
+def test_thinking_with_a_forced_tool_is_refused_before_the_call(extra: dict[str, Any]) -> None:
+    with pytest.raises(errors.Unsupported, match="thinking cannot be combined with a forced tool call"):
+        payload(chat(reasoning=Reasoning("low", 1024), **extra))
+
+
+# ---- discovery ------------------------------------------------------------------------------
+
+
+def test_the_listing_says_what_each_model_can_do(emulators: BackgroundEmulators) -> None:
+    models = run(emulators, lambda a: a.list_models())
+    assert [(m.id, m.features, m.context_length, m.max_output_tokens) for m in models] == [
+        (MODEL, ["vision", "json_schema", "tools", "reasoning"], 200_000, 64_000),
+        ("claude-haiku-4-5", ["vision", "json_schema", "tools", "reasoning"], 200_000, 64_000)]
+
+
+def test_a_listed_model_without_native_json_gets_the_tool_route() -> None:
+    card = {"type": "model", "id": "claude-sonnet-4-5", "capabilities": {
+        "image_input": {"supported": False}, "structured_outputs": {"supported": False},
+        "thinking": {"supported": True, "types": {"enabled": {"supported": False}}}}}
+    listing = json_response(200, {"data": [card, {"type": "model", "id": "old"}], "has_more": False})
+
+    async def op(adapter: AnthropicAdapter) -> tuple[list[Any], dict[str, Any]]:
+        models = await adapter.list_models()
+        return models, adapter.messages_payload(chat(response_format=ResponseFormat("json_schema", SCHEMA)),
+                                                stream=False)
+
+    models, sent = run_with(AnthropicAdapter, Recorder(listing), op)  # type: ignore[arg-type]
+    assert [m.features for m in models] == [["json_schema", "tools"], None]
+    assert "output_config" not in sent and sent["tool_choice"] == {"type": "tool", "name": JSON_TOOL}
