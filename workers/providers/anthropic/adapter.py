@@ -116,13 +116,11 @@ class AnthropicAdapter(HttpAdapter):
         return map_anthropic_error(status, headers, body, self.name, self.scrub)
 
     def messages_payload(self, request: ChatRequest, *, stream: bool) -> dict[str, Any]:
-        plain = all(isinstance(m.content, str) and m.role != "tool" and not m.tool_calls for m in request.messages)
+        messages = _plain_messages(request.messages)
         payload: dict[str, Any] = {
             "model": request.model,
             "max_tokens": request.max_tokens if request.max_tokens is not None else DEFAULT_MAX_TOKENS,
-            "messages": [
-                {"role": m.role, "content": m.content} for m in request.messages if m.role != "system"
-            ] if plain else wire_messages(request.messages),
+            "messages": messages if messages is not None else wire_messages(request.messages),
         }
         system = _system_prompt(request.messages)
         if system:
@@ -253,6 +251,19 @@ class _Events:
 
     def __init__(self, json_tool: bool, include_thoughts: bool) -> None:
         self.json_tool, self.include_thoughts, self.log = json_tool, include_thoughts, BlockLog()
+
+
+def _plain_messages(messages: list[Message]) -> list[dict[str, Any]] | None:
+    """The conversation as role and text, or None when a message carries more (parts, tool calls
+    or results): one pass, so a plain chat costs what it did."""
+    out: list[dict[str, Any]] = []
+    for m in messages:
+        if m.role == "system":
+            continue
+        if m.role == "tool" or m.tool_calls or not isinstance(m.content, str):
+            return None
+        out.append({"role": m.role, "content": m.content})
+    return out
 
 
 def _thoughts(request: ChatRequest) -> bool:
