@@ -193,3 +193,17 @@ def test_image_and_stop_sequence(ant: anthropic.Anthropic) -> None:
     bad = [{"type": "image", "source": {"type": "base64", "media_type": "image/bmp", "data": PNG}}]
     with pytest.raises(anthropic.BadRequestError, match="media_type"):
         ant.messages.create(model="claude-sonnet-4-5", max_tokens=100, messages=[{"role": "user", "content": bad}])  # type: ignore[typeddict-item]
+
+
+def test_a_tool_turn_without_its_thinking_block_is_refused_while_thinking_is_on(ant: anthropic.Anthropic) -> None:
+    turns: list[MessageParam] = [
+        *MESSAGES,
+        {"role": "assistant", "content": [{"type": "tool_use", "id": "toolu_1", "name": "get_weather",
+                                           "input": {"city": "Paris"}}]},
+        {"role": "user", "content": [{"type": "tool_result", "tool_use_id": "toolu_1", "content": "Sunny"}]},
+    ]
+    with pytest.raises(anthropic.BadRequestError, match="must start with a thinking block"):
+        ant.messages.create(model="claude-sonnet-4-5", max_tokens=2000, messages=turns, tools=[WEATHER_TOOL],
+                            thinking={"type": "enabled", "budget_tokens": 1024})
+    answer = ant.messages.create(model="claude-sonnet-4-5", max_tokens=2000, messages=turns, tools=[WEATHER_TOOL])
+    assert answer.content[0].type == "text" and answer.content[0].text == "The tool get_weather returned: Sunny"
