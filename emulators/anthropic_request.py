@@ -17,6 +17,7 @@ __all__ = ["Features", "check_sampling", "check_thinking_echo", "parse_blocks", 
 MEDIA_TYPES = ("image/jpeg", "image/png", "image/gif", "image/webp")
 _BLOCK_TYPES = frozenset({"text", "image", "tool_use", "tool_result", "thinking", "redacted_thinking"})
 _TOOL_NAME = re.compile(r"^[a-zA-Z0-9_-]{1,128}$")
+_TOOL_ID = re.compile(r"^[a-zA-Z0-9_-]+$")
 MIN_THINKING_BUDGET = 1024
 
 
@@ -137,6 +138,8 @@ def _tool_use(where: str, role: str, block: dict[str, Any]) -> str:
         raise invalid(f"{where}: `tool_use` blocks can only be in `assistant` messages")
     if not isinstance(block.get("id"), str) or not isinstance(block.get("name"), str):
         raise invalid(f"{where}.tool_use: `id` and `name` are required strings")
+    if not _TOOL_ID.match(block["id"]):
+        raise invalid(f"{where}.tool_use.id: String should match pattern '^[a-zA-Z0-9_-]+$'")
     if not isinstance(block.get("input"), dict):
         raise invalid(f"{where}.tool_use.input: Input should be a valid dictionary")
     return str(block["id"])

@@ -23,13 +23,15 @@ from shared import errors
 from shared.chat_parts import ImagePart, Part, ResponseFormat
 from shared.models import ChatRequest, Message
 
-__all__ = ["JSON_TOOL", "add_features", "native_json", "wire_messages"]
+__all__ = ["JSON_TOOL", "add_features", "forced_json", "native_json", "tool_use_id", "wire_messages"]
 
 # The tool a structured answer is forced through when the model has no native JSON output.
 JSON_TOOL = "json_response"
 # Models with output_config.format (GA): Claude 4.5 and later (Sonnet 4.5, Haiku 4.5, Opus 4.5, 4.6...).
 _VERSIONED = re.compile(r"claude-(?:opus|sonnet|haiku)-(\d+)(?:-(\d))?(?:\D|$)")
 _MIN_NATIVE = (4, 5)
+_TOOL_ID = re.compile(r"^[a-zA-Z0-9_-]+$")
+_TOOL_ID_BAD = re.compile(r"[^a-zA-Z0-9_-]")
 # Answer tokens above a thinking budget when the call set no larger max_tokens.
 _THINKING_HEADROOM = 1024
 _FORCED_WITH_THINKING = (
@@ -49,6 +51,12 @@ def native_json(model: str, setting: str, listed: bool | None = None) -> bool:
     return match is not None and (int(match.group(1)), int(match.group(2) or 0)) >= _MIN_NATIVE
 
 
+def tool_use_id(call_id: str) -> str:
+    """A call id as Anthropic takes it (``^[a-zA-Z0-9_-]+$``): ids another provider made (or a
+    client) may hold other characters; the same id maps the same way in call and result."""
+    return call_id if _TOOL_ID.match(call_id) else _TOOL_ID_BAD.sub("_", call_id) or "call"
+
+
 def wire_messages(messages: list[Message]) -> list[dict[str, Any]]:
     """The conversation (system messages left out), merging tool results into user turns."""
     out: list[dict[str, Any]] = []
@@ -56,12 +64,14 @@ def wire_messages(messages: list[Message]) -> list[dict[str, Any]]:
         if message.role == "system":
             continue
         if message.role == "tool":
-            block = {"type": "tool_result", "tool_use_id": message.tool_call_id, "content": message.text}
+            block = {"type": "tool_result", "tool_use_id": tool_use_id(message.tool_call_id or ""),
+                     "content": message.text}
             _user_turn(out, [block], after_results=False)
         elif message.role == "user":
             _user_turn(out, _blocks(message.content), after_results=True)
         elif message.tool_calls:
-            calls = [{"type": "tool_use", "id": c.id, "name": c.name, "input": c.arguments} for c in message.tool_calls]
+            calls = [{"type": "tool_use", "id": tool_use_id(c.id), "name": c.name, "input": c.arguments}
+                     for c in message.tool_calls]
             text = [{"type": "text", "text": message.text}] if message.text else []
             out.append({"role": "assistant", "content": text + calls})
         else:

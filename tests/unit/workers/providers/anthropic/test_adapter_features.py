@@ -228,6 +228,18 @@ def test_tool_results_go_back_in_one_user_turn(emulators: BackgroundEmulators, s
     assert result.text == after_tool_result("get_weather", "Sunny, 21 C") and result.finish_reason == "stop"
 
 
+@BOTH
+def test_call_ids_from_elsewhere_are_made_acceptable_the_same_way_in_call_and_result(
+        emulators: BackgroundEmulators, stream: bool) -> None:
+    calls = [ToolCall("fc.7/a b", "get_weather", {"city": "Paris"})]
+    req = chat(Message("user", "weather?"), Message("assistant", "", tool_calls=calls),
+               Message("tool", "Sunny", tool_call_id="fc.7/a b", name="get_weather"), tools=[WEATHER])
+    sent = payload(req)["messages"]
+    assert sent[1]["content"][0]["id"] == sent[2]["content"][0]["tool_use_id"] == "fc_7_a_b"
+    result, _ = ask(emulators, req, stream)
+    assert result.text == after_tool_result("get_weather", "Sunny")
+
+
 def test_a_user_message_after_tool_results_joins_their_turn() -> None:
     req = chat(*follow_up(), Message("user", "and tomorrow?"), tools=[WEATHER])
     last = payload(req)["messages"][-1]
