@@ -207,3 +207,10 @@ def test_a_tool_turn_without_its_thinking_block_is_refused_while_thinking_is_on(
                             thinking={"type": "enabled", "budget_tokens": 1024})
     answer = ant.messages.create(model="claude-sonnet-4-5", max_tokens=2000, messages=turns, tools=[WEATHER_TOOL])
     assert answer.content[0].type == "text" and answer.content[0].text == "The tool get_weather returned: Sunny"
+
+
+def test_blocks_marked_for_caching_are_read_from_the_cache(ant: anthropic.Anthropic) -> None:
+    system: list[Any] = [{"type": "text", "text": "a long and stable system prompt",
+                          "cache_control": {"type": "ephemeral"}}]
+    message = ant.messages.create(model="claude-sonnet-4-5", max_tokens=100, system=system, messages=MESSAGES)
+    assert message.usage.cache_read_input_tokens == 6 and message.usage.input_tokens == 2
