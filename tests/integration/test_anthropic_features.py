@@ -19,10 +19,6 @@ from shared.tool_names import CHAT, CHAT_STREAM
 from tests.integration.conftest import run
 
 pytestmark = pytest.mark.integration
-# The gateway's side of #16 (helpers fidinput and fidoutput): until both have landed the chat
-# tools take none of these inputs, so there is nothing to run here yet.
-pytest.importorskip("gateway.chat_inputs", reason="the gateway's chat input beyond text has not landed")
-pytest.importorskip("gateway.structured_output", reason="the gateway's chat output in full has not landed")
 
 MODEL = {"provider": "anthropic", "model": "claude-sonnet-4-5"}
 SCHEMA = {"type": "object", "required": ["city", "days"], "additionalProperties": False,
