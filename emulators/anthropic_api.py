@@ -19,8 +19,8 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from emulators import anthropic_format as af
+from emulators.anthropic_reply import decide
 from emulators.base import ApiError, Call, Emulator, bearer_token
-from emulators.content import last_user_text, make_reply
 from emulators.wire import json_response
 
 __all__ = ["DEFAULT_MODELS", "AnthropicEmulator", "AnthropicModel"]
@@ -37,12 +37,28 @@ class AnthropicModel:
     line: str | None = None
     max_input_tokens: int = 200_000
     max_tokens: int = 64_000
+    structured_outputs: bool = True  # takes output_config.format (older models do not)
+    sampling_exclusive: bool = True  # refuses temperature and top_p together (the 4.5 models do)
 
     def card(self) -> dict[str, Any]:
         return {
             "type": "model", "id": self.id, "display_name": self.display_name, "created_at": self.created_at,
             "lifecycle": "active", "line": self.line,
             "max_input_tokens": self.max_input_tokens, "max_tokens": self.max_tokens,
+            "capabilities": self.capabilities(),
+        }
+
+    def capabilities(self) -> dict[str, Any]:
+        """The card's capabilities object: vision, structured outputs and budgeted thinking."""
+        yes, no = {"supported": True}, {"supported": False}
+        return {
+            "batch": yes, "citations": yes, "code_execution": no, "context_management": no,
+            "effort": {"supported": False, "low": no, "medium": no, "high": no, "max": no},
+            "image_input": yes, "pdf_input": yes,
+            "server_tools": {"supported": False, "code_execution": no, "web_search": no},
+            "structured_outputs": yes if self.structured_outputs else no,
+            "thinking": {"supported": True, "types": {"adaptive": no, "between_tools": no, "disabled": yes,
+                                                       "enabled": yes}},
         }
 
 
@@ -93,12 +109,16 @@ class AnthropicEmulator(Emulator):
 
     async def messages(self, call: Call) -> Response:
         self._check_headers(call.request)
-        req = af.parse_messages(call)
+        name = call.json_object().get("model")
+        known = self.models.get(name) if isinstance(name, str) else None
+        req = af.parse_messages(call, structured_outputs=known is None or known.structured_outputs,
+                                both_refused=known is None or known.sampling_exclusive)
         model = self._model(req.model)
-        reply = make_reply(self.label, last_user_text(req.messages), req.max_tokens)
+        violate = call.fault is not None and call.fault.mode == "schema_violation"
+        turn = decide(self.label, req.messages, req.max_tokens, req.features, violate)
         if req.stream:
-            return self.event_stream(call, af.stream_plan(model.id, reply, req.input_tokens, call.fault))
-        return json_response(af.message(model.id, reply, req.input_tokens), headers=self.response_headers(call))
+            return self.event_stream(call, af.stream_plan(model.id, turn, req, call.fault))
+        return json_response(af.message(model.id, turn, req), headers=self.response_headers(call))
 
     async def list_models(self, call: Call) -> Response:
         self._check_headers(call.request)

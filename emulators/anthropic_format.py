@@ -9,8 +9,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+import orjson
+
+from emulators.anthropic_reply import Turn
+from emulators.anthropic_request import Features, check_sampling, check_thinking_echo, parse_blocks, parse_features
 from emulators.base import ApiError, Call, new_id
-from emulators.content import Reply, count_words, message_text
+from emulators.content import count_words, message_text
 from emulators.faults import FaultSpec
 from emulators.streams import StreamPlan
 from emulators.wire import sse_event
@@ -36,10 +40,13 @@ class MessagesRequest:
     messages: list[Any]
     max_tokens: int
     stream: bool
-    input_tokens: int
+    input_tokens: int  # not read from the cache
+    features: Features
 
 
-def parse_messages(call: Call) -> MessagesRequest:
+def parse_messages(call: Call, *, structured_outputs: bool = True, both_refused: bool = True) -> MessagesRequest:
+    """The request, checked; ``structured_outputs``: the model takes ``output_config.format``;
+    ``both_refused``: it refuses temperature and top_p together (the 4.5 models do)."""
     body = call.json_object()
     for field in ("model", "max_tokens", "messages"):
         if field not in body:
@@ -59,19 +66,24 @@ def parse_messages(call: Call) -> MessagesRequest:
     system = body.get("system")
     if system is not None and not isinstance(system, str | list):
         raise _invalid("system: Input should be a valid string or a list of text blocks")
+    stops = check_sampling(body, both_refused)
+    images, cached = parse_blocks(messages, system)
+    features = parse_features(body, max_tokens, structured_outputs)
+    if features.thinking_budget is not None:
+        check_thinking_echo(messages)
+    features.stop_sequences, features.images, features.cached_tokens = stops, tuple(images), cached
     words = count_words(message_text(system)) + sum(count_words(message_text(m.get("content"))) for m in messages)
-    return MessagesRequest(model, messages, max_tokens, call.stream, max(1, words))
+    return MessagesRequest(model, messages, max_tokens, call.stream, max(1, words - cached), features)
 
 
-def _stop_reason(reply: Reply) -> str:
-    return "max_tokens" if reply.truncated else "end_turn"
-
-
-def _usage(input_tokens: int, output_tokens: int) -> dict[str, Any]:
-    return {
-        "input_tokens": input_tokens, "cache_creation_input_tokens": 0, "cache_read_input_tokens": 0,
+def _usage(input_tokens: int, output_tokens: int, cached: int = 0, thinking: int = 0) -> dict[str, Any]:
+    usage: dict[str, Any] = {
+        "input_tokens": input_tokens, "cache_creation_input_tokens": 0, "cache_read_input_tokens": cached,
         "output_tokens": output_tokens, "service_tier": "standard",
     }
+    if thinking:
+        usage["output_tokens_details"] = {"thinking_tokens": thinking}
+    return usage
 
 
 def _envelope(model: str, content: list[Any], stop_reason: str | None, usage: dict[str, Any]) -> dict[str, Any]:
@@ -81,32 +93,63 @@ def _envelope(model: str, content: list[Any], stop_reason: str | None, usage: di
     }
 
 
-def message(model: str, reply: Reply, input_tokens: int) -> dict[str, Any]:
-    content = [{"type": "text", "text": reply.text}]
-    return _envelope(model, content, _stop_reason(reply), _usage(input_tokens, reply.output_tokens))
+def message(model: str, turn: Turn, req: MessagesRequest) -> dict[str, Any]:
+    usage = _usage(req.input_tokens, turn.output_tokens, req.features.cached_tokens, turn.thinking_tokens)
+    body = _envelope(model, turn.blocks(), turn.stop_reason, usage)
+    body["stop_sequence"] = turn.stop_sequence
+    return body
 
 
-def stream_plan(model: str, reply: Reply, input_tokens: int, fault: FaultSpec | None) -> StreamPlan:
+def _delta(index: int, delta: dict[str, Any]) -> bytes:
+    return sse_event("content_block_delta", {"type": "content_block_delta", "index": index, "delta": delta})
+
+
+def _block_start(index: int, block: dict[str, Any]) -> bytes:
+    return sse_event("content_block_start", {"type": "content_block_start", "index": index, "content_block": block})
+
+
+def _block_stop(index: int) -> bytes:
+    return sse_event("content_block_stop", {"type": "content_block_stop", "index": index})
+
+
+def _thinking_frames(turn: Turn) -> list[bytes]:
+    if turn.thinking is None:
+        return []
+    return [_block_start(0, {"type": "thinking", "thinking": "", "signature": ""}),
+            _delta(0, {"type": "thinking_delta", "thinking": turn.thinking}),
+            _delta(0, {"type": "signature_delta", "signature": turn.signature}), _block_stop(0)]
+
+
+def _main_block(turn: Turn, index: int) -> tuple[bytes, list[bytes]]:
+    """The answer block's start frame and its deltas (text, or the tool input's JSON in pieces)."""
+    if turn.tool_use is None:
+        return (_block_start(index, {"type": "text", "text": ""}),
+                [_delta(index, {"type": "text_delta", "text": text}) for text in turn.deltas])
+    raw = orjson.dumps(turn.tool_use["input"]).decode()
+    pieces = [raw[i:i + 8] for i in range(0, len(raw), 8)]
+    start = {**turn.tool_use, "input": {}}
+    return _block_start(index, start), [_delta(index, {"type": "input_json_delta", "partial_json": p}) for p in pieces]
+
+
+def stream_plan(model: str, turn: Turn, req: MessagesRequest, fault: FaultSpec | None) -> StreamPlan:
     # message_start reports output_tokens 1 like the real API; message_delta then carries
     # the cumulative totals.
+    cached = req.features.cached_tokens
+    index = 0 if turn.thinking is None else 1
+    start, deltas = _main_block(turn, index)
     head = [
         sse_event("message_start", {"type": "message_start",
-                                    "message": _envelope(model, [], None, _usage(input_tokens, 1))}),
-        sse_event("content_block_start", {"type": "content_block_start", "index": 0,
-                                          "content_block": {"type": "text", "text": ""}}),
+                                    "message": _envelope(model, [], None, _usage(req.input_tokens, 1, cached))}),
+        *_thinking_frames(turn),
+        start,
         sse_event("ping", {"type": "ping"}),
     ]
-    deltas = [
-        sse_event("content_block_delta", {"type": "content_block_delta", "index": 0,
-                                          "delta": {"type": "text_delta", "text": text}})
-        for text in reply.deltas
-    ]
-    final_usage = _usage(input_tokens, reply.output_tokens)
+    final_usage = _usage(req.input_tokens, turn.output_tokens, cached, turn.thinking_tokens)
     del final_usage["service_tier"]
     tail = [
-        sse_event("content_block_stop", {"type": "content_block_stop", "index": 0}),
+        _block_stop(index),
         sse_event("message_delta", {"type": "message_delta",
-                                    "delta": {"stop_reason": _stop_reason(reply), "stop_sequence": None},
+                                    "delta": {"stop_reason": turn.stop_reason, "stop_sequence": turn.stop_sequence},
                                     "usage": final_usage}),
         sse_event("message_stop", {"type": "message_stop"}),
     ]

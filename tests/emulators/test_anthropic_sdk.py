@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import base64
+import json
+from typing import Any
+
 import anthropic
 import pytest
-from anthropic.types import MessageParam, RawMessageDeltaEvent
+from anthropic.types import MessageParam, RawMessageDeltaEvent, ThinkingBlock, ToolParam, ToolUseBlock
 
 from emulators.control import EmulatorControl
 from emulators.server import BackgroundEmulators
@@ -111,3 +115,102 @@ def test_error_event_after_200(ant: anthropic.Anthropic, controls: dict[str, Emu
         received.extend(stream.text_stream)
     assert received == ["Hello ", "from ", "the "]
     assert err.value.body["error"]["type"] == "overloaded_error"  # type: ignore[index]
+
+
+# ---- issue #16: tools, structured output, images, thinking, sampling ---------------------------
+
+WEATHER_TOOL: ToolParam = {"name": "get_weather", "description": "Weather in a city",
+                           "input_schema": {"type": "object", "properties": {"city": {"type": "string"}},
+                                            "required": ["city"]}}
+PNG = base64.b64encode(b"\x89PNG\r\n\x1a\n" + b"\0" * 8).decode()
+
+
+def test_tool_use_round_trip(ant: anthropic.Anthropic) -> None:
+    first = ant.messages.create(model="claude-haiku-4-5", max_tokens=100, messages=MESSAGES, tools=[WEATHER_TOOL],
+                                tool_choice={"type": "any"})
+    assert first.stop_reason == "tool_use"
+    call = first.content[0]
+    assert isinstance(call, ToolUseBlock) and call.name == "get_weather" and call.input == {"city": "text"}
+    follow: list[MessageParam] = [*MESSAGES, {"role": "assistant", "content": [call.model_dump()]},  # type: ignore[list-item]
+                                  {"role": "user", "content": [{"type": "tool_result", "tool_use_id": call.id,
+                                                                "content": "Sunny"}]}]
+    second = ant.messages.create(model="claude-haiku-4-5", max_tokens=100, messages=follow, tools=[WEATHER_TOOL])
+    assert second.content[0].type == "text" and second.content[0].text == "The tool get_weather returned: Sunny"
+
+
+def test_streamed_tool_input_is_assembled_by_the_sdk(ant: anthropic.Anthropic) -> None:
+    with ant.messages.stream(model="claude-haiku-4-5", max_tokens=100, messages=MESSAGES,
+                             tools=[WEATHER_TOOL]) as stream:
+        final = stream.get_final_message()
+    block = final.content[0]
+    assert isinstance(block, ToolUseBlock) and block.input == {"city": "text"} and final.stop_reason == "tool_use"
+
+
+def test_a_tool_result_without_its_call_is_refused(ant: anthropic.Anthropic) -> None:
+    orphan: list[MessageParam] = [{"role": "user", "content": [{"type": "tool_result", "tool_use_id": "toolu_x",
+                                                                "content": "Sunny"}]}]
+    with pytest.raises(anthropic.BadRequestError, match="corresponding `tool_use` block"):
+        ant.messages.create(model="claude-haiku-4-5", max_tokens=100, messages=orphan, tools=[WEATHER_TOOL])
+
+
+def test_output_config_json_schema(ant: anthropic.Anthropic) -> None:
+    schema = {"type": "object", "properties": {"n": {"type": "integer"}}, "required": ["n"],
+              "additionalProperties": False}
+    message = ant.messages.create(model="claude-sonnet-4-5", max_tokens=100, messages=MESSAGES,
+                                  output_config={"format": {"type": "json_schema", "schema": schema}})
+    assert message.content[0].type == "text" and json.loads(message.content[0].text) == {"n": 1}
+
+
+def test_thinking_blocks_signed_and_counted(ant: anthropic.Anthropic) -> None:
+    with ant.messages.stream(model="claude-sonnet-4-5", max_tokens=2000, messages=MESSAGES,
+                             thinking={"type": "enabled", "budget_tokens": 1024}) as stream:
+        final = stream.get_final_message()
+    thinking = final.content[0]
+    assert isinstance(thinking, ThinkingBlock) and thinking.thinking.startswith("Thinking about: hi claude")
+    assert thinking.signature and final.content[1].type == "text"
+    assert final.usage.output_tokens_details is not None and final.usage.output_tokens_details.thinking_tokens == 7
+
+
+@pytest.mark.parametrize(("extra", "message"), [
+    ({"thinking": {"type": "enabled", "budget_tokens": 1024}}, "must be greater than `thinking.budget_tokens`"),
+    ({"thinking": {"type": "enabled", "budget_tokens": 500}}, "greater than or equal to 1024"),
+    ({"temperature": 0.5, "top_p": 0.5}, "cannot both be specified"),
+    ({"tools": [WEATHER_TOOL], "tool_choice": {"type": "tool", "name": "nope"}}, "not found"),
+    ({"tools": [{"name": "bad name!", "input_schema": {"type": "object"}}]}, "should match pattern"),
+])
+def test_refused_combinations(ant: anthropic.Anthropic, extra: dict[str, Any], message: str) -> None:
+    with pytest.raises(anthropic.BadRequestError, match=message):
+        ant.messages.create(model="claude-sonnet-4-5", max_tokens=1024, messages=MESSAGES, extra_body=extra)
+
+
+def test_image_and_stop_sequence(ant: anthropic.Anthropic) -> None:
+    content: list[Any] = [{"type": "image", "source": {"type": "base64", "media_type": "image/png", "data": PNG}},
+                          {"type": "text", "text": "what is it"}]
+    message = ant.messages.create(model="claude-sonnet-4-5", max_tokens=100, stop_sequences=["Hello"],
+                                  messages=[{"role": "user", "content": content}])
+    assert message.content[0].type == "text" and message.content[0].text == "I see 1 image (image/png 16 bytes). "
+    assert message.stop_reason == "stop_sequence" and message.stop_sequence == "Hello"
+    bad = [{"type": "image", "source": {"type": "base64", "media_type": "image/bmp", "data": PNG}}]
+    with pytest.raises(anthropic.BadRequestError, match="media_type"):
+        ant.messages.create(model="claude-sonnet-4-5", max_tokens=100, messages=[{"role": "user", "content": bad}])  # type: ignore[typeddict-item]
+
+
+def test_a_tool_turn_without_its_thinking_block_is_refused_while_thinking_is_on(ant: anthropic.Anthropic) -> None:
+    turns: list[MessageParam] = [
+        *MESSAGES,
+        {"role": "assistant", "content": [{"type": "tool_use", "id": "toolu_1", "name": "get_weather",
+                                           "input": {"city": "Paris"}}]},
+        {"role": "user", "content": [{"type": "tool_result", "tool_use_id": "toolu_1", "content": "Sunny"}]},
+    ]
+    with pytest.raises(anthropic.BadRequestError, match="must start with a thinking block"):
+        ant.messages.create(model="claude-sonnet-4-5", max_tokens=2000, messages=turns, tools=[WEATHER_TOOL],
+                            thinking={"type": "enabled", "budget_tokens": 1024})
+    answer = ant.messages.create(model="claude-sonnet-4-5", max_tokens=2000, messages=turns, tools=[WEATHER_TOOL])
+    assert answer.content[0].type == "text" and answer.content[0].text == "The tool get_weather returned: Sunny"
+
+
+def test_blocks_marked_for_caching_are_read_from_the_cache(ant: anthropic.Anthropic) -> None:
+    system: list[Any] = [{"type": "text", "text": "a long and stable system prompt",
+                          "cache_control": {"type": "ephemeral"}}]
+    message = ant.messages.create(model="claude-sonnet-4-5", max_tokens=100, system=system, messages=MESSAGES)
+    assert message.usage.cache_read_input_tokens == 6 and message.usage.input_tokens == 2

@@ -52,7 +52,7 @@ def test_options_load_as_the_kinds_own_typed_model_with_its_defaults(tmp_path: P
     assert type(loaded["dated"].options) is options_model("anthropic")
     assert type(loaded["other"].options) is options_model("openai")
     assert options_model("openai").model_fields == {} and issubclass(options_model("openai"), KindOptions)
-    assert loaded["dated"].model_dump()["options"] == {"api_version": "2024-10-22"}
+    assert loaded["dated"].model_dump()["options"] == {"api_version": "2024-10-22", "structured_output": "auto"}
     # What a worker reads: the validated entry as a plain record, defaults filled in.
     assert ProviderRecord.from_validated(loaded["plain"].model_dump(mode="json")).option(API_VERSION) == "2023-06-01"
     assert ProviderRecord.from_validated(loaded["dated"].model_dump(mode="json")).option(API_VERSION) == "2024-10-22"
@@ -62,7 +62,7 @@ def test_options_load_as_the_kinds_own_typed_model_with_its_defaults(tmp_path: P
     (_provider("anthropic", options={"api_version": "latest"}), "p.options.api_version",
      "(an option of kind 'anthropic'); fix: match the pattern"),
     (_provider("anthropic", options={"beta": "tools"}), "p.options.beta",
-     "unknown option for kind 'anthropic' (its options: api_version); fix: remove it"),
+     "unknown option for kind 'anthropic' (its options: api_version, structured_output); fix: remove it"),
     (_provider("openai", options={"api_version": "2024-10-22"}), "p.options.api_version",
      "unknown option for kind 'openai' (its options: none)"),
     (_provider("lmstudio", options=["x"]), "p.options", "must be a JSON object (the options of kind 'lmstudio')"),

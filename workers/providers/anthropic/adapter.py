@@ -13,13 +13,17 @@ from urllib.parse import urlencode
 
 from shared import errors
 from shared.models import ChatRequest, ChatResult, Message, ModelInfo, TextDelta, Usage
-from workers.providers.anthropic.kind import API_VERSION, KIND
+from workers.config_record import ProviderRecord
+from workers.http_client import HttpClient
+from workers.providers.anthropic.kind import API_VERSION, KIND, STRUCTURED_OUTPUT
+from workers.providers.anthropic.listing import card_facts
+from workers.providers.anthropic.replies import BadBlock, BlockLog, finish_reason, read_blocks, usage
+from workers.providers.anthropic.wire import add_features, forced_json, wire_messages
 from workers.providers.http_base import (
     ErrorClass,
     HttpAdapter,
     Scrub,
     StreamState,
-    as_int,
     build_error,
     decode_json,
     model_ids,
@@ -61,7 +65,6 @@ _TYPE_BY_STATUS = {
 }
 # Anthropic reports an over-long prompt as a plain invalid_request_error; only the words differ.
 _CONTEXT = re.compile(r"prompt is too long|context (?:window|length|limit)", re.IGNORECASE)
-_FINISH = {"end_turn": "stop", "max_tokens": "length"}
 
 
 def anthropic_error_class(status: int, type_: str, message: str) -> ErrorClass:
@@ -84,13 +87,15 @@ def map_anthropic_error(
     return build_error(cls, provider, status, detail, retry_after=retry_after_s(headers))
 
 
-def _finish(reason: Any) -> str | None:
-    return _FINISH.get(reason, reason) if isinstance(reason, str) else None
-
-
 class AnthropicAdapter(HttpAdapter):
     kind = KIND.name
     capabilities = KIND.capabilities
+    # Per model, whether the listing said it has native structured output (filled by list_models).
+    _native_json: dict[str, bool]
+
+    def __init__(self, name: str, config: ProviderRecord, secret: str | None, client: HttpClient) -> None:
+        super().__init__(name, config, secret, client)
+        self._native_json = {}
 
     def headers(self, accept: str = "application/json") -> dict[str, str]:
         headers = {
@@ -111,58 +116,78 @@ class AnthropicAdapter(HttpAdapter):
         return map_anthropic_error(status, headers, body, self.name, self.scrub)
 
     def messages_payload(self, request: ChatRequest, *, stream: bool) -> dict[str, Any]:
+        messages = _plain_messages(request.messages)
         payload: dict[str, Any] = {
             "model": request.model,
             "max_tokens": request.max_tokens if request.max_tokens is not None else DEFAULT_MAX_TOKENS,
-            "messages": [
-                {"role": m.role, "content": m.content} for m in request.messages if m.role != "system"
-            ],
+            "messages": messages if messages is not None else wire_messages(request.messages),
         }
         system = _system_prompt(request.messages)
         if system:
             payload["system"] = system  # the Messages API has no "system" role
         if request.temperature is not None:
             payload["temperature"] = request.temperature
+        sampling = request.sampling
+        if sampling.stop:
+            payload["stop_sequences"] = sampling.stop
+        if sampling.top_p is not None:
+            payload["top_p"] = sampling.top_p
+        if request.tools or request.response_format or request.reasoning:
+            add_features(payload, request, str(self.config.option(STRUCTURED_OUTPUT)),
+                         self._native_json.get(request.model))
         if stream:
             payload["stream"] = True
         return payload
 
     async def chat(self, request: ChatRequest) -> ChatResult:
         url = f"{self.config.base_url}/v1/messages"
-        data = await self.request_json("POST", url, self.messages_payload(request, stream=False),
-                                       request.traceparent)
+        payload = self.messages_payload(request, stream=False)
+        data = await self.request_json("POST", url, payload, request.traceparent)
         blocks = data.get("content") if isinstance(data, dict) else None
         if not isinstance(blocks, list):
             raise self.bad_payload("an unreadable message")
-        # Only text blocks are an answer; thinking or tool blocks are not ours to forward.
-        text = "".join(
-            b["text"]
-            for b in blocks
-            if isinstance(b, dict) and b.get("type") == "text" and isinstance(b.get("text"), str)
-        )
+        json_tool = forced_json(payload)
+        try:
+            reply = read_blocks(blocks, json_tool=json_tool, include_thoughts=_thoughts(request))
+        except BadBlock as exc:
+            raise self.bad_payload(str(exc)) from None
         model = data.get("model") if isinstance(data.get("model"), str) else request.model
-        return ChatResult(text, model, _finish(data.get("stop_reason")), _usage(data.get("usage"), Usage()))
+        return ChatResult(reply.text, model, finish_reason(data.get("stop_reason"), json_tool=json_tool),
+                          usage(data.get("usage"), Usage()), reply.tool_calls, reply.thinking)
 
     async def stream_chat(self, request: ChatRequest) -> AsyncGenerator[TextDelta | ChatResult, None]:
         url = f"{self.config.base_url}/v1/messages"
         state = StreamState(self.name, request.model)
-        async with aclosing(
-            self.sse_events(url, self.messages_payload(request, stream=True), state, request.traceparent)
-        ) as events:
+        payload = self.messages_payload(request, stream=True)
+        events_of = _Events(forced_json(payload), _thoughts(request))
+        async with aclosing(self.sse_events(url, payload, state, request.traceparent)) as events:
             async for event in events:
                 data = decode_json(event.data)
                 if not isinstance(data, dict):
                     raise state.broken("sent a stream event that is not valid JSON")
                 name = event.event if event.event != "message" else str(data.get("type", ""))
                 if name == "message_stop":
-                    yield state.result()
+                    yield self._final(state, events_of)
                     return
-                text = self._on_event(name, data, state, event.data)
+                text = self._on_event(name, data, state, event.data, events_of)
                 if text:
                     yield TextDelta(text)
         raise state.interrupted()
 
-    def _on_event(self, name: str, data: dict[str, Any], state: StreamState, raw: str) -> str:
+    def _final(self, state: StreamState, events_of: _Events) -> ChatResult:
+        result = state.result()
+        if events_of.log.blocks:
+            try:
+                reply = events_of.log.reply(json_tool=False, include_thoughts=events_of.include_thoughts)
+            except BadBlock as exc:
+                raise state.broken(f"sent {exc}") from None
+            result.tool_calls, result.reasoning = reply.tool_calls, reply.thinking
+        if events_of.json_tool and result.finish_reason == "tool_calls":
+            result.finish_reason = "stop"
+        return result
+
+    def _on_event(self, name: str, data: dict[str, Any], state: StreamState, raw: str,
+                  events_of: _Events) -> str:
         """Record one stream event; return its new text ("" when it carries none)."""
         if name == "error":
             # Arrives after a 200: same types as the HTTP errors, and it carries what was sent so far.
@@ -171,49 +196,80 @@ class AnthropicAdapter(HttpAdapter):
             message = data["message"]
             if isinstance(message.get("model"), str):
                 state.model = message["model"]
-            state.usage = _usage(message.get("usage"), state.usage)
+            state.usage = usage(message.get("usage"), state.usage)
         elif name == "message_delta":
             delta = data.get("delta")
             if isinstance(delta, dict) and "stop_reason" in delta:
-                state.finish_reason = _finish(delta["stop_reason"])
-            state.usage = _usage(data.get("usage"), state.usage)  # cumulative counts
+                state.finish_reason = finish_reason(delta["stop_reason"])
+            state.usage = usage(data.get("usage"), state.usage)  # cumulative counts
+        elif name == "content_block_start" and not events_of.json_tool:
+            events_of.log.start(data.get("index"), data.get("content_block"))
         elif name == "content_block_delta":
             delta = data.get("delta")
-            # Only text_delta is answer text; thinking, signature and tool-input deltas are not.
-            if isinstance(delta, dict) and delta.get("type") == "text_delta":
-                text = delta.get("text")
-                if isinstance(text, str) and text:
-                    state.parts.append(text)
-                    return text
-        # ping, content_block_start/stop and event types added later carry nothing we need.
+            if not isinstance(delta, dict):
+                return ""
+            # Text is answer text, and so is the forced JSON tool's input; tool input and
+            # thinking are logged for the final result; signatures are not ours to keep.
+            kind = delta.get("type")
+            text = delta.get("text") if kind == "text_delta" else (
+                delta.get("partial_json") if kind == "input_json_delta" and events_of.json_tool else None)
+            if isinstance(text, str) and text:
+                state.parts.append(text)
+                return text
+            events_of.log.delta(data.get("index"), delta)
+        # ping, content_block_stop and event types added later carry nothing we need.
         return ""
 
     async def list_models(self) -> list[ModelInfo]:
-        ids: list[str] = []
+        cards: list[dict[str, Any]] = []
         after: str | None = None
         for _ in range(_MAX_LISTING_PAGES):
             query = urlencode({"limit": 1000, **({"after_id": after} if after else {})})
             data = await self.request_json("GET", f"{self.config.base_url}/v1/models?{query}")
-            ids += model_ids(data, self)
+            ids = set(model_ids(data, self))
+            cards += [c for c in data["data"] if isinstance(c, dict) and c.get("id") in ids]
             last = data.get("last_id")
             if not data.get("has_more") or not isinstance(last, str) or last == after:
                 break
             after = last
         # No embedding models at Anthropic: every listed model is a chat model.
-        return [self.model_info(model_id, ["chat", "chatStream"], "kind") for model_id in ids]
+        models: list[ModelInfo] = []
+        for card in cards:
+            facts = card_facts(card)
+            if facts.native_json is not None:
+                self._native_json[card["id"]] = facts.native_json
+            models.append(self.model_info(card["id"], ["chat", "chatStream"], "kind", features=facts.features,
+                                          context_length=facts.context_length,
+                                          max_output_tokens=facts.max_output_tokens))
+        return models
+
+
+class _Events:
+    """What one stream needs besides ``StreamState``: its non-text blocks and how to read them."""
+
+    __slots__ = ("include_thoughts", "json_tool", "log")
+
+    def __init__(self, json_tool: bool, include_thoughts: bool) -> None:
+        self.json_tool, self.include_thoughts, self.log = json_tool, include_thoughts, BlockLog()
+
+
+def _plain_messages(messages: list[Message]) -> list[dict[str, Any]] | None:
+    """The conversation as role and text, or None when a message carries more (parts, tool calls
+    or results): one pass, so a plain chat costs what it did."""
+    out: list[dict[str, Any]] = []
+    for m in messages:
+        if m.role == "system":
+            continue
+        if m.role == "tool" or m.tool_calls or not isinstance(m.content, str):
+            return None
+        out.append({"role": m.role, "content": m.content})
+    return out
+
+
+def _thoughts(request: ChatRequest) -> bool:
+    return request.reasoning is not None and request.reasoning.include_thoughts
 
 
 def _system_prompt(messages: list[Message]) -> str:
     return "\n\n".join(m.text for m in messages if m.role == "system" and m.text)
 
-
-def _usage(data: Any, previous: Usage) -> Usage:
-    """Merge a usage object: a count present in ``data`` replaces the earlier one."""
-    if not isinstance(data, dict):
-        return previous
-    input_tokens = as_int(data.get("input_tokens"))
-    output_tokens = as_int(data.get("output_tokens"))
-    return Usage(
-        input_tokens if input_tokens is not None else previous.input_tokens,
-        output_tokens if output_tokens is not None else previous.output_tokens,
-    )

@@ -11,6 +11,16 @@ API_VERSION = KindOption(
     pattern=r"^\d{4}-\d{2}-\d{2}$",
 )
 
+# ``providers.<name>.options.structured_output``: how a JSON-schema answer is asked for.
+STRUCTURED_OUTPUT = KindOption(
+    name="structured_output",
+    type=str,
+    default="auto",
+    description="How a JSON-schema answer is asked for: native (output_config.format), tool (a forced tool "
+                "call, any model), or auto (native for Claude 4.5 and later by model id, else tool)",
+    pattern=r"^(auto|native|tool)$",
+)
+
 
 KIND = KindSpec(
     name="anthropic",
@@ -27,6 +37,8 @@ KIND = KindSpec(
     discovers_models=False,
     load_hint=None,
     adapter="workers.providers.anthropic.adapter:AnthropicAdapter",
-    options=(API_VERSION,),
+    options=(API_VERSION, STRUCTURED_OUTPUT),
+    features=frozenset({"vision", "json_schema", "tools", "reasoning"}),
+    sampling=frozenset({"stop", "top_p"}),
     moved_options=(("anthropic_version", "api_version"),),
 )

@@ -159,8 +159,11 @@ def test_chat_result_joins_text_blocks_only() -> None:
     [
         ("end_turn", "stop"),
         ("max_tokens", "length"),
-        ("stop_sequence", "stop_sequence"),
-        ("tool_use", "tool_use"),
+        ("stop_sequence", "stop"),
+        ("tool_use", "tool_calls"),
+        ("refusal", "content_filter"),
+        ("model_context_window_exceeded", "length"),
+        ("pause_turn", "pause_turn"),  # no common word: the provider's own
         (None, None),
     ],
 )
