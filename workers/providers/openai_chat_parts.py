@@ -92,7 +92,8 @@ def wire_message(message: Message) -> dict[str, Any]:
 
 
 def request_extras(request: ChatRequest, payload: dict[str, Any]) -> None:
-    """Add the call's tools, tool choice, response format and reasoning effort to ``payload``."""
+    """Add the call's sampling parameters, tools, tool choice, response format and reasoning effort."""
+    payload.update(request.sampling.given())  # stop, top_p, seed and the penalties keep their names
     if request.tools is not None:
         payload["tools"] = [_tool(t.name, t.description, t.parameters) for t in request.tools]
     if request.tool_choice is not None:

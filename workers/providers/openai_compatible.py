@@ -81,8 +81,6 @@ class OpenAICompatibleAdapter(HttpAdapter):
             payload[self.max_tokens_field] = request.max_tokens
         if request.temperature is not None:
             payload["temperature"] = request.temperature
-        if sampling := request.sampling.given():
-            payload.update(sampling)  # stop, top_p, seed and the penalties keep their OpenAI names
         if _has_extras(request):
             parts.request_extras(request, payload)
         if stream:
@@ -184,9 +182,12 @@ class OpenAICompatibleAdapter(HttpAdapter):
 
 
 def _has_extras(request: ChatRequest) -> bool:
-    """Whether the call uses tools, a response format or reasoning (a plain text chat does not)."""
-    return request.tools is not None or request.tool_choice is not None or request.response_format is not None \
-        or request.reasoning is not None
+    """Whether the call uses a sampling parameter, tools, a response format or reasoning (a plain
+    text chat does not: plain attribute checks, cheaper than building ``Sampling.given()``)."""
+    s = request.sampling
+    return (s.stop is not None or s.top_p is not None or s.seed is not None or s.presence_penalty is not None
+            or s.frequency_penalty is not None or request.tools is not None or request.tool_choice is not None
+            or request.response_format is not None or request.reasoning is not None)
 
 
 def _thoughts(message: dict[str, Any]) -> str | None:
