@@ -100,6 +100,8 @@ class OpenAICompatibleAdapter(HttpAdapter):
             raise self.bad_payload("an unreadable chat completion") from None
         if not isinstance(content, str):
             raise self.bad_payload("an unreadable chat completion")
+        if not content and isinstance(message.get("refusal"), str):
+            content = message["refusal"]  # the model declined (e.g. a schema it will not fill): say why
         model = data.get("model") if isinstance(data.get("model"), str) else request.model
         result = ChatResult(content, model, parts.finish_reason(finish), parts.usage(data.get("usage")))
         if message.get("tool_calls"):

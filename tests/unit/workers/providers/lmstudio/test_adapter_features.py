@@ -10,15 +10,17 @@ import json
 from collections.abc import Awaitable, Callable, Iterator
 from typing import Any, TypeVar
 
+import httpx
 import pytest
 
 from emulators.control import EmulatorControl
 from emulators.features import after_tool_result, image_note, sample_instance
 from emulators.server import BackgroundEmulators, EmulatorConfig
 from shared import errors
-from shared.chat_parts import ImagePart, ResponseFormat, Sampling, TextPart, ToolSpec
+from shared.chat_parts import ImagePart, Reasoning, ResponseFormat, Sampling, TextPart, ToolSpec
 from shared.config import ProviderConfig
 from shared.models import ChatRequest, ChatResult, Message
+from tests.unit.workers.providers.helpers import Recorder, collect, deltas, json_response, request, run_with, sse
 from workers.http_client import AiohttpClient, Timeouts
 from workers.providers.lmstudio.adapter import LMStudioAdapter, server_features
 from workers.providers.lmstudio.kind import KIND
@@ -119,3 +121,24 @@ def test_images_and_sampling(emulators: BackgroundEmulators, control: EmulatorCo
     assert result.text == image_note([("image/png", len(base64.b64decode(PNG)))]) + GREETING + "what"
     with pytest.raises(errors.InvalidRequest, match="does not support images"):
         chat(emulators, ChatRequest("qwen2.5-7b-instruct", [image]))
+
+
+def test_thinking_text_only_when_asked_and_never_as_stream_text() -> None:
+    message = {"role": "assistant", "content": "42", "reasoning_content": "Let me think."}
+    body = {"choices": [{"message": message, "finish_reason": "stop"}]}
+    asked = request(reasoning=Reasoning("low", 1024, include_thoughts=True))
+    result = run_with(LMStudioAdapter, Recorder(json_response(200, body)), lambda a: a.chat(asked), secret=None)
+    assert (result.text, result.reasoning) == ("42", "Let me think.")
+    quiet = run_with(LMStudioAdapter, Recorder(json_response(200, body)),
+                     lambda a: a.chat(request(reasoning=Reasoning("low", 1024))), secret=None)
+    assert quiet.reasoning is None
+
+    def chunk(delta: dict[str, Any], finish: str | None = None) -> dict[str, Any]:
+        return {"choices": [{"index": 0, "delta": delta, "finish_reason": finish}]}
+
+    events = sse(chunk({"role": "assistant", "reasoning": "Let me "}), chunk({"reasoning": "think."}),
+                 chunk({"content": "42"}), chunk({}, "stop"), "[DONE]")
+    rec = Recorder(httpx.Response(200, content=events, headers={"content-type": "text/event-stream"}))
+    items, error = run_with(LMStudioAdapter, rec, lambda a: collect(a.stream_chat(asked)), secret=None)
+    assert error is None and deltas(items) == ["42"]
+    assert (items[-1].text, items[-1].reasoning) == ("42", "Let me think.")

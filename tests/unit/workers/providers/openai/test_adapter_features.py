@@ -244,3 +244,11 @@ def test_streamed_fragments_with_broken_arguments_are_a_provider_error() -> None
     items, error = run_with(OpenAIAdapter, rec, lambda a: collect(a.stream_chat(request(tools=[WEATHER]))))
     assert not [i for i in items if isinstance(i, TextDelta)]
     assert isinstance(error, errors.ProviderError) and "'f'" in str(error)
+
+
+def test_a_refusal_is_the_reply_text() -> None:
+    message = {"role": "assistant", "content": None, "refusal": "I can't help with that."}
+    body = {"choices": [{"message": message, "finish_reason": "stop"}]}
+    fmt = ResponseFormat("json_schema", SCHEMA, "trip")
+    result = run_with(OpenAIAdapter, Recorder(json_response(200, body)), lambda a: a.chat(request(response_format=fmt)))
+    assert (result.text, result.finish_reason, result.tool_calls) == ("I can't help with that.", "stop", None)
