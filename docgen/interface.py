@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from docgen import error_tables
-from gateway import tool_schemas
+from gateway import chat_inputs, tool_schemas
 from gateway.app import MCP_PATH
 from gateway.compose import error_result
 from gateway.tool_table import TOOL_LIST
@@ -99,6 +99,13 @@ def _limit_section() -> Iterator[str]:
     yield f"| characters of text in one call, all fields together | {tool_schemas.MAX_INPUT_CHARS:,} |"
     yield f"| messages in one `chat` / `chatStream` call | {tool_schemas.MAX_MESSAGES:,} |"
     yield f"| texts in one `embed` call | {tool_schemas.MAX_EMBED_INPUTS:,} |"
+    yield f"| content parts in one message | {tool_schemas.MAX_PARTS:,} |"
+    yield f"| images in one call | {chat_inputs.MAX_IMAGES:,} |"
+    yield f"| bytes of one image (decoded) | {chat_inputs.MAX_IMAGE_BYTES:,} |"
+    yield f"| bytes of all images in one call (decoded) | {chat_inputs.MAX_IMAGES_TOTAL_BYTES:,} |"
+    yield f"| image types (checked against the bytes) | {', '.join(chat_inputs.IMAGE_TYPES)} |"
+    yield f"| `tools` in one call | {chat_inputs.MAX_TOOLS:,} |"
+    yield f"| `stop` sequences | {chat_inputs.MAX_STOP:,} |"
 
 
 def _docstring_tree() -> list[str]:

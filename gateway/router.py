@@ -7,7 +7,10 @@ Order of decision:
 2. a ``model`` that is an alias from providers.json: the alias's target;
 3. an explicit ``model`` (also an override): the provider offering it, preferring
    workers that are up, then lower ``priority``;
-4. the configured default for the capability.
+4. the configured default for the capability; for a call needing features (images, tools,
+   a schema, reasoning: ``shared.chat_parts.Feature``) the default only if its model has
+   them, else the first model by priority among the providers and models the client may
+   use that has them, saying why in the route's reason.
 
 Fallbacks (used by the service when the chosen route is down, its circuit is open, or it
 fails retryably before the first chunk): the configured ``fallbacks`` for the capability
@@ -22,6 +25,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from shared import errors
+from shared.chat_parts import FEATURES, Feature
 from shared.config import KIND_CAPABILITIES, ClientEntry, ProvidersFile
 from shared.models import Capability
 from workers.providers.registry import KINDS  # declarations only (see test_layering)
@@ -45,15 +49,18 @@ class Router:
         is_up: Callable[[str], bool],
         unloaded_models: Callable[[str, Capability], list[str]] | None = None,
         *, unreachable: Callable[[str], str | None] | None = None,
+        features: Callable[[str, str], frozenset[Feature]] | None = None,
     ) -> None:
         """``live_models``: models a worker reported ready (e.g. discovered from LM Studio);
         ``unloaded_models``: models it lists but has not loaded, which are never routed to;
-        ``unreachable``: the worker's message when its provider cannot be reached, else None."""
+        ``unreachable``: the worker's message when its provider cannot be reached, else None;
+        ``features``: what a provider's model can do beyond plain text (routing by needs)."""
         self._providers = providers
         self._live_models = live_models
         self._is_up = is_up
         self._unloaded = unloaded_models or (lambda _p, _c: [])
         self._unreachable = unreachable or (lambda _p: None)
+        self._features = features or (lambda _p, _m: frozenset())
 
     def known_models(self, provider: str, capability: Capability) -> list[str]:
         config = self._providers.providers[provider]
@@ -62,8 +69,10 @@ class Router:
         return ids + [m for m in self._live_models(provider, capability) if m not in ids]
 
     def route(
-        self, capability: Capability, provider: str | None, model: str | None, client: ClientEntry | None
+        self, capability: Capability, provider: str | None, model: str | None, client: ClientEntry | None,
+        needs: frozenset[Feature] = frozenset(),
     ) -> Route:
+        """The route for a call; ``needs``: the features it uses, which decide the default route."""
         if model is not None and provider is None and model in self._providers.aliases:
             target = self._providers.aliases[model]
             self._check_provider(capability, target.provider, client)
@@ -77,6 +86,8 @@ class Router:
             route = self._explicit_provider(capability, provider, model, client)
         elif model is not None:
             route = self._by_model(capability, model, client)
+        elif needs:
+            route = self._by_needs(capability, needs, client)
         else:
             route = self._default(capability, client)
         return self._check_model(route, client)
@@ -164,6 +175,41 @@ class Router:
         self._check_provider(capability, default.provider, client)
         model = default.model or self._default_model(capability, default.provider)
         return Route(default.provider, model, f"configured default for {capability}")
+
+    def _by_needs(self, capability: Capability, needs: frozenset[Feature], client: ClientEntry | None) -> Route:
+        """The default if its model has ``needs``, else the first model by priority that has them."""
+        try:
+            default: Route | None = self._default(capability, client)
+        except (errors.NotFound, errors.PermissionDenied):
+            default = None  # no default this client may use: any model with the features will do
+        if default is not None and needs <= self._features(default.provider, default.model):
+            return default
+        found = self._first_with(capability, needs, client)
+        wanted = ", ".join(f for f in FEATURES if f in needs)
+        if default is None:
+            why = f"no {capability} default this client may use"
+        else:
+            missing = needs - self._features(default.provider, default.model)
+            why = f"the {capability} default {default.provider}/{default.model} lacks " + ", ".join(
+                f for f in FEATURES if f in missing)
+        if found is None:
+            raise errors.Unsupported(f"no model this client may use has {wanted} ({why})",
+                                     provider=default.provider if default else None)
+        return Route(found[0], found[1], f"{why}; {found[0]}/{found[1]} is the first by priority with {wanted}")
+
+    def _first_with(
+        self, capability: Capability, needs: frozenset[Feature], client: ClientEntry | None
+    ) -> tuple[str, str] | None:
+        """The first (provider, model) by priority the client may use that has ``needs``, preferring workers up."""
+        candidates = [
+            (name, model)
+            for name in sorted(self._providers.providers, key=lambda n: self._providers.providers[n].priority)
+            if self._usable(capability, name, client)
+            for model in self.known_models(name, capability)
+            if (client is None or client.may_use_model(model)) and needs <= self._features(name, model)
+        ]
+        up = [c for c in candidates if self._is_up(c[0])]
+        return (up or candidates)[0] if candidates else None
 
     def _preferred_model(self, capability: Capability, provider: str) -> str | None:
         """The capability default if it is this provider's, else its best-priority known model."""

@@ -23,8 +23,10 @@ from typing import Any, Literal
 
 from gateway.broker_base import Broker
 from gateway.call_record import CallRecord
+from gateway.chat_request import ChatCall, plain_messages
 from gateway.compose import chat_output, embed_output
 from gateway.metrics import GatewayMetrics
+from gateway.model_features import ModelFeatures
 from gateway.router import Route, Router
 from gateway.tool_schemas import (
     ChatInput,
@@ -38,10 +40,11 @@ from gateway.tool_schemas import (
 )
 from gateway.tracing import TraceContext
 from shared import errors
+from shared.chat_parts import SamplingParam
 from shared.config import ClientEntry, ProvidersFile
 from shared.logs import log_event
 from shared.messages import Op
-from shared.models import Capability, ChatRequest, EmbedRequest, Message, ModelInfo, TextDelta
+from shared.models import Capability, ChatRequest, EmbedRequest, ModelInfo, TextDelta
 from shared.version import VERSION
 from workers.providers.registry import KINDS  # declarations only (see test_layering)
 
@@ -102,9 +105,10 @@ class GatewayService:
         self.providers = providers
         self.broker = broker
         self.metrics = metrics
+        self.features = ModelFeatures(providers, lambda p: broker.worker(p).models)
         self.router = Router(providers, self._live_models, lambda p: broker.worker(p).up,
                              lambda p, c: broker.worker(p).unloaded_ids(c),
-                             unreachable=lambda p: broker.worker(p).unreachable())
+                             unreachable=lambda p: broker.worker(p).unreachable(), features=self.features.of)
         self.started = time.monotonic()
         self.max_inflight = max_inflight
         self.inflight = 0
@@ -119,17 +123,54 @@ class GatewayService:
         trace: TraceContext | None = None, record: CallRecord | None = None,
     ) -> ChatOutput:
         capability: Capability = "chatStream" if progress is not None else "chat"
+        if not args.plain:
+            return await self._chat_beyond_text(args, client, progress, trace, record)
         primary = self.router.route(capability, args.provider, args.model, client)
         op = Op.CHAT_STREAM if progress is not None else Op.CHAT
         attempt = self._attempt(primary, args.timeout_s, trace, record)
 
         def payload(route: Route) -> dict[str, Any]:
-            return ChatRequest(model=route.model, messages=_messages(args), max_tokens=args.max_tokens,
+            return ChatRequest(model=route.model, messages=plain_messages(args), max_tokens=args.max_tokens,
                                temperature=args.temperature, stream=progress is not None,
                                traceparent=trace.traceparent if trace else None).to_wire()
 
         started = time.perf_counter()
         route, reply = await self._run(capability, op, primary, client, attempt, payload, progress)
+        return self._chat_output(op, route, reply, attempt, started, progress)
+
+    async def _chat_beyond_text(
+        self, args: ChatInput, client: ClientEntry | None, progress: ProgressFn | None,
+        trace: TraceContext | None, record: CallRecord | None,
+    ) -> ChatOutput:
+        """A call with parts, tools, a format, reasoning or sampling: routed by the features it
+        needs and refused as unsupported before any paid request when its model lacks one."""
+        capability: Capability = "chatStream" if progress is not None else "chat"
+        call = ChatCall.build(args)
+        primary = self.router.route(capability, args.provider, args.model, client, call.needs)
+        drops: dict[str, list[SamplingParam]] = {
+            primary.provider: self.features.check(call, primary.provider, primary.model)}
+        op = Op.CHAT_STREAM if progress is not None else Op.CHAT
+        attempt = self._attempt(primary, args.timeout_s, trace, record)
+
+        def payload(route: Route) -> dict[str, Any]:
+            if route.provider not in drops:  # a fallback: what its kind does not take
+                drops[route.provider] = self.features.check(call, route.provider, route.model)
+            drop = drops[route.provider]
+            return call.request(route.model, args.max_tokens, args.temperature, progress is not None,
+                                trace.traceparent if trace else None, drop).to_wire()
+
+        def fits(route: Route) -> str | None:
+            return self.features.why_not(call, route.provider, route.model)
+
+        started = time.perf_counter()
+        route, reply = await self._run(capability, op, primary, client, attempt, payload, progress, fits)
+        output = self._chat_output(op, route, reply, attempt, started, progress)
+        if call.drop_unsupported:
+            output.dropped = list(drops.get(route.provider, []))
+        return output
+
+    def _chat_output(self, op: Op, route: Route, reply: dict[str, Any], attempt: _Attempt, started: float,
+                     progress: ProgressFn | None) -> ChatOutput:
         latency = (time.perf_counter() - started) * 1000
         self._log_call(op.value, route, attempt, latency)
         output = chat_output(reply, route, attempt.request_id, latency,
@@ -170,15 +211,23 @@ class GatewayService:
     async def _run(
         self, capability: Capability, op: Op, primary: Route, client: ClientEntry | None,
         attempt: _Attempt, payload: Callable[[Route], dict[str, Any]], progress: ProgressFn | None,
+        fits: Callable[[Route], str | None] | None = None,
     ) -> tuple[Route, dict[str, Any]]:
+        """``fits``: why a fallback cannot serve the call (it is then passed over), or None if it can."""
         if self.inflight >= self.max_inflight:
             raise errors.Unavailable(f"the gateway is at its limit of {self.max_inflight} calls in flight",
                                      retry_after_s=1.0)
         self.inflight += 1
         try:
             routes = _RoutePlan(lambda: self.router.fallbacks(capability, primary, client), primary)
+            last: errors.LLMCallerError | None = None
             for route in routes:
                 attempt.trying(route)
+                if fits is not None and route is not primary and (why := fits(route)) is not None:
+                    self._skip(capability, attempt, route, why)
+                    if routes.more():
+                        continue
+                    raise last or errors.Unavailable(f"no route can serve this call: {_describe(attempt.skipped)}")
                 state = self.broker.worker(route.provider)
                 if (not state.up or state.circuit_open(route.model)) and routes.more():
                     self._skip(capability, attempt, route, "circuit open" if state.up else "worker down")
@@ -192,6 +241,7 @@ class GatewayService:
                     if not exc.policy.fallback or time.monotonic() >= attempt.deadline or not routes.more():
                         raise
                     self._skip(capability, attempt, route, exc.type)
+                    last = exc
                     continue
                 if attempt.skipped:
                     route = Route(route.provider, route.model, f"fallback after {_describe(attempt.skipped)}")
@@ -306,15 +356,6 @@ class GatewayService:
             request_id=attempt.request_id, latency_ms=round(latency_ms, 3), outcome="ok",
             fallbacks=len(attempt.skipped) or None, trace_id=attempt.trace.trace_id if attempt.trace else None,
         )
-
-
-def _messages(args: ChatInput) -> list[Message]:
-    if args.messages is not None:
-        return [Message(m.role, m.content) for m in args.messages]
-    messages = [Message("system", args.system)] if args.system else []
-    assert args.prompt is not None
-    messages.append(Message("user", args.prompt))
-    return messages
 
 
 def _describe(skipped: list[SkippedRouteOut]) -> str:

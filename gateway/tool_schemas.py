@@ -6,11 +6,26 @@ Limits are generous for real use and small enough that one call cannot exhaust m
 
 from __future__ import annotations
 
+from functools import cached_property
 from typing import Annotated, Any, Literal
 
 from mcp.shared.inbound import X_MCP_HEADER_KEY, find_invalid_x_mcp_header, x_mcp_header_map
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, model_validator
+from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, TypeAdapter, WithJsonSchema, model_validator
 
+from gateway.chat_inputs import (
+    MAX_IMAGES,
+    MAX_IMAGES_TOTAL_BYTES,
+    MAX_STOP,
+    MAX_TOOLS,
+    ImagePartIn,
+    NamedToolChoice,
+    PartIn,
+    ReasoningIn,
+    ResponseFormatIn,
+    TextPartIn,
+    ToolCallIn,
+    ToolIn,
+)
 from gateway.flat_schema import flatten
 from workers.providers.registry import KINDS
 
@@ -19,6 +34,7 @@ from workers.providers.registry import KINDS
 MAX_INPUT_CHARS = 1_000_000
 MAX_MESSAGES = 500
 MAX_EMBED_INPUTS = 2048
+MAX_PARTS = 100  # content parts in one message
 
 _Name = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_-]{0,31}$", description="Provider name from providers.json")]
 _Model = Annotated[str, Field(min_length=1, max_length=200, description="Model id, or omit for the default")]
@@ -28,9 +44,43 @@ class _Input(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+def _content_tag(value: Any) -> str:
+    return "text" if isinstance(value, str) else "parts"
+
+
 class MessageIn(_Input):
-    role: Literal["system", "user", "assistant"]
-    content: Annotated[str, Field(max_length=MAX_INPUT_CHARS)]
+    """A message: text, or parts (text and images) in a user message; an assistant message may
+    carry its ``tool_calls``, a ``tool`` message answers one by ``tool_call_id``."""
+
+    role: Literal["system", "user", "assistant", "tool"]
+    content: Annotated[
+        Annotated[Annotated[str, Field(max_length=MAX_INPUT_CHARS)], Tag("text")]
+        | Annotated[Annotated[list[PartIn], Field(min_length=1, max_length=MAX_PARTS)], Tag("parts")],
+        Discriminator(_content_tag),
+        Field(description="Text, or a list of parts: text and (user messages) images"),
+    ] = ""
+    tool_calls: Annotated[list[ToolCallIn] | None, Field(min_length=1, max_length=MAX_TOOLS)] = None
+    tool_call_id: Annotated[str | None, Field(min_length=1, max_length=200,
+                                              description="role tool: the id of the call this answers")] = None
+    name: Annotated[str | None, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_-]{0,63}$", description=(
+        "role tool: the function's name; filled in from the call when omitted"))] = None
+
+    @property
+    def chars(self) -> int:
+        """Characters of text this message carries."""
+        if isinstance(self.content, str):
+            return len(self.content)
+        return sum(len(p.text) for p in self.content if isinstance(p, TextPartIn))
+
+    @property
+    def plain(self) -> bool:
+        """Only a role and text: what every chat was before issue #16."""
+        return (type(self.content) is str and self.tool_calls is None and self.tool_call_id is None
+                and self.name is None and self.role != "tool")
+
+
+ToolChoiceIn = Literal["auto", "none", "required"] | NamedToolChoice
+_Stop = Annotated[str, Field(min_length=1, max_length=200)]
 
 
 class ChatInput(_Input):
@@ -44,18 +94,99 @@ class ChatInput(_Input):
     max_tokens: Annotated[int | None, Field(ge=1, le=200_000)] = None
     temperature: Annotated[float | None, Field(ge=0, le=2)] = None
     timeout_s: Annotated[float | None, Field(gt=0, le=3600, description="Overall deadline for this call")] = None
+    tools: Annotated[list[ToolIn] | None, Field(min_length=1, max_length=MAX_TOOLS, description=(
+        "Functions the model may call; the result's tool_calls name them"))] = None
+    tool_choice: ToolChoiceIn | None = Field(None, description=(
+        'auto (default), none, required, or {"name": X}: a call to tool X'))
+    response_format: ResponseFormatIn | None = Field(None, description=(
+        '{"type": "json_schema", "schema": {...}} or {"type": "json_object"}: the reply is JSON'))
+    reasoning: ReasoningIn | None = None
+    stop: _Stop | Annotated[list[_Stop], Field(min_length=1, max_length=MAX_STOP)] | None = Field(
+        None, description=f"Stop sequence(s), at most {MAX_STOP}")
+    top_p: Annotated[float | None, Field(ge=0, le=1)] = None
+    seed: Annotated[int | None, Field(ge=0, le=2**31 - 1)] = None
+    presence_penalty: Annotated[float | None, Field(ge=-2, le=2)] = None
+    frequency_penalty: Annotated[float | None, Field(ge=-2, le=2)] = None
+    drop_unsupported: bool = Field(False, description=(
+        "Drop sampling parameters the chosen provider does not take (the result lists them) "
+        "instead of refusing the call"))
 
     @model_validator(mode="after")
     def _one_source(self) -> ChatInput:
         if (self.messages is None) == (self.prompt is None):
             raise ValueError('give exactly one of "messages" or "prompt"')
-        if self.messages is not None and not any(m.role == "user" for m in self.messages):
-            raise ValueError('"messages" needs at least one message with role "user"')
         total = len(self.prompt or "") + len(self.system or "")
-        total += sum(len(m.content) for m in self.messages or ())
+        plain = (self.tools is None and self.tool_choice is None and self.response_format is None
+                 and self.reasoning is None and self.stop is None and self.top_p is None and self.seed is None
+                 and self.presence_penalty is None and self.frequency_penalty is None)
+        if self.messages is not None:
+            user = False
+            for m in self.messages:  # one pass: this runs on every call
+                user = user or m.role == "user"
+                if (type(m.content) is str and m.tool_calls is None and m.tool_call_id is None and m.name is None
+                        and m.role != "tool"):
+                    total += len(m.content)
+                else:
+                    plain = False
+                    total += m.chars
+            if not user:
+                raise ValueError('"messages" needs at least one message with role "user"')
         if total > MAX_INPUT_CHARS:
             raise ValueError(f"input too large: {total} characters, the limit is {MAX_INPUT_CHARS}")
+        # Filled in here, as cached_property itself would, so reading it later costs a dict lookup.
+        self.__dict__["plain"] = plain
+        if not plain:  # the rules of the parts beyond text, only for calls that have them
+            check_beyond_text(self)
         return self
+
+    @cached_property
+    def plain(self) -> bool:
+        """A plain text chat (no parts, tools, format, reasoning or sampling): built as before #16.
+        Set by the validator; worked out here only for an instance built without validation."""
+        return (self.tools is None and self.tool_choice is None and self.response_format is None
+                and self.reasoning is None and self.stop is None and self.top_p is None and self.seed is None
+                and self.presence_penalty is None and self.frequency_penalty is None
+                and (self.messages is None or all(m.plain for m in self.messages)))
+
+
+def check_beyond_text(args: ChatInput) -> None:
+    """The rules across fields: what each role may carry, image limits, tool_choice among tools,
+    tool results matching earlier calls."""
+    for index, message in enumerate(args.messages or ()):
+        if problem := _role_problem(message):
+            raise ValueError(f"messages.{index}: {problem}")
+    images = [p for m in args.messages or () if isinstance(m.content, list)
+              for p in m.content if isinstance(p, ImagePartIn)]
+    if len(images) > MAX_IMAGES:
+        raise ValueError(f"too many images: {len(images)}, the limit is {MAX_IMAGES} per call")
+    total = sum(i.size for i in images)
+    if total > MAX_IMAGES_TOTAL_BYTES:
+        raise ValueError(f"images too large: {total} bytes together, the limit is {MAX_IMAGES_TOTAL_BYTES} per call")
+    names = [t.name for t in args.tools or ()]
+    if len(set(names)) != len(names):
+        raise ValueError("tool names must be unique")
+    if isinstance(args.tool_choice, NamedToolChoice) and args.tool_choice.name not in names:
+        raise ValueError('tool_choice names a tool that is not in "tools"')
+    if args.tool_choice is not None and args.tools is None and args.tool_choice != "none":
+        raise ValueError('tool_choice needs "tools"')
+    calls: set[str] = set()
+    for message in args.messages or ():
+        calls.update(c.id for c in message.tool_calls or ())
+        if message.role == "tool" and message.tool_call_id not in calls:
+            raise ValueError('a tool message\'s "tool_call_id" names no call of an earlier assistant message')
+
+
+def _role_problem(message: MessageIn) -> str | None:
+    if message.tool_calls is not None and message.role != "assistant":
+        return 'only an assistant message may carry "tool_calls"'
+    if message.role == "tool" and message.tool_call_id is None:
+        return 'a tool message needs "tool_call_id", the id of the call it answers'
+    if message.role != "tool" and (message.tool_call_id is not None or message.name is not None):
+        return '"tool_call_id" and "name" belong to tool messages only'
+    if message.role != "user" and isinstance(message.content, list) and any(
+            isinstance(p, ImagePartIn) for p in message.content):
+        return "images are accepted in user messages only"
+    return None
 
 
 class EmbedInput(_Input):
@@ -130,6 +261,11 @@ class ChatOutput(BaseModel):
                                "sent as progress")
     notifications: int | None = Field(None, description="chatStream only: progress notifications sent to this "
                                       "caller, one per delta; 0 when the request carried no progressToken")
+    # One type list rather than a two-branch anyOf (gateway.flat_schema: cheaper for clients to check).
+    dropped: Annotated[list[str] | None, WithJsonSchema({
+        "type": ["array", "null"], "items": {"type": "string"},
+        "description": "drop_unsupported only: the sampling parameters left out because the provider does not "
+                       "take them"})] = None
 
 
 class EmbedOutput(BaseModel):

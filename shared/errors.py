@@ -261,9 +261,11 @@ class QuotaExhausted(ClientError):
 class Unsupported(ClientError):
     type = "unsupported"
     policy = _client(
-        "the provider cannot do this at all (e.g. embed on Anthropic)",
-        "the provider cannot do this at all (embeddings on Anthropic)",
-        "route the call elsewhere (`provider`, or the `embed` default in `providers.json`)",
+        "the provider or model cannot do this (e.g. embed on Anthropic, an image to a model without vision)",
+        "the provider or model cannot do this (embeddings on Anthropic; images, tools, a schema or reasoning for a "
+        "model without that feature; a sampling parameter its kind does not take)",
+        "route the call elsewhere (`provider`/`model`, or the default in `providers.json`); for a sampling "
+        "parameter, `drop_unsupported: true`",
     )
 
 

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
 
+import orjson
 import pytest
 
 
@@ -16,3 +19,11 @@ def run_cli(capsys: pytest.CaptureFixture[str], argv: Sequence[str]) -> tuple[in
         code = int(exc.code or 0)
     out, err = capsys.readouterr()
     return code, out, err
+
+
+def edit_providers(folder: Path, change: Callable[[dict[str, Any]], None]) -> None:
+    """Apply ``change`` to the providers.json in config ``folder``, as an operator's edit would."""
+    file = folder / "providers.json"
+    data = orjson.loads(file.read_bytes())
+    change(data)
+    file.write_bytes(orjson.dumps(data))

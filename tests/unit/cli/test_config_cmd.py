@@ -11,7 +11,7 @@ import pytest
 
 from cli.config_cmd import STARTER_PROVIDERS, STARTER_REGISTRY
 from shared.config import load_client_registry, load_providers
-from tests.unit.cli_runner import run_cli
+from tests.unit.cli_runner import edit_providers, run_cli
 
 REPO_CONFIG = Path(__file__).resolve().parents[3] / "config"
 
@@ -25,22 +25,6 @@ def run(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> 
         return run_cli(capsys, argv)
 
     return invoke
-
-
-@pytest.fixture
-def config_dir(tmp_path: Path, run: Run) -> Path:
-    """A folder freshly written by `llm-caller init`."""
-    folder = tmp_path / "config"
-    code, _, err = run("init", "--config-dir", str(folder))
-    assert code == 0, err
-    return folder
-
-
-def _edit_providers(folder: Path, change: Callable[[dict[str, Any]], None]) -> None:
-    file = folder / "providers.json"
-    data = orjson.loads(file.read_bytes())
-    change(data)
-    file.write_bytes(orjson.dumps(data))
 
 
 # ---- init -----------------------------------------------------------------------------
@@ -112,7 +96,7 @@ def test_check_reports_every_broken_file(run: Run, tmp_path: Path) -> None:
 
 
 def test_check_default_model_must_be_listed(run: Run, config_dir: Path) -> None:
-    _edit_providers(config_dir, lambda d: d["defaults"]["chat"].update(model="gpt-9"))
+    edit_providers(config_dir, lambda d: d["defaults"]["chat"].update(model="gpt-9"))
     code, _, err = run("config", "check", "--config-dir", str(config_dir))
     assert code == 2
     assert str(config_dir / "providers.json") in err
@@ -120,19 +104,19 @@ def test_check_default_model_must_be_listed(run: Run, config_dir: Path) -> None:
 
 
 def test_check_default_model_needs_the_capability(run: Run, config_dir: Path) -> None:
-    _edit_providers(config_dir, lambda d: d["defaults"]["embed"].update(model="gpt-4o"))
+    edit_providers(config_dir, lambda d: d["defaults"]["embed"].update(model="gpt-4o"))
     code, _, err = run("config", "check", "--config-dir", str(config_dir))
     assert code == 2 and "defaults.embed.model" in err
 
 
 def test_check_default_on_a_provider_that_cannot_do_it(run: Run, config_dir: Path) -> None:
-    _edit_providers(config_dir, lambda d: d["defaults"].update(embed={"provider": "anthropic"}))
+    edit_providers(config_dir, lambda d: d["defaults"].update(embed={"provider": "anthropic"}))
     code, _, err = run("config", "check", "--config-dir", str(config_dir))
     assert code == 2 and "defaults.embed.provider" in err and "cannot do embed" in err
 
 
 def test_check_only_warns_for_discovered_lmstudio_models(run: Run, config_dir: Path) -> None:
-    _edit_providers(config_dir, lambda d: d["defaults"]["chat"].update(provider="lmstudio", model="qwen"))
+    edit_providers(config_dir, lambda d: d["defaults"]["chat"].update(provider="lmstudio", model="qwen"))
     code, out, err = run("config", "check", "--config-dir", str(config_dir))
     assert code == 0 and out.startswith("config OK")
     assert "warning" in err and "defaults.chat.model" in err
@@ -143,13 +127,13 @@ def test_check_fails_for_lmstudio_without_discovery(run: Run, config_dir: Path) 
         data["defaults"]["chat"] = {"provider": "lmstudio", "model": "qwen"}
         data["providers"]["lmstudio"]["discover_models"] = False
 
-    _edit_providers(config_dir, change)
+    edit_providers(config_dir, change)
     code, _, err = run("config", "check", "--config-dir", str(config_dir))
     assert code == 2 and "defaults.chat.model" in err
 
 
 def test_check_model_errors_come_through(run: Run, config_dir: Path) -> None:
-    _edit_providers(config_dir, lambda d: d["providers"]["openai"].update(api_key="sk-secret-value"))
+    edit_providers(config_dir, lambda d: d["providers"]["openai"].update(api_key="sk-secret-value"))
     code, _, err = run("config", "check", "--config-dir", str(config_dir))
     assert code == 2 and "providers.openai.api_key" in err and "sk-secret-value" not in err
 

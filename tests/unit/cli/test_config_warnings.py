@@ -6,10 +6,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import orjson
 import pytest
 
-from tests.unit.cli_runner import run_cli
+from tests.unit.cli_runner import edit_providers, run_cli
 
 Run = Callable[..., tuple[int, str, str]]
 KEY_VARS = ("OPENAI_API_KEY", "ANTHROPIC_API_KEY")
@@ -26,21 +25,6 @@ def run(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> 
         return run_cli(capsys, argv)
 
     return invoke
-
-
-@pytest.fixture
-def config_dir(tmp_path: Path, run: Run) -> Path:
-    folder = tmp_path / "config"
-    code, _, err = run("init", "--config-dir", str(folder))
-    assert code == 0, err
-    return folder
-
-
-def _edit(folder: Path, change: Callable[[dict[str, Any]], None]) -> None:
-    file = folder / "providers.json"
-    data = orjson.loads(file.read_bytes())
-    change(data)
-    file.write_bytes(orjson.dumps(data))
 
 
 def _set(provider: str, key: str, value: Any) -> Callable[[dict[str, Any]], None]:
@@ -74,7 +58,7 @@ def test_a_complete_config_has_no_warnings(run: Run, config_dir: Path) -> None:
 ])
 def test_a_base_url_the_worker_would_miss_is_one_warning_line(
         run: Run, config_dir: Path, provider: str, url: str, fix: str) -> None:
-    _edit(config_dir, _set(provider, "base_url", url))
+    edit_providers(config_dir, _set(provider, "base_url", url))
     code, warnings, _ = _check(run, config_dir)
     assert code == 0
     assert len(warnings) == 1, warnings
@@ -107,7 +91,7 @@ def test_key_file_problems(run: Run, config_dir: Path, tmp_path: Path, mode: int
     if mode is not None:
         key.write_text("sk-ant-test\n")
         key.chmod(mode)
-    _edit(config_dir, _set("anthropic", "secret", {"file": str(key)}))
+    edit_providers(config_dir, _set("anthropic", "secret", {"file": str(key)}))
     code, warnings, _ = _check(run, config_dir)
     assert code == 0
     if expected is None:
@@ -119,9 +103,9 @@ def test_key_file_problems(run: Run, config_dir: Path, tmp_path: Path, mode: int
 def test_an_empty_key_file_and_a_relative_path_warn(run: Run, config_dir: Path, tmp_path: Path) -> None:
     key = tmp_path / "empty.key"
     key.touch(mode=0o600)
-    _edit(config_dir, _set("anthropic", "secret", {"file": str(key)}))
+    edit_providers(config_dir, _set("anthropic", "secret", {"file": str(key)}))
     assert "is empty; fix: write the key into it" in _check(run, config_dir)[1][0]
-    _edit(config_dir, _set("anthropic", "secret", {"file": "keys/anthropic"}))
+    edit_providers(config_dir, _set("anthropic", "secret", {"file": "keys/anthropic"}))
     assert "is relative" in _check(run, config_dir)[1][0]
 
 
@@ -131,7 +115,7 @@ def test_lmstudio_with_nothing_to_serve_warns(run: Run, config_dir: Path) -> Non
         data["fallbacks"] = {}
         data["aliases"] = {}
 
-    _edit(config_dir, change)
+    edit_providers(config_dir, change)
     warnings = _check(run, config_dir)[1]
     assert len(warnings) == 1 and "providers.lmstudio.models: none listed and discover_models is false" in warnings[0]
 

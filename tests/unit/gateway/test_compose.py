@@ -18,7 +18,7 @@ def test_chat_output_fills_every_field_from_the_worker_reply() -> None:
         "usage": {"input_tokens": 3, "output_tokens": 1, "total_tokens": 4}, "latency_ms": 12.346,
         "request_id": "rid", "route": {"provider": "anthropic", "model": "claude-haiku-4-5",
                                        "reason": "configured default for chat", "fallback_from": []},
-        "chunks": None, "notifications": None}
+        "chunks": None, "notifications": None, "dropped": None}
     result = success_result(out, out.text)
     assert result.content[0].text == "hi" and result.structured_content == out.model_dump(mode="json")
 

@@ -11,45 +11,21 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable
 from typing import Any
 
-import pytest
-
 from emulators.control import EmulatorControl
-from emulators.server import BackgroundEmulators, EmulatorConfig
+from emulators.server import BackgroundEmulators
 from shared import errors
 from shared.config import ProviderConfig
 from shared.models import ChatRequest, EmbedRequest, Message
+from tests.unit.workers.resilience.emulated import KEY, config
 from workers.http_client import AiohttpClient, Timeouts
 from workers.providers.adapters import create_adapter
 from workers.resilience.caller import ResilientCaller
 
-KEY = "sk-test-counters-0123456789"
 REQUEST = ChatRequest(model="gpt-4o-mini", messages=[Message("user", "hello there")])
 EMBED = EmbedRequest(model="text-embedding-3-small", inputs=["a"])
-
-
-@pytest.fixture(scope="module")
-def emulators() -> Iterator[BackgroundEmulators]:
-    with BackgroundEmulators(EmulatorConfig(keys={"openai": KEY, "anthropic": KEY})) as running:
-        yield running
-
-
-@pytest.fixture
-def control(emulators: BackgroundEmulators) -> Iterator[EmulatorControl]:
-    with EmulatorControl(emulators.url("openai")) as ctl:
-        ctl.reset()
-        yield ctl
-        ctl.reset()
-
-
-def config(emulators: BackgroundEmulators, **extra: Any) -> ProviderConfig:
-    return ProviderConfig.model_validate({
-        "kind": "openai", "base_url": emulators.url("openai") + "/v1", "secret": {"env": "X"},
-        "models": [{"id": "gpt-4o-mini", "capabilities": ["chat", "chatStream"]},
-                   {"id": "text-embedding-3-small", "capabilities": ["embed"]}],
-        "retry": {"base_delay_s": 0.01, "max_delay_s": 0.05}, **extra})
 
 
 def run(cfg: ProviderConfig, body: Callable[[ResilientCaller], Awaitable[None]]) -> dict[str, int]:

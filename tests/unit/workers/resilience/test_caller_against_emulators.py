@@ -17,39 +17,15 @@ import httpx
 import pytest
 
 from emulators.control import EmulatorControl
-from emulators.server import BackgroundEmulators, EmulatorConfig
+from emulators.server import BackgroundEmulators
 from shared import errors
 from shared.config import ProviderConfig
 from shared.models import ChatRequest, ChatResult, EmbedRequest, Message, TextDelta
 from tests.unit.workers.providers.helpers import HttpxTestClient
+from tests.unit.workers.resilience.emulated import KEY, config
 from workers.http_client import AiohttpClient, HttpClient, Timeouts
 from workers.providers.adapters import create_adapter
 from workers.resilience.caller import ResilientCaller
-
-KEY = "sk-test-resilience-0123456789"
-
-
-@pytest.fixture(scope="module")
-def emulators() -> Iterator[BackgroundEmulators]:
-    with BackgroundEmulators(EmulatorConfig(keys={"openai": KEY, "anthropic": KEY})) as running:
-        yield running
-
-
-@pytest.fixture
-def control(emulators: BackgroundEmulators) -> Iterator[EmulatorControl]:
-    with EmulatorControl(emulators.url("openai")) as ctl:
-        ctl.reset()
-        yield ctl
-        ctl.reset()
-
-
-def config(emulators: BackgroundEmulators, **extra: Any) -> ProviderConfig:
-    return ProviderConfig.model_validate({
-        "kind": "openai", "base_url": emulators.url("openai") + "/v1", "secret": {"env": "X"},
-        "models": [{"id": "gpt-4o-mini", "capabilities": ["chat", "chatStream"]},
-                   {"id": "text-embedding-3-small", "capabilities": ["embed"]}],
-        "retry": {"base_delay_s": 0.01, "max_delay_s": 0.05}, **extra})
-
 
 _TRANSPORT = ["aiohttp"]  # set per test by the fixture below
 
