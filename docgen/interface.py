@@ -50,6 +50,9 @@ _ERROR_FIELDS = {
     "provider": "the provider behind the failure, when one was involved; else `null`",
     "request_id": "the gateway's id for the call (also in the logs), when it got that far; else `null`",
     "partial_text": "only on `stream_interrupted`: the text already sent as progress before the break",
+    "raw_text": "only on `invalid_output`: the model's reply as it came (never the prompt)",
+    "validation_error": "only on `invalid_output`: the most relevant mismatch, `path` (a JSON Pointer into the "
+                        "reply; empty for the reply as a whole) and `message`",
 }
 
 _TREE_LINE = re.compile(r"^\s*[│├└─\s]*(?P<cls>[A-Z]\w+)\s+(?P<type>[a-z_]+)$")
@@ -138,7 +141,9 @@ def _error_rows() -> Iterator[str]:
 
 
 def _error_section() -> Iterator[str]:
-    sample = errors.StreamInterrupted("example", partial_text="...").to_payload()
+    sample = {**errors.StreamInterrupted("example", partial_text="...").to_payload(),
+              **errors.InvalidOutput("example", raw_text="...", validation_error={"path": "", "message": "."}
+                                     ).to_payload()}
     if set(sample) != set(_ERROR_FIELDS):
         raise RuntimeError(f"the error payload keys changed ({sorted(sample)}); describe them in docgen/interface.py")
     tree = _docstring_tree()

@@ -1,4 +1,4 @@
-"""The four tools: normalise the input, route, dispatch to a worker, compose the result.
+"""The tools: normalise the input, route, dispatch to a worker, compose the result.
 
 Transport-independent: the MCP server (``gateway.mcp_server``) calls ``GatewayService``
 with the validated arguments, the calling client and a progress callback.
@@ -26,6 +26,7 @@ from gateway.call_record import CallRecord
 from gateway.chat_request import ChatCall, plain_messages
 from gateway.compose import chat_output, embed_output
 from gateway.metrics import GatewayMetrics
+from gateway.model_catalog import health_models, list_models
 from gateway.model_features import ModelFeatures
 from gateway.router import Route, Router
 from gateway.tool_schemas import (
@@ -34,13 +35,14 @@ from gateway.tool_schemas import (
     EmbedInput,
     EmbedOutput,
     HealthOutput,
-    ModelOut,
+    ListModelsInput,
+    ListModelsOutput,
     SkippedRouteOut,
     WorkerHealthOut,
 )
 from gateway.tracing import TraceContext
 from shared import errors
-from shared.chat_parts import SamplingParam
+from shared.chat_parts import ResponseFormat, SamplingParam
 from shared.config import ClientEntry, ProvidersFile
 from shared.logs import log_event
 from shared.messages import Op
@@ -164,19 +166,29 @@ class GatewayService:
 
         started = time.perf_counter()
         route, reply = await self._run(capability, op, primary, client, attempt, payload, progress, fits)
-        output = self._chat_output(op, route, reply, attempt, started, progress)
+        output = self._chat_output(op, route, reply, attempt, started, progress, call.response_format)
         if call.drop_unsupported:
             output.dropped = list(drops.get(route.provider, []))
         return output
 
     def _chat_output(self, op: Op, route: Route, reply: dict[str, Any], attempt: _Attempt, started: float,
-                     progress: ProgressFn | None) -> ChatOutput:
+                     progress: ProgressFn | None, response_format: ResponseFormat | None = None) -> ChatOutput:
+        """The result; with ``response_format`` the reply is parsed and checked (``invalid_output`` if it fails)."""
         latency = (time.perf_counter() - started) * 1000
         self._log_call(op.value, route, attempt, latency)
-        output = chat_output(reply, route, attempt.request_id, latency,
-                             len(attempt.parts) if progress is not None else None)
+        try:
+            output = chat_output(reply, route, attempt.request_id, latency,
+                                 len(attempt.parts) if progress is not None else None, response_format)
+        except errors.LLMCallerError as exc:
+            exc.provider, exc.request_id = route.provider, attempt.request_id
+            raise
         output.route.fallback_from = attempt.skipped
         return output
+
+    def list_models(self, args: ListModelsInput, client: ClientEntry | None) -> ListModelsOutput:
+        """The models ``client`` may use, with what each can do (``gateway.model_catalog``)."""
+        return ListModelsOutput(models=list_models(
+            self.providers, lambda name: self.broker.worker(name).models, args, client))
 
     async def embed(
         self, args: EmbedInput, client: ClientEntry | None, trace: TraceContext | None = None,
@@ -342,7 +354,7 @@ class GatewayService:
             degraded_since=state.degraded_since,
             heartbeat_age_s=round(age, 3) if age is not None else None,
             capabilities=state.capabilities,
-            models=[ModelOut(**m.to_wire()) for m in state.models],
+            models=health_models(self.providers.providers[name], state.models),
             last_error=state.last_error,
             inflight=len(state.inflight),
             restarts_seen=state.restarts_seen,

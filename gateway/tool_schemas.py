@@ -27,6 +27,8 @@ from gateway.chat_inputs import (
     ToolIn,
 )
 from gateway.flat_schema import flatten
+from shared.chat_parts import Feature
+from shared.models import Capability
 from workers.providers.registry import KINDS
 
 # Total characters of text one call may carry. The HTTP body limit (4 MiB) stops larger
@@ -224,13 +226,30 @@ class HealthInput(_Input):
         False, description=f"Ask workers that discover models ({_DISCOVERING}) to list them again now")
 
 
+class ListModelsInput(_Input):
+    capability: Capability | None = Field(default=None, description="only models that serve this tool")
+    feature: Feature | None = Field(default=None, description="only models with this feature")
+    provider: _Name | None = None
+
+
 # ------------------------------------------------------------------ outputs
 
 
 class UsageOut(BaseModel):
-    input_tokens: int | None = None
-    output_tokens: int | None = None
+    input_tokens: int | None = Field(default=None, description="including cached ones")
+    output_tokens: int | None = Field(default=None, description="including reasoning ones")
     total_tokens: int | None = None
+    cached_input_tokens: int | None = Field(
+        default=None, description="of input_tokens, read from the provider's prompt cache; present only where the "
+        "provider reports it")
+    reasoning_tokens: int | None = Field(
+        default=None, description="of output_tokens, spent thinking; present only where the provider reports it")
+
+
+class ToolCallOut(BaseModel):
+    id: str = Field(description="the call's id; a `tool` message answering it gives it as tool_call_id")
+    name: str
+    arguments: dict[str, Any] = Field(description="parsed from the provider's JSON")
 
 
 class SkippedRouteOut(BaseModel):
@@ -247,12 +266,33 @@ class RouteOut(BaseModel):
         default_factory=list, description="Routes tried or skipped before this one, in order")
 
 
+def _nullable(shape: Any, description: str) -> dict[str, Any]:
+    """``shape``'s schema, flat, with null allowed by a type list (no two-branch anyOf to check)."""
+    schema = flatten(TypeAdapter(shape).json_schema())
+    return {**schema, "type": [schema["type"], "null"], "description": description}
+
+
+# Chat output fields that appear only when the call produced them (ChatOutput.structured):
+# a plain text reply is composed, sent and checked against the schema as it was before them.
+_CHAT_EXTRAS = ("tool_calls", "reasoning", "dropped")
+_USAGE_EXTRAS = ("cached_input_tokens", "reasoning_tokens")
+
+
 class ChatOutput(BaseModel):
-    text: str
+    model_config = ConfigDict(validate_by_name=True, validate_by_alias=True)
+
+    text: str = Field(description="the reply; with response_format, the JSON text (parsed in `json`)")
     model: str
     provider: str
-    finish_reason: str | None
+    finish_reason: str | None = Field(description="stop, length (max_tokens reached), tool_calls (see "
+                                      "`tool_calls`), content_filter, or the provider's own word otherwise")
     usage: UsageOut
+    tool_calls: Annotated[list[ToolCallOut] | None, WithJsonSchema(_nullable(
+        list[ToolCallOut], "the functions the model called (with `tools`)"))] = None
+    reasoning: str | None = Field(default=None, description="the model's thinking text, when the call asked for it "
+                                  "(reasoning.include_thoughts) and the provider gave it")
+    parsed: Any = Field(default=None, alias="json", description="with response_format: the reply parsed, checked "
+                        "against the schema (a reply that fails is the error invalid_output)")
     latency_ms: float
     request_id: str
     route: RouteOut
@@ -267,6 +307,20 @@ class ChatOutput(BaseModel):
         "description": "drop_unsupported only: the sampling parameters left out because the provider does not "
                        "take them"})] = None
 
+    def structured(self) -> dict[str, Any]:
+        """The ``structuredContent``: the optional extras only when present (``json`` when the call asked for it)."""
+        data = self.model_dump(mode="json", by_alias=True)
+        for key in _CHAT_EXTRAS:
+            if data.get(key) is None:
+                data.pop(key, None)
+        if "parsed" not in self.model_fields_set:
+            del data["json"]
+        usage = data["usage"]
+        for key in _USAGE_EXTRAS:
+            if usage[key] is None:
+                del usage[key]
+        return data
+
 
 class EmbedOutput(BaseModel):
     vectors: list[list[float]]
@@ -279,16 +333,25 @@ class EmbedOutput(BaseModel):
     route: RouteOut
 
 
+_CAPABILITY_SOURCE = (
+    f"where the capabilities came from: config, server (the model type a server that discovers models reports: "
+    f"{_DISCOVERING}), kind (all the provider kind can do), probe (a one-time test call), or name (guessed from "
+    "the id)")
+_FEATURES = "what the model can do beyond plain text: vision, json_schema, tools, reasoning"
+_FEATURE_SOURCE = ("where the features came from: config (the model's `features` in providers.json), server (its "
+                   "own listing says), or kind (all the provider kind's adapter can carry)")
+
+
 class ModelOut(BaseModel):
     id: str
     capabilities: list[str]
     loaded: bool | None = None
     kind: str | None = None
     context_length: int | None = None
-    capability_source: str | None = Field(
-        None, description=f"where the capabilities came from: config, server (the model type a server that discovers "
-        f"models reports: {_DISCOVERING}), "
-        "kind (all the provider kind can do), probe (a one-time test call), or name (guessed from the id)")
+    capability_source: str | None = Field(default=None, description=_CAPABILITY_SOURCE)
+    features: list[str] = Field(default_factory=list, description=_FEATURES)
+    feature_source: str | None = Field(default=None, description=_FEATURE_SOURCE)
+    max_output_tokens: int | None = None
 
 
 class WorkerHealthOut(BaseModel):
@@ -312,6 +375,30 @@ class WorkerHealthOut(BaseModel):
         "started, summed over the worker's restarts"))
 
 
+class ListedModelOut(BaseModel):
+    provider: str
+    kind: str = Field(description="the provider's kind (openai, anthropic, lmstudio...)")
+    id: str
+    capabilities: list[str] = Field(description="tools it serves: chat, chatStream, embed")
+    capability_source: str | None = Field(default=None, description=_CAPABILITY_SOURCE)
+    features: list[str] = Field(description=_FEATURES)
+    feature_source: str = Field(description=_FEATURE_SOURCE)
+    context_length: int | None = Field(
+        default=None, description="tokens of input it takes, where config or its server says")
+    max_output_tokens: int | None = Field(
+        default=None, description="tokens it may write, where config or its server says")
+    loaded: bool | None = Field(
+        default=None, description="servers that load models (LM Studio): whether it is in memory; an unloaded model "
+        "is not routed to")
+    priority: int | None = Field(default=None, description="from providers.json, lower is preferred; null for a model "
+                                 "only its server listed (tried after the configured ones)")
+
+
+class ListModelsOutput(BaseModel):
+    models: list[ListedModelOut] = Field(description="in providers.json order: each provider's configured models, "
+                                         "then the ones only its server listed")
+
+
 class HealthOutput(BaseModel):
     status: Literal["ok", "degraded", "down"]
     version: str
@@ -322,6 +409,19 @@ class HealthOutput(BaseModel):
 # ------------------------------------------------------------------ errors
 
 
+class ValidationErrorOut(BaseModel):
+    path: str = Field(description="where in the reply, as a JSON Pointer; empty for the reply as a whole")
+    message: str
+
+
+# One nullable object, written flat (a type list, no anyOf) so strict clients check it cheaply.
+_VALIDATION_ERROR_SCHEMA: dict[str, Any] = {
+    "type": ["object", "null"], "description": "invalid_output: the most relevant mismatch",
+    "properties": {"path": {"type": "string", "description": "where in the reply, as a JSON Pointer; empty for "
+                            "the reply as a whole"}, "message": {"type": "string"}},
+    "required": ["path", "message"]}
+
+
 class ToolErrorOut(BaseModel):
     type: str = Field(description="Error class from the taxonomy, e.g. rate_limited")
     message: str
@@ -330,6 +430,8 @@ class ToolErrorOut(BaseModel):
     provider: str | None = None
     request_id: str | None = None
     partial_text: str | None = Field(None, description="stream_interrupted: the text already sent")
+    raw_text: str | None = Field(default=None, description="invalid_output: the model's reply as it came")
+    validation_error: Annotated[ValidationErrorOut | None, WithJsonSchema(_VALIDATION_ERROR_SCHEMA)] = None
 
 
 class ToolErrorEnvelope(BaseModel):

@@ -34,6 +34,8 @@ from gateway.tool_schemas import (
     EmbedOutput,
     HealthInput,
     HealthOutput,
+    ListModelsInput,
+    ListModelsOutput,
     output_schema,
     param_header_schema,
 )
@@ -88,6 +90,12 @@ async def _embed(service: GatewayService, ctx: Context, args: EmbedInput, client
     return success_result(embedded, summary)
 
 
+async def _list_models(service: GatewayService, ctx: Context, args: ListModelsInput, client: ClientEntry | None,
+                       trace: TraceContext, record: CallRecord) -> types.CallToolResult:
+    listed = service.list_models(args, client)
+    return success_result(listed)
+
+
 async def _health(service: GatewayService, ctx: Context, args: HealthInput, client: ClientEntry | None,
                   trace: TraceContext, record: CallRecord) -> types.CallToolResult:
     if args.refresh_models:
@@ -125,8 +133,14 @@ TABLE: dict[ToolName, ToolDecl[Any]] = {
         EmbedInput, EmbedOutput, "embed", _embed),
     "getHealth": ToolDecl(
         "Report the gateway's status and, per provider worker, whether it is up, its last heartbeat "
-        "age, capabilities, models and last error class.",
+        "age, capabilities, models (with their features) and last error class.",
         HealthInput, HealthOutput, None, _health),
+    "listModels": ToolDecl(
+        "List the models this client may use: per model its provider and kind, the tools it serves "
+        "(capabilities), what it can do beyond plain text (features: vision, json_schema, tools, reasoning) "
+        "and where that came from, context length, max output, whether it is loaded, and its priority. "
+        "Filter by capability, feature or provider.",
+        ListModelsInput, ListModelsOutput, None, _list_models),
 }
 if tuple(TABLE) != TOOL_NAMES:  # one entry per shared name, in the shared order
     raise RuntimeError(f"gateway.tool_table lists {tuple(TABLE)}, shared.tool_names {TOOL_NAMES}")

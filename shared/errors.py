@@ -23,7 +23,8 @@ to do from ``type`` and ``retryable`` alone, whichever provider was behind the c
         ├── ConnectionFailed          connection
         ├── WorkerLost                worker_lost
         ├── Unavailable               unavailable
-        └── StreamInterrupted         stream_interrupted
+        ├── StreamInterrupted         stream_interrupted
+        └── InvalidOutput             invalid_output
 
 Each concrete class declares, in its ``policy`` and nowhere else, what every part of the
 system does with it (``ErrorPolicy``): whether the client may retry, whether the worker
@@ -54,6 +55,7 @@ __all__ = [
     "ErrorPolicy",
     "GuardViolation",
     "InternalError",
+    "InvalidOutput",
     "InvalidRequest",
     "LLMCallerError",
     "NotFound",
@@ -404,6 +406,46 @@ class StreamInterrupted(TransientError):
               "and was already retried and, with `fallbacks`, routed elsewhere",
         action="as `provider_error` / `connection`; the client decides whether to keep the partial text or retry",
     )
+
+
+class InvalidOutput(TransientError):
+    """A structured-output reply (``response_format``) that is not JSON or does not match the schema.
+
+    Raised by the gateway, never by a worker: the provider answered, so it is healthy (no
+    circuit) and the worker has nothing to retry. Not sent to the next route either: the
+    answer was paid for (and on ``chatStream`` already sent as progress), and asking another
+    model the same prompt behind the caller's back would double the cost and hide which model
+    failed. Retryable: a model's output varies, so the same call may validate next time. The
+    payload carries the reply (``raw_text``) and the first validation error, never the prompt.
+    """
+
+    type = "invalid_output"
+    policy = ErrorPolicy(
+        retryable=True, worker_retry=WorkerRetry.NEVER, circuit=False, fallback=False,
+        health=False, cleared_by_answer=False,
+        summary="a `response_format` reply that is not JSON or does not match the schema; `raw_text` has the "
+                "reply, `validation_error` the most relevant mismatch (`path`, `message`)",
+        means="the model answered a call with `response_format`, but its reply is not JSON (or, for `json_object`, "
+              "not a JSON object) or does not match the schema; `raw_text` holds the reply and "
+              "`validation_error` the first mismatch. Not retried, not routed elsewhere (the answer was paid for)",
+        action="usually the model: send the call again, or pick a model with native strict schema support "
+               "(`listModels` with `feature: json_schema`). Every call failing the same way: check the schema "
+               "(a too-tight `maxLength`, a `required` field the model cannot know) or raise `max_tokens` (a reply "
+               "cut off at the limit is not JSON)",
+    )
+
+    def __init__(self, message: str, *, raw_text: str = "", validation_error: dict[str, str] | None = None,
+                 **kwargs: Any) -> None:
+        super().__init__(message, **kwargs)
+        self.raw_text = raw_text
+        self.validation_error = validation_error
+
+    def to_payload(self) -> dict[str, Any]:
+        payload = super().to_payload()
+        payload["raw_text"] = self.raw_text
+        if self.validation_error is not None:
+            payload["validation_error"] = self.validation_error
+        return payload
 
 
 ERROR_TYPES: tuple[str, ...] = tuple(_BY_TYPE)

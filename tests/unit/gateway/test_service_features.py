@@ -15,7 +15,17 @@ from gateway.chat_request import EFFORT_BUDGETS
 from shared import errors
 from shared.config import ProvidersFile
 from shared.models import ModelInfo
-from tests.unit.gateway.service_fakes import answers, chat, client, failing, make_service, providers, skipped, stream
+from tests.unit.gateway.service_fakes import (
+    answers,
+    chat,
+    client,
+    failing,
+    make_service,
+    providers,
+    reply,
+    skipped,
+    stream,
+)
 from tests.unit.gateway.test_chat_inputs import PNG, WEATHER, b64, image, user
 from workers.providers.registry import KINDS
 
@@ -135,7 +145,8 @@ def test_a_tool_round_trip_reaches_the_worker_with_the_result_named_after_its_ca
 
 
 def test_a_schema_travels_as_the_response_format() -> None:
-    svc, fake = make_service(answers, featured())
+    # The worker answers JSON that fits: the gateway checks structured replies (invalid_output otherwise).
+    svc, fake = make_service(lambda call: reply(call, '{"n": 1}'), featured())
     schema = {"type": "object", "properties": {"n": {"type": "integer"}}, "required": ["n"]}
     chat(svc, response_format={"type": "json_schema", "schema": schema, "name": "count", "strict": False})
     assert fake.calls[0].request["response_format"] == {

@@ -34,6 +34,7 @@ _TABLE = {
     "worker_lost": (True, _NEVER, False, False, True, False),
     "unavailable": (True, _NEVER, False, True, True, False),
     "stream_interrupted": (True, _NEVER, False, False, True, False),
+    "invalid_output": (True, _NEVER, False, False, False, False),
 }
 
 
@@ -84,3 +85,18 @@ def test_the_circuit_counts_what_the_policy_says(type_name: str) -> None:
     breaker = CircuitBreaker("p", CircuitPolicy(failure_threshold=1))
     breaker.failure(errors.error_class(type_name)("x"))
     assert (breaker.state == "open") is errors.error_class(type_name).policy.circuit
+
+
+def test_invalid_output_carries_the_reply_and_the_first_error_and_is_neither_retried_nor_rerouted() -> None:
+    error = errors.InvalidOutput("the reply does not match the schema", raw_text='{"n": "x"}',
+                                 validation_error={"path": "/n", "message": "'x' is not of type 'integer'"},
+                                 provider="openai", request_id="r1")
+    payload = error.to_payload()
+    assert payload["type"] == "invalid_output" and payload["retryable"] is True
+    assert payload["raw_text"] == '{"n": "x"}'
+    assert payload["validation_error"] == {"path": "/n", "message": "'x' is not of type 'integer'"}
+    assert (payload["provider"], payload["request_id"]) == ("openai", "r1")
+    policy = errors.InvalidOutput.policy
+    # The provider answered (healthy, no circuit), the worker never sees it, and the paid answer is not re-sent.
+    assert not policy.circuit and policy.worker_retry is _NEVER and not policy.fallback and not policy.health
+    assert errors.error_class("invalid_output") is errors.InvalidOutput
