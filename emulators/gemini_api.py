@@ -13,6 +13,7 @@ the answer after ``after_chunks`` words with ``finishReason`` ``error_code`` (de
 from __future__ import annotations
 
 import hmac
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -21,9 +22,11 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
+from emulators import features
 from emulators import gemini_format as gf
 from emulators.base import ApiError, Call, Emulator, new_id
-from emulators.content import embedding_vector, make_reply
+from emulators.content import Reply, embedding_vector, make_reply
+from emulators.faults import FaultSpec
 from emulators.wire import json_response
 
 __all__ = ["DEFAULT_MODELS", "DEFAULT_RETRY_DELAY_S", "GeminiEmulator", "GeminiModel"]
@@ -31,6 +34,7 @@ __all__ = ["DEFAULT_MODELS", "DEFAULT_RETRY_DELAY_S", "GeminiEmulator", "GeminiM
 DEFAULT_RETRY_DELAY_S = 1.0  # a 429 fault's retryDelay unless the fault's delay_s says otherwise
 EMBED_DIMENSIONS = 8
 _VERSIONS = ("v1beta", "v1")
+_WORD = re.compile(r"\S+\s*")
 _GENERATE_METHODS = ["generateContent", "countTokens", "createCachedContent", "batchGenerateContent"]
 _EMBED_METHODS = ["embedContent", "countTextTokens", "countTokens", "asyncBatchEmbedContent"]
 _NO_KEY = ("Method doesn't allow unregistered callers (callers without established identity). "
@@ -73,6 +77,46 @@ DEFAULT_MODELS = (
     GeminiModel("gemini-2.5-pro", "chat", "Gemini 2.5 Pro"),
     GeminiModel("gemini-embedding-001", "embedding", "Gemini Embedding 001", 2048, 1),
 )
+
+
+def text_reply(text: str, max_tokens: int | None) -> Reply:
+    """``text`` as a reply of words (as ``make_reply`` splits them), cut to ``max_tokens``."""
+    words = _WORD.findall(text)
+    truncated = max_tokens is not None and 0 < max_tokens < len(words)
+    if truncated:
+        words = words[:max_tokens]
+        words[-1] = words[-1].rstrip()
+    return Reply("".join(words), tuple(words), truncated)
+
+
+def _answer(label: str, req: gf.GenerateRequest, fault: FaultSpec | None) -> gf.Answer:
+    """What the emulated model answers (``emulators.features`` decides): a function call, the
+    words after a function result, JSON under a response schema, or the usual echo; images
+    acknowledged first; thoughts first when the request turned thinking on."""
+    thinking = req.thinking_budget is not None and req.thinking_budget != 0
+    thoughts = features.thinking_text(req.user_text) if thinking else None
+    if req.may_call():
+        tool = req.tool_to_call()
+        return gf.Answer(Reply("", (), False), {"name": tool.name, "args": features.sample_instance(tool.schema)},
+                         thoughts, req.include_thoughts)
+    if req.results:
+        name, result = req.results[-1]
+        reply = text_reply(features.after_tool_result(name, result), req.max_tokens)
+    elif req.json_mode:
+        violate = fault is not None and fault.mode == "schema_violation"
+        base = make_reply(label, req.user_text)
+        reply = text_reply(features.json_reply(req.schema, base.text, violate=violate), req.max_tokens)
+    elif req.images:
+        reply = text_reply(features.image_note(req.images) + make_reply(label, req.user_text).text, req.max_tokens)
+    else:
+        reply = make_reply(label, req.user_text, req.max_tokens)
+    return gf.Answer(_cut_at_stop(reply, req.stop), None, thoughts, req.include_thoughts)
+
+
+def _cut_at_stop(reply: Reply, stops: list[str]) -> Reply:
+    """The reply up to the first stop sequence in it (left out, as the API does)."""
+    cuts = [index for stop in stops if stop and (index := reply.text.find(stop)) >= 0]
+    return text_reply(reply.text[:min(cuts)], None) if cuts else reply
 
 
 class GeminiEmulator(Emulator):
@@ -130,21 +174,21 @@ class GeminiEmulator(Emulator):
 
     async def _generate(self, call: Call, model_id: str) -> Response:
         model = self._model(model_id, "chat")
-        req = gf.parse_generate(call)
-        reply = make_reply(self.label, req.user_text, req.max_tokens)
+        req = gf.parse_generate(call, model.id)
+        answer = _answer(self.label, req, call.fault)
         rid = new_id("", 11)
         fault = call.fault if call.fault is not None and call.fault.mode == "content_blocked" else None
         if call.stream:
             if call.request.query_params.get("alt") != "sse":
                 raise gf.invalid("This emulator streams only as SSE: add ?alt=sse")
-            return self.event_stream(call, gf.stream_plan(model.id, reply, req.prompt_tokens, call.fault, rid))
+            return self.event_stream(call, gf.stream_plan(model.id, answer, req.prompt_tokens, call.fault, rid))
         if fault is not None:
-            return json_response(gf.blocked_response(model.id, reply, req.prompt_tokens, fault, rid))
-        return json_response(gf.generate_response(model.id, reply, req.prompt_tokens, rid))
+            return json_response(gf.blocked_response(model.id, answer.reply, req.prompt_tokens, fault, rid))
+        return json_response(gf.generate_response(model.id, answer, req.prompt_tokens, rid))
 
     async def _count(self, call: Call, model_id: str) -> Response:
-        self._model(model_id, None)
-        return json_response({"totalTokens": gf.parse_generate(call).prompt_tokens})
+        model = self._model(model_id, None)
+        return json_response({"totalTokens": gf.parse_generate(call, model.id).prompt_tokens})
 
     async def _embed_one(self, call: Call, model_id: str) -> Response:
         self._model(model_id, "embedding")

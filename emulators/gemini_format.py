@@ -13,11 +13,14 @@ from typing import Any
 from emulators.base import ApiError, Call
 from emulators.content import Reply, count_words, embedding_vector
 from emulators.faults import FaultSpec
+from emulators.gemini_request import GenerateRequest, content_text, invalid, parse_generate
 from emulators.streams import StreamPlan
 from emulators.wire import sse_data
 
 __all__ = [
     "GRPC_CODES",
+    "THOUGHT_SIGNATURE",
+    "Answer",
     "GenerateRequest",
     "blocked_response",
     "content_text",
@@ -38,10 +41,6 @@ GRPC_CODES: dict[int, str] = {
 }
 _TYPE = "type.googleapis.com/google.rpc."
 _HARM = "HARM_CATEGORY_DANGEROUS_CONTENT"
-
-
-def invalid(message: str) -> ApiError:
-    return ApiError(400, "INVALID_ARGUMENT", message)
 
 
 def error_body(error: ApiError, retry_delay_s: float | None = None) -> dict[str, Any]:
@@ -70,55 +69,58 @@ def _duration(seconds: float) -> str:
     return f"{int(seconds)}s" if seconds == int(seconds) else f"{seconds:.9f}".rstrip("0") + "s"
 
 
+# The thoughtSignature the emulated model puts on a function call it made while thinking.
+THOUGHT_SIGNATURE = "ZW11bGF0ZWQtdGhvdWdodC1zaWduYXR1cmU="
+
+
 @dataclass(frozen=True, slots=True)
-class GenerateRequest:
-    user_text: str  # the last user turn's text: what the reply echoes
-    max_tokens: int | None
-    prompt_tokens: int
+class Answer:
+    """What the emulated model answers: text, or a function call, after optional thinking."""
+
+    reply: Reply
+    call: dict[str, Any] | None = None  # a functionCall: {name, args}
+    thoughts: str | None = None  # what it thought (None: it did not think)
+    show_thoughts: bool = False  # includeThoughts: the thoughts go out as a thought part
+
+    @property
+    def output_tokens(self) -> int:
+        return self.reply.output_tokens + (1 + len(self.call["args"]) if self.call else 0)
+
+    @property
+    def thought_tokens(self) -> int | None:
+        return count_words(self.thoughts) if self.thoughts is not None else None
+
+    @property
+    def finish(self) -> str:
+        return "MAX_TOKENS" if self.reply.truncated else "STOP"
+
+    def thought_part(self) -> dict[str, Any] | None:
+        return {"text": self.thoughts, "thought": True} if self.show_thoughts and self.thoughts else None
+
+    def call_part(self) -> dict[str, Any] | None:
+        if self.call is None:
+            return None
+        part: dict[str, Any] = {"functionCall": self.call}
+        if self.thoughts is not None:
+            part["thoughtSignature"] = THOUGHT_SIGNATURE
+        return part
 
 
-def content_text(content: Any, where: str) -> str:
-    """The text of a Content object's parts; the API's 400 when it is not one."""
-    if not isinstance(content, dict):
-        raise invalid(f"Invalid value at '{where}', must be an object")
-    parts = content.get("parts")
-    if not isinstance(parts, list) or not parts:
-        raise invalid(f"* GenerateContentRequest.{where}.parts: contents.parts must not be empty.")
-    return " ".join(p["text"] for p in parts if isinstance(p, dict) and isinstance(p.get("text"), str))
-
-
-def parse_generate(call: Call) -> GenerateRequest:
-    body = call.json_object()
-    contents = body.get("contents")
-    if not isinstance(contents, list) or not contents:
-        raise invalid("* GenerateContentRequest.contents: contents is not specified")
-    texts = []
-    for index, content in enumerate(contents):
-        role = content.get("role", "user") if isinstance(content, dict) else None
-        if role not in ("user", "model"):
-            raise invalid(f"Please use a valid role: user, model. (contents[{index}].role)")
-        texts.append((role, content_text(content, f"contents[{index}]")))
-    system = content_text(body["systemInstruction"], "system_instruction") if "systemInstruction" in body else ""
-    config = body.get("generationConfig") or {}
-    if not isinstance(config, dict):
-        raise invalid("Invalid value at 'generation_config', must be an object")
-    max_tokens = config.get("maxOutputTokens")
-    if max_tokens is not None and (isinstance(max_tokens, bool) or not isinstance(max_tokens, int)):
-        raise invalid(f"Invalid value at 'generation_config.max_output_tokens' (TYPE_INT32), {max_tokens}")
-    user = next((text for role, text in reversed(texts) if role == "user"), "")
-    words = count_words(system) + sum(count_words(text) for _, text in texts)
-    return GenerateRequest(user, max_tokens, max(1, words))
-
-
-def _usage(prompt: int, output: int) -> dict[str, Any]:
-    return {
-        "promptTokenCount": prompt, "candidatesTokenCount": output, "totalTokenCount": prompt + output,
+def _usage(prompt: int, output: int, thoughts: int | None = None) -> dict[str, Any]:
+    usage: dict[str, Any] = {
+        "promptTokenCount": prompt, "candidatesTokenCount": output,
+        "totalTokenCount": prompt + output + (thoughts or 0),
         "promptTokensDetails": [{"modality": "TEXT", "tokenCount": prompt}],
     }
+    if thoughts is not None:
+        usage["thoughtsTokenCount"] = thoughts
+    return usage
 
 
-def _candidate(text: str, finish: str | None, ratings: list[dict[str, Any]] | None = None) -> dict[str, Any]:
-    cand: dict[str, Any] = {"content": {"parts": [{"text": text}], "role": "model"}, "index": 0}
+def _candidate(text: str, finish: str | None, ratings: list[dict[str, Any]] | None = None,
+               parts: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+    cand: dict[str, Any] = {"content": {"parts": parts if parts is not None else [{"text": text}], "role": "model"},
+                            "index": 0}
     if finish:
         cand["finishReason"] = finish
     if ratings:
@@ -130,9 +132,13 @@ def _envelope(model: str, candidates: list[dict[str, Any]], usage: dict[str, Any
     return {"candidates": candidates, "usageMetadata": usage, "modelVersion": model, "responseId": rid}
 
 
-def generate_response(model: str, reply: Reply, prompt: int, rid: str) -> dict[str, Any]:
-    finish = "MAX_TOKENS" if reply.truncated else "STOP"
-    return _envelope(model, [_candidate(reply.text, finish)], _usage(prompt, reply.output_tokens), rid)
+def generate_response(model: str, answer: Answer, prompt: int, rid: str) -> dict[str, Any]:
+    parts = [p for p in (answer.thought_part(),) if p]
+    if answer.reply.text or answer.call is None:
+        parts.append({"text": answer.reply.text})
+    parts += [p for p in (answer.call_part(),) if p]
+    usage = _usage(prompt, answer.output_tokens, answer.thought_tokens)
+    return _envelope(model, [_candidate("", answer.finish, parts=parts)], usage, rid)
 
 
 def _ratings() -> list[dict[str, Any]]:
@@ -151,8 +157,10 @@ def blocked_response(model: str, reply: Reply, prompt: int, fault: FaultSpec, ri
     return _envelope(model, [_candidate("".join(words), reason, _ratings())], _usage(prompt, len(words)), rid)
 
 
-def stream_plan(model: str, reply: Reply, prompt: int, fault: FaultSpec | None, rid: str) -> StreamPlan:
-    """One chunk per word; the last one carries ``finishReason`` and the full usage (no end marker)."""
+def stream_plan(model: str, answer: Answer, prompt: int, fault: FaultSpec | None, rid: str) -> StreamPlan:
+    """A thought chunk when asked for, one chunk per word, then the last one with the function
+    call (if any), ``finishReason`` and the full usage (there is no end marker)."""
+    reply, thoughts = answer.reply, answer.thought_tokens
     if fault is not None and fault.mode == "content_blocked":
         shown = reply.deltas[: fault.after_chunks]
         deltas = [sse_data(_envelope(model, [_candidate(w, None)], _usage(prompt, i + 1), rid))
@@ -161,11 +169,15 @@ def stream_plan(model: str, reply: Reply, prompt: int, fault: FaultSpec | None, 
         if fault.after_chunks:
             stop["candidates"][0]["content"]["parts"] = [{"text": ""}]
         return StreamPlan([], deltas, [sse_data(stop)])
-    deltas = [sse_data(_envelope(model, [_candidate(w, None)], _usage(prompt, i + 1), rid))
+    thought = answer.thought_part()
+    head = [sse_data(_envelope(model, [_candidate("", None, parts=[thought])], _usage(prompt, 0, thoughts), rid))
+            ] if thought else []
+    deltas = [sse_data(_envelope(model, [_candidate(w, None)], _usage(prompt, i + 1, thoughts), rid))
               for i, w in enumerate(reply.deltas)]
-    finish = "MAX_TOKENS" if reply.truncated else "STOP"
-    last = _envelope(model, [_candidate("", finish)], _usage(prompt, reply.output_tokens), rid)
-    return StreamPlan([], deltas, [sse_data(last)], broken=_broken_frame(fault))
+    call = answer.call_part()
+    last = _envelope(model, [_candidate("", answer.finish, parts=[call] if call else None)],
+                     _usage(prompt, answer.output_tokens, thoughts), rid)
+    return StreamPlan(head, deltas, [sse_data(last)], broken=_broken_frame(fault))
 
 
 def _broken_frame(fault: FaultSpec | None) -> bytes:

@@ -15,6 +15,10 @@ A request without ``stream`` streams, as Ollama's do; the stream-only faults (``
 ``truncated_stream``, ``error_event``) apply to requests that send ``"stream": true``, as the
 worker and the official client always do.
 
+Chat beyond plain text (``format``, ``tools``, ``images``, ``think``, sampling options) is
+checked and answered in ``ollama_chat`` with the decisions of ``emulators.features``; the
+``schema_violation`` fault makes a ``format`` answer JSON that matches no schema.
+
 One assumption not checked against the server source: an embedding call to a model without
 the ``embedding`` capability is a 400 ``"x" does not support embeddings``.
 Tests swap the pulled models with ``PUT /_emulator/models``.
@@ -34,6 +38,7 @@ from starlette.routing import BaseRoute, Route
 from emulators import ollama_format as of
 from emulators.base import ApiError, Call, Emulator, bearer_token, control_error
 from emulators.content import last_user_text, make_reply
+from emulators.ollama_chat import Answer, decide
 from emulators.streams import play
 from emulators.wire import EventStream, json_response
 
@@ -48,6 +53,9 @@ DEFAULT_MODELS = (
                    context_length=512, size=45_960_996),
     of.OllamaModel("gemma3:1b", "gemma3", ("completion",), parameter_size="999.89M",
                    context_length=32768, size=815_319_791),
+    # A model with every feature: images, tools and thinking (its real capabilities).
+    of.OllamaModel("qwen3-vl:4b", "qwen3vl", ("completion", "vision", "tools", "thinking"), parameter_size="4.4B",
+                   context_length=262144, size=3_300_000_000),
 )
 
 # Realistic messages for a ``status`` fault, by status. 401/403/429 come from a reverse proxy.
@@ -121,14 +129,26 @@ class OllamaEmulator(Emulator):
     async def chat(self, call: Call) -> Response:
         self._check_key(call.request)
         req = of.parse_chat(call)
-        self._use(req.model, "completion", "chat")
+        model = self._use(req.model, "completion", "chat")
+        if req.body.get("tools"):
+            self._use(req.model, "tools", "tools")
+        if req.body.get("think") and "thinking" not in model.capabilities:
+            raise ApiError(400, "invalid_request", f'"{req.model}" does not support thinking')
         if not req.messages:  # Ollama's way to load a model: one plain JSON answer, streamed or not
             return json_response(of.load_answer(req.model))
-        reply = make_reply(self.label, last_user_text(req.messages), req.num_predict)
+        answer = self._answer(req, model, call)
         if req.stream:
-            frames = play(of.stream_plan(req, reply, call.fault), call.fault, self.chunk_delay_s)
+            fault = None if call.fault is not None and call.fault.mode == "schema_violation" else call.fault
+            frames = play(of.stream_plan(req, answer, fault), fault, self.chunk_delay_s)
             return NdjsonStream(frames, {}, self.closing)
-        return json_response(of.chat_answer(req, reply))
+        return json_response(of.chat_answer(req, answer))
+
+    def _answer(self, req: of.ChatCall, model: of.OllamaModel, call: Call) -> Answer:
+        """Plain text as always; with features, what ``emulators.features`` decides."""
+        if req.plain and "thinking" not in model.capabilities:
+            return Answer(make_reply(self.label, last_user_text(req.messages), req.num_predict), "", [])
+        violate = call.fault is not None and call.fault.mode == "schema_violation"
+        return decide(req.body, req.messages, model.capabilities, self.label, req.num_predict, violate)
 
     async def embed(self, call: Call) -> Response:
         self._check_key(call.request)

@@ -8,6 +8,7 @@ and errors are ``{"error": "text"}``. The duration figures are fixed and plausib
 from __future__ import annotations
 
 import hashlib
+import re
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -15,8 +16,9 @@ from typing import Any
 import orjson
 
 from emulators.base import ApiError, Call
-from emulators.content import Reply, count_words, embedding_vector, message_text
+from emulators.content import count_words, embedding_vector, message_text
 from emulators.faults import FaultSpec
+from emulators.ollama_chat import Answer, check_features, check_options
 from emulators.streams import StreamPlan
 
 __all__ = [
@@ -38,6 +40,7 @@ _ROLES = ("system", "user", "assistant", "tool")
 _LOAD_NS = 12_000_000
 _PROMPT_NS_PER_TOKEN = 200_000
 _EVAL_NS_PER_TOKEN = 9_000_000
+_WORDS = re.compile(r"\S+\s*")
 
 
 def now_rfc3339(offset_s: float = 0.0) -> str:
@@ -103,6 +106,14 @@ class ChatCall:
     messages: list[dict[str, Any]]
     stream: bool
     num_predict: int | None
+    body: dict[str, Any]  # the whole request: its features (format, tools, think) are read from it
+
+    @property
+    def plain(self) -> bool:
+        """Plain text: no tools, format, think or images (the answer needs no feature decisions)."""
+        body = self.body
+        return not (body.get("tools") or body.get("format") or "think" in body
+                    or any("images" in m or "tool_calls" in m or m.get("role") == "tool" for m in self.messages))
 
 
 def _model(body: dict[str, Any]) -> str:
@@ -122,32 +133,43 @@ def parse_chat(call: Call) -> ChatCall:
     options = body.get("options") or {}
     if not isinstance(options, dict):
         raise ApiError(400, "invalid_request", "options must be an object")
+    check_options(options)
+    check_features(body, messages)
     num_predict = options.get("num_predict")
-    if num_predict is not None and (isinstance(num_predict, bool) or not isinstance(num_predict, int)):
-        raise ApiError(400, "invalid_request", "option num_predict must be of type integer")
+    num_predict = int(num_predict) if num_predict is not None else None
     stream = body.get("stream", True)  # Ollama streams unless told not to
-    return ChatCall(model, messages, stream is not False, num_predict if num_predict and num_predict > 0 else None)
+    return ChatCall(model, messages, stream is not False, num_predict if num_predict and num_predict > 0 else None,
+                    body)
 
 
 def _prompt_tokens(messages: list[dict[str, Any]]) -> int:
     return sum(count_words(message_text(m.get("content"))) for m in messages) + 4 * len(messages)
 
 
-def _done_fields(call: ChatCall, reply: Reply) -> dict[str, Any]:
-    prompt, output = _prompt_tokens(call.messages), reply.output_tokens
+def _done_fields(call: ChatCall, answer: Answer) -> dict[str, Any]:
+    prompt, output = _prompt_tokens(call.messages), answer.output_tokens
     prompt_ns, eval_ns = prompt * _PROMPT_NS_PER_TOKEN, output * _EVAL_NS_PER_TOKEN
     return {
-        "done": True, "done_reason": "length" if reply.truncated else "stop",
+        "done": True, "done_reason": "length" if answer.reply.truncated else "stop",
         "total_duration": _LOAD_NS + prompt_ns + eval_ns, "load_duration": _LOAD_NS,
         "prompt_eval_count": prompt, "prompt_eval_duration": prompt_ns,
         "eval_count": output, "eval_duration": eval_ns,
     }
 
 
-def chat_answer(call: ChatCall, reply: Reply) -> dict[str, Any]:
+def _message(content: str, thinking: str = "", tool_calls: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+    message: dict[str, Any] = {"role": "assistant", "content": content}
+    if thinking:
+        message["thinking"] = thinking
+    if tool_calls:
+        message["tool_calls"] = tool_calls
+    return message
+
+
+def chat_answer(call: ChatCall, answer: Answer) -> dict[str, Any]:
     """The non-streamed ``/api/chat`` answer."""
     return {"model": call.model, "created_at": now_rfc3339(),
-            "message": {"role": "assistant", "content": reply.text}, **_done_fields(call, reply)}
+            "message": _message(answer.reply.text, answer.thinking, answer.tool_calls), **_done_fields(call, answer)}
 
 
 def load_answer(model: str) -> dict[str, Any]:
@@ -160,14 +182,18 @@ def _line(payload: Any) -> bytes:
     return orjson.dumps(payload) + b"\n"
 
 
-def stream_plan(call: ChatCall, reply: Reply, fault: FaultSpec | None) -> StreamPlan:
-    """The NDJSON lines of a streamed answer: one per delta, then the ``done`` line."""
-    deltas = [_line({"model": call.model, "created_at": now_rfc3339(),
-                     "message": {"role": "assistant", "content": text}, "done": False})
-              for text in reply.deltas]
+def stream_plan(call: ChatCall, answer: Answer, fault: FaultSpec | None) -> StreamPlan:
+    """The NDJSON lines of a streamed answer: the thinking (a line per word), one line per text
+    delta, the tool calls (whole, in one line, as Ollama parses them), then the ``done`` line."""
+    def line(message: dict[str, Any]) -> bytes:
+        return _line({"model": call.model, "created_at": now_rfc3339(), "message": message, "done": False})
+
+    head = [line(_message("", word)) for word in _WORDS.findall(answer.thinking)]
+    deltas = [line(_message(text)) for text in answer.reply.deltas]
+    tail = [line(_message("", tool_calls=answer.tool_calls))] if answer.tool_calls else []
     done = _line({"model": call.model, "created_at": now_rfc3339(),
-                  "message": {"role": "assistant", "content": ""}, **_done_fields(call, reply)})
-    return StreamPlan((), deltas, (done,), broken=_broken_line(fault))
+                  "message": {"role": "assistant", "content": ""}, **_done_fields(call, answer)})
+    return StreamPlan(head, deltas, (*tail, done), broken=_broken_line(fault))
 
 
 def _broken_line(fault: FaultSpec | None) -> bytes:

@@ -11,28 +11,13 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 
+from gateway.model_features import model_features
 from gateway.tool_schemas import ListedModelOut, ListModelsInput, ModelOut
 from shared import errors
-from shared.chat_parts import FEATURES, Feature
-from shared.config import ClientEntry, ModelConfig, ProviderConfig, ProvidersFile
+from shared.config import ClientEntry, ProviderConfig, ProvidersFile
 from shared.models import ModelInfo
-from workers.providers.registry import KINDS  # declarations only (see test_layering)
 
-__all__ = ["health_models", "list_models", "model_features"]
-
-FeatureSource = str  # "config" | "server" | "kind"
-
-
-def model_features(config: ProviderConfig, configured: ModelConfig | None,
-                   info: ModelInfo | None) -> tuple[list[Feature], FeatureSource]:
-    """A model's features and where they came from: config, else the server's word, else its kind."""
-    if configured is not None and configured.features is not None:
-        chosen, source = set(configured.features), "config"
-    elif info is not None and info.features is not None:
-        chosen, source = set(info.features), "server"
-    else:
-        chosen, source = set(KINDS[config.kind].features), "kind"
-    return [f for f in FEATURES if f in chosen], source
+__all__ = ["health_models", "list_models"]
 
 
 def list_models(providers: ProvidersFile, worker_models: Callable[[str], list[ModelInfo]],

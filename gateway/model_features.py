@@ -11,15 +11,34 @@ beyond plain text ask; a plain text chat never does.
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Literal
 
 from gateway.chat_request import ChatCall
 from shared import errors
 from shared.chat_parts import FEATURES, Feature, SamplingParam
-from shared.config import ProvidersFile
+from shared.config import ModelConfig, ProviderConfig, ProvidersFile
 from shared.models import ModelInfo
 from workers.providers.registry import KINDS  # declarations only (see test_layering)
 
-__all__ = ["ModelFeatures", "describe_features"]
+__all__ = ["FeatureSource", "ModelFeatures", "describe_features", "model_features"]
+
+FeatureSource = Literal["config", "server", "kind"]
+
+
+def model_features(config: ProviderConfig, configured: ModelConfig | None,
+                   info: ModelInfo | None) -> tuple[list[Feature], FeatureSource]:
+    """A model's features, in the shared order, and where they came from: its providers.json
+    entry, else its server's word in discovery, else all its kind's adapter can carry.
+    The one place this order is decided (routing, listModels and getHealth read it)."""
+    chosen: frozenset[Feature] | list[Feature]
+    source: FeatureSource
+    if configured is not None and configured.features is not None:
+        chosen, source = configured.features, "config"
+    elif info is not None and info.features is not None:
+        chosen, source = info.features, "server"
+    else:
+        chosen, source = KINDS[config.kind].features, "kind"
+    return [f for f in FEATURES if f in chosen], source
 
 
 def describe_features(features: frozenset[Feature] | set[Feature]) -> str:
@@ -35,13 +54,11 @@ class ModelFeatures:
 
     def of(self, provider: str, model: str) -> frozenset[Feature]:
         config = self._providers.providers[provider]
-        for m in config.models:
-            if m.id == model and m.features is not None:
-                return frozenset(m.features)
-        for info in self._discovered(provider):
-            if info.id == model and info.features is not None:
-                return frozenset(info.features)
-        return KINDS[config.kind].features
+        configured = next((m for m in config.models if m.id == model), None)
+        info = None
+        if configured is None or configured.features is None:
+            info = next((i for i in self._discovered(provider) if i.id == model), None)
+        return frozenset(model_features(config, configured, info)[0])
 
     def sampling(self, provider: str) -> frozenset[SamplingParam]:
         """The sampling parameters the provider's kind passes on."""

@@ -213,3 +213,145 @@ def test_single_embed_and_count_tokens_over_raw_http(emu: BackgroundEmulators, h
     assert http.post(f"{base}/{CHAT}:countTokens", headers=headers, json=body).json() == {"totalTokens": 3}
     empty = http.post(f"{base}/{EMBED}:embedContent", headers=headers, json={"content": {"parts": []}})
     assert empty.status_code == 400 and empty.json()["error"]["status"] == "INVALID_ARGUMENT"
+
+
+# ---- beyond plain text (issue #16): the shapes each feature takes, in the SDK's own types
+
+WEATHER = types.FunctionDeclaration(
+    name="get_weather", description="The weather in a city.",
+    parameters_json_schema={"type": "object", "properties": {"city": {"type": "string"}, "days": {"type": "integer"}},
+                            "required": ["city"]})
+CLOCK = types.FunctionDeclaration(name="get_time", parameters_json_schema={"type": "object", "properties": {}})
+PNG = bytes.fromhex("89504e470d0a1a0a0000000d4948445200000001000000010806000000")
+
+
+def _tools_config(mode: str = "AUTO", allowed: list[str] | None = None) -> types.GenerateContentConfig:
+    calling = types.FunctionCallingConfig(mode=types.FunctionCallingConfigMode(mode), allowed_function_names=allowed)
+    return types.GenerateContentConfig(tools=[types.Tool(function_declarations=[WEATHER, CLOCK])],
+                                       tool_config=types.ToolConfig(function_calling_config=calling),
+                                       automatic_function_calling=types.AutomaticFunctionCallingConfig(disable=True))
+
+
+def test_function_call_then_its_result(gem: genai.Client) -> None:
+    response = gem.models.generate_content(model=CHAT, contents="weather in Paris?",
+                                           config=_tools_config("ANY", ["get_time"]))
+    calls = response.function_calls
+    assert calls and [(c.name, c.args, c.id) for c in calls] == [("get_time", {}, None)]
+    assert response.candidates and response.candidates[0].finish_reason == types.FinishReason.STOP
+    contents: list[Any] = [
+        types.Content(role="user", parts=[types.Part(text="weather in Paris?")]),
+        response.candidates[0].content,
+        types.Content(role="user", parts=[types.Part.from_function_response(
+            name="get_time", response={"output": "12:00 UTC"})]),
+    ]
+    answer = gem.models.generate_content(model=CHAT, contents=contents, config=_tools_config())
+    assert answer.text == "The tool get_time returned: 12:00 UTC"
+
+
+def test_function_call_streams_in_the_last_chunk(gem: genai.Client) -> None:
+    chunks = list(gem.models.generate_content_stream(model=CHAT, contents="weather?", config=_tools_config()))
+    calls = [c for chunk in chunks for c in chunk.function_calls or []]
+    assert [(c.name, c.args) for c in calls] == [("get_weather", {"city": "text", "days": 1})]
+    last = chunks[-1].candidates
+    assert last and last[0].finish_reason == types.FinishReason.STOP
+
+
+def test_mode_none_answers_text(gem: genai.Client) -> None:
+    response = gem.models.generate_content(model=CHAT, contents="weather?", config=_tools_config("NONE"))
+    assert response.function_calls is None and response.text == GREETING + "weather?"
+
+
+def test_response_json_schema(gem: genai.Client) -> None:
+    schema = {"type": "object", "properties": {"name": {"type": "string"}, "tags": {"type": "array",
+              "items": {"type": "string"}}}, "required": ["name", "tags"]}
+    config = types.GenerateContentConfig(response_mime_type="application/json", response_json_schema=schema)
+    response = gem.models.generate_content(model=CHAT, contents="a person", config=config)
+    assert response.text == '{"name":"text","tags":["text"]}'
+    plain_json = types.GenerateContentConfig(response_mime_type="application/json")
+    assert gem.models.generate_content(model=CHAT, contents="hi", config=plain_json).text == \
+        '{"reply":"' + GREETING + 'hi"}'
+
+
+def test_schema_violation_fault(gem: genai.Client, control: EmulatorControl) -> None:
+    control.add_faults({"mode": "schema_violation"})
+    config = types.GenerateContentConfig(response_mime_type="application/json",
+                                         response_json_schema={"type": "object", "properties": {}})
+    assert gem.models.generate_content(model=CHAT, contents="x", config=config).text == '{"unexpected":true}'
+
+
+def test_inline_image(gem: genai.Client) -> None:
+    contents = [types.Part.from_bytes(data=PNG, mime_type="image/png"), "what is this?"]
+    response = gem.models.generate_content(model=CHAT, contents=contents)
+    assert response.text == f"I see 1 image (image/png {len(PNG)} bytes). {GREETING}what is this?"
+
+
+def test_thinking_with_thoughts(gem: genai.Client) -> None:
+    thinking = types.ThinkingConfig(thinking_budget=1024, include_thoughts=True)
+    response = gem.models.generate_content(model=CHAT, contents="why is the sky blue",
+                                           config=types.GenerateContentConfig(thinking_config=thinking))
+    assert response.candidates and response.candidates[0].content and response.candidates[0].content.parts
+    first = response.candidates[0].content.parts[0]
+    assert first.thought is True and first.text == "Thinking about: why is the sky blue. The answer follows."
+    assert response.text == GREETING + "why is the sky blue"  # the SDK's text leaves thoughts out
+    usage = response.usage_metadata
+    assert usage is not None and usage.thoughts_token_count == 10
+    assert usage.total_token_count == 5 + 12 + 10
+    streamed = list(gem.models.generate_content_stream(
+        model=CHAT, contents="why", config=types.GenerateContentConfig(thinking_config=thinking)))
+    assert streamed[0].candidates and streamed[0].candidates[0].content
+    assert streamed[0].candidates[0].content.parts and streamed[0].candidates[0].content.parts[0].thought is True
+
+
+def test_thinking_signature_on_a_call(gem: genai.Client) -> None:
+    config = _tools_config()
+    config.thinking_config = types.ThinkingConfig(thinking_budget=512)
+    response = gem.models.generate_content(model=CHAT, contents="weather?", config=config)
+    assert response.candidates and response.candidates[0].content and response.candidates[0].content.parts
+    part = response.candidates[0].content.parts[0]
+    assert part.function_call is not None and part.thought_signature
+
+
+def test_sampling_parameters_are_accepted_and_stop_ends_the_answer(gem: genai.Client) -> None:
+    config = types.GenerateContentConfig(stop_sequences=["x"], top_p=0.5, seed=7, presence_penalty=0.1,
+                                         frequency_penalty=0.2)
+    assert gem.models.generate_content(model=CHAT, contents="hi", config=config).text == GREETING + "hi"
+    config.stop_sequences = ["said", "emulator"]
+    response = gem.models.generate_content(model=CHAT, contents="hi", config=config)
+    assert response.text == "Hello from the Gemini "
+    assert response.candidates and response.candidates[0].finish_reason == types.FinishReason.STOP
+
+
+@pytest.mark.parametrize(("model", "config", "words"), [
+    (CHAT, types.GenerateContentConfig(stop_sequences=list("abcdef")), "stop sequences"),
+    ("gemini-2.5-pro", types.GenerateContentConfig(thinking_config=types.ThinkingConfig(thinking_budget=0)),
+     "only works in thinking mode"),
+    (CHAT, types.GenerateContentConfig(thinking_config=types.ThinkingConfig(thinking_budget=99999)), "between 0"),
+    (CHAT, types.GenerateContentConfig(response_json_schema={"type": "object"}), "application/json"),
+])
+def test_refused_combinations(gem: genai.Client, model: str, config: types.GenerateContentConfig, words: str) -> None:
+    with pytest.raises(errors.ClientError) as refused:
+        gem.models.generate_content(model=model, contents="x", config=config)
+    assert (refused.value.code, refused.value.status) == (400, "INVALID_ARGUMENT")
+    assert words in (refused.value.message or "")
+
+
+def test_function_response_without_a_call_is_refused(gem: genai.Client) -> None:
+    contents = [types.Content(role="user", parts=[types.Part.from_function_response(name="f", response={})])]
+    with pytest.raises(errors.ClientError) as refused:
+        gem.models.generate_content(model=CHAT, contents=contents)
+    assert "immediately after a function call turn" in (refused.value.message or "")
+
+
+def test_malformed_parts_are_refused_over_raw_http(emu: BackgroundEmulators, http: httpx.Client) -> None:
+    url, headers = f"{emu.url('gemini')}/v1beta/models/{CHAT}:generateContent", {"x-goog-api-key": GEMINI_KEY}
+    bad = [
+        ({"text": "a", "inlineData": {"mimeType": "image/png", "data": "AAAA"}}, "oneof"),
+        ({"inlineData": {"mimeType": "image/png", "data": "not base64!"}}, "Base64 decoding failed"),
+        ({"inlineData": {"mimeType": "image/bmp", "data": "AAAA"}}, "Unsupported MIME type"),
+        ({"txt": "a"}, "Unknown name"),
+    ]
+    for part, words in bad:
+        answer = http.post(url, headers=headers, json={"contents": [{"role": "user", "parts": [part]}]})
+        assert answer.status_code == 400 and words in answer.json()["error"]["message"], part
+    tools = {"contents": [{"parts": [{"text": "x"}]}], "tools": [{"functionDeclarations": [{"name": "9bad"}]}]}
+    assert "Invalid function name" in http.post(url, headers=headers, json=tools).json()["error"]["message"]

@@ -24,7 +24,7 @@ from tests.integration.conftest import inject, run
 pytestmark = pytest.mark.integration
 
 GREETING = "Hello from the Ollama emulator. You said: "
-CHAT_MODEL, EMBED_MODEL, IDLE_MODEL = (m.name for m in DEFAULT_MODELS)
+CHAT_MODEL, EMBED_MODEL, IDLE_MODEL, FEATURE_MODEL = (m.name for m in DEFAULT_MODELS)
 NOT_PULLED = "llama3.3:70b"
 PROXY_KEY = "sk-proxy-0llama-7e1f0c2d9a8b4c6e"
 _DOWN_URL = f"http://127.0.0.1:{free_port()}"
@@ -131,7 +131,7 @@ def test_embed_without_a_model_uses_the_servers_embedding_model(obox: Sandbox) -
 def test_health_says_where_capabilities_came_from(obox: Sandbox) -> None:
     worker = run(_worker(obox, "ollama", lambda w: w["models"], 20))
     models = {m["id"]: m for m in worker["models"]}
-    assert list(models) == [CHAT_MODEL, EMBED_MODEL, IDLE_MODEL]
+    assert list(models) == [CHAT_MODEL, EMBED_MODEL, IDLE_MODEL, FEATURE_MODEL]
     assert models[EMBED_MODEL]["capabilities"] == ["embed"]
     assert models[CHAT_MODEL]["capabilities"] == ["chat", "chatStream"]
     assert {m["capability_source"] for m in models.values()} == {"server"}

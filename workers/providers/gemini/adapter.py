@@ -15,6 +15,7 @@ from typing import Any
 from urllib.parse import quote, urlencode
 
 from shared import errors
+from shared.chat_parts import FEATURES, Feature
 from shared.models import (
     Capability,
     ChatRequest,
@@ -28,6 +29,7 @@ from shared.models import (
 from workers.providers.gemini import wire
 from workers.providers.gemini.error_map import map_gemini_error
 from workers.providers.gemini.kind import KIND
+from workers.providers.gemini.request import generate_payload
 from workers.providers.http_base import HttpAdapter, StreamState, as_int, decode_json
 from workers.retry_hints import HeadersLike
 
@@ -43,6 +45,23 @@ def model_path(model: str) -> str:
         if model.startswith(prefix):
             return prefix + quote(model[len(prefix):], safe="")
     return "models/" + quote(model, safe="")
+
+
+def _with_extras(result: ChatResult, extra: wire.CandidateParts, request: ChatRequest) -> ChatResult:
+    """``result`` with the function calls the model made and, when the call asked, its thoughts."""
+    if extra.tool_calls:
+        result.tool_calls = extra.tool_calls
+    if extra.thoughts and request.reasoning is not None and request.reasoning.include_thoughts:
+        result.reasoning = "".join(extra.thoughts)
+    return result
+
+
+def _features(capabilities: list[Capability], thinking: Any) -> list[Feature] | None:
+    """What a listed chat model can do beyond text: every generateContent model takes images,
+    tools and a response schema; ``thinking: true`` adds reasoning. None for other models."""
+    if "chat" not in capabilities:
+        return None
+    return [f for f in FEATURES if f in KIND.features and (f != "reasoning" or thinking is True)]
 
 
 def _capabilities(methods: Any) -> list[Capability]:
@@ -70,23 +89,7 @@ class GeminiAdapter(HttpAdapter):
         return f"{self.config.base_url}/{model_path(model)}:{method}"
 
     def generate_payload(self, request: ChatRequest) -> dict[str, Any]:
-        payload: dict[str, Any] = {
-            "contents": [
-                {"role": "model" if m.role == "assistant" else "user", "parts": [{"text": m.content}]}
-                for m in request.messages if m.role != "system"
-            ],
-        }
-        system = "\n\n".join(m.text for m in request.messages if m.role == "system" and m.text)
-        if system:
-            payload["systemInstruction"] = {"parts": [{"text": system}]}  # no "system" role in contents
-        config: dict[str, Any] = {}
-        if request.max_tokens is not None:
-            config["maxOutputTokens"] = request.max_tokens
-        if request.temperature is not None:
-            config["temperature"] = request.temperature
-        if config:
-            payload["generationConfig"] = config
-        return payload
+        return generate_payload(request)
 
     async def chat(self, request: ChatRequest) -> ChatResult:
         data = await self.request_json("POST", self.url(request.model, "generateContent"),
@@ -99,27 +102,34 @@ class GeminiAdapter(HttpAdapter):
         cand = wire.candidate(data)
         if cand is None:
             raise self.bad_payload("a response without candidates")
+        text, extra = wire.read_candidate(cand, None)
+        if extra is not None and extra.problem:
+            raise self.bad_payload(extra.problem)
         version = data.get("modelVersion")
         model = version if isinstance(version, str) else request.model
-        return ChatResult(wire.parts_text(cand), model, wire.finish_reason(cand), wire.usage(data, Usage()))
+        result = ChatResult(text, model, wire.finish_reason(cand, extra is not None and bool(extra.tool_calls)),
+                            wire.usage(data, Usage()))
+        return result if extra is None else _with_extras(result, extra, request)
 
     async def stream_chat(self, request: ChatRequest) -> AsyncGenerator[TextDelta | ChatResult, None]:
         url = self.url(request.model, "streamGenerateContent") + "?alt=sse"
         state = StreamState(self.name, request.model)
+        extra = wire.CandidateParts()  # function calls and thoughts, added up over the chunks
         async with aclosing(
             self.sse_events(url, self.generate_payload(request), state, request.traceparent)
         ) as events:
             async for event in events:
-                text = self._on_chunk(event.data, state)
+                text = self._on_chunk(event.data, state, extra)
                 if text:
                     yield TextDelta(text)
         # No end marker: a stream is complete when its last chunk said why it finished.
         if state.finish_reason is None:
             raise state.interrupted()
-        yield state.result()
+        yield _with_extras(state.result(), extra, request)
 
-    def _on_chunk(self, raw: str, state: StreamState) -> str:
-        """Record one GenerateContentResponse chunk; return its new text ("" when it carries none)."""
+    def _on_chunk(self, raw: str, state: StreamState, extra: wire.CandidateParts) -> str:
+        """Record one GenerateContentResponse chunk (its function calls and thoughts into
+        ``extra``); return its new answer text ("" when it carries none)."""
         data = decode_json(raw)
         if not isinstance(data, dict):
             raise state.broken("sent a stream chunk that is not valid JSON")
@@ -129,13 +139,15 @@ class GeminiAdapter(HttpAdapter):
         if isinstance(data.get("modelVersion"), str):
             state.model = data["modelVersion"]
         cand = wire.candidate(data)
-        text = wire.parts_text(cand)
+        text, _ = wire.read_candidate(cand, extra)
         if text:
             state.parts.append(text)
+        if extra.problem:
+            raise state.broken(f"sent {extra.problem}")
         blocked = wire.block_error(data, self.name)
         if blocked is not None:
             raise state.attach(blocked)  # the text of this last chunk is part of what was sent
-        finish = wire.finish_reason(cand)
+        finish = wire.finish_reason(cand, bool(extra.tool_calls))
         if finish is not None:
             state.finish_reason = finish
         return text
@@ -183,5 +195,7 @@ class GeminiAdapter(HttpAdapter):
             capabilities = _capabilities(item.get("supportedGenerationMethods"))
             if capabilities or self.configured(name.removeprefix("models/")):
                 found.append(self.model_info(name.removeprefix("models/"), capabilities, "server",
-                                             context_length=as_int(item.get("inputTokenLimit"))))
+                                             context_length=as_int(item.get("inputTokenLimit")),
+                                             max_output_tokens=as_int(item.get("outputTokenLimit")),
+                                             features=_features(capabilities, item.get("thinking"))))
         return found

@@ -17,4 +17,7 @@ KIND = KindSpec(
     discovers_models=False,
     load_hint=None,
     adapter="workers.providers.gemini.adapter:GeminiAdapter",
+    # generateContent carries all four (request.py maps them, wire.py reads the replies).
+    features=frozenset({"vision", "json_schema", "tools", "reasoning"}),
+    sampling=frozenset({"stop", "top_p", "seed", "presence_penalty", "frequency_penalty"}),
 )

@@ -1,4 +1,5 @@
-"""Reading Gemini's GenerateContentResponse: answer text, finish reason, usage and safety blocks.
+"""Reading Gemini's GenerateContentResponse: answer text, function calls, thoughts, finish
+reason, usage and safety blocks.
 
 A response (and each streamed chunk, which has the same shape) holds ``candidates``, each
 with ``content.parts`` and, once done, a ``finishReason``; ``usageMetadata`` with the token
@@ -8,13 +9,19 @@ are no candidates).
 
 from __future__ import annotations
 
+import secrets
+from dataclasses import dataclass, field
 from typing import Any
 
 from shared import errors
+from shared.chat_parts import ToolCall
 from shared.models import Usage
 from workers.providers.http_base import as_int
 
-__all__ = ["BLOCKING_FINISH", "block_error", "candidate", "finish_reason", "parts_text", "usage"]
+__all__ = [
+    "BLOCKING_FINISH", "CandidateParts", "block_error", "candidate", "finish_reason", "made_up_id", "parts_text",
+    "read_candidate", "usage",
+]
 
 # A candidate that ends with one of these was cut off by a filter, not finished.
 BLOCKING_FINISH = frozenset({
@@ -45,11 +52,69 @@ def parts_text(cand: dict[str, Any] | None) -> str:
     )
 
 
-def finish_reason(cand: dict[str, Any] | None) -> str | None:
-    """``stop`` / ``length`` like the other kinds; other reasons lower-cased (``malformed_function_call``)."""
+def made_up_id() -> str:
+    """An id for a function call the API sent without one: ``call_`` and 12 hex digits."""
+    return "call_" + secrets.token_hex(6)
+
+
+@dataclass(slots=True)
+class CandidateParts:
+    """What a candidate's parts (or a stream's chunks, added up) carry besides answer text;
+    ``problem`` says what is wrong with a malformed part."""
+
+    tool_calls: list[ToolCall] = field(default_factory=list)
+    thoughts: list[str] = field(default_factory=list)
+    problem: str | None = None
+
+
+def read_candidate(cand: dict[str, Any] | None, extra: CandidateParts | None) -> tuple[str, CandidateParts | None]:
+    """A candidate's answer text, and ``extra`` with its function calls and thought texts
+    added (created at the first one, so a plain text answer allocates nothing more)."""
+    content = cand.get("content") if cand else None
+    parts = content.get("parts") if isinstance(content, dict) else None
+    if not isinstance(parts, list):
+        return "", extra
+    texts: list[str] = []
+    for part in parts:
+        if not isinstance(part, dict):
+            extra = extra or CandidateParts()
+            extra.problem = "a content part that is not an object"
+            break
+        text = part.get("text")
+        if isinstance(text, str):
+            if part.get("thought") is not True:
+                texts.append(text)
+                continue
+            extra = extra or CandidateParts()
+            extra.thoughts.append(text)
+        call = part.get("functionCall")
+        if call is not None:
+            extra = extra or CandidateParts()
+            extra.problem = _add_call(call, extra.tool_calls)
+            if extra.problem:
+                break
+    return "".join(texts), extra
+
+
+def _add_call(call: Any, calls: list[ToolCall]) -> str | None:
+    if not isinstance(call, dict) or not isinstance(call.get("name"), str) or not call["name"]:
+        return "a functionCall without a name"
+    args = call.get("args", {})
+    if not isinstance(args, dict):
+        return f"a functionCall to {call['name'][:64]} whose args are not an object"
+    given = call.get("id")
+    calls.append(ToolCall(given if isinstance(given, str) and given else made_up_id(), call["name"], args))
+    return None
+
+
+def finish_reason(cand: dict[str, Any] | None, called: bool = False) -> str | None:
+    """``stop`` / ``length`` like the other kinds, ``tool_calls`` when the model stopped to call
+    functions (``called``); other reasons lower-cased (``malformed_function_call``)."""
     reason = cand.get("finishReason") if cand else None
     if not isinstance(reason, str) or reason == "FINISH_REASON_UNSPECIFIED":
         return None
+    if called and reason == "STOP":
+        return "tool_calls"
     return _FINISH.get(reason, reason.lower())
 
 
@@ -59,7 +124,8 @@ def usage(data: dict[str, Any], previous: Usage) -> Usage:
     Input is ``promptTokenCount`` (cached tokens included) plus tool-use prompt tokens;
     output is ``candidatesTokenCount`` plus ``thoughtsTokenCount``, which are billed as
     output (as OpenAI's completion tokens include reasoning): their sum is Gemini's
-    ``totalTokenCount``.
+    ``totalTokenCount``. ``cachedContentTokenCount`` (part of the prompt) is the cached input,
+    ``thoughtsTokenCount`` the reasoning tokens.
     """
     meta = data.get("usageMetadata")
     if not isinstance(meta, dict):
@@ -68,9 +134,12 @@ def usage(data: dict[str, Any], previous: Usage) -> Usage:
     thoughts, tool_prompt = as_int(meta.get("thoughtsTokenCount")), as_int(meta.get("toolUsePromptTokenCount"))
     input_tokens = None if prompt is None and tool_prompt is None else (prompt or 0) + (tool_prompt or 0)
     output_tokens = None if candidates is None and thoughts is None else (candidates or 0) + (thoughts or 0)
+    cached = as_int(meta.get("cachedContentTokenCount"))
     return Usage(
         input_tokens if input_tokens is not None else previous.input_tokens,
         output_tokens if output_tokens is not None else previous.output_tokens,
+        cached if cached is not None else previous.cached_input_tokens,
+        thoughts if thoughts is not None else previous.reasoning_tokens,
     )
 
 

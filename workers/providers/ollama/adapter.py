@@ -4,7 +4,9 @@
   (``application/x-ndjson``: one JSON object per line, text in ``message.content``; the last
   line has ``done: true`` with ``done_reason`` and the token counts ``prompt_eval_count`` and
   ``eval_count``). ``max_tokens`` and ``temperature`` go in ``options`` (``num_predict``,
-  ``temperature``); a system prompt stays a ``system`` message.
+  ``temperature``); a system prompt stays a ``system`` message. Sampling parameters, structured
+  output, images, tools and reasoning: ``chat_wire``, which also maps tool calls and thinking
+  back (a stream gathers them into its final result; only ``content`` goes out as text).
 * A failure after the stream started is a line ``{"error": "..."}`` under the 200 already
   sent: before any text it is the mapped error (a runner failure is a retryable
   ``provider_error``), after text ``stream_interrupted`` with the partial answer.
@@ -26,6 +28,7 @@ from shared.models import ChatRequest, ChatResult, EmbedRequest, EmbedResult, Mo
 from workers.config_record import ProviderRecord
 from workers.http_client import HttpClient
 from workers.providers.http_base import HttpAdapter, StreamState, as_int, decode_json
+from workers.providers.ollama.chat_wire import Aggregate, chat_payload, finish_reason, refuse_tool_choice
 from workers.providers.ollama.discovery import ModelFacts, discover
 from workers.providers.ollama.error_map import map_ollama_error
 from workers.providers.ollama.kind import KIND
@@ -56,58 +59,58 @@ class OllamaAdapter(HttpAdapter):
         return map_ollama_error(status, headers, body, self.name, self.scrub)
 
     def chat_payload(self, request: ChatRequest, *, stream: bool) -> dict[str, Any]:
-        options: dict[str, Any] = {}
-        if request.max_tokens is not None:
-            options["num_predict"] = request.max_tokens
-        if request.temperature is not None:
-            options["temperature"] = request.temperature
-        payload: dict[str, Any] = {
-            "model": request.model,
-            "messages": [{"role": m.role, "content": m.content} for m in request.messages],
-            "stream": stream,  # Ollama streams unless told not to
-        }
-        if options:
-            payload["options"] = options
-        return payload
+        if request.tool_choice is not None:
+            refuse_tool_choice(request, self.name)
+        return chat_payload(request, stream=stream)
 
     async def chat(self, request: ChatRequest) -> ChatResult:
         url = f"{self.config.base_url}/api/chat"
         data = await self.request_json("POST", url, self.chat_payload(request, stream=False), request.traceparent)
         message = data.get("message") if isinstance(data, dict) else None
         content = message.get("content") if isinstance(message, dict) else None
-        if not isinstance(content, str):
+        if not isinstance(message, dict) or not isinstance(content, str):
             raise self.bad_payload("an unreadable chat answer")
         model = data.get("model") if isinstance(data.get("model"), str) else request.model
-        return ChatResult(content, model, _finish(data.get("done_reason")), _usage(data))
+        if "tool_calls" not in message and "thinking" not in message:  # plain text: the short way
+            return ChatResult(content, model, finish_reason(data.get("done_reason"), False), _usage(data))
+        gathered = Aggregate()
+        gathered.add(message, self.bad_payload)
+        return gathered.result(content, model, data.get("done_reason"), _usage(data), request)
 
     async def stream_chat(self, request: ChatRequest) -> AsyncGenerator[TextDelta | ChatResult, None]:
         url = f"{self.config.base_url}/api/chat"
         state = StreamState(self.name, request.model)
+        gathered = Aggregate()
         lines = self.stream_items(url, self.chat_payload(request, stream=True), state, request.traceparent,
                                   parse=lambda chunks: _objects(chunks, state), media_type=NDJSON,
                                   what="an NDJSON stream")
         async with aclosing(lines) as objects:
             async for line in objects:
-                text = self._on_line(line, state)
+                text = self._on_line(line, state, gathered)
                 if text:
                     yield TextDelta(text)
                 if line.get("done") is True:
-                    yield state.result()
+                    yield gathered.result(state.text, state.model, line.get("done_reason"), state.usage, request)
                     return
         raise state.interrupted()
 
-    def _on_line(self, line: dict[str, Any], state: StreamState) -> str:
-        """Record one stream line; return its new text ("" when it carries none)."""
+    def _on_line(self, line: dict[str, Any], state: StreamState, gathered: Aggregate) -> str:
+        """Record one stream line; return its new text ("" when it carries none).
+
+        Only ``content`` is answer text: a thinking model's ``thinking`` and tool calls are
+        gathered for the final result, never sent as text."""
         if line.get("error"):
             raise self._stream_error(line, state)
         if isinstance(line.get("model"), str):
             state.model = line["model"]
         if line.get("done") is True:
-            state.finish_reason = _finish(line.get("done_reason"))
             state.usage = _usage(line)
         message = line.get("message")
-        # Only content is answer text; a thinking model's "thinking" and tool calls are not.
-        content = message.get("content") if isinstance(message, dict) else None
+        if not isinstance(message, dict):
+            return ""
+        if "tool_calls" in message or "thinking" in message:
+            gathered.add(message, lambda what: state.broken(f"sent {what}"))
+        content = message.get("content")
         if isinstance(content, str) and content:
             state.parts.append(content)
             return content
@@ -148,11 +151,6 @@ async def _objects(chunks: AsyncIterator[bytes], state: StreamState) -> AsyncIte
         if not isinstance(line, dict):
             raise state.broken("sent a stream line that is not a JSON object")
         yield line
-
-
-def _finish(reason: Any) -> str | None:
-    """``done_reason`` as a finish reason: ``stop`` and ``length`` as they are."""
-    return reason if isinstance(reason, str) and reason else None
 
 
 def _usage(data: dict[str, Any]) -> Usage:

@@ -1,6 +1,11 @@
 """What an Ollama server offers: pulled models (``/api/tags``), loaded ones (``/api/ps``) and,
 per model, what it can do (``/api/show``'s ``capabilities``).
 
+Features (``ModelInfo.features``) come from the same ``capabilities``: ``vision``, ``tools``,
+and ``thinking`` -> ``reasoning``; ``completion`` -> ``json_schema`` too, since Ollama
+constrains any completion model's output to a ``format`` schema (its runner's grammar), so
+structured output needs nothing of the model.
+
 Capabilities come from, in order: providers.json, the server's own ``capabilities``
 (``completion`` -> chat and chatStream, ``embedding`` -> embed), and only when the server
 does not say (an Ollama before ``capabilities`` existed, or ``/api/show`` failing) the
@@ -19,15 +24,23 @@ from dataclasses import dataclass
 from typing import Any
 
 from shared import errors
+from shared.chat_parts import Feature
 from shared.models import Capability, ModelInfo
 from workers.providers.http_base import HttpAdapter, as_int
 
-__all__ = ["SERVER_CAPABILITIES", "ModelFacts", "discover", "listed_names", "show_facts"]
+__all__ = ["SERVER_CAPABILITIES", "SERVER_FEATURES", "ModelFacts", "discover", "listed_names", "show_facts"]
 
 # Ollama's capability names and what each lets this gateway do.
 SERVER_CAPABILITIES: dict[str, list[Capability]] = {
     "completion": ["chat", "chatStream"],
     "embedding": ["embed"],
+}
+# Ollama's capability names and the features each gives a model.
+SERVER_FEATURES: dict[str, Feature] = {
+    "completion": "json_schema",
+    "vision": "vision",
+    "tools": "tools",
+    "thinking": "reasoning",
 }
 # At most this many models per listing: a listing is also a health probe, so it stays bounded.
 _MAX_MODELS = 500
@@ -35,10 +48,12 @@ _MAX_MODELS = 500
 
 @dataclass(frozen=True, slots=True)
 class ModelFacts:
-    """What ``/api/show`` said about one model digest; ``capabilities`` None when it did not say."""
+    """What ``/api/show`` said about one model digest; ``capabilities`` (and ``features``) None
+    when it did not say."""
 
     capabilities: list[Capability] | None
     context_length: int | None
+    features: list[Feature] | None = None
 
 
 def listed_names(data: Any, adapter: HttpAdapter) -> list[tuple[str, str]]:
@@ -59,14 +74,16 @@ def show_facts(data: Any) -> ModelFacts:
     if not isinstance(data, dict):
         return ModelFacts(None, None)
     raw = data.get("capabilities")
-    capabilities: list[Capability] | None = None
-    if isinstance(raw, list):
-        capabilities = []
-        for name in raw:
-            for capability in SERVER_CAPABILITIES.get(name, []) if isinstance(name, str) else []:
-                if capability not in capabilities:
-                    capabilities.append(capability)
-    return ModelFacts(capabilities, _context_length(data.get("model_info")))
+    if not isinstance(raw, list):
+        return ModelFacts(None, _context_length(data.get("model_info")))
+    names = [name for name in raw if isinstance(name, str)]
+    capabilities: list[Capability] = []
+    for name in names:
+        for capability in SERVER_CAPABILITIES.get(name, []):
+            if capability not in capabilities:
+                capabilities.append(capability)
+    features = [SERVER_FEATURES[name] for name in SERVER_FEATURES if name in names]
+    return ModelFacts(capabilities, _context_length(data.get("model_info")), features)
 
 
 def _context_length(info: Any) -> int | None:
@@ -100,7 +117,7 @@ async def discover(adapter: HttpAdapter, base_url: str, cache: dict[str, ModelFa
                                             context_length=facts.context_length if facts else None))
         else:
             infos.append(adapter.model_info(name, facts.capabilities, "server", loaded=state,
-                                            context_length=facts.context_length))
+                                            context_length=facts.context_length, features=facts.features))
     return infos
 
 

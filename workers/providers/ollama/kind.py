@@ -20,4 +20,9 @@ KIND = KindSpec(
     # that is not pulled is not listed, and calling it says `ollama pull` (adapter's error map).
     load_hint=None,
     adapter="workers.providers.ollama.adapter:OllamaAdapter",
+    # Mapped by the adapter, streams included (chat_wire): images, ``format``, tools (but a
+    # forced tool_choice, which Ollama cannot express, is refused by the adapter) and ``think``.
+    features=frozenset({"vision", "json_schema", "tools", "reasoning"}),
+    # All five live in Ollama's ``options`` under our names (api/types.go Options).
+    sampling=frozenset({"stop", "top_p", "seed", "presence_penalty", "frequency_penalty"}),
 )

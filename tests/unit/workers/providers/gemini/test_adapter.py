@@ -4,7 +4,7 @@ and the error map on bodies the emulator does not produce."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
 import orjson
@@ -12,31 +12,18 @@ import pytest
 
 from emulators.content import embedding_vector
 from emulators.control import EmulatorControl
-from emulators.server import BackgroundEmulators, EmulatorConfig
+from emulators.server import BackgroundEmulators
 from shared import errors
 from shared.config import ProviderConfig
 from shared.models import ChatRequest, ChatResult, EmbedRequest, Message, TextDelta, Usage
+from tests.unit.workers.providers.gemini.conftest import KEY
 from workers.http_client import AiohttpClient, Timeouts
 from workers.providers.gemini.adapter import GeminiAdapter, model_path
 from workers.providers.gemini.error_map import map_gemini_error, retry_delay_s
 
 T = TypeVar("T")
-KEY = "AIzaUnitTestGeminiKey0123456789abcdefgh"
+
 GREETING = "Hello from the Gemini emulator. You said: "
-
-
-@pytest.fixture(scope="module")
-def emulators() -> Iterator[BackgroundEmulators]:
-    with BackgroundEmulators(EmulatorConfig(ports={"gemini": 0}, keys={"gemini": KEY})) as running:
-        yield running
-
-
-@pytest.fixture
-def control(emulators: BackgroundEmulators) -> Iterator[EmulatorControl]:
-    with EmulatorControl(emulators.url("gemini")) as ctl:
-        ctl.reset()
-        yield ctl
-        ctl.reset()
 
 
 def run(emulators: BackgroundEmulators, op: Callable[[GeminiAdapter], Awaitable[T]], key: str = KEY) -> T:
