@@ -27,6 +27,7 @@ from emulators import openai_format as oaf
 from emulators.base import ApiError, Call, Emulator, bearer_token, control_error
 from emulators.content import last_user_text, make_reply
 from emulators.openai_api import status_error
+from emulators.openai_features import PLAIN, answer, from_reply, parse_features
 from emulators.wire import json_response
 
 __all__ = ["DEFAULT_MODELS", "LMStudioEmulator", "LMStudioModel"]
@@ -48,6 +49,8 @@ class LMStudioModel(BaseModel):
     quantization: str = "Q4_K_M"
     state: Literal["loaded", "not-loaded"] = "loaded"
     max_context_length: int = Field(default=32768, ge=1)
+    # LM Studio 0.3.16+ lists what a model can do beyond text; "tool_use": it calls tools.
+    capabilities: list[str] = Field(default_factory=list)
 
 
 class _ModelList(BaseModel):
@@ -57,7 +60,7 @@ class _ModelList(BaseModel):
 
 
 DEFAULT_MODELS = (
-    LMStudioModel(id="qwen2.5-7b-instruct", arch="qwen2"),
+    LMStudioModel(id="qwen2.5-7b-instruct", arch="qwen2", capabilities=["tool_use"]),
     LMStudioModel(id="nomic-embed-text-v1.5", type="embeddings", publisher="nomic-ai", arch="nomic-bert",
                   max_context_length=2048),
     LMStudioModel(id="llama-3.2-3b-instruct", quantization="Q8_0", state="not-loaded", max_context_length=131072),
@@ -92,7 +95,17 @@ class LMStudioEmulator(Emulator):
     async def chat(self, call: Call) -> Response:
         req = oaf.parse_chat(call, model_required=False)
         model = self._pick(req.model, "chat")
-        reply = make_reply(self.label, last_user_text(req.messages), req.max_tokens)
+        # LM Studio takes reasoning_effort for every model (a model that cannot reason ignores it).
+        feats = parse_features(req.body, req.messages, reasoning_model=True)
+        if feats is PLAIN:  # the plain text path stays as cheap as it was
+            reply = from_reply(make_reply(self.label, last_user_text(req.messages), req.max_tokens))
+        else:
+            if feats.images and model.type != "vlm":
+                raise ApiError(400, "invalid_request_error",
+                               f'Model "{model.id}" does not support images. Load a vision model (type vlm).',
+                               param="messages")
+            violate = call.fault is not None and call.fault.mode == "schema_violation"
+            reply = answer(self.label, req.messages, feats, req.max_tokens, violate=violate)
         prompt = oaf.prompt_tokens(req.messages)
         if req.stream:
             plan = oaf.chat_stream_plan(model.id, reply, prompt, include_usage=False, fingerprint=model.id,

@@ -18,6 +18,7 @@ from starlette.routing import BaseRoute, Route
 from emulators import openai_format as oaf
 from emulators.base import ApiError, Call, Emulator, bearer_token
 from emulators.content import last_user_text, make_reply
+from emulators.openai_features import PLAIN, answer, from_reply, parse_features
 from emulators.wire import json_response
 
 __all__ = ["DEFAULT_MODELS", "OpenAIEmulator", "OpenAIModel", "mask_key", "status_error"]
@@ -33,6 +34,7 @@ class OpenAIModel:
     kind: Literal["chat", "embedding"]
     created: int
     owned_by: str = "system"
+    reasoning: bool = False  # a reasoning model: takes reasoning_effort, rejects max_tokens, always thinks
 
     def card(self) -> dict[str, object]:
         return {"id": self.id, "object": "model", "created": self.created, "owned_by": self.owned_by}
@@ -41,6 +43,7 @@ class OpenAIModel:
 DEFAULT_MODELS = (
     OpenAIModel("gpt-4o-mini", "chat", 1721172741),
     OpenAIModel("gpt-4o", "chat", 1715367049),
+    OpenAIModel("o4-mini", "chat", 1744225351, reasoning=True),
     OpenAIModel("text-embedding-3-small", "embedding", 1705948997),
 )
 
@@ -114,7 +117,17 @@ class OpenAIEmulator(Emulator):
         self._authorize(call.request)
         req = oaf.parse_chat(call)
         model = self._model(req.model or "", "chat")
-        reply = make_reply(self.label, last_user_text(req.messages), req.max_tokens)
+        if model.reasoning and "max_tokens" in req.body:
+            raise ApiError(400, "invalid_request_error", "Unsupported parameter: 'max_tokens' is not supported with "
+                           "this model. Use 'max_completion_tokens' instead.", param="max_tokens",
+                           code="unsupported_parameter")
+        feats = parse_features(req.body, req.messages, reasoning_model=model.reasoning)
+        if feats is PLAIN and not model.reasoning:  # the plain text path stays as cheap as it was
+            reply = from_reply(make_reply(self.label, last_user_text(req.messages), req.max_tokens))
+        else:
+            violate = call.fault is not None and call.fault.mode == "schema_violation"
+            reply = answer(self.label, req.messages, feats, req.max_tokens, violate=violate,
+                           reasoning=model.reasoning)
         prompt = oaf.prompt_tokens(req.messages)
         if req.stream:
             plan = oaf.chat_stream_plan(

@@ -13,8 +13,9 @@ from typing import Any
 import orjson
 
 from emulators.base import ApiError, Call, new_id
-from emulators.content import Reply, count_words, embedding_vector, encode_base64_floats, message_text
+from emulators.content import count_words, embedding_vector, encode_base64_floats, message_text
 from emulators.faults import FaultSpec
+from emulators.openai_features import Answer, ToolCallOut
 from emulators.streams import StreamPlan
 from emulators.wire import sse_data
 
@@ -57,6 +58,7 @@ class ChatRequest:
     stream: bool
     include_usage: bool
     max_tokens: int | None
+    body: dict[str, Any]  # the whole request, for the features (emulators.openai_features)
 
 
 def _model(body: dict[str, Any], required: bool) -> str | None:
@@ -83,50 +85,49 @@ def parse_chat(call: Call, *, model_required: bool = True) -> ChatRequest:
         raise _invalid("max_tokens", "expected an integer of at least 1.")
     options = body.get("stream_options")
     include_usage = isinstance(options, dict) and options.get("include_usage") is True
-    return ChatRequest(model, messages, call.stream, include_usage, max_tokens)
+    return ChatRequest(model, messages, call.stream, include_usage, max_tokens, body)
 
 
 def prompt_tokens(messages: list[Any]) -> int:
     return max(1, sum(count_words(message_text(m.get("content"))) for m in messages))
 
 
-def _usage(prompt: int, completion: int) -> dict[str, Any]:
+def _usage(prompt: int, answer: Answer) -> dict[str, Any]:
+    completion = answer.output_tokens  # includes the reasoning tokens, as the API counts them
     return {
         "prompt_tokens": prompt,
         "completion_tokens": completion,
         "total_tokens": prompt + completion,
         "prompt_tokens_details": {"cached_tokens": 0, "audio_tokens": 0},
         "completion_tokens_details": {
-            "reasoning_tokens": 0, "audio_tokens": 0,
+            "reasoning_tokens": answer.reasoning_tokens, "audio_tokens": 0,
             "accepted_prediction_tokens": 0, "rejected_prediction_tokens": 0,
         },
     }
 
 
-def _finish(reply: Reply) -> str:
-    return "length" if reply.truncated else "stop"
+def _tool_call(call: ToolCallOut) -> dict[str, Any]:
+    return {"id": call.id, "type": "function", "function": {"name": call.name, "arguments": call.arguments}}
 
 
-def chat_completion(model: str, reply: Reply, prompt: int, fingerprint: str) -> dict[str, Any]:
+def chat_completion(model: str, answer: Answer, prompt: int, fingerprint: str) -> dict[str, Any]:
+    message: dict[str, Any] = {"role": "assistant", "content": answer.text, "refusal": None, "annotations": []}
+    if answer.tool_calls:
+        message["tool_calls"] = [_tool_call(c) for c in answer.tool_calls]
     return {
         "id": new_id("chatcmpl-"),
         "object": "chat.completion",
         "created": int(time.time()),
         "model": model,
-        "choices": [{
-            "index": 0,
-            "message": {"role": "assistant", "content": reply.text, "refusal": None, "annotations": []},
-            "logprobs": None,
-            "finish_reason": _finish(reply),
-        }],
-        "usage": _usage(prompt, reply.output_tokens),
+        "choices": [{"index": 0, "message": message, "logprobs": None, "finish_reason": answer.finish}],
+        "usage": _usage(prompt, answer),
         "service_tier": "default",
         "system_fingerprint": fingerprint,
     }
 
 
 def chat_stream_plan(
-    model: str, reply: Reply, prompt: int, *, include_usage: bool, fingerprint: str, fault: FaultSpec | None
+    model: str, answer: Answer, prompt: int, *, include_usage: bool, fingerprint: str, fault: FaultSpec | None
 ) -> StreamPlan:
     # Every chunk of one stream shares id, created and model, as in the real API; the
     # constant part is serialised once and spliced, which keeps long streams cheap.
@@ -145,14 +146,27 @@ def chat_stream_plan(
     def delta(content: dict[str, Any], finish: str | None = None) -> dict[str, Any]:
         return {"index": 0, "delta": content, "logprobs": None, "finish_reason": finish}
 
-    head = [chunk([delta({"role": "assistant", "content": "", "refusal": None})])]
-    deltas = [chunk([delta({"content": text})]) for text in reply.deltas]
-    tail = [chunk([delta({}, _finish(reply))])]
+    head = [chunk([delta({"role": "assistant", "content": "" if answer.text is not None else None,
+                          "refusal": None})])]
+    deltas = [chunk([delta({"content": text})]) for text in answer.deltas]
+    deltas += [chunk([delta({"tool_calls": [piece]})]) for piece in _tool_call_pieces(answer.tool_calls)]
+    tail = [chunk([delta({}, answer.finish)])]
     if include_usage:
-        final = {**common, "choices": [], "usage": _usage(prompt, reply.output_tokens)}
+        final = {**common, "choices": [], "usage": _usage(prompt, answer)}
         tail.append(sse_data(final))
     tail.append(DONE)
     return StreamPlan(head, deltas, tail, broken=_broken_frame(fault))
+
+
+def _tool_call_pieces(calls: tuple[ToolCallOut, ...], size: int = 8) -> list[dict[str, Any]]:
+    """Each call as the API streams it: id, type and name first, then its arguments in fragments."""
+    pieces: list[dict[str, Any]] = []
+    for index, call in enumerate(calls):
+        pieces.append({"index": index, "id": call.id, "type": "function",
+                       "function": {"name": call.name, "arguments": ""}})
+        pieces += [{"index": index, "function": {"arguments": call.arguments[i : i + size]}}
+                   for i in range(0, len(call.arguments), size)]
+    return pieces
 
 
 def _broken_frame(fault: FaultSpec | None) -> bytes:

@@ -33,7 +33,8 @@ def test_native_model_list(http: httpx.Client, emu: BackgroundEmulators) -> None
     assert by_id["llama-3.2-3b-instruct"]["state"] == "not-loaded"
     for entry in data["data"]:
         assert set(entry) == {"id", "object", "type", "publisher", "arch", "compatibility_type", "quantization",
-                              "state", "max_context_length"}
+                              "state", "max_context_length", "capabilities"}
+    assert by_id["qwen2.5-7b-instruct"]["capabilities"] == ["tool_use"]
     single = http.get(emu.url("lmstudio") + "/api/v0/models/nomic-embed-text-v1.5").json()
     assert single == by_id["nomic-embed-text-v1.5"]
 

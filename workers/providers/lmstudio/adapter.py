@@ -22,6 +22,7 @@ import re
 from typing import Any
 
 from shared import errors
+from shared.chat_parts import Feature
 from shared.models import Capability, ModelInfo
 from workers.config_record import ProviderRecord
 from workers.http_client import HttpClient
@@ -30,7 +31,7 @@ from workers.providers.lmstudio.kind import KIND
 from workers.providers.openai_compatible import OpenAICompatibleAdapter, map_openai_error
 from workers.retry_hints import HeadersLike
 
-__all__ = ["LMStudioAdapter", "map_lmstudio_error"]
+__all__ = ["LMStudioAdapter", "map_lmstudio_error", "server_features"]
 
 _NO_MODEL = re.compile(r"\bno models? (?:are |is )?loaded\b|\bnot loaded\b", re.IGNORECASE)
 _UNEXPECTED_ENDPOINT = "unexpected endpoint or method"
@@ -64,6 +65,21 @@ def map_lmstudio_error(
         )
         return errors.NotFound(message, provider=provider)
     return map_openai_error(status, headers, body, provider, scrub)
+
+
+def server_features(kind: str | None, capabilities: Any) -> list[Feature] | None:
+    """What a chat model can do beyond text, by the server's word: type ``vlm`` sees images,
+    ``capabilities`` listing ``tool_use`` calls tools, and every chat model takes a JSON
+    schema (LM Studio enforces it by grammar). None where the server says nothing of it
+    (an embedding model, or a server before 0.3.16 listing an ``llm``)."""
+    if kind not in ("llm", "vlm") or (kind == "llm" and not isinstance(capabilities, list)):
+        return None
+    found: list[Feature] = ["json_schema"]
+    if kind == "vlm":
+        found.append("vision")
+    if isinstance(capabilities, list) and "tool_use" in capabilities:
+        found.append("tools")
+    return found
 
 
 class LMStudioAdapter(OpenAICompatibleAdapter):
@@ -108,7 +124,8 @@ class LMStudioAdapter(OpenAICompatibleAdapter):
         kind = item.get("type") if isinstance(item.get("type"), str) else None
         state = item.get("state")
         loaded = state == "loaded" if isinstance(state, str) else None
-        extra: dict[str, Any] = {"kind": kind, "context_length": as_int(item.get("max_context_length"))}
+        extra: dict[str, Any] = {"kind": kind, "context_length": as_int(item.get("max_context_length")),
+                                 "features": server_features(kind, item.get("capabilities"))}
         by_type = SERVER_TYPE_CAPABILITIES.get(kind or "")
         if by_type is not None or self.configured(item["id"]):
             return self.model_info(item["id"], by_type, "server", loaded=loaded, **extra)

@@ -17,4 +17,8 @@ KIND = KindSpec(
     discovers_models=True,
     load_hint="lms load {model}",
     adapter="workers.providers.lmstudio.adapter:LMStudioAdapter",
+    # Reasoning is left out: its chat completions document no effort setting (only /v1/responses).
+    features=frozenset({"vision", "json_schema", "tools"}),
+    # LM Studio's documented chat completion parameters include all of these.
+    sampling=frozenset({"stop", "top_p", "seed", "presence_penalty", "frequency_penalty"}),
 )

@@ -17,4 +17,6 @@ KIND = KindSpec(
     discovers_models=False,
     load_hint=None,
     adapter="workers.providers.openai.adapter:OpenAIAdapter",
+    features=frozenset({"vision", "json_schema", "tools", "reasoning"}),
+    sampling=frozenset({"stop", "top_p", "seed", "presence_penalty", "frequency_penalty"}),
 )

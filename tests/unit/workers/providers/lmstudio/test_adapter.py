@@ -132,7 +132,7 @@ def test_native_listing_says_where_each_capability_came_from() -> None:
         ModelInfo("qwen-local", ["chat", "chatStream"], loaded=True, kind="llm", context_length=32768,
                   capability_source="server"),
         ModelInfo("llava-local", ["chat"], loaded=False, kind="vlm", context_length=4096,
-                  capability_source="config"),  # config wins
+                  capability_source="config", features=["json_schema", "vision"]),  # config wins
         ModelInfo("nomic-embed-text", ["embed"], loaded=False, kind="embeddings", context_length=2048,
                   capability_source="server"),
         ModelInfo("odd-one", ["chat", "chatStream"], loaded=None, kind="mystery", context_length=None,
