@@ -19,7 +19,6 @@ import argparse
 import asyncio
 import logging
 
-
 from shared import otel
 from shared.hardening import harden
 from shared.heap import settle_heap
