@@ -247,9 +247,12 @@ def test_worker_counters_survive_a_worker_kill(abox: Sandbox) -> None:
     abox.wait_workers_up()
     after = _await_metric(abox, "llmc_worker_restarts_total", lambda v: v == restarts_before + 1,
                           provider="anthropic")
-    # The new process counts from zero: once the gateway holds its counters, the totals must not have dropped.
-    wait_until(lambda: _own_counters(abox, "anthropic").get("attempts") == 0, 10,
-               "the gateway holds the new anthropic worker's own counters")
+    # The new process counts from zero; getHealth's counters are totals across restarts, so
+    # once the gateway has seen the restart they must still hold the old process's attempts.
+    wait_until(lambda: _worker_health(abox, "anthropic")["restarts_seen"] >= 1
+               and _worker_health(abox, "anthropic")["counters"].get("attempts", 0)
+               >= before.value(attempts, provider="anthropic"), 10,
+               "the gateway holds the anthropic totals across the restart")
     after = scrape(abox)
     after.show(attempts, provider="anthropic")
     after.show("llmc_worker_restarts_total", provider="anthropic")
@@ -260,11 +263,11 @@ def test_worker_counters_survive_a_worker_kill(abox: Sandbox) -> None:
     grown.show(attempts, provider="anthropic")
 
 
-def _own_counters(box: Sandbox, provider: str) -> dict[str, int]:
-    """The counters of ``provider``'s current worker process, as getHealth reports its last heartbeat."""
+def _worker_health(box: Sandbox, provider: str) -> dict[str, Any]:
+    """``provider``'s worker entry in getHealth."""
     health = run(_call(box, "getHealth", {}, _traceparent()[1]))
-    counters: dict[str, int] = next(w for w in health["workers"] if w["provider"] == provider)["counters"]
-    return counters
+    worker: dict[str, Any] = next(w for w in health["workers"] if w["provider"] == provider)
+    return worker
 
 
 def _await(check: Any, message: str, timeout_s: float = 15.0) -> None:
