@@ -16,8 +16,9 @@ refuse_start_unless_verified(_PROGRAM, f"llm-caller worker {_PROGRAM}")
 
 # ruff: noqa: E402 (the imports below must come after the check above)
 import argparse
-import asyncio
 import logging
+
+import uvloop
 
 from shared import otel
 from shared.hardening import harden
@@ -71,7 +72,7 @@ def main(argv: list[str] | None = None) -> int:
     del secret  # from here on only the runtime (and the redaction lookup set) hold it
     settle_heap()
     try:
-        asyncio.run(runtime.run())
+        uvloop.run(runtime.run())
     except Exception:
         log.exception("worker_crashed", extra={"provider": args.provider})
         return 1
