@@ -94,6 +94,7 @@ def scrubbed_environment(settings: Settings, source: dict[str, str] | None = Non
     )
     env.update(settings.link.to_env())
     env.update(settings.security.to_env())
+    env.update(settings.store.to_env())
     # Per-process log levels (LLMC_LOG_LEVEL_GATEWAY, LLMC_LOG_LEVEL_WORKER_OPENAI, ...) and
     # rotation sizes pass through as given; supervisord.conf reads the rotation pair.
     env.update({k: v for k, v in source.items() if k.startswith("LLMC_LOG_LEVEL_")})

@@ -64,12 +64,12 @@ import json
 import math
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-__all__ = ["RECORD_NAME", "HttpLimits", "LinkSettings", "SecuritySettings", "Settings", "default_config_dir",
-           "default_keys_dir", "default_run_dir", "default_state_dir", "read_stack_record"]
+__all__ = ["RECORD_NAME", "HttpLimits", "LinkSettings", "SecuritySettings", "Settings", "StoreSettings",
+           "default_config_dir", "default_keys_dir", "default_run_dir", "default_state_dir", "read_stack_record"]
 
 APP_NAME = "llm-caller"
 # The running stack's record in its run folder: where a later command finds port, config and logs.
@@ -243,6 +243,64 @@ class SecuritySettings:
 
 
 @dataclass(frozen=True, slots=True)
+class StoreSettings:
+    """Where MCP tasks and conversation threads are kept, and the limits on both.
+
+    ``url`` is ``sqlite:///ABSOLUTE/PATH``, ``postgresql://USER@HOST:PORT/DB`` or ``memory:``
+    (tests); None means the SQLite default beside the logs (``Settings.store_url``). A
+    PostgreSQL password is never part of the URL (it would show in ``ps`` and logs): it is
+    read from ``password_file`` (0600).
+    """
+
+    url: str | None = None
+    password_file: Path | None = None
+    # A call from a client that opted in to tasks becomes a task when it may run this long
+    # (its timeout or expected length), or when the client asks for one.
+    task_after_s: float = 30.0
+    task_ttl_s: int = 3600
+    task_poll_ms: int = 1000
+    # A working task whose gateway has not renewed its lease for this long is failed.
+    task_lease_s: float = 10.0
+    thread_max_turns: int = 50
+    thread_max_tokens: int = 100_000
+    thread_ttl_s: int = 7 * 24 * 3600
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> StoreSettings:
+        default = cls()
+        url = env.get("LLMC_STORE_URL", "").strip() or None
+        password_file = env.get("LLMC_STORE_PASSWORD_FILE", "").strip()
+        return cls(
+            url=url,
+            password_file=Path(password_file).absolute() if password_file else None,
+            task_after_s=_positive(env, "LLMC_TASK_AFTER_S", default.task_after_s),
+            task_ttl_s=_whole(env, "LLMC_TASK_TTL_S", default.task_ttl_s),
+            task_poll_ms=_whole(env, "LLMC_TASK_POLL_MS", default.task_poll_ms),
+            task_lease_s=_positive(env, "LLMC_TASK_LEASE_S", default.task_lease_s),
+            thread_max_turns=_whole(env, "LLMC_THREAD_MAX_TURNS", default.thread_max_turns),
+            thread_max_tokens=_whole(env, "LLMC_THREAD_MAX_TOKENS", default.thread_max_tokens),
+            thread_ttl_s=_whole(env, "LLMC_THREAD_TTL_S", default.thread_ttl_s),
+        )
+
+    def to_env(self) -> dict[str, str]:
+        """The same settings as LLMC_* variables, for the launcher to hand to supervisord."""
+        env = {
+            "LLMC_TASK_AFTER_S": str(self.task_after_s),
+            "LLMC_TASK_TTL_S": str(self.task_ttl_s),
+            "LLMC_TASK_POLL_MS": str(self.task_poll_ms),
+            "LLMC_TASK_LEASE_S": str(self.task_lease_s),
+            "LLMC_THREAD_MAX_TURNS": str(self.thread_max_turns),
+            "LLMC_THREAD_MAX_TOKENS": str(self.thread_max_tokens),
+            "LLMC_THREAD_TTL_S": str(self.thread_ttl_s),
+        }
+        if self.url is not None:
+            env["LLMC_STORE_URL"] = self.url
+        if self.password_file is not None:
+            env["LLMC_STORE_PASSWORD_FILE"] = str(self.password_file)
+        return env
+
+
+@dataclass(frozen=True, slots=True)
 class LinkSettings:
     """Where the worker link's keys are and how it is reached; None means the default under run_dir."""
 
@@ -272,6 +330,13 @@ class LinkSettings:
         if self.curve_dir is not None:
             env["LLMC_CURVE_DIR"] = str(self.curve_dir)
         return env
+
+
+def _store(env: Mapping[str, str], named_run_dir: Path | None) -> StoreSettings:
+    store = StoreSettings.from_env(env)
+    if store.url is None and named_run_dir is not None:
+        return replace(store, url=f"sqlite:///{named_run_dir / 'store.db'}")
+    return store
 
 
 def _check_endpoint(endpoint: str) -> None:
@@ -305,6 +370,7 @@ class Settings:
     liveness: int = 4
     security: SecuritySettings = field(default_factory=SecuritySettings)
     link: LinkSettings = field(default_factory=LinkSettings)
+    store: StoreSettings = field(default_factory=StoreSettings)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -327,6 +393,7 @@ class Settings:
             liveness=int(env.get("LLMC_LIVENESS", "4")),
             security=SecuritySettings.from_env(env),
             link=LinkSettings.from_env(env),
+            store=_store(env, Path(named_run_dir).absolute() if named_run_dir else None),
         )
 
     @classmethod
@@ -401,6 +468,15 @@ class Settings:
     @property
     def session_key_file(self) -> Path:
         return self.security.session_key_file or self.run_dir / "session.key"
+
+    @property
+    def store_url(self) -> str:
+        """The store to open: the operator's URL, else SQLite in the state folder (beside ``run/``).
+
+        ``from_env`` fills the URL in for a run folder someone named (tests, sandboxes): the
+        store goes inside it, so that each sandbox has its own store, as it has its own logs.
+        """
+        return self.store.url or f"sqlite:///{self.run_dir.parent / 'store.db'}"
 
     @property
     def secrets_dir(self) -> Path:
