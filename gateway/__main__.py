@@ -30,6 +30,7 @@ from gateway.broker_setup import build_broker
 from gateway.front_door import FrontDoor, raise_open_file_limit
 from gateway.metrics import GatewayMetrics
 from gateway.service import GatewayService
+from gateway.store import open_store
 from gateway.tracing import configure_exporter
 from shared.config import ConfigError, load_providers
 from shared.hardening import harden
@@ -51,7 +52,8 @@ async def serve(settings: Settings) -> None:
     await broker.start()
     service: GatewayService | None = None
     metrics = GatewayMetrics(broker, lambda: service.inflight if service is not None else 0)
-    service = GatewayService(providers, broker, metrics=metrics)
+    store = await open_store(settings)  # a store that fails to open is reported, not fatal
+    service = GatewayService(providers, broker, metrics=metrics, store=store)
     configure_exporter()
     app = create_app(service, verifier, settings, metrics)
     limits = settings.security.http
@@ -82,6 +84,7 @@ async def serve(settings: Settings) -> None:
         with contextlib.suppress(asyncio.CancelledError):
             await sweeper
         await broker.stop()
+        await store.close()
         log_event(log, "gateway_stopped")
 
 

@@ -29,6 +29,7 @@ from gateway.metrics import GatewayMetrics
 from gateway.model_catalog import health_models, list_models
 from gateway.model_features import ModelFeatures
 from gateway.router import Route, Router
+from gateway.store import StoreSlot
 from gateway.tool_schemas import (
     ChatInput,
     ChatOutput,
@@ -102,9 +103,11 @@ class _RoutePlan:
 class GatewayService:
     def __init__(
         self, providers: ProvidersFile, broker: Broker, max_inflight: int = 1024,
-        metrics: GatewayMetrics | None = None,
+        metrics: GatewayMetrics | None = None, store: StoreSlot | None = None,
     ) -> None:
         self.providers = providers
+        # Tasks and threads live here; stateless calls never touch it (gateway.store).
+        self.store = store if store is not None else StoreSlot(None, "no store was opened")
         self.broker = broker
         self.metrics = metrics
         self.features = ModelFeatures(providers, lambda p: broker.worker(p).models)
