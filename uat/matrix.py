@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
+import httpx2
+
 from uat.emulator_access import EmulatorAccess
 from uat.expectations import Observation, Verdict, judge
 from uat.inspector_client import observe_inspector
@@ -124,11 +126,17 @@ def _observer(client: str, url: str, token: str, choice: ClientChoice, scratch: 
 async def _cell(client: str, observe: Observer, scenario: Scenario, emulators: EmulatorAccess) -> Cell:
     if (reason := emulators.missing(scenario)) is not None:
         return Cell("N/A", 0.0, reason)
-    before = await asyncio.to_thread(emulators.prepare, scenario)
+    try:
+        before = await asyncio.to_thread(emulators.prepare, scenario)
+    except httpx2.HTTPError as exc:
+        return Cell("FAIL", 0.0, f"could not set up the emulators: {type(exc).__name__}: {exc}")
     try:
         verdict, ms = await run_calls(observe, scenario)
     finally:
-        problems = await asyncio.to_thread(emulators.finish, scenario, before)
+        try:
+            problems = await asyncio.to_thread(emulators.finish, scenario, before)
+        except httpx2.HTTPError as exc:
+            problems = [f"could not read the emulators back: {type(exc).__name__}: {exc}"]
     verdict.problems += problems
     return grade_verdict(client, scenario, verdict, ms)
 

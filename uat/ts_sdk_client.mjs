@@ -45,9 +45,10 @@ async function observe(input, statuses) {
   const client = new Client({ name: "llm-caller-uat-typescript-sdk", version: "1.0.0" });
   await client.connect(transport);
   try {
+    const listedAt = performance.now();
     const listed = await client.listTools();
     if (input.method === "tools/list") {
-      return { result: listed, progress: [], call_ms: 0 };
+      return { result: listed, progress: [], call_ms: performance.now() - listedAt };
     }
     const progress = [];
     const started = performance.now();

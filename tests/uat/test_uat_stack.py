@@ -145,4 +145,8 @@ def test_runner_command_line(box: Sandbox, capsys: pytest.CaptureFixture[str]) -
     out = capsys.readouterr().out
     assert code == 0, out
     assert "tools-list" in out and "auth-invalid-token" in out and "UAT OK" in out
+    # A running stack's emulators are out of reach: scenarios that use them are N/A, never run.
+    code = run_uat.main(["--url", box.url, "--token", box.token, "--scenario", "feature-json-schema-violation-*"])
+    out = capsys.readouterr().out
+    assert code == 0 and "Scenarios: 0 PASS, 6 N/A" in out and "only a --sandbox run has" in out, out
     assert run_uat.main(["--url", "http://192.0.2.1:8765/mcp", "--token", "x"]) == 2

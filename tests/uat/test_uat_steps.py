@@ -13,7 +13,7 @@ import pytest
 from uat.emulator_access import EmulatorAccess
 from uat.expectations import Observation
 from uat.inspector_client import inspector_command
-from uat.matrix import grade_verdict, run_calls
+from uat.matrix import ClientChoice, grade_verdict, run_calls, run_matrix
 from uat.scenarios import Scenario, ScenarioError, load_scenarios
 from uat.steps import StepError, resolve_refs, step_scenario
 from uat.ts_sdk_client import ts_observation
@@ -93,6 +93,14 @@ def test_emulator_use_needs_the_sandbox_emulators() -> None:
     assert EmulatorAccess().missing(round_trip()) is None
     reason = EmulatorAccess({"openai": "http://127.0.0.1:1"}).missing(faulty)
     assert reason is not None and "lmstudio" in reason and "--sandbox" in reason and "openai" not in reason
+
+
+def test_an_unreachable_emulator_fails_the_cell_without_calling() -> None:
+    faulty = round_trip(emulator_faults={"openai": [{"mode": "schema_violation"}]})
+    (row,) = run_matrix("http://127.0.0.1:1/mcp", "t", [faulty], ClientChoice(use_inspector=False, use_ts_sdk=False),
+                        EmulatorAccess({"openai": "http://127.0.0.1:1"}))
+    (cell,) = row.cells.values()
+    assert cell.status == "FAIL" and cell.detail.startswith("could not set up the emulators: ConnectError"), cell
 
 
 def _done(stdout: str, code: int = 0, stderr: str = "") -> subprocess.CompletedProcess[str]:
