@@ -35,7 +35,15 @@ log = logging.getLogger("gateway.store")
 BACKENDS: dict[str, Callable[[Settings, str], Store]] = {
     "memory": lambda _settings, _url: MemoryStore(),
     "sqlite": lambda _settings, url: SqliteStore(url),
+    "postgresql": lambda settings, url: _postgres(settings, url),
 }
+
+
+def _postgres(settings: Settings, url: str) -> Store:
+    """Imported only when configured: a gateway on SQLite never loads the PostgreSQL driver."""
+    from gateway.store.postgres import PostgresStore
+
+    return PostgresStore(settings.store, url)
 
 
 def redact_url(url: str) -> str:
