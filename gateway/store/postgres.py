@@ -104,14 +104,14 @@ class PostgresStore:
     async def _migrate(self, conn: psycopg.AsyncConnection[Any]) -> None:
         async with conn.transaction():
             await conn.execute("SELECT pg_advisory_xact_lock(%s)", (_MIGRATION_LOCK,))
-            await conn.execute(statements(VERSION_TABLE, "postgresql")[0])  # type: ignore[arg-type]
+            await conn.execute(statements(VERSION_TABLE, "postgresql")[0])
             cursor = await conn.execute("SELECT COALESCE(MAX(version), 0) FROM llmc_schema")
             row = await cursor.fetchone()
             found = int(row[0]) if row else 0
             check_version(found, self.url)
             for migration in pending(found):
                 for sql in statements(migration.sql, "postgresql"):
-                    await conn.execute(sql)  # type: ignore[arg-type]
+                    await conn.execute(sql)
                 await conn.execute("INSERT INTO llmc_schema (version, description, applied_at) VALUES (%s, %s, %s)",
                                    (migration.version, migration.description, time.time()))
 
@@ -137,7 +137,7 @@ class PostgresStore:
                 try:
                     query = next(op)
                     while True:
-                        await cursor.execute(ops.pg_params(query.sql), query.params)  # type: ignore[arg-type]
+                        await cursor.execute(ops.pg_params(query.sql), query.params)
                         rows = await cursor.fetchall() if cursor.description is not None else []
                         query = op.send(ops.Result(cursor.rowcount, rows))
                 except StopIteration as done:
