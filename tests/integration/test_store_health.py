@@ -118,3 +118,17 @@ def test_a_locked_store_is_reported_then_heals_when_the_lock_goes(tmp_path: Path
         if holder.poll() is None:
             holder.kill()
             holder.wait()
+
+
+def test_the_default_store_is_a_private_sqlite_file_in_the_run_folder() -> None:
+    with Sandbox(heartbeat_s=0.25) as box:
+        box.wait_workers_up()
+        health, chat_failed = run(_health_and_chat(box))
+        path = box.stack.settings.run_dir / "store.db"
+        print(f"default store: {health['store']}; files: "
+              f"{ {p.name: oct(p.stat().st_mode & 0o777) for p in path.parent.glob('store.db*')} }")
+        assert not chat_failed
+        expected = {"backend": "sqlite", "ok": True, "detail": f"{path}, schema version {SCHEMA_VERSION}"}
+        assert health["store"] == expected
+        assert path.stat().st_mode & 0o777 == 0o600
+        assert [line["event"] for line in _store_lines(box)] == ["store_open"]
