@@ -24,6 +24,7 @@ from psycopg_pool import AsyncConnectionPool, PoolTimeout
 from gateway.store import sql_ops as ops
 from gateway.store.migrations import SCHEMA_VERSION, VERSION_TABLE, check_version, pending, statements
 from gateway.store.records import StoreError, StoreHealth, TaskRow, TaskStatus, ThreadRow, TurnRow
+from shared.link_auth import KeyFileError, read_private_file
 from shared.settings import StoreSettings
 
 __all__ = ["PostgresStore"]
@@ -37,13 +38,20 @@ _MIGRATION_LOCK = 0x6C6C6D63  # "llmc"
 
 
 def _read_password(path: Path | None) -> str | None:
+    """The password from its file, which only its owner may read (as every secret file here, D4)."""
     if path is None:
         return None
+    if not path.exists():
+        raise StoreError(f"store password file {path} cannot be read (not found): create it (0600) with the "
+                         "PostgreSQL password, or fix LLMC_STORE_PASSWORD_FILE")
     try:
-        return path.read_text(encoding="utf-8").strip()
-    except OSError as exc:
-        raise StoreError(f"store password file {path} cannot be read ({exc.strerror}): create it (0600) with the "
-                         "PostgreSQL password, or fix LLMC_STORE_PASSWORD_FILE") from exc
+        data = read_private_file(path, "store password file")
+    except KeyFileError as exc:
+        raise StoreError(f"{exc} (LLMC_STORE_PASSWORD_FILE)") from exc
+    try:
+        return data.decode("utf-8").strip()
+    except UnicodeDecodeError as exc:
+        raise StoreError(f"store password file {path} is not UTF-8 text") from exc
 
 
 class PostgresStore:

@@ -49,6 +49,16 @@ def test_a_missing_password_file_is_a_clear_error(pg_server: PgServer, tmp_path:
     assert "store password file" in message and "absent" in message
 
 
+def test_a_password_file_others_can_read_is_refused(pg_server: PgServer, tmp_path: Path) -> None:
+    shared = tmp_path / "shared-password"
+    shared.write_text(pg_server.password_file.read_text())
+    shared.chmod(0o644)
+    url, _settings = pg_server.fresh_database()
+    message = _open_error(PostgresStore(StoreSettings(password_file=shared), url))
+    assert "open to group or others (mode 0644)" in message and "chmod 600" in message
+    assert pg_server.password_file.read_text().strip() not in message
+
+
 def test_a_server_that_is_not_there_is_a_clear_error(pg_server: PgServer) -> None:
     closed = pg_server.url().replace(f":{pg_server.port}/", ":1/")
     message = _open_error(PostgresStore(pg_server.settings(), closed))
