@@ -23,6 +23,7 @@ from gateway.store.sqlite import SqliteStore
 from harness.sandbox import Sandbox
 from shared.tool_names import GET_HEALTH
 from tests.integration.conftest import run
+from tests.pg_server import PgServer
 
 pytestmark = pytest.mark.integration
 
@@ -132,3 +133,19 @@ def test_the_default_store_is_a_private_sqlite_file_in_the_run_folder() -> None:
         assert health["store"] == expected
         assert path.stat().st_mode & 0o777 == 0o600
         assert [line["event"] for line in _store_lines(box)] == ["store_open"]
+
+
+def test_a_gateway_on_postgresql_is_healthy_and_never_shows_the_password(pg_server: PgServer) -> None:
+    url, settings = pg_server.fresh_database()
+    password = pg_server.password_file.read_text().strip()
+    env = {"LLMC_STORE_URL": url, "LLMC_STORE_PASSWORD_FILE": str(settings.password_file)}
+    with Sandbox(heartbeat_s=0.25, env=env) as box:
+        box.wait_workers_up()
+        health, chat_failed = run(_health_and_chat(box))
+        print(f"store on PostgreSQL: {health['store']}")
+        assert not chat_failed
+        assert health["store"] == {"backend": "postgresql", "ok": True,
+                                   "detail": f"{url}, schema version {SCHEMA_VERSION}"}
+        assert [line["event"] for line in _store_lines(box)] == ["store_open"]
+        logs = b"".join(p.read_bytes() for p in box.log_dir.iterdir() if p.is_file())
+        assert password.encode() not in logs and password not in orjson.dumps(health).decode()
