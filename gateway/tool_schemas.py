@@ -274,7 +274,7 @@ def _nullable(shape: Any, description: str) -> dict[str, Any]:
 
 # Chat output fields that appear only when the call produced them (ChatOutput.structured):
 # a plain text reply is composed, sent and checked against the schema as it was before them.
-_CHAT_EXTRAS = ("tool_calls", "reasoning", "dropped")
+_CHAT_EXTRAS = ("tool_calls", "reasoning", "dropped", "adjusted")
 _USAGE_EXTRAS = ("cached_input_tokens", "reasoning_tokens")
 
 
@@ -306,6 +306,10 @@ class ChatOutput(BaseModel):
         "type": ["array", "null"], "items": {"type": "string"},
         "description": "drop_unsupported only: the sampling parameters left out because the provider does not "
                        "take them"})] = None
+    adjusted: Annotated[list[str] | None, WithJsonSchema({
+        "type": ["array", "null"], "items": {"type": "string"},
+        "description": "what the gateway changed to fit the model, e.g. a reasoning.budget_tokens outside the "
+                       "range the model takes, moved to the nearest it does: asked -> sent (the range)"})] = None
 
     def structured(self) -> dict[str, Any]:
         """The ``structuredContent``: the optional extras only when present (``json`` when the call asked for it)."""
