@@ -39,6 +39,7 @@ from gateway.tool_schemas import (
     ListModelsInput,
     ListModelsOutput,
     SkippedRouteOut,
+    StoreHealthOut,
     WorkerHealthOut,
 )
 from gateway.tracing import TraceContext
@@ -348,8 +349,10 @@ class GatewayService:
         status: Literal["ok", "degraded", "down"] = (
             "ok" if len(ready) == len(workers) else ("degraded" if ready else "down")
         )
+        store = self.store.cached  # kept fresh in the background: getHealth never waits on the store
         return HealthOutput(
-            status=status, version=VERSION, uptime_s=round(time.monotonic() - self.started, 3), workers=workers
+            status=status, version=VERSION, uptime_s=round(time.monotonic() - self.started, 3), workers=workers,
+            store=StoreHealthOut(backend=store.backend, ok=store.ok, detail=store.detail),
         )
 
     def _worker_health(self, name: str, kind: str) -> WorkerHealthOut:

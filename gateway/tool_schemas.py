@@ -403,11 +403,19 @@ class ListModelsOutput(BaseModel):
                                          "then the ones only its server listed")
 
 
+class StoreHealthOut(BaseModel):
+    backend: str = Field(description="sqlite, postgresql or memory; for a store that could not be opened, "
+                         "the scheme of its URL")
+    ok: bool = Field(description="false: tasks and threads are unavailable (stateless calls still work)")
+    detail: str = Field(description="where the store is and its schema version; or what is wrong and what to do")
+
+
 class HealthOutput(BaseModel):
-    status: Literal["ok", "degraded", "down"]
+    status: Literal["ok", "degraded", "down"] = Field(description="the workers' state; the store's is in `store`")
     version: str
     uptime_s: float
     workers: list[WorkerHealthOut]
+    store: StoreHealthOut = Field(description="the store of tasks and threads, as last checked (every few seconds)")
 
 
 # ------------------------------------------------------------------ errors
