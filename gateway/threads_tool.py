@@ -22,7 +22,8 @@ class ThreadsInput(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     action: Literal["list", "delete"] = Field("list", description="list your threads, or delete one (thread_id)")
-    thread_id: Annotated[str | None, Field(pattern=THREAD_ID_PATTERN, description="delete: the thread to delete")] = None
+    thread_id: Annotated[str | None, Field(pattern=THREAD_ID_PATTERN,
+                                           description="delete: the thread to delete")] = None
 
     @model_validator(mode="after")
     def _target(self) -> ThreadsInput:
