@@ -14,22 +14,27 @@ import asyncio
 import sys
 import time
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 
 from cli.options import CommandRefused, add_config_dir, reporting, resolve_settings
-from gateway.store import open_store
-from gateway.store.base import Store
-from gateway.threads import LOCAL_CLIENT
-from gateway.threads_tool import ThreadOut, thread_summaries
 from shared.config import ConfigError, load_client_registry
 from shared.settings import Settings
 
+if TYPE_CHECKING:  # the gateway's modules load only when a threads command runs, not for every command
+    from gateway.store.base import Store
+    from gateway.threads_tool import ThreadOut
+
 __all__ = ["register"]
+
+# The owner of threads made by calls no HTTP authentication vouched for (gateway.threads.LOCAL_CLIENT).
+_LOCAL = "local"
 
 
 async def _with_store(settings: Settings, work: Any) -> Any:
+    from gateway.store import open_store
+
     slot = await open_store(settings)
     if slot.store is None:
         raise CommandRefused(f"cannot open the gateway's store: {slot.problem}")
@@ -46,7 +51,7 @@ def _owners(settings: Settings, client: str | None) -> list[str]:
         names = sorted(load_client_registry(settings.registry_file).clients)
     except ConfigError:
         names = []  # no registry (yet): only the local client's threads
-    return [*names, LOCAL_CLIENT]
+    return [*names, _LOCAL]
 
 
 def _when(stamp: float | None) -> str:
@@ -69,6 +74,7 @@ def _print_table(rows: list[tuple[str, ThreadOut]]) -> None:
 def _list(args: argparse.Namespace) -> int:
     settings = resolve_settings(args)
     owners = _owners(settings, args.client)
+    from gateway.threads_tool import thread_summaries
 
     async def work(store: Store) -> list[tuple[str, ThreadOut]]:
         now = time.time()
@@ -106,7 +112,7 @@ def register(sub: Any) -> None:
     actions = threads.add_subparsers(dest="threads_action", required=True, metavar="ACTION")
     listing = actions.add_parser("list", help="show threads: size, age, models, expiry")
     listing.add_argument("--client", metavar="NAME", default=None,
-                         help=f"only this client's threads (default: every registered client and {LOCAL_CLIENT})")
+                         help=f"only this client's threads (default: every registered client and {_LOCAL})")
     listing.add_argument("--json", action="store_true", help="print a JSON array instead of a table")
     add_config_dir(listing)
     listing.set_defaults(handler=_list)

@@ -68,4 +68,4 @@ async def run_threads(store: Store, owner: str, args: ThreadsInput) -> ThreadsOu
     if args.action == "delete":
         assert args.thread_id is not None  # ThreadsInput requires it
         return ThreadsOutput(threads=[], deleted=await store.delete_thread(args.thread_id, owner))
-    return ThreadsOutput(threads=await thread_summaries(store, owner, time.time()))
+    return ThreadsOutput(threads=await thread_summaries(store, owner, time.time()), deleted=None)

@@ -81,3 +81,9 @@ def test_an_unopenable_store_is_one_clear_line(run: Run, monkeypatch: pytest.Mon
     code, _, err = run("threads", "list", "--config-dir", str(config_dir))
     assert code == 2 and "cannot open the gateway's store: unknown store URL scheme 'nosuch'" in err
     assert "Traceback" not in err
+
+
+def test_the_command_names_the_local_owner_as_the_gateway_does() -> None:
+    from cli import threads_cmd
+
+    assert threads_cmd._LOCAL == LOCAL_CLIENT
