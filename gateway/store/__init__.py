@@ -22,6 +22,7 @@ from urllib.parse import urlsplit
 from gateway.store.base import Store
 from gateway.store.memory import MemoryStore
 from gateway.store.records import StoreError, StoreHealth
+from gateway.store.sqlite import SqliteStore
 from shared import errors
 from shared.logs import log_event
 from shared.settings import Settings
@@ -33,6 +34,7 @@ log = logging.getLogger("gateway.store")
 # The one table of backends, by URL scheme: a new backend is a module and a line here.
 BACKENDS: dict[str, Callable[[Settings, str], Store]] = {
     "memory": lambda _settings, _url: MemoryStore(),
+    "sqlite": lambda _settings, url: SqliteStore(url),
 }
 
 
