@@ -6,8 +6,8 @@ an image of turn 1 must travel again, bytes and all, on turn 3. Threads are per 
 bounded (oldest turns dropped with a marker), one turn at a time; their text never
 reaches the gateway's log, the audit trail, the metrics or the traces.
 
-The store is ``memory:`` (in the gateway process) until the SQLite backend lands; the
-restart test needs a store that survives the gateway, so it waits for that backend.
+The store is the default one: SQLite in the sandbox's state folder, so a thread also
+survives a gateway restart.
 """
 
 from __future__ import annotations
@@ -24,7 +24,6 @@ import orjson
 import pytest
 
 from emulators.control import EmulatorControl
-from gateway.store import BACKENDS
 from harness.sandbox import Sandbox
 from shared.config import ClientRegistry
 from shared.files import write_json_atomic
@@ -51,7 +50,7 @@ def receiver() -> Iterator[OtlpReceiver]:
 
 @pytest.fixture(scope="module")
 def box(receiver: OtlpReceiver) -> Iterator[Sandbox]:
-    env = {"LLMC_STORE_URL": "memory:", "LLMC_THREAD_MAX_TURNS": str(MAX_TURNS),
+    env = {"LLMC_THREAD_MAX_TURNS": str(MAX_TURNS),
            "LLMC_OTEL_EXPORTER": "otlp", "OTEL_EXPORTER_OTLP_ENDPOINT": receiver.endpoint,
            "OTEL_BSP_SCHEDULE_DELAY": "100"}
     with Sandbox(chunk_delay_s=0.01, heartbeat_s=0.25, run_providers=("openai", "anthropic", "gemini"),
@@ -240,7 +239,6 @@ def test_a_threads_text_never_reaches_logs_audit_metrics_or_traces(box: Sandbox,
         assert receiver.bodies and all(SECRET_WORDS.encode() not in body for body in receiver.bodies)
 
 
-@pytest.mark.skipif("sqlite" not in BACKENDS, reason="needs the SQLite store (storesql's backend), not on this branch")
 def test_a_thread_continues_after_a_gateway_restart() -> None:
     with Sandbox(heartbeat_s=0.25, run_providers=("openai",)) as sandbox:
         sandbox.wait_workers_up()
