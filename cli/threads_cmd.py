@@ -21,6 +21,7 @@ import orjson
 from cli.options import CommandRefused, add_config_dir, reporting, resolve_settings
 from shared.config import ConfigError, load_client_registry
 from shared.settings import Settings
+from shared.tool_names import THREADS
 
 if TYPE_CHECKING:  # the gateway's modules load only when a threads command runs, not for every command
     from gateway.store.base import Store
@@ -106,7 +107,8 @@ def _delete(args: argparse.Namespace) -> int:
 
 
 def register(sub: Any) -> None:
-    threads = sub.add_parser("threads", help="list or delete the clients' conversation threads",
+    # Named after the tool whose listing it gives the operator (for every client).
+    threads = sub.add_parser(THREADS, help="list or delete the clients' conversation threads",
                              description="List or delete conversation threads in the gateway's store "
                                          "(never their messages).")
     actions = threads.add_subparsers(dest="threads_action", required=True, metavar="ACTION")
