@@ -1,13 +1,18 @@
-"""Conversation threads (#17) on FakeBroker and MemoryStore: history, bounds, isolation, races.
+"""Conversation threads (#17) on FakeBroker: history, bounds, isolation, races.
 
 Each test reads what the worker was sent (``fake.calls``): the history must be there, in
-the contract's neutral form, whichever provider answers the turn.
+the contract's neutral form, whichever provider answers the turn. Each runs on both the
+in-process ``MemoryStore`` and the default ``SqliteStore`` (a file in the test's folder).
 """
 
 from __future__ import annotations
 
 import asyncio
 import copy
+import hashlib
+import itertools
+from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -16,7 +21,9 @@ from gateway.call_record import CallRecord
 from gateway.fake_broker import FakeBroker, FakeCall, FakeEvent, Hold
 from gateway.service import GatewayService
 from gateway.store import StoreSlot
+from gateway.store.base import Store
 from gateway.store.memory import MemoryStore
+from gateway.store.sqlite import SqliteStore
 from gateway.threads import LOCAL_CLIENT, NOT_KEPT, ThreadKeeper
 from gateway.threads_bounds import ThreadLimits
 from gateway.tool_schemas import ChatInput, ChatOutput
@@ -46,10 +53,33 @@ def featured() -> ProvidersFile:
     return ProvidersFile.model_validate(config)
 
 
-def make(handler: Any = answers, limits: ThreadLimits = LIMITS, store: MemoryStore | None = None
-         ) -> tuple[GatewayService, FakeBroker, MemoryStore, Clock]:
+_opened: list[Store] = []
+_backend: dict[str, Any] = {}
+
+
+@pytest.fixture(autouse=True, params=["memory", "sqlite"])
+def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """The store every ``make`` in the test uses: a MemoryStore, or a fresh SQLite file."""
+    files = itertools.count()
+    _backend["new"] = (MemoryStore if request.param == "memory"
+                       else lambda: SqliteStore(f"sqlite:///{tmp_path}/store-{next(files)}.db"))
+    yield str(request.param)
+    for store in _opened:
+        run(store.close())
+    _opened.clear()
+
+
+def new_store() -> Store:
+    store: Store = _backend["new"]()
+    run(store.open())
+    _opened.append(store)
+    return store
+
+
+def make(handler: Any = answers, limits: ThreadLimits = LIMITS, store: Store | None = None
+         ) -> tuple[GatewayService, FakeBroker, Store, Clock]:
     fake = FakeBroker(handler)
-    store = store or MemoryStore()
+    store = store or new_store()
     svc = GatewayService(featured(), fake, store=StoreSlot(store))
     clock = Clock()
     svc.threads = ThreadKeeper(svc.store, limits, clock)
@@ -108,7 +138,9 @@ def test_an_image_is_kept_once_by_reference_and_sent_again_on_later_turns() -> N
                                    {"type": "image", "data": b64(PNG), "mime_type": "image/png"}]
     found = run(store.get_thread(thread_id, "alice", 1_000_001.0))
     assert found is not None and b64(PNG).encode() not in found[1][0].messages  # a reference, not the bytes
-    assert len(store._blobs) == 1 and next(iter(store._blobs.values())) == ("image/png", PNG)
+    assert run(store.get_blob(thread_id, hashlib.sha256(PNG).hexdigest())) == ("image/png", PNG)
+    if isinstance(store, MemoryStore):  # kept once
+        assert len(store._blobs) == 1
 
 
 def test_a_failed_turn_is_not_kept_and_the_error_says_so() -> None:
@@ -245,7 +277,7 @@ def test_a_second_concurrent_turn_is_refused_before_any_request_and_nothing_is_l
 def test_a_turn_recorded_through_another_gateway_first_makes_this_one_fail_cleanly() -> None:
     """Two gateways on one store: the conditional append refuses the later turn."""
     hold = Hold()
-    shared_store = MemoryStore()
+    shared_store = new_store()
     slow_svc, slow_fake, _, _ = make(lambda call: [hold, *answers(call)], store=shared_store)
     fast_svc, _, _, _ = make(store=shared_store)
 
