@@ -27,7 +27,7 @@ from collections.abc import Awaitable, Callable
 from gateway.chat_request import ChatCall
 from gateway.store import StoreSlot
 from gateway.store.base import Store
-from gateway.store.records import ThreadRow, TurnRow
+from gateway.store.records import StoreError, ThreadRow, TurnRow
 from gateway.threads_bounds import ThreadLimits, dropped_marker, plan_drops, turn_tokens
 from gateway.threads_codec import decode_turn, encode_turn, estimate_tokens
 from gateway.tool_schemas import ChatInput, ChatOutput, ThreadStateOut
@@ -35,7 +35,7 @@ from shared import errors
 from shared.chat_parts import ToolCall
 from shared.models import Message
 
-__all__ = ["LOCAL_CLIENT", "NOT_KEPT", "ThreadKeeper", "new_thread_id", "owner_of"]
+__all__ = ["LOCAL_CLIENT", "NOT_KEPT", "ThreadKeeper", "new_thread_id", "owner_of", "store_failure"]
 
 # The client of a call no HTTP authentication ran for: one fixed owner for its threads.
 LOCAL_CLIENT = "local"
@@ -48,6 +48,12 @@ RunCall = Callable[[ChatCall], Awaitable[ChatOutput]]
 def owner_of(client_id: str | None) -> str:
     """The id a thread is kept under for the caller ``client_id`` (None: no auth ran)."""
     return client_id or LOCAL_CLIENT
+
+
+def store_failure(exc: StoreError, kept: bool = True) -> errors.Unavailable:
+    """A store that failed mid-call (locked, unreachable...) as the client's error, the operator's reason in it."""
+    return errors.Unavailable(f"the gateway's store failed: {exc}" + ("" if kept else f" {NOT_KEPT}"),
+                              retry_after_s=1.0)
 
 
 def new_thread_id() -> str:
@@ -68,7 +74,10 @@ class ThreadKeeper:
         """One turn: load the history, run ``run`` with it before the new messages, keep the turn."""
         store = self._slot.get()
         owner = owner_of(client_id)
-        row, turns = await self._open(store, args, owner)
+        try:
+            row, turns = await self._open(store, args, owner)
+        except StoreError as exc:
+            raise store_failure(exc) from None
         key = (owner, row.thread_id)
         if key in self._busy:
             raise errors.Unavailable("this thread is busy: another turn of it is still running; send this turn "
@@ -76,6 +85,8 @@ class ThreadKeeper:
         self._busy.add(key)
         try:
             return await self._turn(store, args, owner, row, turns, run)
+        except StoreError as exc:
+            raise store_failure(exc, kept=False) from None
         finally:
             self._busy.discard(key)
 

@@ -63,9 +63,10 @@ async def thread_summaries(store: Store, owner: str, now: float) -> list[ThreadO
     return summaries
 
 
-async def run_threads(store: Store, owner: str, args: ThreadsInput) -> ThreadsOutput:
-    """What the tool answers: the list, or whether the thread named was deleted."""
+async def run_threads(store: Store, owner: str, args: ThreadsInput, now: float | None = None) -> ThreadsOutput:
+    """What the tool answers: the list (live at ``now``, default the clock), or whether the thread was deleted."""
     if args.action == "delete":
         assert args.thread_id is not None  # ThreadsInput requires it
         return ThreadsOutput(threads=[], deleted=await store.delete_thread(args.thread_id, owner))
-    return ThreadsOutput(threads=await thread_summaries(store, owner, time.time()), deleted=None)
+    return ThreadsOutput(threads=await thread_summaries(store, owner, time.time() if now is None else now),
+                         deleted=None)

@@ -27,7 +27,8 @@ from pydantic import BaseModel
 from gateway.call_record import CallRecord
 from gateway.compose import success_result
 from gateway.service import GatewayService
-from gateway.threads import owner_of
+from gateway.store.records import StoreError
+from gateway.threads import owner_of, store_failure
 from gateway.threads_tool import ThreadsInput, ThreadsOutput, run_threads
 from gateway.tool_schemas import (
     ChatInput,
@@ -109,7 +110,10 @@ async def _health(service: GatewayService, ctx: Context, args: HealthInput, clie
 
 async def _threads(service: GatewayService, ctx: Context, args: ThreadsInput, client: ClientEntry | None,
                    trace: TraceContext, record: CallRecord) -> types.CallToolResult:
-    output = await run_threads(service.store.get(), owner_of(record.client), args)
+    try:
+        output = await run_threads(service.store.get(), owner_of(record.client), args)
+    except StoreError as exc:
+        raise store_failure(exc) from None
     return success_result(output)
 
 

@@ -23,6 +23,7 @@ from gateway.service import GatewayService
 from gateway.store import StoreSlot
 from gateway.store.base import Store
 from gateway.store.memory import MemoryStore
+from gateway.store.records import StoreError
 from gateway.store.sqlite import SqliteStore
 from gateway.threads import LOCAL_CLIENT, NOT_KEPT, ThreadKeeper
 from gateway.threads_bounds import ThreadLimits
@@ -347,3 +348,19 @@ def test_thread_and_thread_id_together_are_refused() -> None:
         ChatInput.model_validate({"prompt": "x", "thread": "new", "thread_id": "th_" + "0" * 32})
     with pytest.raises(ValueError, match="thread_id"):
         ChatInput.model_validate({"prompt": "x", "thread_id": "../etc"})
+
+
+class _Failing(MemoryStore):
+    """A store whose writes fail as a locked SQLite file does."""
+
+    async def append_turn(self, *args: Any, **kwargs: Any) -> bool:
+        raise StoreError("store /x/store.db is locked by another process")
+
+
+def test_a_store_failing_mid_turn_is_a_clear_unavailable_error() -> None:
+    svc, _, _, _ = make(store=_Failing())
+    with pytest.raises(errors.Unavailable) as caught:
+        run(turn(svc, prompt="one", thread="new"))
+    assert caught.value.message == ("the gateway's store failed: store /x/store.db is locked by another process "
+                                    f"{NOT_KEPT}")
+    assert caught.value.retryable
