@@ -202,11 +202,12 @@ def test_past_the_turn_limit_the_oldest_turns_go_and_a_marker_says_so(box: Sandb
 def test_a_concurrent_turn_is_refused_and_a_failed_turn_is_not_kept(box: Sandbox) -> None:
     thread_id = call(box, CHAT, {"prompt": "start", "thread": "new"})["thread_id"]
     with EmulatorControl(box.emulators.url("openai")) as control:
-        control.add_faults({"mode": "delay", "delay_s": 2, "path": "/v1/chat/completions"})
+        control.add_faults({"mode": "delay", "delay_s": 5, "path": "/v1/chat/completions"})
+        before = control.stats()["requests"]
 
     async def race() -> tuple[tuple[bool, dict[str, Any]], tuple[bool, dict[str, Any]]]:
         slow = asyncio.create_task(_call(box, CHAT, {"prompt": "slow", "thread_id": thread_id}))
-        await asyncio.sleep(1.0)  # the slow turn is waiting at the emulator (2 s delay)
+        await asyncio.to_thread(_wait_for_request, box, "openai", before)  # the slow turn is at the provider
         fast = await _call(box, CHAT, {"prompt": "fast", "thread_id": thread_id})
         return await slow, fast
 
@@ -221,6 +222,14 @@ def test_a_concurrent_turn_is_refused_and_a_failed_turn_is_not_kept(box: Sandbox
     after = call(box, CHAT, {"prompt": "next", "thread_id": thread_id})
     assert after["thread"]["turn"] == 2
     assert [t for r, t in texts("openai", last_body(box, "openai")) if r == "user"] == ["start", "slow", "next"]
+
+
+def _wait_for_request(box: Sandbox, provider: str, before: int, timeout_s: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    with EmulatorControl(box.emulators.url(provider)) as control:
+        while control.stats()["requests"] <= before:
+            assert time.monotonic() < deadline, "the slow turn never reached the provider"
+            time.sleep(0.05)
 
 
 def test_a_threads_text_never_reaches_logs_audit_metrics_or_traces(box: Sandbox, receiver: OtlpReceiver) -> None:
