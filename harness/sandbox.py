@@ -182,10 +182,9 @@ class Sandbox:
         write_json_atomic(config_dir / "client-registry.json", registry, mode=0o600)
         run_dir = self.root / "run"
         log_dir = self.root / "logs" if self.separate_log_dir else run_dir / "logs"
-        # The store's knobs (LLMC_STORE_URL, LLMC_THREAD_*...) as the launcher would read them from `env`.
         self.stack = Stack(Settings(config_dir=config_dir, run_dir=run_dir, log_dir=log_dir,
                                     port=self.port or free_port(), heartbeat_s=self.heartbeat_s,
-                                    store=StoreSettings.from_env(self.launcher_environ())))
+                                    store=StoreSettings.from_env(self.env)))  # LLMC_STORE_URL etc. reach the stack
         # The keys exist only in the launcher's view of the environment, as an operator's
         # shell would have them; the stack itself starts scrubbed.
         self.stack.start(environ=self.launcher_environ())
