@@ -332,6 +332,10 @@ def test_without_a_store_a_thread_call_is_unavailable_and_a_plain_call_is_unaffe
 
 
 class _Untouchable:
+    """A store whose every method fails the test (its name is all the slot reads when built)."""
+
+    backend = "untouchable"
+
     def __getattr__(self, name: str) -> Any:
         raise AssertionError(f"a plain call touched the store ({name})")
 
