@@ -31,6 +31,7 @@ from gateway.front_door import FrontDoor, raise_open_file_limit
 from gateway.metrics import GatewayMetrics
 from gateway.service import GatewayService
 from gateway.store import open_store
+from gateway.tasks.runner import TaskRunner
 from gateway.tracing import configure_exporter
 from shared.config import ConfigError, load_providers
 from shared.hardening import harden
@@ -54,8 +55,10 @@ async def serve(settings: Settings) -> None:
     metrics = GatewayMetrics(broker, lambda: service.inflight if service is not None else 0)
     store = await open_store(settings)  # a store that fails to open is reported, not fatal
     service = GatewayService(providers, broker, metrics=metrics, store=store)
+    tasks = TaskRunner(store, settings.store)
+    await tasks.start_housekeeping()  # lease first, then fail tasks a stopped gateway left working
     configure_exporter()
-    app = create_app(service, verifier, settings, metrics)
+    app = create_app(service, verifier, settings, metrics, tasks)
     limits = settings.security.http
     door = FrontDoor(limits, open_files=raise_open_file_limit())
     config = uvicorn.Config(
@@ -83,6 +86,7 @@ async def serve(settings: Settings) -> None:
         sweeper.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await sweeper
+        await tasks.stop()
         await broker.stop()
         await store.close()
         log_event(log, "gateway_stopped")

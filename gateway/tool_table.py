@@ -27,6 +27,7 @@ from pydantic import BaseModel
 from gateway.call_record import CallRecord
 from gateway.compose import success_result
 from gateway.service import GatewayService
+from gateway.tasks import progress as task_progress
 from gateway.tool_schemas import (
     ChatInput,
     ChatOutput,
@@ -78,7 +79,8 @@ async def _chat(service: GatewayService, ctx: Context, args: ChatInput, client: 
 async def _chat_stream(service: GatewayService, ctx: Context, args: ChatInput, client: ClientEntry | None,
                        trace: TraceContext, record: CallRecord) -> types.CallToolResult:
     reporter = _ProgressReporter(ctx)
-    output = await service.chat(args, client, reporter.report, trace, record)
+    task = task_progress.CURRENT.get()  # run as an MCP task: deltas go to its status message
+    output = await service.chat(args, client, reporter.report if task is None else task.report, trace, record)
     output.notifications = reporter.sent
     return success_result(output, output.text)
 

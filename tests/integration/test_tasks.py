@@ -1,0 +1,93 @@
+"""MCP Tasks through the real stack: the official SDK client with the harness task runtime.
+
+The stack runs with a short poll interval and lease so the tests stay quick; every call
+goes to the emulators through the gateway and a worker, as a plain call does.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from mcp.shared.exceptions import MCPError
+
+from harness.sandbox import Sandbox
+from harness.task_client import TaskHandle, TaskState, cancel_task, get_task, start_call, task_client, wait_for
+from tests.integration.conftest import run
+from tests.integration.security_helpers import add_clients
+
+TASK_ENV = {"LLMC_STORE_URL": "memory:", "LLMC_TASK_POLL_MS": "200", "LLMC_TASK_LEASE_S": "2"}
+PROMPT = " ".join(["word"] * 40)
+
+
+@pytest.fixture(scope="module")
+def tbox() -> Iterator[Sandbox]:
+    with Sandbox(chunk_delay_s=0.05, heartbeat_s=0.25, env=TASK_ENV) as sandbox:
+        sandbox.wait_workers_up()
+        yield sandbox
+
+
+async def _start(box: Sandbox, tool: str, arguments: dict[str, Any], token: str | None = None) -> TaskHandle:
+    async with task_client(box.url, token or box.token) as client:
+        handle = await start_call(client, tool, arguments)
+    assert isinstance(handle, TaskHandle), f"expected a task, got {handle}"
+    return handle
+
+
+def test_a_streamed_call_becomes_a_task_with_progress_then_its_result(tbox: Sandbox) -> None:
+    async def scenario() -> tuple[TaskHandle, list[TaskState], Any]:
+        async with task_client(tbox.url, tbox.token) as client:
+            handle = await start_call(client, "chatStream", {"prompt": PROMPT, "provider": "openai"})
+            assert isinstance(handle, TaskHandle)
+            polls: list[TaskState] = []
+            result = await wait_for(client.session, handle.task_id, on_poll=polls.append, timeout_s=30)
+        return handle, polls, result
+
+    handle, polls, result = run(scenario())
+    assert (handle.status, handle.ttl_ms, handle.poll_interval_ms) == ("working", 3600_000, 200)
+    assert len(handle.task_id) >= 32 and handle.created_at.endswith("Z")
+    streaming = [p for p in polls if p.status == "working" and (p.status_message or "").startswith("streaming")]
+    assert streaming, [p.status_message for p in polls]
+    assert "Hello from the" in (streaming[-1].status_message or "")
+    assert polls[-1].status == "completed" and polls[-1].status_message == f"completed: {result.structured_content['chunks']} chunks"
+    assert result.is_error is False and "word word" in result.structured_content["text"]
+
+
+def test_a_client_that_did_not_opt_in_never_gets_a_task_and_gets_32021_on_tasks(tbox: Sandbox) -> None:
+    async def scenario() -> tuple[Any, MCPError]:
+        async with tbox.client(mode="2026-07-28") as plain:
+            result = await plain.call_tool("chat", {"prompt": "hi", "timeout_s": 600},
+                                           meta={"llm-caller/task": True})  # type: ignore[typeddict-unknown-key]
+            handle = await _start(tbox, "chat", {"prompt": "hi"})
+            with pytest.raises(MCPError) as caught:
+                await get_task(plain.session, handle.task_id)
+        return result, caught.value
+
+    result, error = run(scenario())
+    assert result.is_error is False and "Hello from the" in result.structured_content["text"]
+    assert error.code == -32021
+    assert error.data == {"requiredCapabilities": {"extensions": {"io.modelcontextprotocol/tasks": {}}}}
+
+
+def test_another_clients_task_is_as_missing_as_an_unknown_one(tbox: Sandbox) -> None:
+    other = add_clients(tbox, intruder={})["intruder"]
+
+    async def scenario() -> list[tuple[int, str]]:
+        handle = await _start(tbox, "chat", {"prompt": "mine"})
+        seen = []
+        async with task_client(tbox.url, other) as client:
+            for task_id, verb in [(handle.task_id, get_task), (handle.task_id, cancel_task),
+                                  ("no-such-task", get_task), ("no-such-task", cancel_task)]:
+                with pytest.raises(MCPError) as caught:
+                    await verb(client.session, task_id)
+                seen.append((caught.value.code, caught.value.message))
+        async with task_client(tbox.url, tbox.token) as owner:
+            state = await wait_for(owner.session, handle.task_id, timeout_s=30)
+        assert state.is_error is False
+        return seen
+
+    seen = run(scenario())
+    assert {code for code, _ in seen} == {-32602}
+    assert len({message for _, message in seen}) == 1, seen
