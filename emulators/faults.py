@@ -10,6 +10,7 @@ instead of silently injecting nothing.
 from __future__ import annotations
 
 import base64
+import time
 import urllib.parse
 from collections import Counter
 from collections.abc import Mapping
@@ -183,6 +184,8 @@ class RequestStats:
         self.faults_by_path: Counter[str] = Counter()
         self.faults_by_mode: Counter[str] = Counter()
         self.last_headers: dict[str, str] = {}
+        self.streams_left = 0
+        self.last_left_at: float | None = None
 
     def record(self, path: str, headers: Mapping[str, str]) -> None:
         self.requests += 1
@@ -198,6 +201,11 @@ class RequestStats:
         self.faults_by_path[path] += 1
         self.faults_by_mode[spec.mode] += 1
 
+    def record_left(self) -> None:
+        """A paced stream's client went away before the end (the stream stopped there)."""
+        self.streams_left += 1
+        self.last_left_at = time.time()
+
     def reset(self) -> None:
         self.requests = 0
         self.by_path.clear()
@@ -205,8 +213,11 @@ class RequestStats:
         self.faults_by_path.clear()
         self.faults_by_mode.clear()
         self.last_headers = {}
+        self.streams_left = 0
+        self.last_left_at = None
 
     def snapshot(self) -> dict[str, Any]:
         return {"requests": self.requests, "by_path": dict(self.by_path), "faults": self.faults,
                 "faults_by_path": dict(self.faults_by_path), "faults_by_mode": dict(self.faults_by_mode),
-                "last_headers": self.last_headers}
+                "last_headers": self.last_headers, "streams_left": self.streams_left,
+                "last_left_at": self.last_left_at}

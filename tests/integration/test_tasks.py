@@ -7,12 +7,15 @@ goes to the emulators through the gateway and a worker, as a plain call does.
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Iterator
 from typing import Any
 
+import orjson
 import pytest
 from mcp.shared.exceptions import MCPError
 
+from emulators.control import EmulatorControl
 from harness.sandbox import Sandbox
 from harness.task_client import TaskHandle, TaskState, cancel_task, get_task, start_call, task_client, wait_for
 from tests.integration.conftest import run
@@ -20,6 +23,7 @@ from tests.integration.security_helpers import add_clients
 
 TASK_ENV = {"LLMC_STORE_URL": "memory:", "LLMC_TASK_POLL_MS": "200", "LLMC_TASK_LEASE_S": "2"}
 PROMPT = " ".join(["word"] * 40)
+LONG_PROMPT = " ".join(["a"] * 100)  # the emulator echoes 200 characters: about 107 deltas
 
 
 @pytest.fixture(scope="module")
@@ -53,6 +57,41 @@ def test_a_streamed_call_becomes_a_task_with_progress_then_its_result(tbox: Sand
     assert "Hello from the" in (streaming[-1].status_message or "")
     assert polls[-1].status == "completed" and polls[-1].status_message == f"completed: {result.structured_content['chunks']} chunks"
     assert result.is_error is False and "word word" in result.structured_content["text"]
+    lines = _tool_calls(tbox, result.structured_content["request_id"])
+    assert [(line["tool"], line["outcome"]) for line in lines] == [("chatStream", "ok")]
+
+
+def _tool_calls(box: Sandbox, request_id: str) -> list[dict[str, Any]]:
+    time.sleep(0.3)  # a duplicate line would be written at about the same moment
+    records = [orjson.loads(line) for line in (box.log_dir / "gateway.log").read_text().splitlines()]
+    return [r for r in records if r.get("event") == "tool_call" and r.get("request_id") == request_id]
+
+
+def test_cancel_mid_stream_stops_the_provider_request_within_a_second(tbox: Sandbox) -> None:
+    with EmulatorControl(tbox.emulators.url("openai")) as emulator:
+        emulator.reset_stats()
+
+        async def scenario() -> tuple[float, TaskState]:
+            async with task_client(tbox.url, tbox.token) as client:
+                handle = await start_call(client, "chatStream", {"prompt": LONG_PROMPT, "provider": "openai"})
+                assert isinstance(handle, TaskHandle)
+                state = await get_task(client.session, handle.task_id)
+                while "streaming: " not in (state.status_message or "") or " 0 chunks" in (state.status_message or ""):
+                    await asyncio.sleep(0.1)
+                    state = await get_task(client.session, handle.task_id)
+                print("before cancel:", state.status_message.splitlines()[0] if state.status_message else None)
+                sent = time.time()
+                await cancel_task(client.session, handle.task_id)
+                while state.status == "working":
+                    await asyncio.sleep(0.1)
+                    state = await get_task(client.session, handle.task_id)
+            return sent, state
+
+        sent, state = run(scenario())
+        stats = emulator.stats()
+    assert (state.status, state.result, state.error) == ("cancelled", None, None)
+    print(f"provider stream closed {stats['last_left_at'] - sent:.3f} s after tasks/cancel")
+    assert stats["streams_left"] == 1 and stats["last_left_at"] - sent < 1.0
 
 
 def test_a_client_that_did_not_opt_in_never_gets_a_task_and_gets_32021_on_tasks(tbox: Sandbox) -> None:
