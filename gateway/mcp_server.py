@@ -82,7 +82,7 @@ def build_mcp_server(
         async def run() -> types.CallToolResult:
             return await _run_call(service, ctx, decl, arguments, client_lookup, limiter, accounting, trace, record)
 
-        handle = await task_call(tasks, service, ctx, name, decl.input, arguments, record.client, run)
+        handle = await task_call(tasks, service, ctx, name, decl, arguments, record.client, run)
         if handle is not None:
             return handle  # type: ignore[return-value]  # a CreateTaskResult: the extension's resultType "task"
         return await run()

@@ -10,11 +10,7 @@ the result; it then polls ``tasks/get`` and may ``tasks/cancel``. Modules:
                 fails orphans, purges expired tasks, relays cancels from other gateways
 - ``methods``   ``tasks/get``, ``tasks/cancel``, ``tasks/update`` and their checks
 - ``extension`` installs all of it on the low-level SDK server
+
+Nothing is imported here: ``gateway.tool_table`` reads ``progress`` while ``extension``
+reads the tool table.
 """
-
-from __future__ import annotations
-
-from gateway.tasks.extension import install_tasks
-from gateway.tasks.runner import TaskRunner
-
-__all__ = ["TaskRunner", "install_tasks"]

@@ -12,13 +12,14 @@ from typing import Any
 
 from mcp.server.context import ServerRequestContext
 from mcp.server.lowlevel.server import Server
-from pydantic import BaseModel, ValidationError
+from pydantic import ValidationError
 
 from gateway.service import GatewayService
 from gateway.tasks.methods import LOCAL_CLIENT, ClientLookup, TaskMethods
-from gateway.tasks.policy import TASK_TOOLS, declared, wants_task
+from gateway.tasks.policy import declared, wants_task
 from gateway.tasks.runner import Call, TaskRunner
 from gateway.tasks.wire import EXTENSION
+from gateway.tool_table import ToolDecl
 
 __all__ = ["install_tasks", "task_call"]
 
@@ -43,17 +44,17 @@ def _default_timeout(service: GatewayService) -> Any:
 
 async def task_call(
     runner: TaskRunner | None, service: GatewayService, ctx: ServerRequestContext[Any],
-    tool: str, input_model: type[BaseModel], arguments: dict[str, Any], client: str | None, call: Call,
+    tool: str, decl: ToolDecl[Any], arguments: dict[str, Any], client: str | None, call: Call,
 ) -> dict[str, Any] | None:
     """Start ``call`` as a task and return the ``CreateTaskResult``; None: run it as a plain call."""
-    if runner is None or tool not in TASK_TOOLS or not runner.available:
+    if runner is None or not decl.calls_provider or not runner.available:
         return None
     if not declared(ctx.protocol_version, ctx.session.client_capabilities):
         return None
     try:
-        args = input_model.model_validate(arguments)
+        args = decl.input.model_validate(arguments)
     except ValidationError:
         return None  # the plain path answers with the clear error at once
-    if not wants_task(tool, args, ctx.meta, runner.settings.task_after_s, _default_timeout(service)):
+    if not wants_task(args, ctx.meta, runner.settings.task_after_s, _default_timeout(service)):
         return None
     return await runner.start(client if client is not None else LOCAL_CLIENT, tool, call)

@@ -2,7 +2,8 @@
 
 Never for a request that did not declare the extension in its own ``_meta`` client
 capabilities, nor on a pre-2026 protocol (the extension exists only for 2026-07-28). For one
-that did, a ``chat``, ``chatStream`` or ``embed`` call becomes a task when:
+that did, a call of a tool that calls a provider (``chat``, ``chatStream``, ``embed``: the
+tool table's ``calls_provider``) becomes a task when:
 
 - the request's ``_meta`` carries our hint ``llm-caller/task: true`` (the spec has no way for a
   client to ask, so this is ours), or
@@ -21,9 +22,8 @@ from pydantic import BaseModel
 
 from gateway.tasks.wire import EXTENSION, HINT_KEY
 
-__all__ = ["TASK_TOOLS", "declared", "wants_task"]
+__all__ = ["declared", "wants_task"]
 
-TASK_TOOLS = frozenset({"chat", "chatStream", "embed"})
 # A deliberately slow assumed output rate: a long answer is a task rather than a timeout.
 _TOKENS_PER_S = 50.0
 
@@ -39,11 +39,9 @@ def declared(protocol_version: str, capabilities: Any) -> bool:
     return isinstance(extensions, Mapping) and EXTENSION in extensions
 
 
-def wants_task(tool: str, args: BaseModel, meta: Mapping[str, Any] | None, after_s: float,
+def wants_task(args: BaseModel, meta: Mapping[str, Any] | None, after_s: float,
                default_timeout: DefaultTimeout) -> bool:
-    """Given a declaring client: should this call be answered with a task?"""
-    if tool not in TASK_TOOLS:
-        return False
+    """Given a declaring client and a provider-calling tool: should this call be answered with a task?"""
     if meta is not None and meta.get(HINT_KEY) is True:
         return True
     timeout = getattr(args, "timeout_s", None) or default_timeout(getattr(args, "provider", None))

@@ -55,7 +55,8 @@ def test_a_streamed_call_becomes_a_task_with_progress_then_its_result(tbox: Sand
     streaming = [p for p in polls if p.status == "working" and (p.status_message or "").startswith("streaming")]
     assert streaming, [p.status_message for p in polls]
     assert "Hello from the" in (streaming[-1].status_message or "")
-    assert polls[-1].status == "completed" and polls[-1].status_message == f"completed: {result.structured_content['chunks']} chunks"
+    chunks = result.structured_content["chunks"]
+    assert polls[-1].status == "completed" and polls[-1].status_message == f"completed: {chunks} chunks"
     assert result.is_error is False and "word word" in result.structured_content["text"]
     lines = _tool_calls(tbox, result.structured_content["request_id"])
     assert [(line["tool"], line["outcome"]) for line in lines] == [("chatStream", "ok")]
