@@ -83,10 +83,10 @@ async def serve(settings: Settings) -> None:
     try:
         await server.serve()
     finally:
+        await tasks.stop()  # running task calls end as failed (never re-run), while the store is open
         sweeper.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await sweeper
-        await tasks.stop()
         await broker.stop()
         await store.close()
         log_event(log, "gateway_stopped")

@@ -184,8 +184,7 @@ class Sandbox:
         log_dir = self.root / "logs" if self.separate_log_dir else run_dir / "logs"
         self.stack = Stack(Settings(config_dir=config_dir, run_dir=run_dir, log_dir=log_dir,
                                     port=self.port or free_port(), heartbeat_s=self.heartbeat_s,
-                                    # The stack hands the store settings on itself (LLMC_STORE_*, LLMC_TASK_*).
-                                    store=StoreSettings.from_env(self.env)))
+                                    store=StoreSettings.from_env(self.env)))  # LLMC_STORE_URL etc. reach the stack
         # The keys exist only in the launcher's view of the environment, as an operator's
         # shell would have them; the stack itself starts scrubbed.
         self.stack.start(environ=self.launcher_environ())

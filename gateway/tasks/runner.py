@@ -13,6 +13,9 @@ Housekeeping, one loop per gateway process (``owner`` is a random id per start):
 - at start and every ``lease_s/2`` it fails working tasks whose gateway's lease ran out
   (that gateway stopped mid-call; the call is never re-run, since calls cost money) and
   purges expired tasks.
+
+A gateway that stops cleanly (SIGTERM) fails its own running task calls the same way, at
+once, instead of leaving them to the next gateway's sweep.
 """
 
 from __future__ import annotations
@@ -56,6 +59,7 @@ class TaskRunner:
         self.owner = secrets.token_hex(12)
         self._running: dict[str, asyncio.Task[None]] = {}
         self._loop: asyncio.Task[None] | None = None
+        self._stopping = False
 
     @property
     def available(self) -> bool:
@@ -87,7 +91,10 @@ class TaskRunner:
             result = await call()
         except asyncio.CancelledError:
             await sink.close()
-            await self._finish(store, row, TaskStatus.CANCELLED, "cancelled at the client's request")
+            if self._stopping:  # this gateway is going down mid-call: as if its lease had run out
+                await self._finish(store, row, TaskStatus.FAILED, ORPHAN_MESSAGE, error=internal_error(ORPHAN_MESSAGE))
+            else:
+                await self._finish(store, row, TaskStatus.CANCELLED, "cancelled at the client's request")
             return
         except MCPError as exc:
             await sink.close()
@@ -134,11 +141,17 @@ class TaskRunner:
         self._loop = asyncio.create_task(self._housekeep(self.slot.store), name="task-housekeeping")
 
     async def stop(self) -> None:
-        """Stop the loop; running task calls are left to end with the process (their lease lapses)."""
+        """The gateway is stopping: stop the loop, and end each running call as ``failed`` (never re-run)."""
+        self._stopping = True
         if self._loop is not None:
             self._loop.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._loop
+        jobs = [job for job in self._running.values() if not job.done()]
+        for job in jobs:
+            job.cancel()
+        if jobs:
+            await asyncio.wait(jobs, timeout=5.0)
 
     async def _housekeep(self, store: Store) -> None:
         lease = self.settings.task_lease_s
