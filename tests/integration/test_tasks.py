@@ -11,6 +11,7 @@ import time
 from collections.abc import Iterator
 from typing import Any
 
+import httpx
 import orjson
 import pytest
 from mcp.shared.exceptions import MCPError
@@ -20,6 +21,8 @@ from harness.sandbox import Sandbox
 from harness.task_client import TaskHandle, TaskState, cancel_task, get_task, start_call, task_client, wait_for
 from tests.integration.conftest import run
 from tests.integration.security_helpers import add_clients
+from uat.conformance import run_conformance
+from uat.node_tools import missing_reason
 
 TASK_ENV = {"LLMC_STORE_URL": "memory:", "LLMC_TASK_POLL_MS": "200", "LLMC_TASK_LEASE_S": "2"}
 PROMPT = " ".join(["word"] * 40)
@@ -131,3 +134,52 @@ def test_another_clients_task_is_as_missing_as_an_unknown_one(tbox: Sandbox) -> 
     seen = run(scenario())
     assert {code for code, _ in seen} == {-32602}
     assert len({message for _, message in seen}) == 1, seen
+
+
+# The suite's tasks scenarios drive its reference server's own tools (slow_compute, greet,
+# failing_job...); these are their checks that apply to any server.
+CONFORMANCE_CHECKS_THAT_APPLY = {
+    ("tasks-capability-negotiation", "tasks-extension-advertised"),
+    ("tasks-capability-negotiation", "sep-2663-tasks-methods-non-declaring"),
+    ("tasks-dispatch-and-envelope", "sep-2663-tasks-result-removed-method-not-found"),
+    ("tasks-dispatch-and-envelope", "tasks-removed-tasks-list"),
+    ("tasks-dispatch-and-envelope", "sep-2663-tasks-get-invalid-task-id-32602"),
+    ("tasks-request-headers", "tasks-headers-reject-mismatched-method"),
+}
+
+
+@pytest.mark.skipif(missing_reason() is not None, reason=f"needs the pinned Node tools: {missing_reason()}")
+def test_the_conformance_suites_tasks_checks_that_apply_to_any_server_pass(tbox: Sandbox) -> None:
+    scenarios = tuple(sorted({scenario for scenario, _ in CONFORMANCE_CHECKS_THAT_APPLY}))
+    report = run_conformance(tbox.url, tbox.token, scenarios)
+    assert not report.errors, report.errors
+    verdicts = {(c.scenario, c.check_id): c.status for c in report.checks}
+    for check in sorted(verdicts):
+        print(*check, verdicts[check])
+    assert {verdicts.get(check) for check in CONFORMANCE_CHECKS_THAT_APPLY} == {"SUCCESS"}
+
+
+def _raw_tasks_get(box: Sandbox, task_id: str, name_header: str | None) -> tuple[int, dict[str, Any]]:
+    """One ``tasks/get`` over plain HTTP, with the 2026 envelope and ``Mcp-Name`` as given."""
+    meta = {"io.modelcontextprotocol/protocolVersion": "2026-07-28",
+            "io.modelcontextprotocol/clientCapabilities": {"extensions": {"io.modelcontextprotocol/tasks": {}}}}
+    headers = {"Authorization": f"Bearer {box.token}", "MCP-Protocol-Version": "2026-07-28",
+               "Mcp-Method": "tasks/get", "Accept": "application/json, text/event-stream"}
+    if name_header is not None:
+        headers["Mcp-Name"] = name_header
+    body = {"jsonrpc": "2.0", "id": 7, "method": "tasks/get", "params": {"taskId": task_id, "_meta": meta}}
+    response = httpx.post(box.url, json=body, headers=headers, timeout=10)
+    text = response.text
+    payload = text.split("data: ", 1)[1] if text.startswith(("event:", "data:")) else text
+    return response.status_code, orjson.loads(payload)
+
+
+def test_tasks_requests_over_http_must_name_the_task_in_mcp_name(tbox: Sandbox) -> None:
+    handle = run(_start(tbox, "chat", {"prompt": "named"}))
+    answers = {case: _raw_tasks_get(tbox, handle.task_id, header)
+               for case, header in [("right", handle.task_id), ("wrong", "another-id"), ("missing", None)]}
+    for case, (status, reply) in answers.items():
+        print(case, status, orjson.dumps(reply).decode()[:200])
+    assert answers["right"][1]["result"]["taskId"] == handle.task_id
+    assert answers["wrong"][1]["error"]["code"] == -32020
+    assert answers["missing"][1]["error"]["code"] == -32020
