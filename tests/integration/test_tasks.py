@@ -23,6 +23,7 @@ from tests.integration.conftest import run
 from tests.integration.security_helpers import add_clients
 from uat.conformance import run_conformance
 from uat.node_tools import missing_reason
+from uat.tasks_check import parse_detail, run_tasks_check
 
 TASK_ENV = {"LLMC_STORE_URL": "memory:", "LLMC_TASK_POLL_MS": "200", "LLMC_TASK_LEASE_S": "2"}
 PROMPT = " ".join(["word"] * 40)
@@ -148,7 +149,23 @@ CONFORMANCE_CHECKS_THAT_APPLY = {
 }
 
 
-@pytest.mark.skipif(missing_reason() is not None, reason=f"needs the pinned Node tools: {missing_reason()}")
+NEEDS_NODE = pytest.mark.skipif(missing_reason() is not None, reason=f"needs the pinned Node tools: {missing_reason()}")
+
+
+@NEEDS_NODE
+def test_the_typescript_sdk_with_ext_tasks_completes_a_task_and_cancels_another(tbox: Sandbox) -> None:
+    check = run_tasks_check(tbox.url, tbox.token)
+    print(check.text())
+    assert check.ok, check.detail
+    outcome = parse_detail(check)
+    completed = outcome["completed"]
+    assert isinstance(completed, dict) and completed.pop("statuses")[-1] == "completed"
+    assert completed == {"kind": "task", "status": "completed",
+                         "text": "Hello from the OpenAI emulator. You said: tasks from TypeScript"}
+    assert outcome["cancelled"] == {"kind": "task", "status": "cancelled"}
+
+
+@NEEDS_NODE
 def test_the_conformance_suites_tasks_checks_that_apply_to_any_server_pass(tbox: Sandbox) -> None:
     scenarios = tuple(sorted({scenario for scenario, _ in CONFORMANCE_CHECKS_THAT_APPLY}))
     report = run_conformance(tbox.url, tbox.token, scenarios)
