@@ -89,7 +89,7 @@ def test_progress_is_coalesced_and_bounded_then_the_call_is_cancelled() -> None:
             writes.append(message)
             return await original(task_id, message, now)
 
-        store.set_task_progress = counting  # type: ignore[method-assign]
+        store.set_task_progress = counting  # type: ignore[method-assign,assignment]
         started = asyncio.Event()
 
         async def call() -> types.CallToolResult:
@@ -136,3 +136,23 @@ def test_a_task_whose_gateway_stopped_is_failed_not_rerun_and_expired_tasks_go()
     assert orjson.loads(dead.error or b"{}") == {"code": -32603, "message": ORPHAN_MESSAGE}
     assert old is None
     assert mine is not None and mine.status is TaskStatus.COMPLETED
+
+
+def test_a_cancel_flagged_through_another_gateway_reaches_the_call_within_a_second() -> None:
+    async def scenario() -> tuple[float, TaskRow]:
+        store = MemoryStore()
+        runner = _runner(store)
+        await runner.start_housekeeping()
+        try:
+            handle = await runner.start(CLIENT, "chat", lambda: asyncio.sleep(60, _text("never")))
+            await asyncio.sleep(0.05)
+            flagged = time.monotonic()
+            assert await store.request_cancel(handle["taskId"], CLIENT, _now()) is not None  # the other gateway
+            row = await _settle(store, handle["taskId"])
+            return time.monotonic() - flagged, row
+        finally:
+            await runner.stop()
+
+    took, row = asyncio.run(scenario())
+    print(f"cancel relayed in {took:.2f} s")
+    assert row.status is TaskStatus.CANCELLED and took < 1.0
