@@ -60,6 +60,7 @@ class TaskRunner:
         self._running: dict[str, asyncio.Task[None]] = {}
         self._loop: asyncio.Task[None] | None = None
         self._stopping = False
+        self._beaten: Store | None = None  # the store our lease was last renewed in
 
     @property
     def available(self) -> bool:
@@ -70,6 +71,8 @@ class TaskRunner:
     async def start(self, client: str, tool: str, call: Call) -> dict[str, Any]:
         """Create the task row, start ``call`` in the background; the ``CreateTaskResult``."""
         store = self.slot.get()
+        if store is not self._beaten:  # a store opened after start-up: hold a lease there first
+            await self._beat(store)
         now = self.clock()
         row = TaskRow(task_id=secrets.token_urlsafe(24), client=client, tool=tool, status=TaskStatus.WORKING,
                       created_at=now, updated_at=now, ttl_ms=self.settings.task_ttl_s * 1000,
@@ -133,12 +136,11 @@ class TaskRunner:
 
     # ---- housekeeping ----------------------------------------------------------------
     async def start_housekeeping(self) -> None:
-        """Beat once (so our own tasks are never orphans), then run the loop in the background."""
-        if self.slot.store is None:
-            return
-        await self._beat(self.slot.store)
-        await self._sweep(self.slot.store)
-        self._loop = asyncio.create_task(self._housekeep(self.slot.store), name="task-housekeeping")
+        """Beat and sweep once if the store is open (so our own tasks are never orphans), then loop."""
+        if self.slot.store is not None:
+            await self._beat(self.slot.store)
+            await self._sweep(self.slot.store)
+        self._loop = asyncio.create_task(self._housekeep(), name="task-housekeeping")
 
     async def stop(self) -> None:
         """The gateway is stopping: stop the loop, and end each running call as ``failed`` (never re-run)."""
@@ -153,15 +155,19 @@ class TaskRunner:
         if jobs:
             await asyncio.wait(jobs, timeout=5.0)
 
-    async def _housekeep(self, store: Store) -> None:
+    async def _housekeep(self) -> None:
+        """Every round, on whatever store the slot holds now (it may open later, see ``StoreSlot``)."""
         lease = self.settings.task_lease_s
         next_beat = next_sweep = time.monotonic()
         while True:
             await asyncio.sleep(CANCEL_POLL_S)
+            store = self.slot.store
+            if store is None:
+                continue
             now = time.monotonic()
             try:
                 await self._relay_cancels(store)
-                if now >= next_beat:
+                if now >= next_beat or store is not self._beaten:
                     await self._beat(store)
                     next_beat = now + lease / 3
                 if now >= next_sweep:
@@ -172,6 +178,7 @@ class TaskRunner:
 
     async def _beat(self, store: Store) -> None:
         await store.beat(self.owner, self.clock())
+        self._beaten = store
 
     async def _relay_cancels(self, store: Store) -> None:
         for task_id in await store.cancels_for(self.owner):

@@ -25,7 +25,7 @@ from uat.conformance import run_conformance
 from uat.node_tools import missing_reason
 from uat.tasks_check import parse_detail, run_tasks_check
 
-TASK_ENV = {"LLMC_STORE_URL": "memory:", "LLMC_TASK_POLL_MS": "200", "LLMC_TASK_LEASE_S": "2"}
+TASK_ENV = {"LLMC_TASK_POLL_MS": "200", "LLMC_TASK_LEASE_S": "2"}  # the default store: SQLite in the run folder
 PROMPT = " ".join(["word"] * 40)
 LONG_PROMPT = " ".join(["a"] * 100)  # the emulator echoes 200 characters: about 107 deltas
 

@@ -24,7 +24,7 @@ _PROGRESS = re.compile(r"^streaming: (\d+) chunks, (\d+) chars so far\n")
 
 @pytest.fixture(scope="module")
 def slow_box() -> Iterator[Sandbox]:
-    env = {"LLMC_STORE_URL": "memory:", "LLMC_TASK_POLL_MS": "1000"}
+    env = {"LLMC_TASK_POLL_MS": "1000"}  # the default store: SQLite in the run folder
     with Sandbox(chunk_delay_s=CHUNK_DELAY_S, heartbeat_s=0.5, env=env) as sandbox:
         sandbox.wait_workers_up()
         yield sandbox

@@ -11,12 +11,9 @@ from collections.abc import Iterator
 import pytest
 
 from emulators.control import EmulatorControl
-from gateway.store import BACKENDS
 from harness.sandbox import Sandbox
 from harness.task_client import TaskHandle, TaskState, get_task, start_call, task_client, wait_for
 from tests.integration.conftest import run
-
-pytestmark = pytest.mark.skipif("sqlite" not in BACKENDS, reason="needs the SQLite store backend (storesql, #17)")
 
 LONG_PROMPT = " ".join(["a"] * 100)  # about 107 deltas at 0.2 s: a call of about 20 s
 COMPLETIONS = "/v1/chat/completions"

@@ -156,3 +156,23 @@ def test_a_cancel_flagged_through_another_gateway_reaches_the_call_within_a_seco
     took, row = asyncio.run(scenario())
     print(f"cancel relayed in {took:.2f} s")
     assert row.status is TaskStatus.CANCELLED and took < 1.0
+
+
+def test_a_store_that_opens_after_start_up_gets_a_lease_before_the_first_task() -> None:
+    async def scenario() -> tuple[bool, TaskRow]:
+        slot = StoreSlot(None, "locked at start-up")
+        runner = TaskRunner(slot, StoreSettings(task_poll_ms=100, task_lease_s=0.3))
+        await runner.start_housekeeping()
+        try:
+            available_before = runner.available
+            store = MemoryStore()
+            slot.store = store  # StoreSlot.refresh reopened it
+            handle = await runner.start(CLIENT, "chat", lambda: asyncio.sleep(1.0, _text("slow but fine")))
+            await store.fail_orphans(_now(), 0.3, b"{}", "orphan")  # another gateway's sweep, at once
+            return available_before, await _settle(store, handle["taskId"], timeout_s=3)
+        finally:
+            await runner.stop()
+
+    available_before, row = asyncio.run(scenario())
+    assert available_before is False
+    assert row.status is TaskStatus.COMPLETED, row.status_message
