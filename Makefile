@@ -79,7 +79,7 @@ bench: venv
 	$(PY) -m bench
 
 uat: venv node-tools
-	$(PY) uat/run_uat.py --sandbox --conformance
+	$(PY) uat/run_uat.py --sandbox --conformance --tasks
 
 schema: venv
 	$(PY) -m cli.main config schema

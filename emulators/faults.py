@@ -10,6 +10,7 @@ instead of silently injecting nothing.
 from __future__ import annotations
 
 import base64
+import time
 import urllib.parse
 from collections import Counter
 from collections.abc import Mapping
@@ -184,6 +185,8 @@ class RequestStats:
         self.faults_by_mode: Counter[str] = Counter()
         self.last_headers: dict[str, str] = {}
         self.last_body: Any = None
+        self.streams_left = 0
+        self.last_left_at: float | None = None
 
     def record(self, path: str, headers: Mapping[str, str], body: Any = None) -> None:
         self.requests += 1
@@ -200,6 +203,11 @@ class RequestStats:
         self.faults_by_path[path] += 1
         self.faults_by_mode[spec.mode] += 1
 
+    def record_left(self) -> None:
+        """A paced stream's client went away before the end (the stream stopped there)."""
+        self.streams_left += 1
+        self.last_left_at = time.time()
+
     def reset(self) -> None:
         self.requests = 0
         self.by_path.clear()
@@ -208,8 +216,11 @@ class RequestStats:
         self.faults_by_mode.clear()
         self.last_headers = {}
         self.last_body = None
+        self.streams_left = 0
+        self.last_left_at = None
 
     def snapshot(self) -> dict[str, Any]:
         return {"requests": self.requests, "by_path": dict(self.by_path), "faults": self.faults,
                 "faults_by_path": dict(self.faults_by_path), "faults_by_mode": dict(self.faults_by_mode),
-                "last_headers": self.last_headers, "last_body": self.last_body}
+                "last_headers": self.last_headers, "last_body": self.last_body,
+                "streams_left": self.streams_left, "last_left_at": self.last_left_at}

@@ -31,6 +31,7 @@ from gateway.front_door import FrontDoor, raise_open_file_limit
 from gateway.metrics import GatewayMetrics
 from gateway.service import GatewayService
 from gateway.store import open_store
+from gateway.tasks.runner import TaskRunner
 from gateway.tracing import configure_exporter
 from shared.config import ConfigError, load_providers
 from shared.hardening import harden
@@ -56,8 +57,10 @@ async def serve(settings: Settings) -> None:
     store_watch = asyncio.create_task(store.watch())  # getHealth's view of it; reopens a store that failed
     service = GatewayService(providers, broker, metrics=metrics, store=store,
                              store_settings=settings.store)
+    tasks = TaskRunner(store, settings.store)
+    await tasks.start_housekeeping()  # lease first, then fail tasks a stopped gateway left working
     configure_exporter()
-    app = create_app(service, verifier, settings, metrics)
+    app = create_app(service, verifier, settings, metrics, tasks)
     limits = settings.security.http
     door = FrontDoor(limits, open_files=raise_open_file_limit())
     config = uvicorn.Config(
@@ -82,6 +85,7 @@ async def serve(settings: Settings) -> None:
     try:
         await server.serve()
     finally:
+        await tasks.stop()  # running task calls end as failed (never re-run), while the store is open
         sweeper.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await sweeper

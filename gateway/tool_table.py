@@ -28,6 +28,7 @@ from gateway.call_record import CallRecord
 from gateway.compose import success_result
 from gateway.service import GatewayService
 from gateway.store.records import StoreError
+from gateway.tasks import progress as task_progress
 from gateway.threads import owner_of, store_failure
 from gateway.threads_tool import ThreadsInput, ThreadsOutput, run_threads
 from gateway.tool_schemas import (
@@ -83,7 +84,8 @@ async def _chat(service: GatewayService, ctx: Context, args: ChatInput, client: 
 async def _chat_stream(service: GatewayService, ctx: Context, args: ChatInput, client: ClientEntry | None,
                        trace: TraceContext, record: CallRecord) -> types.CallToolResult:
     reporter = _ProgressReporter(ctx)
-    output = await service.chat(args, client, reporter.report, trace, record)
+    task = task_progress.CURRENT.get()  # run as an MCP task: deltas go to its status message
+    output = await service.chat(args, client, reporter.report if task is None else task.report, trace, record)
     output.notifications = reporter.sent
     return success_result(output, output.text)
 

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """User acceptance run: every scenario through two independent MCP clients, plus conformance.
 
-    python uat/run_uat.py --sandbox [--conformance]       # own emulated stack (what `make uat` runs)
+    python uat/run_uat.py --sandbox [--conformance] [--tasks]   # own emulated stack (what `make uat` runs)
     python uat/run_uat.py --url URL --token TOKEN          # a running stack on 127.0.0.1
     LLMC_UAT_URL=... LLMC_UAT_TOKEN=... python uat/run_uat.py
 
@@ -34,6 +34,7 @@ from uat.matrix import ClientChoice, run_matrix
 from uat.node_tools import missing_reason
 from uat.report import conformance_text, matrix_text
 from uat.scenarios import SCENARIO_DIR, ScenarioError, load_scenarios
+from uat.tasks_check import run_tasks_check
 
 __all__ = ["main", "parse_args"]
 
@@ -51,7 +52,10 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     target.add_argument("--url", default=os.environ.get("LLMC_UAT_URL"), help="MCP endpoint (env LLMC_UAT_URL)")
     target.add_argument("--token", default=os.environ.get("LLMC_UAT_TOKEN"), help="client token (env LLMC_UAT_TOKEN)")
     parser.add_argument("--conformance", action="store_true", help="also run the official conformance scenarios")
-    parser.add_argument("--no-scenarios", action="store_true", help="skip the scenarios (with --conformance)")
+    parser.add_argument("--tasks", action="store_true",
+                        help="also drive MCP Tasks with the TypeScript SDK and ext-tasks (the stack needs a store)")
+    parser.add_argument("--no-scenarios", action="store_true",
+                        help="skip the scenarios (with --conformance or --tasks)")
     parser.add_argument("--sdk-only", action="store_true",
                         help="only the Python SDK client: a quick smoke test of a live stack without Node (not a UAT)")
     parser.add_argument("--scenario", action="append", metavar="NAME",
@@ -90,10 +94,10 @@ def _target(args: argparse.Namespace) -> Iterator[tuple[str, str, EmulatorAccess
 
 def _run(args: argparse.Namespace) -> int:
     _check_target(args)
-    if args.sdk_only and args.conformance:
-        raise UsageError("--conformance needs the Node tools; drop --sdk-only")
-    if args.no_scenarios and not args.conformance:
-        raise UsageError("--no-scenarios leaves nothing to run without --conformance")
+    if args.sdk_only and (args.conformance or args.tasks):
+        raise UsageError("--conformance and --tasks need the Node tools; drop --sdk-only")
+    if args.no_scenarios and not (args.conformance or args.tasks):
+        raise UsageError("--no-scenarios leaves nothing to run without --conformance or --tasks")
     scenarios = [] if args.no_scenarios else load_scenarios(args.scenario_dir, args.scenario)
     if not args.sdk_only and (reason := missing_reason()) is not None:
         raise UsageError(f"{reason} (the Inspector, the TypeScript SDK and the conformance suite need them)")
@@ -109,6 +113,10 @@ def _run(args: argparse.Namespace) -> int:
             report = run_conformance(url, token)
             print(conformance_text(report), flush=True)
             failed |= not report.ok
+        if args.tasks:
+            tasks = run_tasks_check(url, token)
+            print(tasks.text(), flush=True)
+            failed |= not tasks.ok
     print(f"\nUAT {'FAILED' if failed else 'OK'}")
     return 1 if failed else 0
 
