@@ -53,6 +53,7 @@ async def serve(settings: Settings) -> None:
     service: GatewayService | None = None
     metrics = GatewayMetrics(broker, lambda: service.inflight if service is not None else 0)
     store = await open_store(settings)  # a store that fails to open is reported, not fatal
+    store_watch = asyncio.create_task(store.watch())  # getHealth's view of it; reopens a store that failed
     service = GatewayService(providers, broker, metrics=metrics, store=store)
     configure_exporter()
     app = create_app(service, verifier, settings, metrics)
@@ -84,6 +85,9 @@ async def serve(settings: Settings) -> None:
         with contextlib.suppress(asyncio.CancelledError):
             await sweeper
         await broker.stop()
+        store_watch.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await store_watch
         await store.close()
         log_event(log, "gateway_stopped")
 

@@ -40,11 +40,12 @@ from gateway.tool_schemas import (
     ListModelsInput,
     ListModelsOutput,
     SkippedRouteOut,
+    StoreHealthOut,
     WorkerHealthOut,
 )
 from gateway.tracing import TraceContext
 from shared import errors
-from shared.chat_parts import ResponseFormat, SamplingParam
+from shared.chat_parts import Reasoning, ResponseFormat, SamplingParam
 from shared.config import ClientEntry, ProvidersFile
 from shared.logs import log_event
 from shared.messages import Op
@@ -159,12 +160,17 @@ class GatewayService:
         op = Op.CHAT_STREAM if progress is not None else Op.CHAT
         attempt = self._attempt(primary, args.timeout_s, trace, record)
 
+        fitted: dict[tuple[str, str], tuple[Reasoning | None, str | None]] = {}
+
         def payload(route: Route) -> dict[str, Any]:
             if route.provider not in drops:  # a fallback: what its kind does not take
                 drops[route.provider] = self.features.check(call, route.provider, route.model)
             drop = drops[route.provider]
+            key = (route.provider, route.model)
+            if key not in fitted:  # the thinking budget, in the range this model takes
+                fitted[key] = self.features.fit_reasoning(call, route.provider, route.model)
             return call.request(route.model, args.max_tokens, args.temperature, progress is not None,
-                                trace.traceparent if trace else None, drop).to_wire()
+                                trace.traceparent if trace else None, drop, fitted[key][0]).to_wire()
 
         def fits(route: Route) -> str | None:
             return self.features.why_not(call, route.provider, route.model)
@@ -174,6 +180,8 @@ class GatewayService:
         output = self._chat_output(op, route, reply, attempt, started, progress, call.response_format)
         if call.drop_unsupported:
             output.dropped = list(drops.get(route.provider, []))
+        if note := fitted.get((route.provider, route.model), (None, None))[1]:
+            output.adjusted = [note]
         return output
 
     def _chat_output(self, op: Op, route: Route, reply: dict[str, Any], attempt: _Attempt, started: float,
@@ -355,8 +363,10 @@ class GatewayService:
         )
         known = [(name, model.id) for name, config in self.providers.providers.items() for model in config.models]
         known += [(w.provider, m.id) for w in workers for m in w.models]
+        store = self.store.cached  # kept fresh in the background: getHealth never waits on the store
         return HealthOutput(
             status=status, version=VERSION, uptime_s=round(time.monotonic() - self.started, 3), workers=workers,
+            store=StoreHealthOut(backend=store.backend, ok=store.ok, detail=store.detail),
             unpriced_models=self.prices.unpriced(known),
         )
 

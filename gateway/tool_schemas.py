@@ -274,7 +274,7 @@ def _nullable(shape: Any, description: str) -> dict[str, Any]:
 
 # Chat output fields that appear only when the call produced them (ChatOutput.structured):
 # a plain text reply is composed, sent and checked against the schema as it was before them.
-_CHAT_EXTRAS = ("tool_calls", "reasoning", "dropped")
+_CHAT_EXTRAS = ("tool_calls", "reasoning", "dropped", "adjusted")
 _USAGE_EXTRAS = ("cached_input_tokens", "reasoning_tokens")
 
 
@@ -306,6 +306,10 @@ class ChatOutput(BaseModel):
         "type": ["array", "null"], "items": {"type": "string"},
         "description": "drop_unsupported only: the sampling parameters left out because the provider does not "
                        "take them"})] = None
+    adjusted: Annotated[list[str] | None, WithJsonSchema({
+        "type": ["array", "null"], "items": {"type": "string"},
+        "description": "what the gateway changed to fit the model, e.g. a reasoning.budget_tokens outside the "
+                       "range the model takes, moved to the nearest it does: asked -> sent (the range)"})] = None
 
     def structured(self) -> dict[str, Any]:
         """The ``structuredContent``: the optional extras only when present (``json`` when the call asked for it)."""
@@ -399,11 +403,19 @@ class ListModelsOutput(BaseModel):
                                          "then the ones only its server listed")
 
 
+class StoreHealthOut(BaseModel):
+    backend: str = Field(description="sqlite, postgresql or memory; for a store that could not be opened, "
+                         "the scheme of its URL")
+    ok: bool = Field(description="false: tasks and threads are unavailable (stateless calls still work)")
+    detail: str = Field(description="where the store is and its schema version; or what is wrong and what to do")
+
+
 class HealthOutput(BaseModel):
-    status: Literal["ok", "degraded", "down"]
+    status: Literal["ok", "degraded", "down"] = Field(description="the workers' state; the store's is in `store`")
     version: str
     uptime_s: float
     workers: list[WorkerHealthOut]
+    store: StoreHealthOut = Field(description="the store of tasks and threads, as last checked (every few seconds)")
     unpriced_models: list[str] = Field(default_factory=list, description=(
         "provider/model of each configured or discovered model without a price in providers.json (models of "
         "local kinds cost 0 without one): their calls' cost is recorded as unknown"))
