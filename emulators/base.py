@@ -166,7 +166,7 @@ class Emulator(abc.ABC):
                 body = None
         path: str = request.scope["path"]  # not request.url: that builds a whole URL object
         stream = self.is_stream(path, body)
-        self.stats.record(path, request.headers)
+        self.stats.record(path, request.headers, body)
         fault = self.faults.take(path, stream)
         if fault is not None:
             self.stats.record_fault(path, fault)

@@ -174,7 +174,7 @@ class FaultQueue:
 
 class RequestStats:
     """Counts API requests (control calls are not counted) and the faults they were given,
-    and keeps the last request's headers."""
+    and keeps the last request's headers and JSON body (what a test checks the gateway sent)."""
 
     def __init__(self) -> None:
         self.requests = 0
@@ -183,9 +183,11 @@ class RequestStats:
         self.faults_by_path: Counter[str] = Counter()
         self.faults_by_mode: Counter[str] = Counter()
         self.last_headers: dict[str, str] = {}
+        self.last_body: Any = None
 
-    def record(self, path: str, headers: Mapping[str, str]) -> None:
+    def record(self, path: str, headers: Mapping[str, str], body: Any = None) -> None:
         self.requests += 1
+        self.last_body = body
         self.by_path[path] += 1
         # Keys are never kept, only whether one was sent: stats may end up in test logs.
         self.last_headers = {
@@ -205,8 +207,9 @@ class RequestStats:
         self.faults_by_path.clear()
         self.faults_by_mode.clear()
         self.last_headers = {}
+        self.last_body = None
 
     def snapshot(self) -> dict[str, Any]:
         return {"requests": self.requests, "by_path": dict(self.by_path), "faults": self.faults,
                 "faults_by_path": dict(self.faults_by_path), "faults_by_mode": dict(self.faults_by_mode),
-                "last_headers": self.last_headers}
+                "last_headers": self.last_headers, "last_body": self.last_body}

@@ -54,7 +54,8 @@ async def serve(settings: Settings) -> None:
     metrics = GatewayMetrics(broker, lambda: service.inflight if service is not None else 0)
     store = await open_store(settings)  # a store that fails to open is reported, not fatal
     store_watch = asyncio.create_task(store.watch())  # getHealth's view of it; reopens a store that failed
-    service = GatewayService(providers, broker, metrics=metrics, store=store)
+    service = GatewayService(providers, broker, metrics=metrics, store=store,
+                             store_settings=settings.store)
     configure_exporter()
     app = create_app(service, verifier, settings, metrics)
     limits = settings.security.http

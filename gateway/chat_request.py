@@ -118,7 +118,9 @@ def _messages(args: ChatInput) -> list[Message]:
         names.update((c.id, c.name) for c in calls or ())
         name = m.name
         if m.role == "tool" and name is None and m.tool_call_id is not None:
-            name = names[m.tool_call_id]  # ChatInput checked that an earlier call has this id
+            # ChatInput checked that an earlier call has this id; in a thread it may be in the
+            # stored history, where gateway.threads finds it.
+            name = names.get(m.tool_call_id)
         messages.append(Message(m.role, _content(m), calls, m.tool_call_id, name))
     return messages
 

@@ -31,6 +31,8 @@ from gateway.model_features import ModelFeatures
 from gateway.pricing import PriceBook
 from gateway.router import Route, Router
 from gateway.store import StoreSlot
+from gateway.threads import ThreadKeeper
+from gateway.threads_bounds import ThreadLimits
 from gateway.tool_schemas import (
     ChatInput,
     ChatOutput,
@@ -50,6 +52,7 @@ from shared.config import ClientEntry, ProvidersFile
 from shared.logs import log_event
 from shared.messages import Op
 from shared.models import Capability, ChatRequest, EmbedRequest, ModelInfo, TextDelta, Usage
+from shared.settings import StoreSettings
 from shared.version import VERSION
 from workers.providers.registry import KINDS  # declarations only (see test_layering)
 
@@ -106,10 +109,12 @@ class GatewayService:
     def __init__(
         self, providers: ProvidersFile, broker: Broker, max_inflight: int = 1024,
         metrics: GatewayMetrics | None = None, store: StoreSlot | None = None,
+        store_settings: StoreSettings | None = None,
     ) -> None:
         self.providers = providers
         # Tasks and threads live here; stateless calls never touch it (gateway.store).
         self.store = store if store is not None else StoreSlot(None, "no store was opened")
+        self.threads = ThreadKeeper(self.store, ThreadLimits.of(store_settings or StoreSettings()))
         self.broker = broker
         self.metrics = metrics
         self.features = ModelFeatures(providers, lambda p: broker.worker(p).models)
@@ -150,10 +155,19 @@ class GatewayService:
         self, args: ChatInput, client: ClientEntry | None, progress: ProgressFn | None,
         trace: TraceContext | None, record: CallRecord | None,
     ) -> ChatOutput:
-        """A call with parts, tools, a format, reasoning or sampling: routed by the features it
-        needs and refused as unsupported before any paid request when its model lacks one."""
+        """A call with parts, tools, a format, reasoning, sampling or a thread: routed by the features
+        it needs and refused as unsupported before any paid request when its model lacks one."""
+        if args.thread is not None or args.thread_id is not None:
+            return await self.threads.turn(args, record.client if record is not None else None,
+                                           lambda call: self._chat_call(args, call, client, progress, trace, record))
+        return await self._chat_call(args, ChatCall.build(args), client, progress, trace, record)
+
+    async def _chat_call(
+        self, args: ChatInput, call: ChatCall, client: ClientEntry | None, progress: ProgressFn | None,
+        trace: TraceContext | None, record: CallRecord | None,
+    ) -> ChatOutput:
+        """Route and run ``call`` (built from ``args``, with a thread's history when it has one)."""
         capability: Capability = "chatStream" if progress is not None else "chat"
-        call = ChatCall.build(args)
         primary = self.router.route(capability, args.provider, args.model, client, call.needs)
         drops: dict[str, list[SamplingParam]] = {
             primary.provider: self.features.check(call, primary.provider, primary.model)}
