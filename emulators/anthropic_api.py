@@ -20,6 +20,7 @@ from starlette.routing import BaseRoute, Route
 
 from emulators import anthropic_format as af
 from emulators.anthropic_reply import decide
+from emulators.anthropic_request import BUDGETED, ThinkingRules
 from emulators.base import ApiError, Call, Emulator, bearer_token
 from emulators.wire import json_response
 
@@ -39,6 +40,7 @@ class AnthropicModel:
     max_tokens: int = 64_000
     structured_outputs: bool = True  # takes output_config.format (older models do not)
     sampling_exclusive: bool = True  # refuses temperature and top_p together (the 4.5 models do)
+    thinking: ThinkingRules = BUDGETED  # the thinking types and effort levels it takes
 
     def card(self) -> dict[str, Any]:
         return {
@@ -49,21 +51,29 @@ class AnthropicModel:
         }
 
     def capabilities(self) -> dict[str, Any]:
-        """The card's capabilities object: vision, structured outputs and budgeted thinking."""
+        """The card's capabilities object: vision, structured outputs, thinking types and effort."""
         yes, no = {"supported": True}, {"supported": False}
+        efforts = self.thinking.efforts
         return {
             "batch": yes, "citations": yes, "code_execution": no, "context_management": no,
-            "effort": {"supported": False, "low": no, "medium": no, "high": no, "max": no},
+            "effort": {"supported": bool(efforts), **{e: yes if e in efforts else no
+                                                      for e in ("low", "medium", "high", "max")}},
             "image_input": yes, "pdf_input": yes,
             "server_tools": {"supported": False, "code_execution": no, "web_search": no},
             "structured_outputs": yes if self.structured_outputs else no,
-            "thinking": {"supported": True, "types": {"adaptive": no, "between_tools": no, "disabled": yes,
-                                                       "enabled": yes}},
+            "thinking": {"supported": True, "types": {
+                t: yes if t in self.thinking.types else no
+                for t in ("adaptive", "between_tools", "disabled", "enabled")}},
         }
 
 
+# Sonnet 4.6 thinks adaptively (output_config.effort steers it) and still takes a budget
+# (deprecated there); Haiku 4.5 takes only a budget and no effort. Sonnet 4.5 retired on
+# 2026-11-30, so the real API (and this one) answers it with not_found_error.
+SONNET_4_6_THINKING = ThinkingRules(frozenset({"adaptive", "enabled", "disabled"}), ("low", "medium", "high", "max"))
 DEFAULT_MODELS = (
-    AnthropicModel("claude-sonnet-4-5", "Claude Sonnet 4.5", "2025-09-29T00:00:00Z", "sonnet"),
+    AnthropicModel("claude-sonnet-4-6", "Claude Sonnet 4.6", "2026-02-17T00:00:00Z", "sonnet",
+                   max_input_tokens=1_000_000, max_tokens=128_000, thinking=SONNET_4_6_THINKING),
     AnthropicModel("claude-haiku-4-5", "Claude Haiku 4.5", "2025-10-15T00:00:00Z", "haiku"),
 )
 
@@ -112,7 +122,8 @@ class AnthropicEmulator(Emulator):
         name = call.json_object().get("model")
         known = self.models.get(name) if isinstance(name, str) else None
         req = af.parse_messages(call, structured_outputs=known is None or known.structured_outputs,
-                                both_refused=known is None or known.sampling_exclusive)
+                                both_refused=known is None or known.sampling_exclusive,
+                                thinking=known.thinking if known is not None else BUDGETED)
         model = self._model(req.model)
         violate = call.fault is not None and call.fault.mode == "schema_violation"
         turn = decide(self.label, req.messages, req.max_tokens, req.features, violate)

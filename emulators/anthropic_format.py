@@ -12,7 +12,15 @@ from typing import Any
 import orjson
 
 from emulators.anthropic_reply import Turn
-from emulators.anthropic_request import Features, check_sampling, check_thinking_echo, parse_blocks, parse_features
+from emulators.anthropic_request import (
+    BUDGETED,
+    Features,
+    ThinkingRules,
+    check_sampling,
+    check_thinking_echo,
+    parse_blocks,
+    parse_features,
+)
 from emulators.base import ApiError, Call, new_id
 from emulators.content import count_words, message_text
 from emulators.faults import FaultSpec
@@ -44,9 +52,11 @@ class MessagesRequest:
     features: Features
 
 
-def parse_messages(call: Call, *, structured_outputs: bool = True, both_refused: bool = True) -> MessagesRequest:
+def parse_messages(call: Call, *, structured_outputs: bool = True, both_refused: bool = True,
+                   thinking: ThinkingRules = BUDGETED) -> MessagesRequest:
     """The request, checked; ``structured_outputs``: the model takes ``output_config.format``;
-    ``both_refused``: it refuses temperature and top_p together (the 4.5 models do)."""
+    ``both_refused``: it refuses temperature and top_p together (the 4.5 models do);
+    ``thinking``: the thinking types and effort levels it takes."""
     body = call.json_object()
     for field in ("model", "max_tokens", "messages"):
         if field not in body:
@@ -68,8 +78,8 @@ def parse_messages(call: Call, *, structured_outputs: bool = True, both_refused:
         raise _invalid("system: Input should be a valid string or a list of text blocks")
     stops = check_sampling(body, both_refused)
     images, cached = parse_blocks(messages, system)
-    features = parse_features(body, max_tokens, structured_outputs)
-    if features.thinking_budget is not None:
+    features = parse_features(body, max_tokens, structured_outputs, thinking)
+    if features.thinks:
         check_thinking_echo(messages)
     features.stop_sequences, features.images, features.cached_tokens = stops, tuple(images), cached
     words = count_words(message_text(system)) + sum(count_words(message_text(m.get("content"))) for m in messages)

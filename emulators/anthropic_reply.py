@@ -62,7 +62,9 @@ class Turn:
 def decide(label: str, messages: list[Any], max_tokens: int, feats: Features, violate: bool) -> Turn:
     """The emulated model's answer to ``messages`` under ``feats``."""
     user_text = _last_user_text(messages)
-    thinking = features.thinking_text(user_text) if feats.thinking_budget is not None else None
+    # Adaptive thinking without an effort runs at the model's default, high.
+    effort = (feats.effort or "high") if feats.adaptive else None
+    thinking = features.thinking_text(user_text, effort) if feats.thinks else None
     result = _tool_result(messages)
     if result is not None:
         return _text_turn(features.after_tool_result(*result), max_tokens, feats, thinking)

@@ -12,7 +12,8 @@ from emulators.base import ApiError
 from emulators.content import count_words
 from emulators.features import decoded_size
 
-__all__ = ["Features", "check_sampling", "check_thinking_echo", "parse_blocks", "parse_features"]
+__all__ = ["BUDGETED", "Features", "ThinkingRules", "check_sampling", "check_thinking_echo", "parse_blocks",
+           "parse_features"]
 
 MEDIA_TYPES = ("image/jpeg", "image/png", "image/gif", "image/webp")
 _BLOCK_TYPES = frozenset({"text", "image", "tool_use", "tool_result", "thinking", "redacted_thinking"})
@@ -33,9 +34,29 @@ class Features:
     tools: tuple[dict[str, Any], ...] = ()
     tool_choice: dict[str, Any] | None = None
     output_schema: dict[str, Any] | None = None
-    thinking_budget: int | None = None
+    thinking_budget: int | None = None  # budgeted thinking ("enabled")
+    effort: str | None = None  # output_config.effort; with adaptive thinking it steers the thinking
+    adaptive: bool = False  # thinking {"type": "adaptive"}
     images: tuple[tuple[str, int], ...] = ()  # (media type, decoded size) in the last user turn
     cached_tokens: int = 0  # words in blocks marked cache_control (read from the "cache")
+
+    @property
+    def thinks(self) -> bool:
+        """Thinking is on, budgeted or adaptive."""
+        return self.thinking_budget is not None or self.adaptive
+
+
+@dataclass(frozen=True, slots=True)
+class ThinkingRules:
+    """What one model takes: its thinking types (``enabled``, ``disabled``, ``adaptive``) and
+    its effort levels (none: it refuses ``output_config.effort``)."""
+
+    types: frozenset[str] = frozenset({"enabled", "disabled"})
+    efforts: tuple[str, ...] = ()
+
+
+BUDGETED = ThinkingRules()
+_EFFORTS = ("low", "medium", "high", "xhigh", "max")
 
 
 def check_sampling(body: dict[str, Any], both_refused: bool) -> tuple[str, ...]:
@@ -156,18 +177,52 @@ def _tool_result(where: str, role: str, block: dict[str, Any]) -> str:
     return str(block["tool_use_id"])
 
 
-def parse_features(body: dict[str, Any], max_tokens: int, structured_outputs: bool) -> Features:
+def parse_features(body: dict[str, Any], max_tokens: int, structured_outputs: bool,
+                   rules: ThinkingRules = BUDGETED) -> Features:
     """tools, tool_choice, output_config and thinking (images and cache come from the blocks)."""
     tools = _tools(body.get("tools"))
     choice = _tool_choice(body.get("tool_choice"), tools)
     schema = _output_schema(body.get("output_config"), structured_outputs)
-    budget = _thinking(body.get("thinking"), max_tokens)
-    if budget is not None:
+    effort = _effort(body.get("output_config"), rules)
+    kind = _thinking_type(body.get("thinking"), rules)
+    budget = _budget(body["thinking"], max_tokens) if kind == "enabled" else None
+    if kind in ("enabled", "adaptive"):
         if choice is not None and choice["type"] in ("any", "tool"):
             raise invalid("Thinking may not be enabled when tool_choice forces tool use.")
         if body.get("temperature") not in (None, 1, 1.0):
             raise invalid("`temperature` may only be set to 1 when thinking is enabled.")
-    return Features(tools=tools, tool_choice=choice, output_schema=schema, thinking_budget=budget)
+    return Features(tools=tools, tool_choice=choice, output_schema=schema, thinking_budget=budget,
+                    effort=effort, adaptive=kind == "adaptive")
+
+
+def _effort(config: Any, rules: ThinkingRules) -> str | None:
+    effort = config.get("effort") if isinstance(config, dict) else None
+    if effort is None:
+        return None
+    if effort not in _EFFORTS:
+        raise invalid("output_config.effort: Input should be 'low', 'medium', 'high', 'xhigh' or 'max'")
+    if effort not in rules.efforts:
+        raise invalid(f"output_config.effort: effort '{effort}' is not supported by this model"
+                      + (f" (supported: {', '.join(rules.efforts)})" if rules.efforts else ""))
+    return str(effort)
+
+
+def _thinking_type(thinking: Any, rules: ThinkingRules) -> str | None:
+    if thinking is None:
+        return None
+    if not isinstance(thinking, dict) or thinking.get("type") not in ("enabled", "disabled", "adaptive"):
+        raise invalid("thinking: Input tag does not match any of the expected tags: 'enabled', 'disabled', "
+                      "'adaptive'")
+    kind = str(thinking["type"])
+    if kind not in rules.types:
+        raise invalid(f"thinking.type: '{kind}' thinking is not supported on this model. Use "
+                      + " or ".join(f"thinking.type '{t}'" for t in sorted(rules.types) if t != "disabled")
+                      + " instead.")
+    if kind == "adaptive" and thinking.get("display") not in (None, "summarized", "omitted"):
+        raise invalid("thinking.adaptive.display: Input should be 'summarized' or 'omitted'")
+    if kind == "adaptive" and "budget_tokens" in thinking:
+        raise invalid("thinking.adaptive.budget_tokens: Extra inputs are not permitted")
+    return None if kind == "disabled" else kind
 
 
 def _tools(tools: Any) -> tuple[dict[str, Any], ...]:
@@ -215,13 +270,7 @@ def _output_schema(config: Any, supported: bool) -> dict[str, Any] | None:
     return dict(fmt["schema"])
 
 
-def _thinking(thinking: Any, max_tokens: int) -> int | None:
-    if thinking is None:
-        return None
-    if not isinstance(thinking, dict) or thinking.get("type") not in ("enabled", "disabled"):
-        raise invalid("thinking: Input tag does not match any of the expected tags: 'enabled', 'disabled'")
-    if thinking["type"] == "disabled":
-        return None
+def _budget(thinking: dict[str, Any], max_tokens: int) -> int:
     budget = thinking.get("budget_tokens")
     if isinstance(budget, bool) or not isinstance(budget, int):
         raise invalid("thinking.enabled.budget_tokens: Field required")

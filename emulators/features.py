@@ -99,6 +99,10 @@ def image_note(images: Sequence[tuple[str, int]]) -> str:
     return f"I see {len(images)} image{'s' if len(images) > 1 else ''} ({listed}). "
 
 
-def thinking_text(user_text: str) -> str:
-    """The emulated model's thinking before it answers (its words are the reasoning tokens)."""
-    return f"Thinking about: {' '.join(user_text.split()[:12])}. The answer follows."
+def thinking_text(user_text: str, effort: str | None = None) -> str:
+    """The emulated model's thinking before it answers (its words are the reasoning tokens);
+    a model thinking adaptively says at which effort, so a test can tell the two modes apart."""
+    about = ' '.join(user_text.split()[:12])
+    if effort is not None:
+        return f"Thinking ({effort} effort) about: {about}. The answer follows."
+    return f"Thinking about: {about}. The answer follows."

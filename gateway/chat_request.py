@@ -165,9 +165,9 @@ def _reasoning(given: ReasoningIn | None) -> Reasoning | None:
         return None
     if given.effort is not None:
         budget = given.budget_tokens if given.budget_tokens is not None else EFFORT_BUDGETS[given.effort]
-        return Reasoning(given.effort, budget, given.include_thoughts)
+        return Reasoning(given.effort, budget, given.include_thoughts, given.budget_tokens is not None)
     assert given.budget_tokens is not None  # ReasoningIn requires one of the two
-    return Reasoning(effort_for_budget(given.budget_tokens), given.budget_tokens, given.include_thoughts)
+    return Reasoning(effort_for_budget(given.budget_tokens), given.budget_tokens, given.include_thoughts, True)
 
 
 def _sampling(args: ChatInput) -> Sampling:

@@ -9,6 +9,10 @@ to the nearest one the model takes, before the request goes out, and the result 
 has to know each model's range and never has it changed silently. The model's output
 limit (``max_output_tokens`` from providers.json, else from discovery), less the kind's
 headroom for the answer, caps the range where the budget counts against max_tokens.
+
+A model with adaptive thinking (``KindSpec.adaptive_thinking``: Claude Sonnet 4.6 and later)
+takes an effort level, not a budget: the adapter sends the call's effort, so a budget the
+caller gave is not honoured as such, and the note says which effort stands in for it.
 """
 
 from __future__ import annotations
@@ -39,6 +43,11 @@ def fit_reasoning(reasoning: Reasoning | None, kind: KindSpec, model: str,
     (None when the budget fits, or the model's range is not known)."""
     if reasoning is None:
         return None, None
+    if kind.thinks_adaptively(model):
+        if not reasoning.budget_given:
+            return reasoning, None
+        return reasoning, (f"reasoning.budget_tokens {reasoning.budget_tokens} -> effort {reasoning.effort} "
+                           f"({model} thinks adaptively: it takes an effort, not a budget)")
     bounds = budget_bounds(kind, model, max_output)
     if bounds is None:
         return reasoning, None

@@ -162,6 +162,9 @@ class Reasoning:
     effort: Literal["low", "medium", "high"]
     budget_tokens: int
     include_thoughts: bool = False
+    # The caller gave ``budget_tokens`` (not filled in from the effort). Gateway-side only: the
+    # gateway notes a budget it could not honour; workers never need it, so it is not on the wire.
+    budget_given: bool = False
 
     def to_wire(self) -> dict[str, Any]:
         return {"effort": self.effort, "budget_tokens": self.budget_tokens, "include_thoughts": self.include_thoughts}

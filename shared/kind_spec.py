@@ -85,6 +85,10 @@ class KindSpec:
     # budget must stay below max_tokens). The gateway fits a call's budget into them.
     budget_ranges: tuple[BudgetRange, ...] = ()
     budget_headroom: int = 0
+    # Model id prefixes whose thinking is adaptive (the model decides how much to think, steered by
+    # an effort level) rather than budgeted: the adapter sends the call's effort, never a budget,
+    # and the gateway leaves the budget unfitted (an explicit one is reported in ``adjusted``).
+    adaptive_thinking: tuple[str, ...] = ()
     # The models run on the operator's own machines (LM Studio, Ollama): no per-token charge, so a
     # model without a ``price`` in providers.json costs 0 rather than being unpriced.
     local: bool = False
@@ -96,6 +100,10 @@ class KindSpec:
         """The thinking budgets ``model`` takes (the longest matching prefix), or None if not known."""
         matching = [r for r in self.budget_ranges if model.startswith(r.model_prefix)]
         return max(matching, key=lambda r: len(r.model_prefix)) if matching else None
+
+    def thinks_adaptively(self, model: str) -> bool:
+        """Whether ``model`` takes adaptive thinking (an effort) instead of a thinking budget."""
+        return model.startswith(self.adaptive_thinking) if self.adaptive_thinking else False
 
     def key_variable(self) -> str:
         """The environment variable to suggest for this kind's key: the usual one, else NAME_API_KEY."""

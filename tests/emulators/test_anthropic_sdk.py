@@ -11,6 +11,7 @@ import pytest
 from anthropic.types import MessageParam, RawMessageDeltaEvent, ThinkingBlock, ToolParam, ToolUseBlock
 
 from emulators.control import EmulatorControl
+from emulators.features import thinking_text
 from emulators.server import BackgroundEmulators
 from tests.emulators.conftest import ANTHROPIC_KEY
 
@@ -29,12 +30,12 @@ def ant(emu: BackgroundEmulators) -> anthropic.Anthropic:
 
 
 def test_messages_create(ant: anthropic.Anthropic) -> None:
-    message = ant.messages.create(model="claude-sonnet-4-5", max_tokens=100, system="Be kind.", messages=MESSAGES)
+    message = ant.messages.create(model="claude-sonnet-4-6", max_tokens=100, system="Be kind.", messages=MESSAGES)
     assert message.content[0].type == "text"
     assert message.content[0].text == GREETING + "hi claude"
     assert message.stop_reason == "end_turn"
     assert (message.usage.input_tokens, message.usage.output_tokens) == (4, 9)
-    assert message.model == "claude-sonnet-4-5"
+    assert message.model == "claude-sonnet-4-6"
 
 
 def test_max_tokens_cut(ant: anthropic.Anthropic) -> None:
@@ -57,7 +58,7 @@ def test_stream_events_in_order(ant: anthropic.Anthropic) -> None:
 
 
 def test_stream_helper(ant: anthropic.Anthropic) -> None:
-    with ant.messages.stream(model="claude-sonnet-4-5", max_tokens=100, messages=MESSAGES) as stream:
+    with ant.messages.stream(model="claude-sonnet-4-6", max_tokens=100, messages=MESSAGES) as stream:
         text = "".join(stream.text_stream)
         final = stream.get_final_message()
     assert text == GREETING + "hi claude"
@@ -67,10 +68,10 @@ def test_stream_helper(ant: anthropic.Anthropic) -> None:
 
 def test_models_list(ant: anthropic.Anthropic) -> None:
     models = list(ant.models.list())
-    assert [m.id for m in models] == ["claude-sonnet-4-5", "claude-haiku-4-5"]
+    assert [m.id for m in models] == ["claude-sonnet-4-6", "claude-haiku-4-5"]
     page = ant.models.list(limit=1)
-    assert page.has_more and page.last_id == "claude-sonnet-4-5"
-    assert [m.id for m in page.iter_pages().__next__().data] == ["claude-sonnet-4-5"]
+    assert page.has_more and page.last_id == "claude-sonnet-4-6"
+    assert [m.id for m in page.iter_pages().__next__().data] == ["claude-sonnet-4-6"]
     assert ant.models.retrieve("claude-haiku-4-5").display_name == "Claude Haiku 4.5"
 
 
@@ -156,19 +157,61 @@ def test_a_tool_result_without_its_call_is_refused(ant: anthropic.Anthropic) -> 
 def test_output_config_json_schema(ant: anthropic.Anthropic) -> None:
     schema = {"type": "object", "properties": {"n": {"type": "integer"}}, "required": ["n"],
               "additionalProperties": False}
-    message = ant.messages.create(model="claude-sonnet-4-5", max_tokens=100, messages=MESSAGES,
+    message = ant.messages.create(model="claude-sonnet-4-6", max_tokens=100, messages=MESSAGES,
                                   output_config={"format": {"type": "json_schema", "schema": schema}})
     assert message.content[0].type == "text" and json.loads(message.content[0].text) == {"n": 1}
 
 
 def test_thinking_blocks_signed_and_counted(ant: anthropic.Anthropic) -> None:
-    with ant.messages.stream(model="claude-sonnet-4-5", max_tokens=2000, messages=MESSAGES,
+    with ant.messages.stream(model="claude-sonnet-4-6", max_tokens=2000, messages=MESSAGES,
                              thinking={"type": "enabled", "budget_tokens": 1024}) as stream:
         final = stream.get_final_message()
     thinking = final.content[0]
     assert isinstance(thinking, ThinkingBlock) and thinking.thinking.startswith("Thinking about: hi claude")
     assert thinking.signature and final.content[1].type == "text"
     assert final.usage.output_tokens_details is not None and final.usage.output_tokens_details.thinking_tokens == 7
+
+
+@pytest.mark.parametrize("effort", ["low", "high", "max"])
+def test_adaptive_thinking_with_an_effort_on_sonnet_4_6(ant: anthropic.Anthropic, effort: Any) -> None:
+    with ant.messages.stream(model="claude-sonnet-4-6", max_tokens=2000, messages=MESSAGES,
+                             thinking={"type": "adaptive", "display": "summarized"},
+                             output_config={"effort": effort}) as stream:
+        final = stream.get_final_message()
+    thinking = final.content[0]
+    assert isinstance(thinking, ThinkingBlock) and thinking.thinking == thinking_text("hi claude", effort)
+    assert thinking.signature and final.content[1].type == "text"
+    plain = ant.messages.create(model="claude-sonnet-4-6", max_tokens=2000, messages=MESSAGES,
+                                thinking={"type": "adaptive"})  # no effort: the model's default, high
+    first = plain.content[0]
+    assert isinstance(first, ThinkingBlock) and first.thinking == thinking_text("hi claude", "high")
+
+
+def test_the_model_cards_say_which_thinking_and_effort_each_model_takes(ant: anthropic.Anthropic) -> None:
+    sonnet, haiku = (ant.models.retrieve(m) for m in ("claude-sonnet-4-6", "claude-haiku-4-5"))
+    assert (sonnet.max_input_tokens, sonnet.max_tokens) == (1_000_000, 128_000)
+    caps = {m.id: m.model_dump()["capabilities"] for m in (sonnet, haiku)}
+    assert caps["claude-sonnet-4-6"]["thinking"]["types"]["adaptive"]["supported"] is True
+    assert caps["claude-sonnet-4-6"]["effort"]["supported"] is True
+    assert caps["claude-haiku-4-5"]["thinking"]["types"]["adaptive"]["supported"] is False
+    assert caps["claude-haiku-4-5"]["effort"]["supported"] is False
+
+
+@pytest.mark.parametrize(("model", "extra", "message"), [
+    ("claude-haiku-4-5", {"thinking": {"type": "adaptive"}}, "'adaptive' thinking is not supported on this model"),
+    ("claude-haiku-4-5", {"output_config": {"effort": "low"}}, "effort 'low' is not supported by this model"),
+    ("claude-sonnet-4-6", {"output_config": {"effort": "xhigh"}}, "supported: low, medium, high, max"),
+    ("claude-sonnet-4-6", {"output_config": {"effort": "extreme"}}, "Input should be 'low'"),
+    ("claude-sonnet-4-6", {"thinking": {"type": "adaptive", "budget_tokens": 2048}}, "Extra inputs are not permitted"),
+    ("claude-sonnet-4-6", {"thinking": {"type": "adaptive"}, "tools": [WEATHER_TOOL], "tool_choice": {"type": "any"}},
+     "forces tool use"),
+    ("claude-sonnet-4-5", {}, "model: claude-sonnet-4-5"),  # retired 2026-11-30: not_found
+])
+def test_thinking_and_effort_a_model_does_not_take_are_refused(
+        ant: anthropic.Anthropic, model: str, extra: dict[str, Any], message: str) -> None:
+    with pytest.raises(anthropic.APIStatusError, match=message) as caught:
+        ant.messages.create(model=model, max_tokens=2000, messages=MESSAGES, extra_body=extra)
+    assert caught.value.status_code == (404 if model == "claude-sonnet-4-5" else 400)
 
 
 @pytest.mark.parametrize(("extra", "message"), [
@@ -180,19 +223,19 @@ def test_thinking_blocks_signed_and_counted(ant: anthropic.Anthropic) -> None:
 ])
 def test_refused_combinations(ant: anthropic.Anthropic, extra: dict[str, Any], message: str) -> None:
     with pytest.raises(anthropic.BadRequestError, match=message):
-        ant.messages.create(model="claude-sonnet-4-5", max_tokens=1024, messages=MESSAGES, extra_body=extra)
+        ant.messages.create(model="claude-sonnet-4-6", max_tokens=1024, messages=MESSAGES, extra_body=extra)
 
 
 def test_image_and_stop_sequence(ant: anthropic.Anthropic) -> None:
     content: list[Any] = [{"type": "image", "source": {"type": "base64", "media_type": "image/png", "data": PNG}},
                           {"type": "text", "text": "what is it"}]
-    message = ant.messages.create(model="claude-sonnet-4-5", max_tokens=100, stop_sequences=["Hello"],
+    message = ant.messages.create(model="claude-sonnet-4-6", max_tokens=100, stop_sequences=["Hello"],
                                   messages=[{"role": "user", "content": content}])
     assert message.content[0].type == "text" and message.content[0].text == "I see 1 image (image/png 16 bytes). "
     assert message.stop_reason == "stop_sequence" and message.stop_sequence == "Hello"
     bad = [{"type": "image", "source": {"type": "base64", "media_type": "image/bmp", "data": PNG}}]
     with pytest.raises(anthropic.BadRequestError, match="media_type"):
-        ant.messages.create(model="claude-sonnet-4-5", max_tokens=100, messages=[{"role": "user", "content": bad}])  # type: ignore[typeddict-item]
+        ant.messages.create(model="claude-sonnet-4-6", max_tokens=100, messages=[{"role": "user", "content": bad}])  # type: ignore[typeddict-item]
 
 
 def test_a_tool_turn_without_its_thinking_block_is_refused_while_thinking_is_on(ant: anthropic.Anthropic) -> None:
@@ -203,14 +246,14 @@ def test_a_tool_turn_without_its_thinking_block_is_refused_while_thinking_is_on(
         {"role": "user", "content": [{"type": "tool_result", "tool_use_id": "toolu_1", "content": "Sunny"}]},
     ]
     with pytest.raises(anthropic.BadRequestError, match="must start with a thinking block"):
-        ant.messages.create(model="claude-sonnet-4-5", max_tokens=2000, messages=turns, tools=[WEATHER_TOOL],
+        ant.messages.create(model="claude-sonnet-4-6", max_tokens=2000, messages=turns, tools=[WEATHER_TOOL],
                             thinking={"type": "enabled", "budget_tokens": 1024})
-    answer = ant.messages.create(model="claude-sonnet-4-5", max_tokens=2000, messages=turns, tools=[WEATHER_TOOL])
+    answer = ant.messages.create(model="claude-sonnet-4-6", max_tokens=2000, messages=turns, tools=[WEATHER_TOOL])
     assert answer.content[0].type == "text" and answer.content[0].text == "The tool get_weather returned: Sunny"
 
 
 def test_blocks_marked_for_caching_are_read_from_the_cache(ant: anthropic.Anthropic) -> None:
     system: list[Any] = [{"type": "text", "text": "a long and stable system prompt",
                           "cache_control": {"type": "ephemeral"}}]
-    message = ant.messages.create(model="claude-sonnet-4-5", max_tokens=100, system=system, messages=MESSAGES)
+    message = ant.messages.create(model="claude-sonnet-4-6", max_tokens=100, system=system, messages=MESSAGES)
     assert message.usage.cache_read_input_tokens == 6 and message.usage.input_tokens == 2

@@ -20,7 +20,7 @@ from tests.integration.conftest import run
 
 pytestmark = pytest.mark.integration
 
-MODEL = {"provider": "anthropic", "model": "claude-sonnet-4-5"}
+MODEL = {"provider": "anthropic", "model": "claude-sonnet-4-6"}  # the shipped "smart" model
 SCHEMA = {"type": "object", "required": ["city", "days"], "additionalProperties": False,
           "properties": {"city": {"type": "string"}, "days": {"type": "integer"}}}
 WEATHER = {"name": "get_weather", "description": "Weather for a city",
@@ -86,21 +86,44 @@ def test_an_image_reaches_claude_whole(box: Sandbox, tool: str) -> None:
 @BOTH
 def test_a_budget_below_anthropics_floor_is_raised_to_it_and_the_result_says_so(box: Sandbox, tool: str) -> None:
     # The emulator refuses a budget under 1024 as the Messages API does (a 400 before this change).
-    content = call(box, tool, {"prompt": "why is the sky blue", "max_tokens": 200,
+    content = call(box, tool, {"prompt": "why is the sky blue", "max_tokens": 200, "model": "claude-haiku-4-5",
                                "reasoning": {"budget_tokens": 100, "include_thoughts": True}})
-    assert content["adjusted"] == ["reasoning.budget_tokens 100 -> 1024 (claude-sonnet-4-5 takes at least 1024)"]
+    assert content["adjusted"] == ["reasoning.budget_tokens 100 -> 1024 (claude-haiku-4-5 takes at least 1024)"]
     assert content["reasoning"] == thinking_text("why is the sky blue")
     assert content["text"].startswith("Hello from the Anthropic emulator")
 
 
 @BOTH
 def test_thinking_text_and_tokens(box: Sandbox, tool: str) -> None:
-    content = call(box, tool, {"prompt": "why is the sky blue", "max_tokens": 200,
+    # Haiku 4.5 takes budgeted thinking only: the effort becomes its budget.
+    content = call(box, tool, {"prompt": "why is the sky blue", "max_tokens": 200, "model": "claude-haiku-4-5",
                                "reasoning": {"effort": "low", "include_thoughts": True}})
     thought = thinking_text("why is the sky blue")
     assert content["reasoning"] == thought
     assert content["usage"]["reasoning_tokens"] == len(thought.split())
     assert content["text"].startswith("Hello from the Anthropic emulator")
+
+
+@BOTH
+@pytest.mark.parametrize("effort", ["low", "medium", "high"])
+def test_the_smart_model_thinks_adaptively_at_the_calls_effort(box: Sandbox, tool: str, effort: str) -> None:
+    # Sonnet 4.6 takes thinking {"type": "adaptive"} + output_config.effort; the emulator's thought
+    # names the effort it was sent, so this shows the effort reached the provider as such.
+    content = call(box, tool, {"prompt": "why is the sky blue", "max_tokens": 200,
+                               "reasoning": {"effort": effort, "include_thoughts": True}})
+    thought = thinking_text("why is the sky blue", effort)
+    assert content["reasoning"] == thought and "adjusted" not in content
+    assert content["usage"]["reasoning_tokens"] == len(thought.split())
+    assert content["text"].startswith("Hello from the Anthropic emulator")
+
+
+@BOTH
+def test_a_budget_for_the_smart_model_becomes_its_effort_and_the_result_says_so(box: Sandbox, tool: str) -> None:
+    content = call(box, tool, {"prompt": "why is the sky blue", "reasoning": {"budget_tokens": 5000,
+                                                                              "include_thoughts": True}})
+    assert content["adjusted"] == ["reasoning.budget_tokens 5000 -> effort medium "
+                                   "(claude-sonnet-4-6 thinks adaptively: it takes an effort, not a budget)"]
+    assert content["reasoning"] == thinking_text("why is the sky blue", "medium")
 
 
 @BOTH

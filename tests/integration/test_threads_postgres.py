@@ -61,7 +61,7 @@ def test_a_thread_goes_on_through_either_gateway(pair: tuple[Sandbox, Sandbox]) 
     assert third["thread"]["turns"] == 3
     assert [t for r, t in texts("openai", last_body(one, "openai")) if r == "user"] == ["one", "two", "three"]
     listed = {t["thread_id"]: t for t in call(two, {}, THREADS)["threads"]}
-    assert listed[first["thread_id"]]["models"] == ["openai/gpt-4o-mini", "anthropic/claude-sonnet-4-5"]
+    assert listed[first["thread_id"]]["models"] == ["openai/gpt-4o-mini", "anthropic/claude-sonnet-4-6"]
 
 
 def test_two_turns_racing_through_two_gateways_keep_one_and_refuse_the_other(

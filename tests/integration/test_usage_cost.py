@@ -30,7 +30,7 @@ pytestmark = pytest.mark.integration
 
 # (tool, provider, model): two kinds, a chat and a chatStream each; o4-mini reports reasoning tokens.
 CALLS = [("chat", "openai", "gpt-4o-mini"), ("chatStream", "openai", "o4-mini"),
-         ("chat", "anthropic", "claude-haiku-4-5"), ("chatStream", "anthropic", "claude-sonnet-4-5")]
+         ("chat", "anthropic", "claude-haiku-4-5"), ("chatStream", "anthropic", "claude-sonnet-4-6")]
 _KINDS = ("input", "cached_input", "output", "reasoning")
 
 

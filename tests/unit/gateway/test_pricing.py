@@ -73,7 +73,7 @@ def test_anthropic_cache_reads_reported_apart_are_billed_once_at_the_cached_rate
 def test_anthropic_stream_usage_is_message_start_then_cumulative_message_delta() -> None:
     started = anthropic_replies.usage({"input_tokens": 25, "cache_read_input_tokens": 0, "output_tokens": 1}, Usage())
     final = anthropic_replies.usage({"output_tokens": 120}, started)  # message_delta: cumulative output only
-    price = _price(SHIPPED, "anthropic", "claude-sonnet-4-5")
+    price = _price(SHIPPED, "anthropic", "claude-sonnet-4-6")
     assert call_cost(final, Tariff.of(price)) == _expected(price, 25, 0, 120, 0)
 
 

@@ -50,3 +50,18 @@ def test_the_output_limit_less_the_answers_headroom_caps_an_anthropic_budget() -
 
 def test_no_reasoning_stays_none() -> None:
     assert fit_reasoning(None, KINDS["anthropic"], "claude-haiku-4-5", None) == (None, None)
+
+
+def test_a_model_with_adaptive_thinking_keeps_the_effort_and_only_a_given_budget_is_noted() -> None:
+    anthropic = KINDS["anthropic"]
+    assert anthropic.thinks_adaptively("claude-sonnet-4-6") and not anthropic.thinks_adaptively("claude-haiku-4-5")
+    from_effort = Reasoning("low", 1024)  # the budget was filled in from the effort: nothing to say
+    assert fit_reasoning(from_effort, anthropic, "claude-sonnet-4-6", 128_000) == (from_effort, None)
+    given = Reasoning("medium", 5000, budget_given=True)  # not clamped: no budget is sent
+    fitted, note = fit_reasoning(given, anthropic, "claude-sonnet-4-6", 128_000)
+    assert fitted == given
+    assert note == ("reasoning.budget_tokens 5000 -> effort medium "
+                    "(claude-sonnet-4-6 thinks adaptively: it takes an effort, not a budget)")
+    # A budgeted model still has its budget fitted, whether given or filled in.
+    assert fit_reasoning(Reasoning("low", 100, budget_given=True), anthropic, "claude-haiku-4-5", None)[1] == (
+        "reasoning.budget_tokens 100 -> 1024 (claude-haiku-4-5 takes at least 1024)")

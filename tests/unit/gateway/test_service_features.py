@@ -33,10 +33,10 @@ CHAT = ["chat", "chatStream"]
 ALL = ["vision", "tools", "json_schema", "reasoning"]
 
 
-def featured(default: str = "gpt-4o-mini", backup_features: tuple[str, ...] | None = (), **fallbacks: Any
-             ) -> ProvidersFile:
+def featured(default: str = "gpt-4o-mini", backup_features: tuple[str, ...] | None = (),
+             anthropic_model: str = "claude-haiku-4-5", **fallbacks: Any) -> ProvidersFile:
     """openai: gpt-4o-mini (no features, the default) and gpt-4o (vision, tools, schemas);
-    backup: gpt-4o-mini (``backup_features``: none); anthropic: claude-haiku-4-5 (all four)."""
+    backup: gpt-4o-mini (``backup_features``: none); anthropic: ``anthropic_model`` (all four)."""
     return providers(providers={
         "openai": {"kind": "openai", "base_url": "http://127.0.0.1:1/v1", "secret": {"env": "K1"}, "priority": 1,
                    "models": [{"id": "gpt-4o-mini", "capabilities": CHAT, "features": []},
@@ -45,7 +45,7 @@ def featured(default: str = "gpt-4o-mini", backup_features: tuple[str, ...] | No
         "backup": {"kind": "openai", "base_url": "http://127.0.0.1:4/v1", "secret": {"env": "K1"}, "priority": 5,
                    "models": [{"id": "gpt-4o-mini", "capabilities": CHAT, "features": _listed(backup_features)}]},
         "anthropic": {"kind": "anthropic", "base_url": "http://127.0.0.1:2", "secret": {"env": "K2"}, "priority": 3,
-                      "models": [{"id": "claude-haiku-4-5", "capabilities": CHAT, "features": ALL}]},
+                      "models": [{"id": anthropic_model, "capabilities": CHAT, "features": ALL}]},
     }, aliases={}, defaults={"chat": {"provider": "openai", "model": default},
                              "chatStream": {"provider": "openai", "model": "gpt-4o-mini"}},
         fallbacks=fallbacks or {"chat": [{"provider": "anthropic", "model": "claude-haiku-4-5"}]})
@@ -180,6 +180,20 @@ def test_a_budget_outside_the_models_range_is_fitted_and_the_result_says_so(tool
     fitting = chat(svc, provider="anthropic", reasoning={"budget_tokens": 2000})
     assert fake.calls[-1].request["reasoning"]["budget_tokens"] == 2000
     assert fitting.adjusted is None and "adjusted" not in fitting.structured()
+
+
+@pytest.mark.parametrize("tool", ["chat", "chatStream"])
+def test_a_budget_given_for_a_model_with_adaptive_thinking_is_named_in_adjusted(tool: str) -> None:
+    svc, fake = make_service(answers, featured(anthropic_model="claude-sonnet-4-6"))  # the shipped "smart" model
+    args: dict[str, Any] = {"provider": "anthropic", "model": "claude-sonnet-4-6",
+                            "reasoning": {"budget_tokens": 100}}
+    output = chat(svc, **args) if tool == "chat" else stream(svc, **args)[0]
+    # Not clamped to a budget range (none is sent); the worker sends the effort the budget stands for.
+    assert fake.calls[0].request["reasoning"] == {"effort": "low", "budget_tokens": 100, "include_thoughts": False}
+    assert output.adjusted == ["reasoning.budget_tokens 100 -> effort low "
+                               "(claude-sonnet-4-6 thinks adaptively: it takes an effort, not a budget)"]
+    effort_only = chat(svc, provider="anthropic", model="claude-sonnet-4-6", reasoning={"effort": "high"})
+    assert effort_only.adjusted is None
 
 
 def test_a_sampling_parameter_the_kind_does_not_take_is_unsupported_or_dropped() -> None:

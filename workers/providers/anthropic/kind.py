@@ -46,4 +46,9 @@ KIND = KindSpec(
     # so the budget's ceiling is the model's output limit minus the headroom, where known.
     budget_ranges=(BudgetRange("claude-", 1024),),
     budget_headroom=1024,
+    # Adaptive thinking (thinking.type "adaptive" + output_config.effort): Sonnet 4.6 and Opus 4.6
+    # (where budgeted thinking is deprecated but still accepted), and the only mode on Opus 4.7
+    # and every later model; Sonnet 4.5, Opus 4.5, Haiku 4.5 and earlier do not take it.
+    adaptive_thinking=("claude-sonnet-4-6", "claude-opus-4-6", "claude-opus-4-7", "claude-opus-4-8",
+                       "claude-sonnet-5", "claude-opus-5", "claude-haiku-5", "claude-fable", "claude-mythos"),
 )

@@ -2,8 +2,8 @@
 
 Every Claude model takes tools, and structured output always works (natively, or through a
 forced tool call), so a card with capabilities lists ``tools`` and ``json_schema``;
-``vision`` follows ``image_input`` and ``reasoning`` follows ``thinking.types.enabled``
-(the budgeted thinking the adapter sends; a model with only adaptive thinking lacks it).
+``vision`` follows ``image_input`` and ``reasoning`` follows ``thinking.types.enabled`` or
+``thinking.types.adaptive`` (the adapter sends whichever the model takes, by its id).
 """
 
 from __future__ import annotations
@@ -40,7 +40,7 @@ def card_facts(card: dict[str, Any]) -> CardFacts:
         features = ["json_schema", "tools"]
         if _supported(caps, "image_input"):
             features.insert(0, "vision")
-        if _supported(caps, "thinking", "types", "enabled"):
+        if _supported(caps, "thinking", "types", "enabled") or _supported(caps, "thinking", "types", "adaptive"):
             features.append("reasoning")
         native = _supported(caps, "structured_outputs")
     return CardFacts(features, native, as_int(card.get("max_input_tokens")), as_int(card.get("max_tokens")))

@@ -8,7 +8,9 @@ Called only for a chat that carries more than plain text, so a plain chat keeps 
 * Structured output: ``output_config.format`` on models that have it (``native_json``);
   otherwise, and for ``json_object``, a forced call of one tool (``JSON_TOOL``) whose
   input is the answer.
-* Reasoning: ``thinking`` with the budget, ``max_tokens`` raised above it when needed.
+* Reasoning: ``thinking`` with the budget, ``max_tokens`` raised above it when needed; on
+  models with adaptive thinking (``KIND.adaptive_thinking``) ``{"type": "adaptive"}`` and
+  the effort as ``output_config.effort``.
   Anthropic wants the signed thinking block of an assistant turn that called tools
   echoed back; our messages do not carry it, so such a follow-up goes without thinking
   (the API's own advice when the block is missing).
@@ -119,10 +121,22 @@ def add_features(payload: dict[str, Any], request: ChatRequest, json_setting: st
     if request.reasoning is not None and not _continues_tool_use(request.messages):
         if payload.get("tool_choice", {}).get("type") in ("any", "tool"):
             raise errors.Unsupported(_FORCED_WITH_THINKING)
-        budget = request.reasoning.budget_tokens
-        payload["thinking"] = {"type": "enabled", "budget_tokens": budget}
-        if payload["max_tokens"] <= budget:
-            payload["max_tokens"] = budget + KIND.budget_headroom
+        _thinking(payload, request)
+
+
+def _thinking(payload: dict[str, Any], request: ChatRequest) -> None:
+    """Adaptive thinking steered by the effort on the models that take it (Sonnet 4.6 and later),
+    else budgeted thinking; either way max_tokens leaves room for the answer above the budget
+    (adaptive thinking counts against max_tokens too, and the budget is its effort's size)."""
+    reasoning = request.reasoning
+    assert reasoning is not None
+    if KIND.thinks_adaptively(request.model):
+        payload["thinking"] = {"type": "adaptive", **({"display": "summarized"} if reasoning.include_thoughts else {})}
+        payload["output_config"] = {**payload.get("output_config", {}), "effort": reasoning.effort}
+    else:
+        payload["thinking"] = {"type": "enabled", "budget_tokens": reasoning.budget_tokens}
+    if payload["max_tokens"] <= reasoning.budget_tokens:
+        payload["max_tokens"] = reasoning.budget_tokens + KIND.budget_headroom
 
 
 def _structured(payload: dict[str, Any], fmt: ResponseFormat, native: bool) -> None:

@@ -28,7 +28,7 @@ def test_no_secret_anywhere_after_a_session(run: Run, emu: BackgroundEmulators, 
 
     outputs.append(add_openai(run, emu, "openai", "--default", "chat=gpt-4o-mini")[1])
     outputs.append(step("config", "providers", "add", "anthropic", "--kind", "anthropic",
-                        "--base-url", emu.url("anthropic"), "--model", "claude-sonnet-4-5", "--secret-stdin",
+                        "--base-url", emu.url("anthropic"), "--model", "claude-sonnet-4-6", "--secret-stdin",
                         "--yes", stdin=ANTHROPIC_KEY + "\n"))
     outputs.append(step("config", "providers", "update", "openai", "--secret-stdin", "--yes",
                         stdin=REJECTED_KEY + "\n", expect=2))

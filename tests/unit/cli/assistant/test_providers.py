@@ -127,7 +127,7 @@ def test_a_default_to_an_unlisted_model_is_a_schema_style_refusal(run: Run, emu:
 def test_secret_env_reference_and_probe_with_the_variable(run: Run, emu: BackgroundEmulators, cfg: Path,
                                                           monkeypatch: pytest.MonkeyPatch) -> None:
     base = ("config", "providers", "add", "anthropic", "--kind", "anthropic", "--base-url", emu.url("anthropic"),
-            "--model", "claude-sonnet-4-5", "--secret-env", "TEST_ANTHROPIC_KEY", "--yes")
+            "--model", "claude-sonnet-4-6", "--secret-env", "TEST_ANTHROPIC_KEY", "--yes")
     monkeypatch.delenv("TEST_ANTHROPIC_KEY", raising=False)
     code, _, err = run(*base, "--probe")
     assert code == 2 and "$TEST_ANTHROPIC_KEY is not set" in err

@@ -23,11 +23,13 @@ from tests.unit.workers.providers.helpers import Recorder, collect, config, json
 from tests.unit.workers.providers.helpers import stream_response as sse_response
 from workers.http_client import AiohttpClient, Timeouts
 from workers.providers.anthropic.adapter import AnthropicAdapter
+from workers.providers.anthropic.listing import card_facts
 from workers.providers.anthropic.wire import JSON_TOOL, native_json
 
 T = TypeVar("T")
 KEY = "sk-ant-test-features-0123456789"
-MODEL = "claude-sonnet-4-5"
+MODEL = "claude-sonnet-4-6"  # the shipped "smart" model: adaptive thinking
+BUDGETED = "claude-haiku-4-5"  # a model that takes only budgeted thinking
 SCHEMA = {"type": "object", "properties": {"city": {"type": "string"}, "days": {"type": "integer"}},
           "required": ["city", "days"], "additionalProperties": False}
 WEATHER = ToolSpec("get_weather", "The weather in a city", {
@@ -52,7 +54,8 @@ def control(emulators: BackgroundEmulators) -> Iterator[EmulatorControl]:
 def run(emulators: BackgroundEmulators, op: Callable[[AnthropicAdapter], Awaitable[T]], **options: str) -> T:
     cfg = ProviderConfig.model_validate({
         "kind": "anthropic", "base_url": emulators.url("anthropic"), "secret": {"env": "X"},
-        "models": [{"id": MODEL, "capabilities": ["chat", "chatStream"]}], "options": options})
+        "models": [{"id": m, "capabilities": ["chat", "chatStream"]} for m in (MODEL, BUDGETED)],
+        "options": options})
 
     async def main() -> T:
         client = AiohttpClient(Timeouts(connect_s=2, read_s=5, pool_s=5), max_connections=4)
@@ -77,8 +80,8 @@ def ask(emulators: BackgroundEmulators, req: ChatRequest, stream: bool, **option
     return result, streamed
 
 
-def chat(*messages: Message, **extra: Any) -> ChatRequest:
-    return ChatRequest(MODEL, list(messages) or [Message("user", "what is the weather in Paris")], **extra)
+def chat(*messages: Message, model: str = MODEL, **extra: Any) -> ChatRequest:
+    return ChatRequest(model, list(messages) or [Message("user", "what is the weather in Paris")], **extra)
 
 
 def payload(req: ChatRequest, **options: str) -> dict[str, Any]:
@@ -271,15 +274,41 @@ def test_a_bad_image_is_anthropics_invalid_request(emulators: BackgroundEmulator
 @pytest.mark.parametrize("include", [True, False])
 def test_thinking_is_asked_for_counted_and_shown_only_on_request(emulators: BackgroundEmulators, stream: bool,
                                                                  include: bool) -> None:
-    req = chat(Message("user", "why is the sky blue"), max_tokens=100,
+    req = chat(Message("user", "why is the sky blue"), max_tokens=100, model=BUDGETED,
                reasoning=Reasoning("medium", 2048, include_thoughts=include))
     sent = payload(req)
     assert sent["thinking"] == {"type": "enabled", "budget_tokens": 2048} and sent["max_tokens"] > 2048
+    assert "output_config" not in sent  # Haiku 4.5 takes no effort
     result, _ = ask(emulators, req, stream)
     thought = thinking_text("why is the sky blue")
     assert result.reasoning == (thought if include else None)
     assert result.usage.reasoning_tokens == len(thought.split())
     assert result.text.startswith("Hello from the Anthropic emulator")
+
+
+@BOTH
+@pytest.mark.parametrize("include", [True, False])
+def test_adaptive_thinking_carries_the_effort_on_the_models_that_take_it(
+        emulators: BackgroundEmulators, stream: bool, include: bool) -> None:
+    req = chat(Message("user", "why is the sky blue"), max_tokens=100,
+               reasoning=Reasoning("low", 1024, include_thoughts=include))
+    sent = payload(req)
+    assert sent["thinking"] == ({"type": "adaptive", "display": "summarized"} if include else {"type": "adaptive"})
+    assert sent["output_config"] == {"effort": "low"} and sent["max_tokens"] > 1024
+    result, _ = ask(emulators, req, stream)
+    thought = thinking_text("why is the sky blue", "low")  # the emulator thought adaptively, at low effort
+    assert result.reasoning == (thought if include else None)
+    assert result.usage.reasoning_tokens == len(thought.split())
+
+
+@BOTH
+def test_adaptive_thinking_and_native_structured_output_share_output_config(
+        emulators: BackgroundEmulators, stream: bool) -> None:
+    req = chat(response_format=ResponseFormat("json_schema", SCHEMA), reasoning=Reasoning("high", 16384))
+    sent = payload(req)
+    assert sent["output_config"] == {"format": {"type": "json_schema", "schema": SCHEMA}, "effort": "high"}
+    result, _ = ask(emulators, req, stream)
+    assert orjson.loads(result.text) == sample_instance(SCHEMA)
 
 
 @BOTH
@@ -334,12 +363,20 @@ def test_thinking_with_a_forced_tool_is_refused_before_the_call(extra: dict[str,
 def test_the_listing_says_what_each_model_can_do(emulators: BackgroundEmulators) -> None:
     models = run(emulators, lambda a: a.list_models())
     assert [(m.id, m.features, m.context_length, m.max_output_tokens) for m in models] == [
-        (MODEL, ["vision", "json_schema", "tools", "reasoning"], 200_000, 64_000),
+        (MODEL, ["vision", "json_schema", "tools", "reasoning"], 1_000_000, 128_000),
         ("claude-haiku-4-5", ["vision", "json_schema", "tools", "reasoning"], 200_000, 64_000)]
 
 
+def test_a_model_with_only_adaptive_thinking_is_listed_with_reasoning() -> None:
+    card = {"type": "model", "id": "claude-opus-4-7", "capabilities": {
+        "image_input": {"supported": True}, "structured_outputs": {"supported": True},
+        "thinking": {"supported": True, "types": {"enabled": {"supported": False},
+                                                  "adaptive": {"supported": True}}}}}
+    assert card_facts(card).features == ["vision", "json_schema", "tools", "reasoning"]
+
+
 def test_a_listed_model_without_native_json_gets_the_tool_route() -> None:
-    card = {"type": "model", "id": "claude-sonnet-4-5", "capabilities": {
+    card = {"type": "model", "id": MODEL, "capabilities": {
         "image_input": {"supported": False}, "structured_outputs": {"supported": False},
         "thinking": {"supported": True, "types": {"enabled": {"supported": False}}}}}
     listing = json_response(200, {"data": [card, {"type": "model", "id": "old"}], "has_more": False})
