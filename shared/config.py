@@ -14,6 +14,7 @@ that loads is complete; nothing starts half-configured.
 from __future__ import annotations
 
 import re
+from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
@@ -50,7 +51,9 @@ __all__ = [
     "ClientRegistry",
     "ConfigError",
     "KindOptions",
+    "LongContextPrice",
     "ModelConfig",
+    "ModelPrice",
     "ProviderConfig",
     "ProvidersFile",
     "RouteTarget",
@@ -71,6 +74,7 @@ KIND_CAPABILITIES: dict[str, frozenset[str]] = {name: frozenset(spec.capabilitie
 _NAME = NAME_PATTERN  # provider and client names (shared.names: readable without pydantic)
 _ENV_NAME = r"^[A-Z_][A-Z0-9_]*$"
 _SHA256 = r"^[0-9a-f]{64}$"
+_ISO_DAY = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$"
 _EXAMPLE_URL = next(iter(KINDS.values())).default_base_url
 _KEY_REF_EXAMPLE = '"secret": {"env": "VAR_NAME"} or {"file": "/path/to/key"}'
 
@@ -119,6 +123,53 @@ class Timeouts(_Strict):
     total_s: Annotated[float, Field(gt=0, le=3600)] = 120.0
 
 
+_PER_MTOK = "USD per million tokens"
+_Rate = Annotated[float, Field(ge=0, le=100_000)]
+
+
+class LongContextPrice(_Strict):
+    """Rates that replace the base ones for a call whose input is above a threshold (e.g. Gemini 2.5 Pro
+    over 200k prompt tokens): every token of that call, output included, is billed at these rates."""
+
+    above_input_tokens: Annotated[int, Field(ge=1, description="input tokens (cached ones included) above which "
+                                            "these rates apply")]
+    input: Annotated[_Rate, Field(description=_PER_MTOK)]
+    cached_input: Annotated[_Rate | None, Field(description=f"{_PER_MTOK}; null: as input")] = None
+    output: Annotated[_Rate, Field(description=_PER_MTOK)]
+    reasoning: Annotated[_Rate | None, Field(description=f"{_PER_MTOK}; null: as output")] = None
+
+
+class ModelPrice(_Strict):
+    """What a model costs, in USD per million tokens, and when and where that was read.
+
+    ``input`` applies to input tokens not read from the provider's prompt cache, ``cached_input``
+    to those read from it (null: no discount, billed as input), ``output`` to output tokens that
+    are not reasoning, ``reasoning`` to the reasoning (thinking) ones (null: billed as output,
+    which is how every shipped provider bills them).
+    """
+
+    input: Annotated[_Rate, Field(description=_PER_MTOK + " of input not read from the prompt cache")]
+    cached_input: Annotated[_Rate | None, Field(description=f"{_PER_MTOK} of input read from the provider's "
+                                                "prompt cache; null: no discount (billed as input)")] = None
+    output: Annotated[_Rate, Field(description=_PER_MTOK + " of output")]
+    reasoning: Annotated[_Rate | None, Field(description=f"{_PER_MTOK} of reasoning (thinking) output; null: "
+                                             "billed as output")] = None
+    long_context: LongContextPrice | None = None
+    checked: Annotated[str, Field(pattern=_ISO_DAY, description="the day these rates were read "
+                                  "(ISO date, YYYY-MM-DD): prices change, so this says how old they are")]
+    source: Annotated[str | None, Field(max_length=300, description="where they were read (the provider's "
+                                        "pricing page), or a note such as a negotiated rate")] = None
+
+    @field_validator("checked")
+    @classmethod
+    def _real_day(cls, value: str) -> str:
+        try:
+            date.fromisoformat(value)
+        except ValueError:
+            raise _problem("is not a calendar day", "write the day as YYYY-MM-DD, e.g. 2026-12-08") from None
+        return value
+
+
 class ModelConfig(_Strict):
     id: Annotated[str, Field(min_length=1, max_length=200)]
     capabilities: Annotated[list[Capability], Field(min_length=1)]
@@ -131,6 +182,9 @@ class ModelConfig(_Strict):
     features: list[Feature] | None = None
     context_length: Annotated[int | None, Field(ge=1)] = None
     max_output_tokens: Annotated[int | None, Field(ge=1)] = None
+    # What a call costs (gateway.pricing); None: unknown (cost not recorded, listed in getHealth),
+    # except on a local kind (``KindSpec.local``), where a model without a price costs nothing.
+    price: ModelPrice | None = None
 
 
 class KindOptions(StrictModel):
@@ -398,6 +452,7 @@ _PATTERN_FIXES = {
     _NAME: "use 1-32 lowercase letters, digits, '-' or '_', starting with a letter",
     _ENV_NAME: "use an environment variable name: capital letters, digits and '_'",
     _SHA256: "use the 64-character hex SHA-256 that `llm-caller clients add` writes",
+    _ISO_DAY: "write the day as YYYY-MM-DD, e.g. 2026-12-08",
 }
 _GENERIC_FIX = "correct this value (config/schema/ describes every key)"
 # Keys people reach for when pasting a provider key straight into the file.

@@ -69,6 +69,9 @@ class KindSpec:
     # parameters it passes on. The gateway refuses anything else before a paid request.
     features: frozenset[Feature] = frozenset()
     sampling: frozenset[SamplingParam] = frozenset()
+    # The models run on the operator's own machines (LM Studio, Ollama): no per-token charge, so a
+    # model without a ``price`` in providers.json costs 0 rather than being unpriced.
+    local: bool = False
     # Provider keys older files wrote at the top level that now live in ``options``:
     # (old key, option name). Such files still load; config warnings say where the key moved.
     moved_options: tuple[tuple[str, str], ...] = ()

@@ -54,6 +54,7 @@ class ModelRecord:
     features: tuple[Feature, ...] | None
     context_length: int | None
     max_output_tokens: int | None
+    price: dict[str, Any] | None  # as validated; the gateway prices calls (gateway.pricing), the worker never reads it
 
 
 @dataclass(frozen=True, slots=True)

@@ -113,7 +113,7 @@ def test_the_worker_gets_the_validated_entry_with_every_default(tmp_path: Path) 
     assert record is not None and record.base_url == "http://127.0.0.1:9/openai"
     assert record.retry.max_attempts == policies.RetryPolicy().max_attempts
     assert record.models == (ModelRecord(id="m", capabilities=("chat",), priority=100, score=None, features=None,
-                                         context_length=None, max_output_tokens=None),)
+                                         context_length=None, max_output_tokens=None, price=None),)
     assert load_provider(file, "nobody") is None  # not configured: the worker reports unconfigured
 
 

@@ -15,6 +15,7 @@ KIND = KindSpec(
     added_paths=("/v1/chat/completions", "/v1/embeddings", "/v1/models", "/api/v0/models", "/api/v0", "/v1"),
     joins="/v1/... and /api/v0/models",
     discovers_models=True,
+    local=True,  # runs on the operator's machine: a model without a price costs 0
     load_hint="lms load {model}",
     adapter="workers.providers.lmstudio.adapter:LMStudioAdapter",
     # Reasoning is left out: its chat completions document no effort setting (only /v1/responses).

@@ -16,6 +16,7 @@ KIND = KindSpec(
     added_paths=("/api/chat", "/api/embed", "/api/tags", "/api/ps", "/api/show", "/api", "/v1"),
     joins="/api/chat, /api/embed, /api/tags, /api/ps and /api/show",
     discovers_models=True,
+    local=True,  # runs on the operator's machine: a model without a price costs 0
     # Ollama loads a pulled model at its first call, so no listed model needs loading; a model
     # that is not pulled is not listed, and calling it says `ollama pull` (adapter's error map).
     load_hint=None,
