@@ -18,11 +18,12 @@ write transaction is exclusive.
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import Generator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-from gateway.store.records import TaskRow, TaskStatus, ThreadRow, TurnRow
+from gateway.store.records import LedgerRow, SpentRow, TaskRow, TaskStatus, ThreadRow, TurnRow, UsageBy, UsageTotal
 
 __all__ = ["Op", "Query", "Result", "pg_params"]
 
@@ -226,3 +227,99 @@ def get_blob(thread_id: str, digest: str) -> Op[tuple[str, bytes] | None]:
     found = yield Query("SELECT mime, data FROM blobs WHERE thread_id = :thread_id AND digest = :digest",
                         {"thread_id": thread_id, "digest": digest})
     return (found.rows[0][0], bytes(found.rows[0][1])) if found.rows else None
+
+
+# ---- the usage ledger ------------------------------------------------------------------
+_LEDGER_COLS = ("request_id", "at", "day", "client", "tool", "provider", "model", "outcome", "error_type",
+                "latency_ms", "input_tokens", "cached_input_tokens", "output_tokens", "reasoning_tokens", "cost",
+                "partial")
+# Rows per INSERT statement: 16 parameters each, well inside both dialects' limits.
+_LEDGER_CHUNK = 200
+_SUM_COLS = ("calls", "errors", "input_tokens", "cached_input_tokens", "output_tokens", "reasoning_tokens", "cost",
+             "unpriced_calls")
+# One ledger row as the summary columns (what ``ledger_days`` keeps of it), named as them.
+_ROW_EXPRS = ("1", "CASE WHEN outcome = 'ok' THEN 0 ELSE 1 END", "COALESCE(input_tokens, 0)",
+              "COALESCE(cached_input_tokens, 0)", "COALESCE(output_tokens, 0)", "COALESCE(reasoning_tokens, 0)",
+              "COALESCE(cost, 0)",
+              "CASE WHEN cost IS NULL AND (input_tokens IS NOT NULL OR output_tokens IS NOT NULL) THEN 1 ELSE 0 END")
+_ROW_SUMS = ", ".join(f"{expr} AS {name}" for expr, name in zip(_ROW_EXPRS, _SUM_COLS, strict=True))
+_GROUP_KEYS: dict[str, str] = {"client": "client", "model": "provider || '/' || model", "day": "day",
+                               "provider": "provider"}
+
+
+def utc_day(at: float) -> str:
+    """The UTC day of ``at`` as YYYY-MM-DD (how the ledger and budgets count days)."""
+    return time.strftime("%Y-%m-%d", time.gmtime(at))
+
+
+def _ledger_params(index: int, row: LedgerRow) -> dict[str, Any]:
+    values = (row.request_id, float(row.at), utc_day(row.at), row.client or "", row.tool, row.provider or "",
+              row.model or "", row.outcome, row.error_type, float(row.latency_ms), row.input_tokens,
+              row.cached_input_tokens, row.output_tokens, row.reasoning_tokens, row.cost, int(row.partial))
+    return {f"{name}_{index}": value for name, value in zip(_LEDGER_COLS, values, strict=True)}
+
+
+def record_usage(rows: Sequence[LedgerRow]) -> Op[int]:
+    """Insert ``rows`` (a request id already present is kept as it is); how many were new."""
+    added = 0
+    for start in range(0, len(rows), _LEDGER_CHUNK):
+        chunk = rows[start:start + _LEDGER_CHUNK]
+        params: dict[str, Any] = {}
+        values = []
+        for index, row in enumerate(chunk):
+            params.update(_ledger_params(index, row))
+            values.append("(" + ", ".join(f":{name}_{index}" for name in _LEDGER_COLS) + ")")
+        done = yield Query(f"INSERT INTO ledger ({', '.join(_LEDGER_COLS)}) VALUES {', '.join(values)}"
+                           " ON CONFLICT (request_id) DO NOTHING", params)
+        added += max(done.rowcount, 0)
+    return added
+
+
+def usage_totals(since: float, by: UsageBy, client: str | None) -> Op[list[UsageTotal]]:
+    """Sums per ``by`` of the calls that ended at or after ``since`` (kept summaries: by their day)."""
+    key = _GROUP_KEYS[by]
+    who = " AND client = :client" if client is not None else ""
+    keys = {"since": float(since), "since_day": utc_day(since), "client": client or ""}
+    sums = ", ".join(f"SUM({name})" for name in _SUM_COLS)
+    names = ", ".join(_SUM_COLS)
+    found = yield Query(
+        f"SELECT k, {sums} FROM ("
+        f" SELECT {key} AS k, {_ROW_SUMS} FROM ledger WHERE at >= :since{who}"
+        f" UNION ALL SELECT {key} AS k, {names} FROM ledger_days WHERE day >= :since_day{who}"
+        ") AS usage_rows GROUP BY k ORDER BY k", keys)
+    return [UsageTotal(str(r[0]), int(r[1]), int(r[2]), int(r[3]), int(r[4]), int(r[5]), int(r[6]), float(r[7]),
+                       int(r[8])) for r in found.rows]
+
+
+def spent(now: float) -> Op[list[SpentRow]]:
+    """Each client's and each provider's USD and tokens since the UTC day and the UTC month of ``now`` began."""
+    day = utc_day(now)
+    keys = {"day": day, "month": day[:8] + "01"}
+    rows: list[SpentRow] = []
+    for kind in ("client", "provider"):
+        found = yield Query(
+            "SELECT name, SUM(CASE WHEN day >= :day THEN cost ELSE 0 END),"
+            " SUM(CASE WHEN day >= :day THEN tokens ELSE 0 END), SUM(cost), SUM(tokens) FROM ("
+            f" SELECT {kind} AS name, day, COALESCE(cost, 0) AS cost,"
+            " COALESCE(input_tokens, 0) + COALESCE(output_tokens, 0) AS tokens FROM ledger WHERE day >= :month"
+            f" UNION ALL SELECT {kind} AS name, day, cost, input_tokens + output_tokens AS tokens"
+            " FROM ledger_days WHERE day >= :month"
+            ") AS spent_rows GROUP BY name", keys)
+        rows.extend(SpentRow(kind, str(r[0]), float(r[1] or 0), int(r[2] or 0), float(r[3] or 0), int(r[4] or 0))
+                    for r in found.rows)
+    return rows
+
+
+def summarise_ledger(before_day: str) -> Op[int]:
+    """Fold ledger rows of days before ``before_day`` into ``ledger_days`` and delete them; how many went."""
+    names = ", ".join(_SUM_COLS)
+    adds = ", ".join(f"{name} = ledger_days.{name} + excluded.{name}" for name in _SUM_COLS)
+    keys = {"before": before_day}
+    yield Query(
+        f"INSERT INTO ledger_days (day, client, provider, model, {names})"
+        f" SELECT day, client, provider, model, {', '.join(f'SUM({n})' for n in _SUM_COLS)} FROM ("
+        f" SELECT day, client, provider, model, {_ROW_SUMS} FROM ledger"
+        " WHERE day < :before) AS old_rows GROUP BY day, client, provider, model"
+        f" ON CONFLICT (day, client, provider, model) DO UPDATE SET {adds}", keys)
+    gone = yield Query("DELETE FROM ledger WHERE day < :before", keys)
+    return gone.rowcount
