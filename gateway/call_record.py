@@ -5,7 +5,11 @@ whatever happens: a result, a tool error, a crash, or the client cancelling (MCP
 ``notifications/cancelled`` or a dropped connection). The service fills in the route as
 it learns it, so a call that fails after routing still names its provider and model.
 The record is the one source of the call's ``tool_call`` log line and of its metrics, so
-the two always agree.
+the two always agree. It also carries the provider's reported usage and its cost
+(``gateway.pricing``): token counts and ``cost_usd`` in the line, ``llmc_tokens_total`` and
+``llmc_cost_usd_total`` in the metrics. A ledger can persist the same record: it holds every
+column a usage row needs (client, tool, provider, model, outcome, latency, the four token
+counts, cost, request and trace id).
 
 Log fields may carry what the caller sent (a tool name it made up, a model the router
 could not check); metric labels never do: they are mapped onto bounded sets here.
@@ -23,6 +27,7 @@ import mcp_types as types
 
 from gateway.metrics import GatewayMetrics
 from shared.logs import log_event
+from shared.models import Usage
 
 __all__ = ["CANCELLED", "CallAccounting", "CallRecord"]
 
@@ -33,6 +38,9 @@ CANCELLED = "cancelled"
 # The tool label of a call naming a tool that does not exist (the name is free text).
 _UNKNOWN_TOOL = "unknown"
 _MAX_TOOL_CHARS = 64
+_NO_USAGE = Usage()
+# llmc_tokens_total's kind label: input includes cached_input, output includes reasoning (as in `usage`).
+_INPUT, _CACHED, _OUTPUT, _REASONING = "input", "cached_input", "output", "reasoning"
 
 # (provider, model) as routing knew them -> (provider, model) metric labels from bounded sets.
 LabelBound = Callable[[str | None, str | None], tuple[str, str]]
@@ -51,11 +59,20 @@ class CallRecord:
     fallbacks: int = 0
     started: float = field(default_factory=time.perf_counter)
     closed: bool = False
+    # What the provider reported using (None: no provider answered), and its cost in USD
+    # (None: unknown, because the model has no price or the provider reported no counts).
+    usage: Usage | None = None
+    cost_usd: float | None = None
 
     def routed(self, provider: str, model: str) -> None:
         """Routing chose (or moved on to) this provider and model."""
         self.provider = provider
         self.model = model
+
+    def used(self, usage: Usage, cost_usd: float | None) -> None:
+        """The provider's reported usage for this call (a reply, or a stream that broke) and its cost."""
+        self.usage = usage
+        self.cost_usd = cost_usd
 
 
 class CallAccounting:
@@ -79,17 +96,35 @@ class CallAccounting:
         outcome = CANCELLED if result is None else str(error.get("type", "internal")) if error else "ok"
         provider = record.provider or _text(error.get("provider"))
         level = logging.WARNING if error else logging.INFO
+        usage = record.usage or _NO_USAGE
         log_event(
             log, "tool_call", level=level, client=record.client, tool=record.tool[:_MAX_TOOL_CHARS],
             provider=provider, model=record.model, latency_ms=round(seconds * 1000, 3), outcome=outcome,
             error_class=error.get("type") if error else None, request_id=record.request_id,
             trace_id=record.trace_id, fallbacks=record.fallbacks or None,
+            input_tokens=usage.input_tokens, cached_input_tokens=usage.cached_input_tokens,
+            output_tokens=usage.output_tokens, reasoning_tokens=usage.reasoning_tokens, cost_usd=record.cost_usd,
         )
         if self._metrics is not None:
             tool = record.tool if record.tool in self._tools else _UNKNOWN_TOOL
             provider_label, model_label = self._bound(provider, record.model)
             self._metrics.calls.labels(tool, provider_label, model_label, outcome).inc()
             self._metrics.latency.labels(tool, provider_label, model_label, outcome).observe(seconds)
+            if record.usage is not None:
+                self._count_usage(record, provider_label, model_label)
+
+    def _count_usage(self, record: CallRecord, provider: str, model: str) -> None:
+        """Tokens by kind, and the cost when known, under bounded labels (client: a registry name)."""
+        assert self._metrics is not None and record.usage is not None
+        client = record.client or ""
+        usage = record.usage
+        tokens = self._metrics.tokens
+        for kind, count in ((_INPUT, usage.input_tokens), (_CACHED, usage.cached_input_tokens),
+                            (_OUTPUT, usage.output_tokens), (_REASONING, usage.reasoning_tokens)):
+            if count is not None and count >= 0:
+                tokens.labels(client, provider, model, kind).inc(count)
+        if record.cost_usd is not None:
+            self._metrics.cost.labels(client, provider, model).inc(record.cost_usd)
 
 
 def _error_of(result: types.CallToolResult | None) -> dict[str, object]:

@@ -3,7 +3,8 @@
 Two kinds of series:
 
 * events the gateway sees itself (calls, latency, time to first chunk, fallbacks,
-  client-limit rejections), recorded as they happen;
+  client-limit rejections, tokens and cost per client, provider and model), recorded as
+  they happen;
 * state the workers report on their heartbeats (up/down, heartbeat age, in-flight,
   circuit state, retries, rate-limit waits and rejections), read from the broker at
   scrape time by a custom collector, so one scrape shows every process and nothing is
@@ -96,6 +97,12 @@ class GatewayMetrics:
                                      ["provider"], buckets=_LATENCY_BUCKETS, registry=self.registry)
         self.fallbacks = Counter("llmc_fallbacks", "Routes passed over before a call was served",
                                  ["tool", "provider", "reason"], registry=self.registry)
+        self.tokens = Counter("llmc_tokens", "Tokens the providers reported, by registered client name and kind: "
+                              "input (cached_input included), cached_input, output (reasoning included), reasoning",
+                              ["client", "provider", "model", "kind"], registry=self.registry)
+        self.cost = Counter("llmc_cost_usd", "What the calls cost in USD at the configured prices (calls to "
+                            "unpriced models are not counted: getHealth lists those models)",
+                            ["client", "provider", "model"], registry=self.registry)
         self.client_rejections = Counter("llmc_client_limit_rejections",
                                          "Calls refused by per-client limits, by registered client name",
                                          ["client"], registry=self.registry)

@@ -28,6 +28,7 @@ from gateway.compose import chat_output, embed_output
 from gateway.metrics import GatewayMetrics
 from gateway.model_catalog import health_models, list_models
 from gateway.model_features import ModelFeatures
+from gateway.pricing import PriceBook
 from gateway.router import Route, Router
 from gateway.store import StoreSlot
 from gateway.tool_schemas import (
@@ -47,7 +48,7 @@ from shared.chat_parts import ResponseFormat, SamplingParam
 from shared.config import ClientEntry, ProvidersFile
 from shared.logs import log_event
 from shared.messages import Op
-from shared.models import Capability, ChatRequest, EmbedRequest, ModelInfo, TextDelta
+from shared.models import Capability, ChatRequest, EmbedRequest, ModelInfo, TextDelta, Usage
 from shared.version import VERSION
 from workers.providers.registry import KINDS  # declarations only (see test_layering)
 
@@ -111,6 +112,7 @@ class GatewayService:
         self.broker = broker
         self.metrics = metrics
         self.features = ModelFeatures(providers, lambda p: broker.worker(p).models)
+        self.prices = PriceBook(providers)
         self.router = Router(providers, self._live_models, lambda p: broker.worker(p).up,
                              lambda p, c: broker.worker(p).unloaded_ids(c),
                              unreachable=lambda p: broker.worker(p).unreachable(), features=self.features.of)
@@ -250,6 +252,8 @@ class GatewayService:
                 try:
                     reply = await self._call_route(op, route, attempt, payload(route), progress)
                 except errors.LLMCallerError as exc:
+                    if exc.usage is not None:  # a stream that broke after the provider reported some
+                        self._used(attempt, route, exc.usage)
                     if attempt.parts:
                         raise _interrupted(exc, attempt.parts, route) from None
                     # Whether this failure may move to the next route is its type's policy (shared.errors).
@@ -258,6 +262,7 @@ class GatewayService:
                     self._skip(capability, attempt, route, exc.type)
                     last = exc
                     continue
+                self._used(attempt, route, reply.get("usage"))
                 if attempt.skipped:
                     route = Route(route.provider, route.model, f"fallback after {_describe(attempt.skipped)}")
                     attempt.trying(route)
@@ -265,6 +270,13 @@ class GatewayService:
             raise AssertionError("unreachable: the last route either returns or raises")
         finally:
             self.inflight -= 1
+
+    def _used(self, attempt: _Attempt, route: Route, usage: Any) -> None:
+        """Put the provider's reported usage and its cost on the call's record (its log line and metrics)."""
+        if attempt.record is None:
+            return
+        counts = Usage.from_wire(usage if isinstance(usage, dict) else None)
+        attempt.record.used(counts, self.prices.cost(route.provider, route.model, counts))
 
     def _skip(self, capability: Capability, attempt: _Attempt, route: Route, reason: str) -> None:
         attempt.skipped.append(SkippedRouteOut(provider=route.provider, model=route.model, reason=reason))
@@ -341,8 +353,11 @@ class GatewayService:
         status: Literal["ok", "degraded", "down"] = (
             "ok" if len(ready) == len(workers) else ("degraded" if ready else "down")
         )
+        known = [(name, model.id) for name, config in self.providers.providers.items() for model in config.models]
+        known += [(w.provider, m.id) for w in workers for m in w.models]
         return HealthOutput(
-            status=status, version=VERSION, uptime_s=round(time.monotonic() - self.started, 3), workers=workers
+            status=status, version=VERSION, uptime_s=round(time.monotonic() - self.started, 3), workers=workers,
+            unpriced_models=self.prices.unpriced(known),
         )
 
     def _worker_health(self, name: str, kind: str) -> WorkerHealthOut:
@@ -382,10 +397,12 @@ def _interrupted(exc: errors.LLMCallerError, parts: list[str], route: Route) -> 
     if isinstance(exc, errors.StreamInterrupted):
         exc.partial_text = "".join(parts)
         return exc
-    return errors.StreamInterrupted(
+    interrupted = errors.StreamInterrupted(
         f"the stream from {route.provider} broke after {len(parts)} chunks ({exc.type}: {exc.message})",
         provider=route.provider,
         request_id=exc.request_id,
         retry_after_s=exc.retry_after_s,
         partial_text="".join(parts),
     )
+    interrupted.usage = exc.usage
+    return interrupted

@@ -404,6 +404,9 @@ class HealthOutput(BaseModel):
     version: str
     uptime_s: float
     workers: list[WorkerHealthOut]
+    unpriced_models: list[str] = Field(default_factory=list, description=(
+        "provider/model of each configured or discovered model without a price in providers.json (models of "
+        "local kinds cost 0 without one): their calls' cost is recorded as unknown"))
 
 
 # ------------------------------------------------------------------ errors
@@ -432,6 +435,9 @@ class ToolErrorOut(BaseModel):
     partial_text: str | None = Field(None, description="stream_interrupted: the text already sent")
     raw_text: str | None = Field(default=None, description="invalid_output: the model's reply as it came")
     validation_error: Annotated[ValidationErrorOut | None, WithJsonSchema(_VALIDATION_ERROR_SCHEMA)] = None
+    usage: Annotated[UsageOut | None, WithJsonSchema(_nullable(
+        UsageOut, "a stream that broke after its provider reported token counts: those counts (what the call "
+        "cost so far)"))] = None
 
 
 class ToolErrorEnvelope(BaseModel):

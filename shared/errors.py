@@ -151,6 +151,9 @@ class LLMCallerError(Exception):
         self.request_id = request_id
         self.retry_after_s = retry_after_s
         self.partial_text = partial_text
+        # The token counts the provider reported before the failure (``Usage.to_wire``), for a stream
+        # that broke after its provider had reported some: what the call still cost.
+        self.usage: dict[str, Any] | None = None
         # The provider's own verdict (x-should-retry), when it gave one; None = follow the policy.
         self.should_retry: bool | None = None
 
@@ -171,6 +174,8 @@ class LLMCallerError(Exception):
         }
         if self.partial_text is not None:
             payload["partial_text"] = self.partial_text
+        if self.usage is not None:
+            payload["usage"] = self.usage
         return payload
 
     def __repr__(self) -> str:
@@ -461,10 +466,13 @@ def error_from_payload(payload: dict[str, Any]) -> LLMCallerError:
     cls = error_class(str(payload.get("type")))
     retry_after = payload.get("retry_after_s")
     partial = payload.get("partial_text")
-    return cls(
+    error = cls(
         str(payload.get("message") or "unknown error"),
         provider=payload.get("provider"),
         request_id=payload.get("request_id"),
         retry_after_s=float(retry_after) if isinstance(retry_after, (int, float)) else None,
         partial_text=partial if isinstance(partial, str) else None,
     )
+    usage = payload.get("usage")
+    error.usage = usage if isinstance(usage, dict) else None
+    return error

@@ -112,8 +112,11 @@ class StreamState:
         return ChatResult(self.text, self.model, self.finish_reason, self.usage)
 
     def attach(self, err: errors.LLMCallerError) -> errors.LLMCallerError:
+        """``err`` with what the stream produced: the text sent so far and any usage the provider reported."""
         if self.parts:
             err.partial_text = self.text
+        if self.usage.input_tokens is not None or self.usage.output_tokens is not None:
+            err.usage = self.usage.to_wire()  # what the call cost so far (gateway.pricing)
         return err
 
     def broken(self, what: str) -> errors.LLMCallerError:
@@ -121,16 +124,16 @@ class StreamState:
         (the caller holds half an answer); before that it is a plain provider error."""
         if self.parts:
             message = f"{self.provider} {what}; the stream was cut short"
-            return errors.StreamInterrupted(message, provider=self.provider, partial_text=self.text)
-        return errors.ProviderError(f"{self.provider} {what}", provider=self.provider)
+            return self.attach(errors.StreamInterrupted(message, provider=self.provider))
+        return self.attach(errors.ProviderError(f"{self.provider} {what}", provider=self.provider))
 
     def interrupted(self) -> errors.LLMCallerError:
         """The stream ended without its end marker: interrupted once text went out, else a provider error."""
         if not self.parts:
-            return errors.ProviderError(f"{self.provider} ended the stream before sending any text",
-                                        provider=self.provider)
+            return self.attach(errors.ProviderError(f"{self.provider} ended the stream before sending any text",
+                                                    provider=self.provider))
         message = f"{self.provider} ended the stream without its end marker; the answer may be incomplete"
-        return errors.StreamInterrupted(message, provider=self.provider, partial_text=self.text)
+        return self.attach(errors.StreamInterrupted(message, provider=self.provider))
 
 
 # ---------------------------------------------------------------- JSON error bodies

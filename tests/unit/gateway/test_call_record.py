@@ -13,6 +13,7 @@ from gateway.compose import error_result
 from gateway.metrics import GatewayMetrics
 from gateway.worker_counters import CounterTotals
 from shared import errors
+from shared.models import Usage
 
 
 def test_totals_add_increases_and_restart_from_zero_on_a_new_incarnation() -> None:
@@ -77,3 +78,48 @@ def test_labels_never_carry_free_text() -> None:
     assert 'llmc_calls_total{model="",outcome="not_found",provider="",tool="unknown"} 1.0' in text
     assert 'llmc_calls_total{model="other",outcome="provider_error",provider="openai",tool="chat"} 1.0' in text
     assert "made-up-model" not in text and "xxxx" not in text
+
+
+def test_usage_and_cost_go_into_the_line_and_the_token_and_cost_counters(caplog: pytest.LogCaptureFixture) -> None:
+    async def scenario() -> str:
+        accounting, metrics = _accounting()
+        record = CallRecord(tool="chat", trace_id="t" * 32, client="demo")
+        record.routed("openai", "gpt-4o-mini")
+        record.used(Usage(1200, 300, 1000, 100), 0.000335)
+        accounting.close(record, None)
+        unpriced = CallRecord(tool="chat", trace_id="u" * 32, client="demo")
+        unpriced.routed("openai", "made-up-model")
+        unpriced.used(Usage(7, 3), None)
+        accounting.close(unpriced, error_result(errors.StreamInterrupted("cut", provider="openai")))
+        return metrics.exposition().decode()
+
+    with caplog.at_level(logging.INFO, logger="gateway.mcp"):
+        text = asyncio.run(scenario())
+    first, second = (r.__dict__ for r in caplog.records if r.getMessage() == "tool_call")
+    assert (first["input_tokens"], first["cached_input_tokens"], first["output_tokens"], first["reasoning_tokens"],
+            first["cost_usd"]) == (1200, 1000, 300, 100, 0.000335)
+    assert (second["input_tokens"], second["output_tokens"], second["cached_input_tokens"], second["cost_usd"]) == (
+        7, 3, None, None)
+    series = 'client="demo",kind="{}",model="gpt-4o-mini",provider="openai"'
+    for kind, count in (("input", 1200), ("cached_input", 1000), ("output", 300), ("reasoning", 100)):
+        assert f"llmc_tokens_total{{{series.format(kind)}}} {float(count)}" in text
+    assert 'llmc_cost_usd_total{client="demo",model="gpt-4o-mini",provider="openai"} 0.000335' in text
+    # The unpriced call's tokens count under the bounded model label; no cost is made up for it.
+    assert 'llmc_tokens_total{client="demo",kind="input",model="other",provider="openai"} 7.0' in text
+    assert 'llmc_cost_usd_total{client="demo",model="other"' not in text
+    assert 'kind="cached_input",model="other"' not in text  # not reported: not counted as 0
+
+
+def test_a_call_no_provider_answered_has_no_usage_fields_or_token_counts(caplog: pytest.LogCaptureFixture) -> None:
+    async def scenario() -> str:
+        accounting, metrics = _accounting()
+        record = CallRecord(tool="chat", trace_id="t" * 32, client="demo")
+        record.routed("openai", "gpt-4o-mini")
+        accounting.close(record, error_result(errors.Unavailable("down", provider="openai")))
+        return metrics.exposition().decode()
+
+    with caplog.at_level(logging.INFO, logger="gateway.mcp"):
+        text = asyncio.run(scenario())
+    line = next(r.__dict__ for r in caplog.records if r.getMessage() == "tool_call")
+    assert line["input_tokens"] is None and line["cost_usd"] is None
+    assert "llmc_tokens_total{" not in text and "llmc_cost_usd_total{" not in text
