@@ -28,6 +28,7 @@ from gateway.audit_hook import worker_audit_hook
 from gateway.auth import RegistryTokenVerifier
 from gateway.broker_setup import build_broker
 from gateway.front_door import FrontDoor, raise_open_file_limit
+from gateway.ledger import LedgerWriter
 from gateway.metrics import GatewayMetrics
 from gateway.service import GatewayService
 from gateway.store import open_store
@@ -53,7 +54,9 @@ async def serve(settings: Settings) -> None:
     service: GatewayService | None = None
     metrics = GatewayMetrics(broker, lambda: service.inflight if service is not None else 0)
     store = await open_store(settings)  # a store that fails to open is reported, not fatal
-    service = GatewayService(providers, broker, metrics=metrics, store=store)
+    ledger = LedgerWriter(store, settings.store)  # usage rows and budgets (gateway.ledger)
+    await ledger.start()
+    service = GatewayService(providers, broker, metrics=metrics, store=store, ledger=ledger)
     configure_exporter()
     app = create_app(service, verifier, settings, metrics)
     limits = settings.security.http
@@ -84,6 +87,7 @@ async def serve(settings: Settings) -> None:
         with contextlib.suppress(asyncio.CancelledError):
             await sweeper
         await broker.stop()
+        await ledger.stop()  # every call has ended: its rows go to the store before it closes
         await store.close()
         log_event(log, "gateway_stopped")
 

@@ -21,14 +21,18 @@ from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+import orjson
+
 from gateway.broker_base import Broker
+from gateway.budgets import DEFAULT_OUTPUT_TOKENS, estimate_input_tokens
 from gateway.call_record import CallRecord
 from gateway.chat_request import ChatCall, plain_messages
 from gateway.compose import chat_output, embed_output
+from gateway.ledger import LedgerWriter
 from gateway.metrics import GatewayMetrics
 from gateway.model_catalog import health_models, list_models
 from gateway.model_features import ModelFeatures
-from gateway.pricing import PriceBook
+from gateway.pricing import PriceBook, call_cost
 from gateway.router import Route, Router
 from gateway.store import StoreSlot
 from gateway.tool_schemas import (
@@ -104,13 +108,15 @@ class _RoutePlan:
 class GatewayService:
     def __init__(
         self, providers: ProvidersFile, broker: Broker, max_inflight: int = 1024,
-        metrics: GatewayMetrics | None = None, store: StoreSlot | None = None,
+        metrics: GatewayMetrics | None = None, store: StoreSlot | None = None, ledger: LedgerWriter | None = None,
     ) -> None:
         self.providers = providers
         # Tasks and threads live here; stateless calls never touch it (gateway.store).
         self.store = store if store is not None else StoreSlot(None, "no store was opened")
         self.broker = broker
         self.metrics = metrics
+        # The usage ledger and the budgets it feeds (gateway.ledger, gateway.budgets); None: neither.
+        self.ledger = ledger
         self.features = ModelFeatures(providers, lambda p: broker.worker(p).models)
         self.prices = PriceBook(providers)
         self.router = Router(providers, self._live_models, lambda p: broker.worker(p).up,
@@ -249,8 +255,10 @@ class GatewayService:
                 if (not state.up or state.circuit_open(route.model)) and routes.more():
                     self._skip(capability, attempt, route, "circuit open" if state.up else "worker down")
                     continue
+                body = payload(route)
+                self._reserve(client, route, attempt, body, op)
                 try:
-                    reply = await self._call_route(op, route, attempt, payload(route), progress)
+                    reply = await self._call_route(op, route, attempt, body, progress)
                 except errors.LLMCallerError as exc:
                     if exc.usage is not None:  # a stream that broke after the provider reported some
                         self._used(attempt, route, exc.usage)
@@ -270,6 +278,38 @@ class GatewayService:
             raise AssertionError("unreachable: the last route either returns or raises")
         finally:
             self.inflight -= 1
+
+    def _reserve(self, client: ClientEntry | None, route: Route, attempt: _Attempt, body: dict[str, Any],
+                 op: Op) -> None:
+        """Hold the call's estimated cost against its budgets (``BudgetExceeded`` when one is used up).
+
+        The estimate: the request's JSON length at 3 characters a token, plus ``max_tokens`` (else
+        the model's ``max_output_tokens``, else ``DEFAULT_OUTPUT_TOKENS``), priced like a reply.
+        A fallback route gives back the reservation of the one before.
+        """
+        record = attempt.record
+        if self.ledger is None or record is None:
+            return
+        books = self.ledger.budgets
+        if record.reservation is not None:
+            books.release(record.reservation)
+            record.reservation = None
+        budget = client.budget if client is not None else None
+        provider_budget = self.providers.providers[route.provider].budget
+        if budget is None and provider_budget is None:
+            return
+        input_tokens = estimate_input_tokens(len(orjson.dumps(
+            {key: body.get(key) for key in ("messages", "inputs", "tools", "response_format")})))
+        output_tokens = 0 if op is Op.EMBED else (body.get("max_tokens") or self._max_output(route)
+                                                   or DEFAULT_OUTPUT_TOKENS)
+        tariff = self.prices.tariff(route.provider, route.model)
+        usd = None if tariff is None else call_cost(Usage(input_tokens, output_tokens), tariff)
+        record.reservation = books.reserve(record.client, budget, route.provider, provider_budget, usd,
+                                           input_tokens, output_tokens, time.time())
+
+    def _max_output(self, route: Route) -> int | None:
+        found = next((m for m in self.providers.providers[route.provider].models if m.id == route.model), None)
+        return found.max_output_tokens if found is not None else None
 
     def _used(self, attempt: _Attempt, route: Route, usage: Any) -> None:
         """Put the provider's reported usage and its cost on the call's record (its log line and metrics)."""
