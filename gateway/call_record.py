@@ -22,7 +22,7 @@ import time
 import uuid
 from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import mcp_types as types
 
@@ -46,6 +46,7 @@ _MAX_TOOL_CHARS = 64
 _NO_USAGE = Usage()
 # llmc_tokens_total's kind label: input includes cached_input, output includes reasoning (as in `usage`).
 _INPUT, _CACHED, _OUTPUT, _REASONING = "input", "cached_input", "output", "reasoning"
+_COST = ""  # the cost series' key in CallAccounting's cache (not a kind)
 
 # (provider, model) as routing knew them -> (provider, model) metric labels from bounded sets.
 LabelBound = Callable[[str | None, str | None], tuple[str, str]]
@@ -93,6 +94,7 @@ class CallAccounting:
         self._bound = bound
         self._ledger = ledger
         self._ledgered = frozenset(ledgered)
+        self._usage_series: dict[tuple[str, str, str, str], Any] = {}
 
     def close(self, record: CallRecord, result: types.CallToolResult | None) -> None:
         """Account for ``record``: ``result`` is what the client got, None if it cancelled.
@@ -127,17 +129,29 @@ class CallAccounting:
                 self._count_usage(record, provider_label, model_label)
 
     def _count_usage(self, record: CallRecord, provider: str, model: str) -> None:
-        """Tokens by kind, and the cost when known, under bounded labels (client: a registry name)."""
-        assert self._metrics is not None and record.usage is not None
+        """Tokens by kind, and the cost when known, under bounded labels (client: a registry name).
+        A count the provider did not report, or an unknown cost, adds nothing (no series made for it)."""
+        assert record.usage is not None
         client = record.client or ""
         usage = record.usage
-        tokens = self._metrics.tokens
         for kind, count in ((_INPUT, usage.input_tokens), (_CACHED, usage.cached_input_tokens),
                             (_OUTPUT, usage.output_tokens), (_REASONING, usage.reasoning_tokens)):
             if count is not None and count >= 0:
-                tokens.labels(client, provider, model, kind).inc(count)
+                self._series(client, provider, model, kind).inc(count)
         if record.cost_usd is not None:
-            self._metrics.cost.labels(client, provider, model).inc(record.cost_usd)
+            self._series(client, provider, model, _COST).inc(record.cost_usd)
+
+    def _series(self, client: str, provider: str, model: str, kind: str) -> Any:
+        """One token series (``kind``) or the cost series (``_COST``), looked up once: ``labels()``
+        costs a few microseconds, and a call would otherwise pay it up to five times."""
+        key = (client, provider, model, kind)
+        child = self._usage_series.get(key)
+        if child is None:
+            assert self._metrics is not None
+            metric = self._metrics.cost.labels(client, provider, model) if kind == _COST else (
+                self._metrics.tokens.labels(client, provider, model, kind))
+            child = self._usage_series[key] = metric  # bounded as the labels are: registry names, configured models
+        return child
 
 
 def _error_of(result: types.CallToolResult | None) -> dict[str, object]:

@@ -28,8 +28,10 @@ and no token is billed twice. How each kind fills that shape (its adapter's ``us
 
 A price's ``long_context`` rates replace the base ones for every token of a call whose input
 (cached included) is above its threshold, as Google bills Gemini 2.5 Pro over 200k tokens.
-The arithmetic is exact (``Decimal`` from the rates as written, so 0.15 is 0.15); the result is
-a float of that exact value.
+The arithmetic is exact: each rate as written (0.15, not its binary neighbour) is held as a
+whole number of 1e-12 USD per million tokens, the sum is a whole number, and one division
+gives the float nearest the exact cost (Python divides integers correctly rounded). A rate
+finer than 1e-12 USD per million tokens is cut to that step.
 """
 
 from __future__ import annotations
@@ -48,32 +50,33 @@ __all__ = ["FREE", "PriceBook", "Rates", "Tariff", "call_cost"]
 
 log = logging.getLogger("gateway.pricing")
 
-_MILLION = Decimal(1_000_000)
-_ZERO = Decimal(0)
+# Rates are held as whole numbers of 1e-12 USD per million tokens; a cost sum divides by this.
+_RATE_STEP = 10**12
+_DIVISOR = _RATE_STEP * 1_000_000
 # Distinct unpriced models named in the log, at most; beyond, one line says the rest go unnamed.
 _MAX_FLAGGED = 256
 
 
-def _decimal(rate: float | None, fallback: Decimal) -> Decimal:
-    """The rate as written in the config (``repr`` of the float: 0.15, not its binary neighbour)."""
-    return fallback if rate is None else Decimal(repr(rate))
+def _steps(rate: float | None, fallback: int) -> int:
+    """The rate as written in the config (``repr`` of the float: 0.15, not its binary neighbour), in steps."""
+    return fallback if rate is None else int(Decimal(repr(rate)).scaleb(12))
 
 
 @dataclass(frozen=True, slots=True)
 class Rates:
-    """USD per million tokens of each kind of token."""
+    """Each kind of token's rate, in whole steps of 1e-12 USD per million tokens."""
 
-    input: Decimal
-    cached_input: Decimal
-    output: Decimal
-    reasoning: Decimal
+    input: int
+    cached_input: int
+    output: int
+    reasoning: int
 
     @classmethod
     def of(cls, price: ModelPrice | LongContextPrice) -> Rates:
         """Null cached and reasoning rates fall back to input and output."""
-        input_rate, output_rate = _decimal(price.input, _ZERO), _decimal(price.output, _ZERO)
-        return cls(input_rate, _decimal(price.cached_input, input_rate), output_rate,
-                   _decimal(price.reasoning, output_rate))
+        input_rate, output_rate = _steps(price.input, 0), _steps(price.output, 0)
+        return cls(input_rate, _steps(price.cached_input, input_rate), output_rate,
+                   _steps(price.reasoning, output_rate))
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,11 +96,11 @@ class Tariff:
     @property
     def free(self) -> bool:
         rates = [self.base] + ([self.long] if self.long else [])
-        return all(r.input == r.cached_input == r.output == r.reasoning == _ZERO for r in rates)
+        return all(r.input == r.cached_input == r.output == r.reasoning == 0 for r in rates)
 
 
 # A local kind's model without a price of its own.
-FREE = Tariff(Rates(_ZERO, _ZERO, _ZERO, _ZERO), source="local")
+FREE = Tariff(Rates(0, 0, 0, 0), source="local")
 
 
 def call_cost(usage: Usage, tariff: Tariff) -> float | None:
@@ -113,7 +116,7 @@ def call_cost(usage: Usage, tariff: Tariff) -> float | None:
         rates = tariff.long
     total = ((input_tokens - cached) * rates.input + cached * rates.cached_input
              + (output_tokens - reasoning) * rates.output + reasoning * rates.reasoning)
-    return float(total / _MILLION)
+    return total / _DIVISOR
 
 
 class PriceBook:
