@@ -13,7 +13,8 @@ from shared.config import ConfigError
 from shared.version import VERSION
 
 # One module per concern, each exposing register(subparsers).
-_COMMAND_MODULES = ("stack_cmd", "clients_cmd", "config_cmd", "assistant_cmd", "security_cmd", "stdio_cmd", "try_cmd")
+_COMMAND_MODULES = ("stack_cmd", "clients_cmd", "config_cmd", "assistant_cmd", "security_cmd", "stdio_cmd", "try_cmd",
+                    "usage_cmd")
 
 
 def _modules() -> list[ModuleType]:

@@ -32,7 +32,7 @@ from gateway.store.records import LedgerRow, SpentRow
 from shared import errors
 from shared.policies import ClientBudget, ProviderBudget
 
-__all__ = ["DEFAULT_OUTPUT_TOKENS", "BudgetBook", "Reservation", "estimate_input_tokens"]
+__all__ = ["DEFAULT_OUTPUT_TOKENS", "BudgetBook", "ClientStanding", "Reservation", "estimate_input_tokens"]
 
 # Output tokens a call without max_tokens (and a model without max_output_tokens) is assumed to use.
 DEFAULT_OUTPUT_TOKENS = 4096
@@ -75,6 +75,16 @@ class Reservation:
     # False when the model has no price (``usd`` is then 0 and counts toward no USD budget).
     priced: bool = True
     open: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class ClientStanding:
+    """What a client has used (calls in flight included) and, per budget: (name, limit, used, left, resets)."""
+
+    usd_today: float
+    tokens_today: int
+    usd_this_month: float
+    budgets: list[tuple[str, float, float, float, str]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -146,6 +156,16 @@ class BudgetBook:
         """Spent (store and this gateway) plus reserved, in ``unit`` ("usd" or "tokens")."""
         item = (unit, key)
         return self._base.get(item, 0.0) + self._local.get(item, 0.0) + self._held.get(item, 0.0)
+
+    def standing(self, client: str, budget: ClientBudget | None, now: float) -> ClientStanding:
+        """``client``'s spending today and this month, and each of its budgets with what is left."""
+        day = _day(now)
+        key_day, key_month = ("client", client, day), ("client", client, day[:7])
+        left = [(limit.name, limit.limit, used, max(limit.limit - used, 0.0), _resets(limit.key[2]))
+                for limit in _limits(client, budget, "", None, now)
+                for used in (self.used(limit.unit, limit.key),)]
+        return ClientStanding(self.used("usd", key_day), int(self.used("tokens", key_day)),
+                              self.used("usd", key_month), left)
 
     # ---- the ledger writer's side --------------------------------------------------------
     def flushed(self, rows: Iterable[LedgerRow]) -> None:

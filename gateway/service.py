@@ -36,8 +36,10 @@ from gateway.pricing import PriceBook, call_cost
 from gateway.router import Route, Router
 from gateway.store import StoreSlot
 from gateway.tool_schemas import (
+    BudgetLeftOut,
     ChatInput,
     ChatOutput,
+    ClientUsageOut,
     EmbedInput,
     EmbedOutput,
     HealthOutput,
@@ -399,6 +401,17 @@ class GatewayService:
             status=status, version=VERSION, uptime_s=round(time.monotonic() - self.started, 3), workers=workers,
             unpriced_models=self.prices.unpriced(known),
         )
+
+    def client_usage(self, name: str | None, client: ClientEntry | None) -> ClientUsageOut | None:
+        """The calling client's own usage and budgets for getHealth; None without a client or a ledger."""
+        if name is None or self.ledger is None or not self.ledger.budgets.ready:
+            return None
+        standing = self.ledger.budgets.standing(name, client.budget if client is not None else None, time.time())
+        return ClientUsageOut(
+            client=name, usd_today=round(standing.usd_today, 12), tokens_today=standing.tokens_today,
+            usd_this_month=round(standing.usd_this_month, 12),
+            budgets=[BudgetLeftOut(budget=b, limit=limit, used=round(used, 12), left=round(left, 12), resets=resets)
+                     for b, limit, used, left, resets in standing.budgets])
 
     def _worker_health(self, name: str, kind: str) -> WorkerHealthOut:
         state = self.broker.worker(name)

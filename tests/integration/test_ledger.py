@@ -84,9 +84,11 @@ def _add_client(box: Sandbox, name: str, budget: dict[str, Any] | None) -> str:
     return token
 
 
-async def _health(box: Sandbox) -> None:
-    async with box.client() as client:
-        await client.call_tool("getHealth", {})
+async def _health(box: Sandbox, token: str | None = None) -> dict[str, Any]:
+    async with box.client(token=token) as client:
+        result = await client.call_tool("getHealth", {})
+    assert result.structured_content is not None
+    return dict(result.structured_content)
 
 
 async def _chat_async(box: Sandbox, token: str, prompt: str, tool: str = "chat") -> dict[str, Any]:
@@ -171,6 +173,12 @@ def test_a_gateway_restart_keeps_the_totals_and_the_budget_refusing(lbox: Sandbo
     refused = _chat(lbox, TOKENS["capped"], "after the restart")
     print("after restart:", refused.get("error"))
     assert refused["error"]["type"] == "budget_exceeded"
+    # getHealth shows a client its own usage and budgets, from the ledger, and nobody else's.
+    own = run(_health(lbox, TOKENS["capped"]))["usage"]
+    print("capped's getHealth usage:", own)
+    assert own["client"] == "capped" and own["usd_today"] == pytest.approx(before["capped"].cost, rel=1e-9)
+    assert [(b["budget"], b["left"]) for b in own["budgets"]] == [("usd_per_day", 0.0)]
+    assert run(_health(lbox))["usage"]["client"] == "demo"
 
 
 def test_sigkill_loses_at_most_the_last_window_and_a_clean_stop_loses_nothing(lbox: Sandbox) -> None:
