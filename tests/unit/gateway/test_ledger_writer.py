@@ -107,3 +107,18 @@ def test_without_a_store_budgets_are_not_ready_and_rows_wait() -> None:
         assert not writer.budgets.ready and "no such folder" in writer.budgets.problem
         await writer.stop()
     asyncio.run(scenario())
+
+
+def test_retention_folds_rows_older_than_the_kept_days_into_daily_sums_at_start() -> None:
+    async def scenario() -> None:
+        store = _CountingStore()
+        old = [_row(i)._replace(at=time.time() - 5 * 86400) for i in range(3)]
+        await store.record_usage([*old, _row(99)])
+        before = await store.usage_totals(0.0, "client")
+        writer = LedgerWriter(StoreSlot(store), StoreSettings(ledger_window_ms=50, ledger_keep_days=2))
+        await writer.start()
+        await asyncio.sleep(0.2)
+        await writer.stop()
+        assert len(store._ledger) == 1 and sum(s[0] for s in store._days.values()) == 3
+        assert await store.usage_totals(0.0, "client") == before
+    asyncio.run(scenario())
