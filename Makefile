@@ -21,7 +21,7 @@ help:
 	@echo "make up / make down / make status    the same stack in the background"
 	@echo "make lint    ruff, mypy, and lint-docs (markdownlint + cspell over every *.md)"
 	@echo "make bench   side-by-side benchmark (not part of make test)"
-	@echo "make uat     end-to-end scenarios with two independent MCP clients, plus MCP conformance"
+	@echo "make uat     end-to-end scenarios with three independent MCP clients, plus MCP conformance"
 	@echo "make node-tools   install the pinned Node tools into uat/node_modules (npm ci)"
 
 $(STAMP): pyproject.toml
@@ -79,7 +79,7 @@ bench: venv
 	$(PY) -m bench
 
 uat: venv node-tools
-	$(PY) uat/run_uat.py --sandbox --conformance
+	$(PY) uat/run_uat.py --sandbox --conformance --tasks
 
 schema: venv
 	$(PY) -m cli.main config schema

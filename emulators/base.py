@@ -166,7 +166,7 @@ class Emulator(abc.ABC):
                 body = None
         path: str = request.scope["path"]  # not request.url: that builds a whole URL object
         stream = self.is_stream(path, body)
-        self.stats.record(path, request.headers)
+        self.stats.record(path, request.headers, body)
         fault = self.faults.take(path, stream)
         if fault is not None:
             self.stats.record_fault(path, fault)
@@ -217,7 +217,8 @@ class Emulator(abc.ABC):
 
     def event_stream(self, call: Call, plan: StreamPlan) -> EventStream:
         frames = play(plan, call.fault, self.chunk_delay_s)
-        return EventStream(frames, self.response_headers(call), self.closing)
+        on_left = self.stats.record_left if self.chunk_delay_s > 0 else None
+        return EventStream(frames, self.response_headers(call), self.closing, on_left)
 
     # ---- control API (never authenticated, never counted, never faulted) --------------
 

@@ -9,8 +9,12 @@ never faulted:
 ``DELETE /_emulator/faults`` ``{"cleared": n}``
 ``GET /_emulator/stats``     ``{"requests": n, "by_path": {path: n}, "faults": n,
                              "faults_by_path": {path: n}, "faults_by_mode": {mode: n},
-                             "last_headers": {...}}`` (``faults``: requests that were handed
-                             a queued fault); credentials in last_headers read ``"[set]"``
+                             "last_headers": {...}, "last_body": ..., "streams_left": n,
+                             "last_left_at": t}`` (``faults``: requests that were handed a
+                             queued fault; ``streams_left``: paced streams, chunk delay > 0,
+                             whose client went away mid-stream, the last at epoch seconds
+                             ``t``); credentials in last_headers read ``"[set]"``; last_body is
+                             the last API request's JSON body
 ``DELETE /_emulator/stats``  ``{"reset": true}``
 ``GET /_emulator/health``    ``{"ok": true, "provider": "openai"}``
 ``PUT /_emulator/models``    LM Studio only: ``{"data": [entry, ...]}`` replaces the model

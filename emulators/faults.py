@@ -10,6 +10,7 @@ instead of silently injecting nothing.
 from __future__ import annotations
 
 import base64
+import time
 import urllib.parse
 from collections import Counter
 from collections.abc import Mapping
@@ -174,7 +175,7 @@ class FaultQueue:
 
 class RequestStats:
     """Counts API requests (control calls are not counted) and the faults they were given,
-    and keeps the last request's headers."""
+    and keeps the last request's headers and JSON body (what a test checks the gateway sent)."""
 
     def __init__(self) -> None:
         self.requests = 0
@@ -183,9 +184,13 @@ class RequestStats:
         self.faults_by_path: Counter[str] = Counter()
         self.faults_by_mode: Counter[str] = Counter()
         self.last_headers: dict[str, str] = {}
+        self.last_body: Any = None
+        self.streams_left = 0
+        self.last_left_at: float | None = None
 
-    def record(self, path: str, headers: Mapping[str, str]) -> None:
+    def record(self, path: str, headers: Mapping[str, str], body: Any = None) -> None:
         self.requests += 1
+        self.last_body = body
         self.by_path[path] += 1
         # Keys are never kept, only whether one was sent: stats may end up in test logs.
         self.last_headers = {
@@ -198,6 +203,11 @@ class RequestStats:
         self.faults_by_path[path] += 1
         self.faults_by_mode[spec.mode] += 1
 
+    def record_left(self) -> None:
+        """A paced stream's client went away before the end (the stream stopped there)."""
+        self.streams_left += 1
+        self.last_left_at = time.time()
+
     def reset(self) -> None:
         self.requests = 0
         self.by_path.clear()
@@ -205,8 +215,12 @@ class RequestStats:
         self.faults_by_path.clear()
         self.faults_by_mode.clear()
         self.last_headers = {}
+        self.last_body = None
+        self.streams_left = 0
+        self.last_left_at = None
 
     def snapshot(self) -> dict[str, Any]:
         return {"requests": self.requests, "by_path": dict(self.by_path), "faults": self.faults,
                 "faults_by_path": dict(self.faults_by_path), "faults_by_mode": dict(self.faults_by_mode),
-                "last_headers": self.last_headers}
+                "last_headers": self.last_headers, "last_body": self.last_body,
+                "streams_left": self.streams_left, "last_left_at": self.last_left_at}

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncGenerator, Mapping
+from collections.abc import AsyncGenerator, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Final
 
@@ -130,22 +130,49 @@ class EventStream(Response):
     media_type = "text/event-stream"
 
     def __init__(
-        self, frames: AsyncGenerator[StreamItem, None], headers: Mapping[str, str], closing: asyncio.Event
+        self, frames: AsyncGenerator[StreamItem, None], headers: Mapping[str, str], closing: asyncio.Event,
+        on_left: Callable[[], None] | None = None,
     ) -> None:
         self.frames = frames
         self.closing = closing
+        # Given for paced streams: a watcher notices the client leaving mid-stream at once,
+        # stops the stream and calls this (the stats' ``streams_left``).
+        self.on_left = on_left
         self.status_code = 200
         self.background = None
         self.init_headers({"cache-control": "no-cache", **headers})
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         await send({"type": "http.response.start", "status": self.status_code, "headers": self.raw_headers})
+        if self.on_left is None:
+            await self._play(scope, receive, send, None)
+            return
+        gone = asyncio.Event()
+        serving = asyncio.current_task()
+
+        async def watch() -> None:
+            await wait_for_disconnect(receive)
+            gone.set()
+            if serving is not None:
+                serving.cancel()
+
+        watcher = asyncio.ensure_future(watch())
+        try:
+            await self._play(scope, receive, send, gone)
+        except asyncio.CancelledError:
+            if not gone.is_set():
+                raise
+            self.on_left()
+        finally:
+            watcher.cancel()
+
+    async def _play(self, scope: Scope, receive: Receive, send: Send, gone: asyncio.Event | None) -> None:
         async with contextlib.aclosing(self.frames) as frames:
             async for item in frames:
                 if isinstance(item, bytes):
                     await send({"type": "http.response.body", "body": item, "more_body": True})
                 elif isinstance(item, Silence):
-                    if await self._stay_silent(receive, item.seconds):
+                    if await self._stay_silent(receive, item.seconds, gone):
                         if self.closing.is_set():
                             break  # shutting down: end the response cleanly
                         return  # the client left: nothing more to send to
@@ -154,10 +181,10 @@ class EventStream(Response):
                     return
         await send({"type": "http.response.body", "body": b"", "more_body": False})
 
-    async def _stay_silent(self, receive: Receive, seconds: float) -> bool:
+    async def _stay_silent(self, receive: Receive, seconds: float, gone: asyncio.Event | None) -> bool:
         """Wait out a silence; True if it was cut short by a disconnect or a shutdown."""
         watchers = {
-            asyncio.ensure_future(wait_for_disconnect(receive)),
+            asyncio.ensure_future(wait_for_disconnect(receive) if gone is None else gone.wait()),
             asyncio.ensure_future(self.closing.wait()),
         }
         try:

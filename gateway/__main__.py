@@ -32,6 +32,7 @@ from gateway.ledger import LedgerWriter
 from gateway.metrics import GatewayMetrics
 from gateway.service import GatewayService
 from gateway.store import open_store
+from gateway.tasks.runner import TaskRunner
 from gateway.tracing import configure_exporter
 from shared.config import ConfigError, load_providers
 from shared.hardening import harden
@@ -54,11 +55,15 @@ async def serve(settings: Settings) -> None:
     service: GatewayService | None = None
     metrics = GatewayMetrics(broker, lambda: service.inflight if service is not None else 0)
     store = await open_store(settings)  # a store that fails to open is reported, not fatal
+    store_watch = asyncio.create_task(store.watch())  # getHealth's view of it; reopens a store that failed
     ledger = LedgerWriter(store, settings.store)  # usage rows and budgets (gateway.ledger)
     await ledger.start()
-    service = GatewayService(providers, broker, metrics=metrics, store=store, ledger=ledger)
+    service = GatewayService(providers, broker, metrics=metrics, store=store,
+                             store_settings=settings.store, ledger=ledger)
+    tasks = TaskRunner(store, settings.store)
+    await tasks.start_housekeeping()  # lease first, then fail tasks a stopped gateway left working
     configure_exporter()
-    app = create_app(service, verifier, settings, metrics)
+    app = create_app(service, verifier, settings, metrics, tasks)
     limits = settings.security.http
     door = FrontDoor(limits, open_files=raise_open_file_limit())
     config = uvicorn.Config(
@@ -83,10 +88,14 @@ async def serve(settings: Settings) -> None:
     try:
         await server.serve()
     finally:
+        await tasks.stop()  # running task calls end as failed (never re-run), while the store is open
         sweeper.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await sweeper
         await broker.stop()
+        store_watch.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await store_watch
         await ledger.stop()  # every call has ended: its rows go to the store before it closes
         await store.close()
         log_event(log, "gateway_stopped")

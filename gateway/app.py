@@ -27,6 +27,7 @@ from gateway.metrics import CONTENT_TYPE, GatewayMetrics
 from gateway.no_oauth import no_oauth_routes
 from gateway.service import GatewayService
 from gateway.session_endpoint import SESSION_PATH, load_or_create_session_key, session_routes
+from gateway.tasks.runner import TaskRunner
 from shared.hosts import is_loopback
 from shared.settings import Settings
 
@@ -83,7 +84,8 @@ def _public_name(host: str) -> str | None:
 
 
 def create_app(
-    service: GatewayService, verifier: RegistryTokenVerifier, settings: Settings, metrics: GatewayMetrics | None = None
+    service: GatewayService, verifier: RegistryTokenVerifier, settings: Settings, metrics: GatewayMetrics | None = None,
+    tasks: TaskRunner | None = None,
 ) -> ASGIApp:
     key, problem = load_or_create_session_key(settings)
     verifier.enable_session_tokens(key, problem)
@@ -103,7 +105,7 @@ def create_app(
         resource_server_url=None,
         validate_token_resource=False,
     )
-    server = build_mcp_server(service, verifier.client)
+    server = build_mcp_server(service, verifier.client, tasks=tasks)
     app = server.streamable_http_app(
         streamable_http_path=MCP_PATH,
         host=settings.host,

@@ -21,6 +21,8 @@ from jsonschema import Draft202012Validator  # type: ignore[import-untyped]  # n
 from jsonschema.exceptions import SchemaError  # type: ignore[import-untyped]
 from pydantic import BaseModel, ConfigDict, Discriminator, Field, PrivateAttr, Tag, model_validator
 
+from gateway.schema_refs import ref_problem
+
 __all__ = [
     "IMAGE_TYPES",
     "MAX_IMAGES",
@@ -151,7 +153,8 @@ class ToolCallIn(_In):
 
 
 def check_json_schema(schema: dict[str, Any], what: str) -> None:
-    """ValueError naming ``what`` unless ``schema`` is a valid JSON Schema (draft 2020-12)."""
+    """ValueError naming ``what`` unless ``schema`` is a valid JSON Schema (draft 2020-12)
+    whose references all resolve inside it (``gateway.schema_refs``)."""
     try:
         Draft202012Validator.check_schema(schema)
     except SchemaError as exc:
@@ -159,6 +162,9 @@ def check_json_schema(schema: dict[str, Any], what: str) -> None:
         # The metaschema rule that failed, not jsonschema's message: that quotes the caller's schema.
         raise ValueError(f"{what} is not a valid JSON Schema (draft 2020-12): "
                          f"{f'{where!r} breaks' if where else 'it breaks'} the {exc.validator!r} rule") from None
+    problem = ref_problem(schema)
+    if problem is not None:
+        raise ValueError(f"{what}: {problem}")
 
 
 class ToolIn(_In):

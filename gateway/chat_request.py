@@ -97,14 +97,17 @@ class ChatCall:
         return [p for p in SAMPLING_PARAMS if p in given and p not in taken]
 
     def request(self, model: str, max_tokens: int | None, temperature: float | None, stream: bool,
-                traceparent: str | None, drop: list[SamplingParam]) -> ChatRequest:
-        """The request to ``model``, without the sampling parameters in ``drop``."""
+                traceparent: str | None, drop: list[SamplingParam],
+                reasoning: Reasoning | None = None) -> ChatRequest:
+        """The request to ``model``, without the sampling parameters in ``drop``, with
+        ``reasoning`` (the call's, fitted to the model) in place of the call's own if given."""
         sampling = self.sampling
         if drop:
             sampling = Sampling(**{k: v for k, v in sampling.given().items() if k not in drop})
         return ChatRequest(model=model, messages=self.messages, max_tokens=max_tokens, temperature=temperature,
                            stream=stream, traceparent=traceparent, tools=self.tools, tool_choice=self.tool_choice,
-                           response_format=self.response_format, reasoning=self.reasoning, sampling=sampling)
+                           response_format=self.response_format, reasoning=reasoning or self.reasoning,
+                           sampling=sampling)
 
 
 def _messages(args: ChatInput) -> list[Message]:
@@ -115,7 +118,9 @@ def _messages(args: ChatInput) -> list[Message]:
         names.update((c.id, c.name) for c in calls or ())
         name = m.name
         if m.role == "tool" and name is None and m.tool_call_id is not None:
-            name = names[m.tool_call_id]  # ChatInput checked that an earlier call has this id
+            # ChatInput checked that an earlier call has this id; in a thread it may be in the
+            # stored history, where gateway.threads finds it.
+            name = names.get(m.tool_call_id)
         messages.append(Message(m.role, _content(m), calls, m.tool_call_id, name))
     return messages
 

@@ -24,6 +24,8 @@ from gateway.client_limits import ClientLimiter
 from gateway.compose import error_result
 from gateway.metrics import GatewayMetrics
 from gateway.service import GatewayService
+from gateway.tasks.extension import install_tasks, task_call
+from gateway.tasks.runner import TaskRunner
 from gateway.tool_table import INSTRUCTIONS, PARAM_HEADER_SCHEMAS, TABLE, TOOL_LIST, ToolDecl
 from gateway.tracing import TraceContext, call_trace, instrument
 from shared import errors
@@ -49,8 +51,10 @@ def _validation_message(exc: ValidationError) -> str:
 
 
 def build_mcp_server(
-    service: GatewayService, client_lookup: ClientLookup, limiter: ClientLimiter | None = None
+    service: GatewayService, client_lookup: ClientLookup, limiter: ClientLimiter | None = None,
+    tasks: TaskRunner | None = None,
 ) -> Server[Any]:
+    """The MCP server; with ``tasks``, the Tasks extension is advertised and served (``gateway.tasks``)."""
     metrics = service.metrics
     if limiter is None:
         limiter = ClientLimiter(on_reject=_count_rejection(metrics))
@@ -74,29 +78,15 @@ def build_mcp_server(
             problem = f"unknown tool {name[:64]!r}; tools: {', '.join(TABLE)}"
             accounting.close(record, error_result(errors.NotFound(problem, request_id=record.request_id)))
             raise MCPError(types.INVALID_PARAMS, problem)
-        try:
-            client = _authorise(client_lookup, name, record.client)
-            if client is None or not decl.calls_provider:
-                result = await _dispatch(service, ctx, decl, params.arguments or {}, client, trace, record)
-            else:
-                assert record.client is not None
-                async with limiter.admit(record.client, client.limits):
-                    result = await _dispatch(service, ctx, decl, params.arguments or {}, client, trace, record)
-        except errors.LLMCallerError as exc:
-            exc.request_id = exc.request_id or record.request_id
-            result = error_result(exc)
-        except asyncio.CancelledError:
-            # The client sent notifications/cancelled or closed the connection: no answer
-            # goes out, but the call still ends in exactly one line and one count.
-            accounting.close(record, None)
-            raise
-        except Exception:
-            log.exception("call_crashed", extra={"tool": name, "trace_id": trace.trace_id})
-            result = error_result(errors.InternalError("the gateway failed unexpectedly; the error was logged",
-                                                       request_id=record.request_id))
-        accounting.close(record, result)
-        mark("gateway.tool_out")
-        return result
+        arguments = params.arguments or {}
+
+        async def run() -> types.CallToolResult:
+            return await _run_call(service, ctx, decl, arguments, client_lookup, limiter, accounting, trace, record)
+
+        handle = await task_call(tasks, service, ctx, name, decl, arguments, record.client, run)
+        if handle is not None:
+            return handle  # type: ignore[return-value]  # a CreateTaskResult: the extension's resultType "task"
+        return await run()
 
     server: Server[Any] = Server(
         "llm-caller",
@@ -106,8 +96,42 @@ def build_mcp_server(
         on_list_tools=list_tools,
         on_call_tool=call_tool,
     )
+    if tasks is not None:
+        install_tasks(server, tasks, client_lookup)
     instrument(server)  # span export only: nothing when it is off
     return server
+
+
+async def _run_call(
+    service: GatewayService, ctx: ServerRequestContext[Any], decl: ToolDecl[Any], arguments: dict[str, Any],
+    client_lookup: ClientLookup, limiter: ClientLimiter, accounting: CallAccounting, trace: TraceContext,
+    record: CallRecord,
+) -> types.CallToolResult:
+    """One call, start to end: authorise, admit, dispatch, and exactly one line and one count."""
+    name = record.tool
+    try:
+        client = _authorise(client_lookup, name, record.client)
+        if client is None or not decl.calls_provider:
+            result = await _dispatch(service, ctx, decl, arguments, client, trace, record)
+        else:
+            assert record.client is not None
+            async with limiter.admit(record.client, client.limits):
+                result = await _dispatch(service, ctx, decl, arguments, client, trace, record)
+    except errors.LLMCallerError as exc:
+        exc.request_id = exc.request_id or record.request_id
+        result = error_result(exc)
+    except asyncio.CancelledError:
+        # The client sent notifications/cancelled, closed the connection or cancelled its
+        # task: no answer goes out, but the call still ends in exactly one line and one count.
+        accounting.close(record, None)
+        raise
+    except Exception:
+        log.exception("call_crashed", extra={"tool": name, "trace_id": trace.trace_id})
+        result = error_result(errors.InternalError("the gateway failed unexpectedly; the error was logged",
+                                                   request_id=record.request_id))
+    accounting.close(record, result)
+    mark("gateway.tool_out")
+    return result
 
 
 def _count_rejection(metrics: GatewayMetrics | None) -> Callable[[str], None] | None:

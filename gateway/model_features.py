@@ -14,8 +14,9 @@ from collections.abc import Callable
 from typing import Literal
 
 from gateway.chat_request import ChatCall
+from gateway.reasoning_budget import fit_reasoning
 from shared import errors
-from shared.chat_parts import FEATURES, Feature, SamplingParam
+from shared.chat_parts import FEATURES, Feature, Reasoning, SamplingParam
 from shared.config import ModelConfig, ProviderConfig, ProvidersFile
 from shared.models import ModelInfo
 from workers.providers.registry import KINDS  # declarations only (see test_layering)
@@ -59,6 +60,22 @@ class ModelFeatures:
         if configured is None or configured.features is None:
             info = next((i for i in self._discovered(provider) if i.id == model), None)
         return frozenset(model_features(config, configured, info)[0])
+
+    def max_output(self, provider: str, model: str) -> int | None:
+        """The model's output limit: its providers.json entry's, else what discovery said."""
+        configured = next((m for m in self._providers.providers[provider].models if m.id == model), None)
+        if configured is not None and configured.max_output_tokens is not None:
+            return configured.max_output_tokens
+        info = next((i for i in self._discovered(provider) if i.id == model), None)
+        return info.max_output_tokens if info is not None else None
+
+    def fit_reasoning(self, call: ChatCall, provider: str, model: str) -> tuple[Reasoning | None, str | None]:
+        """The call's reasoning with its budget in the range ``model`` takes, and the note the
+        result carries when it was moved (``gateway.reasoning_budget``)."""
+        if call.reasoning is None:
+            return None, None
+        kind = KINDS[self._providers.providers[provider].kind]
+        return fit_reasoning(call.reasoning, kind, model, self.max_output(provider, model))
 
     def sampling(self, provider: str) -> frozenset[SamplingParam]:
         """The sampling parameters the provider's kind passes on."""

@@ -35,6 +35,8 @@ from gateway.model_features import ModelFeatures
 from gateway.pricing import PriceBook, call_cost
 from gateway.router import Route, Router
 from gateway.store import StoreSlot
+from gateway.threads import ThreadKeeper
+from gateway.threads_bounds import ThreadLimits
 from gateway.tool_schemas import (
     BudgetLeftOut,
     ChatInput,
@@ -46,15 +48,17 @@ from gateway.tool_schemas import (
     ListModelsInput,
     ListModelsOutput,
     SkippedRouteOut,
+    StoreHealthOut,
     WorkerHealthOut,
 )
 from gateway.tracing import TraceContext
 from shared import errors
-from shared.chat_parts import ResponseFormat, SamplingParam
+from shared.chat_parts import Reasoning, ResponseFormat, SamplingParam
 from shared.config import ClientEntry, ProvidersFile
 from shared.logs import log_event
 from shared.messages import Op
 from shared.models import Capability, ChatRequest, EmbedRequest, ModelInfo, TextDelta, Usage
+from shared.settings import StoreSettings
 from shared.version import VERSION
 from workers.providers.registry import KINDS  # declarations only (see test_layering)
 
@@ -110,11 +114,13 @@ class _RoutePlan:
 class GatewayService:
     def __init__(
         self, providers: ProvidersFile, broker: Broker, max_inflight: int = 1024,
-        metrics: GatewayMetrics | None = None, store: StoreSlot | None = None, ledger: LedgerWriter | None = None,
+        metrics: GatewayMetrics | None = None, store: StoreSlot | None = None,
+        store_settings: StoreSettings | None = None, ledger: LedgerWriter | None = None,
     ) -> None:
         self.providers = providers
         # Tasks and threads live here; stateless calls never touch it (gateway.store).
         self.store = store if store is not None else StoreSlot(None, "no store was opened")
+        self.threads = ThreadKeeper(self.store, ThreadLimits.of(store_settings or StoreSettings()))
         self.broker = broker
         self.metrics = metrics
         # The usage ledger and the budgets it feeds (gateway.ledger, gateway.budgets); None: neither.
@@ -157,22 +163,36 @@ class GatewayService:
         self, args: ChatInput, client: ClientEntry | None, progress: ProgressFn | None,
         trace: TraceContext | None, record: CallRecord | None,
     ) -> ChatOutput:
-        """A call with parts, tools, a format, reasoning or sampling: routed by the features it
-        needs and refused as unsupported before any paid request when its model lacks one."""
+        """A call with parts, tools, a format, reasoning, sampling or a thread: routed by the features
+        it needs and refused as unsupported before any paid request when its model lacks one."""
+        if args.thread is not None or args.thread_id is not None:
+            return await self.threads.turn(args, record.client if record is not None else None,
+                                           lambda call: self._chat_call(args, call, client, progress, trace, record))
+        return await self._chat_call(args, ChatCall.build(args), client, progress, trace, record)
+
+    async def _chat_call(
+        self, args: ChatInput, call: ChatCall, client: ClientEntry | None, progress: ProgressFn | None,
+        trace: TraceContext | None, record: CallRecord | None,
+    ) -> ChatOutput:
+        """Route and run ``call`` (built from ``args``, with a thread's history when it has one)."""
         capability: Capability = "chatStream" if progress is not None else "chat"
-        call = ChatCall.build(args)
         primary = self.router.route(capability, args.provider, args.model, client, call.needs)
         drops: dict[str, list[SamplingParam]] = {
             primary.provider: self.features.check(call, primary.provider, primary.model)}
         op = Op.CHAT_STREAM if progress is not None else Op.CHAT
         attempt = self._attempt(primary, args.timeout_s, trace, record)
 
+        fitted: dict[tuple[str, str], tuple[Reasoning | None, str | None]] = {}
+
         def payload(route: Route) -> dict[str, Any]:
             if route.provider not in drops:  # a fallback: what its kind does not take
                 drops[route.provider] = self.features.check(call, route.provider, route.model)
             drop = drops[route.provider]
+            key = (route.provider, route.model)
+            if key not in fitted:  # the thinking budget, in the range this model takes
+                fitted[key] = self.features.fit_reasoning(call, route.provider, route.model)
             return call.request(route.model, args.max_tokens, args.temperature, progress is not None,
-                                trace.traceparent if trace else None, drop).to_wire()
+                                trace.traceparent if trace else None, drop, fitted[key][0]).to_wire()
 
         def fits(route: Route) -> str | None:
             return self.features.why_not(call, route.provider, route.model)
@@ -182,6 +202,8 @@ class GatewayService:
         output = self._chat_output(op, route, reply, attempt, started, progress, call.response_format)
         if call.drop_unsupported:
             output.dropped = list(drops.get(route.provider, []))
+        if note := fitted.get((route.provider, route.model), (None, None))[1]:
+            output.adjusted = [note]
         return output
 
     def _chat_output(self, op: Op, route: Route, reply: dict[str, Any], attempt: _Attempt, started: float,
@@ -397,8 +419,10 @@ class GatewayService:
         )
         known = [(name, model.id) for name, config in self.providers.providers.items() for model in config.models]
         known += [(w.provider, m.id) for w in workers for m in w.models]
+        store = self.store.cached  # kept fresh in the background: getHealth never waits on the store
         return HealthOutput(
             status=status, version=VERSION, uptime_s=round(time.monotonic() - self.started, 3), workers=workers,
+            store=StoreHealthOut(backend=store.backend, ok=store.ok, detail=store.detail),
             unpriced_models=self.prices.unpriced(known),
         )
 

@@ -10,8 +10,9 @@ message), never the prompt.
 One validator is built per call and not cached: building one costs about 15 us against
 about 100 us for validating a small reply, and a cache keyed by the schema's hash would
 spend part of that saving on hashing (measured; see the decision notes). Only references
-inside the schema resolve: the library fetches nothing, and a reference it cannot
-resolve is the caller's ``invalid_request``.
+inside the schema resolve: the input side (``gateway.schema_refs``) refuses any other
+before the call, and the validator is given an empty registry, so it could not fetch one
+anyway (jsonschema's default registry would, over HTTP or from a ``file:`` URL).
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from typing import Any
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import ValidationError, best_match
 from jsonschema.validators import validator_for
+from referencing import Registry
 from referencing.exceptions import Unresolvable
 
 from shared import errors
@@ -31,6 +33,7 @@ __all__ = ["MAX_ERROR_MESSAGE", "parse_reply"]
 
 # A validation message may quote the offending value; keep the payload's line readable.
 MAX_ERROR_MESSAGE = 300
+_NO_RETRIEVAL: Registry[Any] = Registry()
 
 
 def parse_reply(text: str, fmt: ResponseFormat, finish_reason: str | None = None) -> Any:
@@ -54,7 +57,8 @@ def parse_reply(text: str, fmt: ResponseFormat, finish_reason: str | None = None
 
 def _first_error(schema: dict[str, Any], value: Any) -> ValidationError | None:
     """The most relevant error (``jsonschema.exceptions.best_match``), or None when ``value`` matches."""
-    validator = validator_for(schema, default=Draft202012Validator)(schema)
+    # An explicit registry that retrieves nothing: jsonschema's default one fetches remote refs.
+    validator = validator_for(schema, default=Draft202012Validator)(schema, registry=_NO_RETRIEVAL)
     try:
         return best_match(validator.iter_errors(value))
     except Unresolvable as exc:

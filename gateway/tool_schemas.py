@@ -37,6 +37,8 @@ MAX_INPUT_CHARS = 1_000_000
 MAX_MESSAGES = 500
 MAX_EMBED_INPUTS = 2048
 MAX_PARTS = 100  # content parts in one message
+# A thread's id as the gateway makes it (gateway.threads): "th_" and 32 hex digits.
+THREAD_ID_PATTERN = r"^th_[0-9a-f]{32}$"
 
 _Name = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_-]{0,31}$", description="Provider name from providers.json")]
 _Model = Annotated[str, Field(min_length=1, max_length=200, description="Model id, or omit for the default")]
@@ -112,13 +114,20 @@ class ChatInput(_Input):
     drop_unsupported: bool = Field(False, description=(
         "Drop sampling parameters the chosen provider does not take (the result lists them) "
         "instead of refusing the call"))
+    thread: Literal["new"] | None = Field(None, description=(
+        'Start a conversation thread: "new"; the result gives its thread_id, to pass on the next call'))
+    thread_id: Annotated[str | None, Field(pattern=THREAD_ID_PATTERN, description=(
+        "Continue this thread: the gateway sends its stored messages before the ones of this call"))] = None
 
     @model_validator(mode="after")
     def _one_source(self) -> ChatInput:
         if (self.messages is None) == (self.prompt is None):
             raise ValueError('give exactly one of "messages" or "prompt"')
+        if self.thread is not None and self.thread_id is not None:
+            raise ValueError('give "thread": "new" to start a thread or "thread_id" to continue one, not both')
         total = len(self.prompt or "") + len(self.system or "")
-        plain = (self.tools is None and self.tool_choice is None and self.response_format is None
+        plain = (self.thread is None and self.thread_id is None
+                 and self.tools is None and self.tool_choice is None and self.response_format is None
                  and self.reasoning is None and self.stop is None and self.top_p is None and self.seed is None
                  and self.presence_penalty is None and self.frequency_penalty is None)
         if self.messages is not None:
@@ -131,7 +140,7 @@ class ChatInput(_Input):
                 else:
                     plain = False
                     total += m.chars
-            if not user:
+            if not user and self.thread_id is None:  # a thread's turn may answer its tool calls only
                 raise ValueError('"messages" needs at least one message with role "user"')
         if total > MAX_INPUT_CHARS:
             raise ValueError(f"input too large: {total} characters, the limit is {MAX_INPUT_CHARS}")
@@ -145,7 +154,8 @@ class ChatInput(_Input):
     def plain(self) -> bool:
         """A plain text chat (no parts, tools, format, reasoning or sampling): built as before #16.
         Set by the validator; worked out here only for an instance built without validation."""
-        return (self.tools is None and self.tool_choice is None and self.response_format is None
+        return (self.thread is None and self.thread_id is None
+                and self.tools is None and self.tool_choice is None and self.response_format is None
                 and self.reasoning is None and self.stop is None and self.top_p is None and self.seed is None
                 and self.presence_penalty is None and self.frequency_penalty is None
                 and (self.messages is None or all(m.plain for m in self.messages)))
@@ -174,7 +184,8 @@ def check_beyond_text(args: ChatInput) -> None:
     calls: set[str] = set()
     for message in args.messages or ():
         calls.update(c.id for c in message.tool_calls or ())
-        if message.role == "tool" and message.tool_call_id not in calls:
+        # In a thread, the call may be in the stored history: gateway.threads checks it there.
+        if message.role == "tool" and message.tool_call_id not in calls and args.thread_id is None:
             raise ValueError('a tool message\'s "tool_call_id" names no call of an earlier assistant message')
 
 
@@ -274,8 +285,19 @@ def _nullable(shape: Any, description: str) -> dict[str, Any]:
 
 # Chat output fields that appear only when the call produced them (ChatOutput.structured):
 # a plain text reply is composed, sent and checked against the schema as it was before them.
-_CHAT_EXTRAS = ("tool_calls", "reasoning", "dropped")
+_CHAT_EXTRAS = ("tool_calls", "reasoning", "dropped", "adjusted", "thread_id", "thread")
 _USAGE_EXTRAS = ("cached_input_tokens", "reasoning_tokens")
+
+
+class ThreadStateOut(BaseModel):
+    """Where a thread stands after this turn."""
+
+    turn: int = Field(description="this turn's number in the thread, from 0")
+    turns: int = Field(description="turns the thread holds now (sent as history on the next call)")
+    tokens: int = Field(description="tokens of those turns: the provider's usage, else an estimate")
+    dropped_turns: int = Field(description="oldest turns removed so far to keep the thread within its limits")
+    dropped_now: int = Field(description="of those, removed by this turn (the history sent began with a marker)")
+    expires_at: float | None = Field(description="when the thread expires unless continued (seconds since epoch)")
 
 
 class ChatOutput(BaseModel):
@@ -306,6 +328,15 @@ class ChatOutput(BaseModel):
         "type": ["array", "null"], "items": {"type": "string"},
         "description": "drop_unsupported only: the sampling parameters left out because the provider does not "
                        "take them"})] = None
+    adjusted: Annotated[list[str] | None, WithJsonSchema({
+        "type": ["array", "null"], "items": {"type": "string"},
+        "description": "what the gateway changed to fit the model, e.g. a reasoning.budget_tokens outside the "
+                       "range the model takes, moved to the nearest it does: asked -> sent (the range)"})] = None
+    thread_id: Annotated[str | None, WithJsonSchema({
+        "type": ["string", "null"], "description": "thread calls only: the thread's id, to pass as thread_id on "
+                                                   "the next call"})] = None
+    thread: Annotated[ThreadStateOut | None, WithJsonSchema(_nullable(
+        ThreadStateOut, "thread calls only: the thread after this turn"))] = None
 
     def structured(self) -> dict[str, Any]:
         """The ``structuredContent``: the optional extras only when present (``json`` when the call asked for it)."""
@@ -417,11 +448,19 @@ class ClientUsageOut(BaseModel):
     budgets: list[BudgetLeftOut] = Field(default_factory=list, description="this client's budgets and what is left")
 
 
+class StoreHealthOut(BaseModel):
+    backend: str = Field(description="sqlite, postgresql or memory; for a store that could not be opened, "
+                         "the scheme of its URL")
+    ok: bool = Field(description="false: tasks and threads are unavailable (stateless calls still work)")
+    detail: str = Field(description="where the store is and its schema version; or what is wrong and what to do")
+
+
 class HealthOutput(BaseModel):
-    status: Literal["ok", "degraded", "down"]
+    status: Literal["ok", "degraded", "down"] = Field(description="the workers' state; the store's is in `store`")
     version: str
     uptime_s: float
     workers: list[WorkerHealthOut]
+    store: StoreHealthOut = Field(description="the store of tasks and threads, as last checked (every few seconds)")
     unpriced_models: list[str] = Field(default_factory=list, description=(
         "provider/model of each configured or discovered model without a price in providers.json (models of "
         "local kinds cost 0 without one): their calls' cost is recorded as unknown"))

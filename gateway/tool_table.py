@@ -27,6 +27,10 @@ from pydantic import BaseModel
 from gateway.call_record import CallRecord
 from gateway.compose import success_result
 from gateway.service import GatewayService
+from gateway.store.records import StoreError
+from gateway.tasks import progress as task_progress
+from gateway.threads import owner_of, store_failure
+from gateway.threads_tool import ThreadsInput, ThreadsOutput, run_threads
 from gateway.tool_schemas import (
     ChatInput,
     ChatOutput,
@@ -63,6 +67,8 @@ class ToolDecl(Generic[InT]):
     output: type[BaseModel]
     capability: Capability | None
     handler: Handler[InT]
+    # It may delete what the caller kept (so it is not read-only even though it calls no provider).
+    destructive: bool = False
 
     @property
     def calls_provider(self) -> bool:
@@ -78,7 +84,8 @@ async def _chat(service: GatewayService, ctx: Context, args: ChatInput, client: 
 async def _chat_stream(service: GatewayService, ctx: Context, args: ChatInput, client: ClientEntry | None,
                        trace: TraceContext, record: CallRecord) -> types.CallToolResult:
     reporter = _ProgressReporter(ctx)
-    output = await service.chat(args, client, reporter.report, trace, record)
+    task = task_progress.CURRENT.get()  # run as an MCP task: deltas go to its status message
+    output = await service.chat(args, client, reporter.report if task is None else task.report, trace, record)
     output.notifications = reporter.sent
     return success_result(output, output.text)
 
@@ -103,6 +110,15 @@ async def _health(service: GatewayService, ctx: Context, args: HealthInput, clie
     health = service.health()
     health.usage = service.client_usage(record.client, client)  # the caller's own, never another's
     return success_result(health)
+
+
+async def _threads(service: GatewayService, ctx: Context, args: ThreadsInput, client: ClientEntry | None,
+                   trace: TraceContext, record: CallRecord) -> types.CallToolResult:
+    try:
+        output = await run_threads(service.store.get(), owner_of(record.client), args)
+    except StoreError as exc:
+        raise store_failure(exc) from None
+    return success_result(output)
 
 
 class _ProgressReporter:
@@ -143,6 +159,11 @@ TABLE: dict[ToolName, ToolDecl[Any]] = {
         "and where that came from, context length, max output, whether it is loaded, and its priority. "
         "Filter by capability, feature or provider.",
         ListModelsInput, ListModelsOutput, None, _list_models),
+    "threads": ToolDecl(
+        "List your conversation threads (chat and chatStream with thread \"new\" or thread_id): per thread its "
+        "id, when it was created and last used, turns and tokens kept, models that answered and when it "
+        "expires; or delete one (action \"delete\" with thread_id). Messages are never shown.",
+        ThreadsInput, ThreadsOutput, None, _threads, destructive=True),
 }
 if tuple(TABLE) != TOOL_NAMES:  # one entry per shared name, in the shared order
     raise RuntimeError(f"gateway.tool_table lists {tuple(TABLE)}, shared.tool_names {TOOL_NAMES}")
@@ -154,7 +175,8 @@ TOOL_LIST = [
         description=decl.description,
         input_schema=decl.input.model_json_schema(),
         output_schema=output_schema(decl.output),
-        annotations=types.ToolAnnotations(read_only_hint=not decl.calls_provider,
+        annotations=types.ToolAnnotations(read_only_hint=not decl.calls_provider and not decl.destructive,
+                                          destructive_hint=True if decl.destructive else None,
                                           open_world_hint=decl.calls_provider),
     )
     for name, decl in TABLE.items()

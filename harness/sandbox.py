@@ -32,7 +32,7 @@ from cli.config_folder import STARTER_PROVIDERS
 from cli.stack import CODE_ROOT, Stack
 from shared.config import ClientRegistry, ProvidersFile
 from shared.files import write_json_atomic
-from shared.settings import Settings
+from shared.settings import Settings, StoreSettings
 from shared.tokens import hash_token, new_token
 from shared.tool_names import GET_HEALTH
 from workers.providers.registry import KINDS
@@ -183,7 +183,8 @@ class Sandbox:
         run_dir = self.root / "run"
         log_dir = self.root / "logs" if self.separate_log_dir else run_dir / "logs"
         self.stack = Stack(Settings(config_dir=config_dir, run_dir=run_dir, log_dir=log_dir,
-                                    port=self.port or free_port(), heartbeat_s=self.heartbeat_s))
+                                    port=self.port or free_port(), heartbeat_s=self.heartbeat_s,
+                                    store=StoreSettings.from_env(self.env)))  # LLMC_STORE_URL etc. reach the stack
         # The keys exist only in the launcher's view of the environment, as an operator's
         # shell would have them; the stack itself starts scrubbed.
         self.stack.start(environ=self.launcher_environ())

@@ -22,7 +22,7 @@ from typing import Literal
 from shared.chat_parts import Feature, SamplingParam
 from shared.models import Capability
 
-__all__ = ["BaseUrlStyle", "KindOption", "KindSpec"]
+__all__ = ["BaseUrlStyle", "BudgetRange", "KindOption", "KindSpec"]
 
 # "version": base_url includes the API version path (.../v1) and the worker appends endpoints;
 # "root": base_url is the server's root and the worker appends the version path itself.
@@ -38,6 +38,16 @@ class KindOption:
     default: str | int | float | bool
     description: str  # shown in the JSON schema, the docs table and error fixes
     pattern: str | None = None  # a regular expression a string value must match
+
+
+@dataclass(frozen=True, slots=True)
+class BudgetRange:
+    """The thinking budgets (tokens) the models whose ids start with ``model_prefix`` take, as
+    the provider documents them; ``maximum`` None: bounded only by the model's output limit."""
+
+    model_prefix: str
+    minimum: int
+    maximum: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,9 +82,20 @@ class KindSpec:
     # The models run on the operator's own machines (LM Studio, Ollama): no per-token charge, so a
     # model without a ``price`` in providers.json costs 0 rather than being unpriced.
     local: bool = False
+    # The thinking budgets each family of the kind's models takes (the longest matching prefix
+    # wins; a model matching none is sent the budget as asked), and how many output tokens the
+    # answer keeps above the budget where the budget counts against max_tokens (Anthropic's
+    # budget must stay below max_tokens). The gateway fits a call's budget into them.
+    budget_ranges: tuple[BudgetRange, ...] = ()
+    budget_headroom: int = 0
     # Provider keys older files wrote at the top level that now live in ``options``:
     # (old key, option name). Such files still load; config warnings say where the key moved.
     moved_options: tuple[tuple[str, str], ...] = ()
+
+    def budget_range(self, model: str) -> BudgetRange | None:
+        """The thinking budgets ``model`` takes (the longest matching prefix), or None if not known."""
+        matching = [r for r in self.budget_ranges if model.startswith(r.model_prefix)]
+        return max(matching, key=lambda r: len(r.model_prefix)) if matching else None
 
     def key_variable(self) -> str:
         """The environment variable to suggest for this kind's key: the usual one, else NAME_API_KEY."""

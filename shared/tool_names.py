@@ -15,13 +15,13 @@ from __future__ import annotations
 
 from typing import Literal, get_args
 
-__all__ = ["CHAT", "CHAT_STREAM", "EMBED", "GET_HEALTH", "LIST_MODELS", "TOOL_NAMES", "ToolGrant", "ToolName",
-           "describe_tools"]
+__all__ = ["CHAT", "CHAT_STREAM", "EMBED", "GET_HEALTH", "LIST_MODELS", "THREADS", "TOOL_NAMES", "ToolGrant",
+           "ToolName", "describe_tools"]
 
-ToolName = Literal["chat", "chatStream", "embed", "getHealth", "listModels"]
+ToolName = Literal["chat", "chatStream", "embed", "getHealth", "listModels", "threads"]
 TOOL_NAMES: tuple[ToolName, ...] = get_args(ToolName)
 # For code that calls a tool by name (demo, sandbox): the same names, never spelled again.
-CHAT, CHAT_STREAM, EMBED, GET_HEALTH, LIST_MODELS = TOOL_NAMES
+CHAT, CHAT_STREAM, EMBED, GET_HEALTH, LIST_MODELS, THREADS = TOOL_NAMES
 # What a client registry entry may be granted: a tool, or "*" for all of them.
 ToolGrant = Literal["*", ToolName]
 

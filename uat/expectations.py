@@ -13,9 +13,9 @@ from typing import Any
 from shared.tool_names import TOOL_NAMES
 from uat.scenarios import Expect, PathCheck, Scenario
 
-__all__ = ["Observation", "Verdict", "judge", "resolve_path"]
+__all__ = ["MISSING", "Observation", "Verdict", "judge", "resolve_path"]
 
-_MISSING = object()
+MISSING = object()
 
 
 @dataclass
@@ -41,7 +41,7 @@ class Verdict:
 
 
 def resolve_path(data: Any, path: str) -> list[Any]:
-    """Values at a dotted path; ``*`` fans out over a list. A missing step yields ``_MISSING``."""
+    """Values at a dotted path; ``*`` fans out over a list. A missing step yields ``MISSING``."""
     values = [data]
     for step in path.split("."):
         following: list[Any] = []
@@ -49,17 +49,17 @@ def resolve_path(data: Any, path: str) -> list[Any]:
             if step == "*" and isinstance(value, list):
                 following.extend(value)
             elif isinstance(value, list) and step.isdigit():
-                following.append(value[int(step)] if int(step) < len(value) else _MISSING)
+                following.append(value[int(step)] if int(step) < len(value) else MISSING)
             elif isinstance(value, dict):
-                following.append(value.get(step, _MISSING))
+                following.append(value.get(step, MISSING))
             else:
-                following.append(_MISSING)
+                following.append(MISSING)
         values = following
     return values
 
 
 def _check_value(path: str, value: Any, check: PathCheck) -> str | None:
-    present = value is not _MISSING
+    present = value is not MISSING
     if check.exists is not None:
         return None if present == check.exists else f"{path}: expected {'present' if check.exists else 'absent'}"
     if not present:

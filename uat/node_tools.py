@@ -16,6 +16,8 @@ __all__ = ["BIN_DIR", "UAT_DIR", "missing_reason", "tool_environment", "tool_pat
 UAT_DIR = Path(__file__).resolve().parent
 BIN_DIR = UAT_DIR / "node_modules" / ".bin"
 _TOOLS = ("node", "inspector", "conformance", "markdownlint", "cspell")
+# Libraries run by our own scripts (no command of their own): the TypeScript SDK client's.
+_PACKAGES = ("@modelcontextprotocol/sdk",)
 
 
 def tool_path(name: str) -> Path:
@@ -34,6 +36,7 @@ def tool_environment(base: dict[str, str] | None = None) -> dict[str, str]:
 def missing_reason() -> str | None:
     """None when every pinned tool is installed and Node is 22+, else why not (for skips and errors)."""
     absent = [name for name in _TOOLS if not tool_path(name).exists()]
+    absent += [name for name in _PACKAGES if not (UAT_DIR / "node_modules" / name / "package.json").is_file()]
     if absent:
         return f"Node tools not installed ({', '.join(absent)} missing in {BIN_DIR}); run `make node-tools`"
     try:

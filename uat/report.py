@@ -34,7 +34,8 @@ def matrix_text(rows: list[Row], labels: tuple[str, ...]) -> str:
     for row in rows:
         cells = [f"{row.cells[label].status:<5} {row.cells[label].latency_ms:8.1f} ms" for label in labels]
         body.append([row.scenario.name, *cells])
-    lines = ["", "UAT summary (python-sdk latency: the call alone; inspector: whole CLI run incl. Node start-up)",
+    lines = ["", "UAT summary (python-sdk and typescript-sdk latency: the calls alone; inspector: whole CLI runs "
+                 "incl. Node start-up)",
              *_table(["scenario", *labels], body)]
     notes = [f"  [{cell.status}] {row.scenario.name} / {label}: {cell.detail}"
              for row in rows for label in labels if (cell := row.cells[label]).status != "PASS"]

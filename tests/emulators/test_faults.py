@@ -305,7 +305,8 @@ def test_stats_count_api_calls_and_mask_keys(http: httpx.Client, emu: Background
     assert ANTHROPIC_KEY not in orjson.dumps(stats).decode()
     controls["anthropic"].reset_stats()
     assert controls["anthropic"].stats() == {"requests": 0, "by_path": {}, "faults": 0, "faults_by_path": {},
-                                             "faults_by_mode": {}, "last_headers": {}}
+                                             "faults_by_mode": {}, "last_headers": {}, "last_body": None,
+                                             "streams_left": 0, "last_left_at": None}
 
 
 def test_stats_count_the_faults_requests_were_given(http: httpx.Client, emu: BackgroundEmulators,

@@ -84,6 +84,16 @@ def test_an_image_reaches_claude_whole(box: Sandbox, tool: str) -> None:
 
 
 @BOTH
+def test_a_budget_below_anthropics_floor_is_raised_to_it_and_the_result_says_so(box: Sandbox, tool: str) -> None:
+    # The emulator refuses a budget under 1024 as the Messages API does (a 400 before this change).
+    content = call(box, tool, {"prompt": "why is the sky blue", "max_tokens": 200,
+                               "reasoning": {"budget_tokens": 100, "include_thoughts": True}})
+    assert content["adjusted"] == ["reasoning.budget_tokens 100 -> 1024 (claude-sonnet-4-5 takes at least 1024)"]
+    assert content["reasoning"] == thinking_text("why is the sky blue")
+    assert content["text"].startswith("Hello from the Anthropic emulator")
+
+
+@BOTH
 def test_thinking_text_and_tokens(box: Sandbox, tool: str) -> None:
     content = call(box, tool, {"prompt": "why is the sky blue", "max_tokens": 200,
                                "reasoning": {"effort": "low", "include_thoughts": True}})

@@ -3,6 +3,8 @@ emulator, and the official MCP client: chat, chatStream, embed, and the error ma
 
 from __future__ import annotations
 
+import asyncio
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -12,6 +14,7 @@ import pytest
 from emulators.content import embedding_vector
 from harness.sandbox import Sandbox
 from tests.integration.conftest import inject, run
+from tests.polling import wait_until_async
 
 pytestmark = pytest.mark.integration
 
@@ -97,6 +100,28 @@ def test_429_with_retry_info_is_retried_after_its_delay(gbox: Sandbox) -> None:
     latency = result.structured_content["latency_ms"]
     print(f"429 with retryDelay 1.5s, retried: latency {latency} ms")
     assert latency >= 1500  # the worker waited the provider's retryDelay, not its own short backoff
+
+
+def test_retry_info_also_holds_back_other_calls_for_its_delay(gbox: Sandbox) -> None:
+    """The worker's rate limiter pauses for RetryInfo's delay as for a Retry-After header: a
+    second call made while the first waits out its 429 does not reach Gemini before the delay
+    ends either (before, the limiter paused 1 s after any 429 without a Retry-After header)."""
+    delay = 3.0
+    inject(gbox, PROVIDER, {"mode": "status", "status": 429, "delay_s": delay, "path": GENERATE})
+
+    async def scenario() -> tuple[float, Any, Any]:
+        started = time.monotonic()
+        first = asyncio.create_task(_call(gbox, "chat", {"prompt": "the one that met the limit"}))
+        await wait_until_async(lambda: _requests(gbox, GENERATE) >= 1, timeout_s=10, what="the 429")
+        await asyncio.sleep(1.3)  # past the 1 s a 429 without any hint pauses for
+        second = await _call(gbox, "chat", {"prompt": "another caller"})
+        return time.monotonic() - started, await first, second
+
+    elapsed, first, second = run(scenario())
+    assert not first.is_error and not second.is_error, (first.content, second.content)
+    print(f"429 with retryDelay {delay}s: the second call finished {elapsed:.2f}s after the first began")
+    assert elapsed >= delay  # it waited out the provider's delay (a lower bound: load only adds)
+    assert _requests(gbox, GENERATE) == 3  # the 429, the first call's retry, the second call
 
 
 def test_safety_block_is_content_blocked_and_not_retried(gbox: Sandbox) -> None:

@@ -96,6 +96,15 @@ def test_thinking_text_and_tokens(gbox: Sandbox, tool: str) -> None:
 
 
 @pytest.mark.parametrize("tool", TOOLS)
+def test_a_budget_above_the_models_range_is_lowered_to_its_top_and_the_result_says_so(gbox: Sandbox,
+                                                                                      tool: str) -> None:
+    # The emulator refuses a thinkingBudget outside the model's range as Gemini does (a 400 before).
+    out = call(gbox, {"prompt": "why blue", "reasoning": {"budget_tokens": 50000, "include_thoughts": True}}, tool)
+    assert out["adjusted"] == ["reasoning.budget_tokens 50000 -> 24576 (gemini-2.5-flash takes 0 to 24576)"]
+    assert out["reasoning"] == "Thinking about: why blue. The answer follows."
+
+
+@pytest.mark.parametrize("tool", TOOLS)
 def test_sampling_parameters_reach_gemini(gbox: Sandbox, tool: str) -> None:
     out = call(gbox, {"prompt": "hi", "stop": ["zz", "emulator"], "top_p": 0.5, "seed": 3, "presence_penalty": 0.1,
                       "frequency_penalty": 0.2}, tool)

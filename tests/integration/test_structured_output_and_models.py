@@ -8,11 +8,14 @@ the gateway refuses that the same way).
 
 from __future__ import annotations
 
+import http.server
+import threading
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
+from emulators.control import EmulatorControl
 from harness.sandbox import Sandbox
 from shared.tool_names import CHAT, CHAT_STREAM, GET_HEALTH, LIST_MODELS
 from tests.integration.conftest import clear_faults, inject, run
@@ -97,3 +100,73 @@ def test_get_health_shows_model_features(box: Sandbox) -> None:
     openai = run(scenario())
     model = next(m for m in openai["models"] if m["id"] == "gpt-4o-mini")
     assert model["features"] == ["json_schema"] and model["feature_source"] == "config"
+
+
+@pytest.fixture
+def schema_host() -> Iterator[tuple[str, list[str]]]:
+    """A schema server on 127.0.0.1 that counts the requests it gets: (base URL, paths asked)."""
+    hits: list[str] = []
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            hits.append(self.path)
+            body = b'{"type": "string"}'
+            self.send_response(200)
+            self.send_header("Content-Type", "application/schema+json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}", hits
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def _chat_with_schema(box: Sandbox, schema: dict[str, Any], tool: str = CHAT) -> tuple[bool, dict[str, Any]]:
+    async def scenario() -> tuple[bool, dict[str, Any]]:
+        async with box.client() as client:
+            result = await client.call_tool(tool, {
+                "prompt": "Where is the Eiffel tower?", "provider": "openai", "model": "gpt-4o-mini",
+                "response_format": {"type": "json_schema", "schema": schema, "name": "place"}})
+        assert result.structured_content is not None, result.content
+        return bool(result.is_error), result.structured_content
+    return run(scenario())
+
+
+def _provider_requests(box: Sandbox) -> int:
+    with EmulatorControl(box.emulators.url("openai")) as control:
+        return int(control.stats()["requests"])
+
+
+@pytest.mark.parametrize("tool", [CHAT, CHAT_STREAM])
+def test_local_references_resolve_end_to_end(box: Sandbox, tool: str) -> None:
+    schema = {"type": "object", "required": ["place"], "additionalProperties": False,
+              "$defs": {"place": {"type": "object", "required": ["city"], "properties": {"city": {"type": "string"}}}},
+              "properties": {"place": {"$ref": "#/$defs/place"}}}
+    failed, out = _chat_with_schema(box, schema, tool)
+    assert not failed, out
+    assert out["json"] == {"place": {"city": "text"}}  # the emulator's instance of the referenced definition
+
+
+@pytest.mark.parametrize("where", ["remote", "file", "missing"])
+def test_a_reference_outside_the_schema_is_refused_before_any_call_and_never_fetched(
+        box: Sandbox, schema_host: tuple[str, list[str]], where: str) -> None:
+    base, hits = schema_host
+    ref = {"remote": f"{base}/city.json", "file": "file:///etc/hostname", "missing": "#/$defs/city"}[where]
+    schema = {"type": "object", "properties": {"place": {"type": "object", "properties": {"city": {"$ref": ref}}}}}
+    with EmulatorControl(box.emulators.url("openai")) as control:
+        control.reset()
+    failed, out = _chat_with_schema(box, schema)
+    assert failed and out["error"]["type"] == "invalid_request", out
+    says = "points to nothing the schema defines" if where == "missing" else "points outside the schema"
+    assert f"the reference at /properties/place/properties/city/$ref {says}" in out["error"]["message"]
+    assert ref not in out["error"]["message"]
+    assert _provider_requests(box) == 0  # refused before the paid call
+    assert hits == []  # and the gateway fetched nothing

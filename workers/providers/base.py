@@ -46,18 +46,25 @@ class ProviderAdapter(abc.ABC):
         self.config = config
         self._secret = secret
         self.client = client
-        # Called with (status, headers, quota_exhausted_s(headers)) of every provider response:
-        # the worker's rate limiter learns the provider's own limits from them.
-        self.on_response: Callable[[int, Mapping[str, str], float | None], None] | None = None
+        # Called with (status, headers, quota_exhausted_s(headers), body_retry_after_s(body)) of
+        # every provider response: the worker's rate limiter learns the provider's own limits.
+        self.on_response: Callable[[int, Mapping[str, str], float | None, float | None], None] | None = None
 
     @property
     def spec(self) -> KindSpec:
         """This adapter's kind declaration (key header, paths, capabilities)."""
         return kind_spec(self.kind)
 
-    def observe(self, status: int, headers: Mapping[str, str]) -> None:
+    def observe(self, status: int, headers: Mapping[str, str], body: bytes | None = None) -> None:
+        """Report one response to the rate limiter; ``body`` is an error reply's body, if read."""
         if self.on_response is not None:
-            self.on_response(status, headers, self.quota_exhausted_s(headers))
+            hint = self.body_retry_after_s(body) if body else None
+            self.on_response(status, headers, self.quota_exhausted_s(headers), hint)
+
+    def body_retry_after_s(self, body: bytes) -> float | None:
+        """The wait an error body asks for, for kinds that put it there rather than in a
+        Retry-After header (Gemini's RetryInfo); None for the rest."""
+        return None
 
     def quota_exhausted_s(self, headers: Mapping[str, str]) -> float | None:
         """How long this provider's own rate-limit headers say its request quota stays used up;

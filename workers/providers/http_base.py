@@ -241,7 +241,7 @@ class HttpAdapter(ProviderAdapter):
         except TransportFailure as exc:
             # "from None": keep the transport's own exception (it may name the URL) out of the chain.
             raise self.transport_error(exc) from None
-        self.observe(reply.status, reply.headers)
+        self.observe(reply.status, reply.headers, None if reply.ok else reply.body)
         if not reply.ok:
             raise self.http_error(reply.status, reply.headers, reply.body)
         data = decode_json(reply.body)
@@ -288,9 +288,11 @@ class HttpAdapter(ProviderAdapter):
         self, reply: Reply, media_type: str = "text/event-stream", what: str = "an event stream"
     ) -> None:
         """Raise the mapped error when a stream request was answered with an error instead."""
-        self.observe(reply.status, reply.headers)
         if not reply.ok:
-            raise self.http_error(reply.status, reply.headers, await reply.read(MAX_ERROR_BODY))
+            body = await reply.read(MAX_ERROR_BODY)
+            self.observe(reply.status, reply.headers, body)
+            raise self.http_error(reply.status, reply.headers, body)
+        self.observe(reply.status, reply.headers)
         content_type = reply.headers.get("content-type", "").split(";")[0].strip().lower()
         if content_type == "application/json":
             # Not a stream at all, e.g. LM Studio answers an unknown endpoint with 200 and JSON.

@@ -2,7 +2,9 @@
 
 The configured limits are the operator's ceiling; the provider's own headers can only
 tighten them (a quota the adapter reads as used up from its kind's headers, or a 429 with
-Retry-After, pauses the bucket until the provider's reset). A call waits a bounded time for capacity, then fails
+Retry-After, pauses the bucket until the provider's reset). A 429 whose wait is in its body
+instead (Gemini's ``google.rpc.RetryInfo.retryDelay``) pauses it the same way: the adapter
+reads the body and passes the hint, and the same ceiling applies. A call waits a bounded time for capacity, then fails
 fast with ``rate_limited`` and a retry-after, rather than queueing without end.
 """
 
@@ -65,12 +67,19 @@ class ProviderLimiter:
         if self.tokens is not None:
             self.tokens.take(tokens)
 
-    def observe(self, status: int, headers: Mapping[str, str], exhausted_s: float | None = None) -> None:
-        """Tighten to what the provider says: a 429's Retry-After, or ``exhausted_s``, how long
-        the adapter read from its kind's headers that the request quota stays used up."""
+    def observe(
+        self, status: int, headers: Mapping[str, str], exhausted_s: float | None = None,
+        body_hint_s: float | None = None,
+    ) -> None:
+        """Tighten to what the provider says: a 429's wait, from its body (``body_hint_s``, what
+        the adapter read there; it is also what the error carries) else its Retry-After, or
+        ``exhausted_s``, how long the adapter read from its kind's headers that the request
+        quota stays used up."""
         pause = exhausted_s
         if status == 429:
-            hint = retry_after_s({k.lower(): v for k, v in headers.items()})
+            hint = body_hint_s
+            if hint is None:
+                hint = retry_after_s({k.lower(): v for k, v in headers.items()})
             pause = 1.0 if hint is None else hint  # an explicit 0 means "go ahead", not "unknown"
         if pause:
             self.paused_until = max(self.paused_until, self._clock() + min(pause, 120.0))

@@ -184,3 +184,20 @@ def test_the_input_schema_stays_plain_json_schema_for_strict_clients() -> None:
             return sum(bare_booleans(v, keyword) for v in node)
         return 0
     assert bare_booleans(schema) == 0
+
+
+def test_schemas_with_references_outside_them_are_refused_before_any_call() -> None:
+    remote = {"type": "object", "properties": {"city": {"$ref": "https://schemas.example.invalid/city.json"}}}
+    said = refusal({"prompt": "n?", "response_format": {"type": "json_schema", "schema": remote}})
+    assert said == ("invalid arguments: response_format.json_schema: response_format.schema: the reference at "
+                    "/properties/city/$ref points outside the schema; only references inside it (#/$defs/...) "
+                    "are followed: the gateway fetches nothing")
+    missing = {**WEATHER, "parameters": {"type": "object", "properties": {"city": {"$ref": "#/$defs/city"}}}}
+    said = refusal({"prompt": "n?", "tools": [missing]})
+    assert ("the parameters of tool 'get_weather': the reference at /properties/city/$ref points to nothing "
+            "the schema defines") in said
+    local = {"type": "object", "$defs": {"city": {"type": "string"}},
+             "properties": {"city": {"$ref": "#/$defs/city"}}}
+    args = ChatInput.model_validate({"prompt": "n?", "tools": [{**WEATHER, "parameters": local}],
+                                     "response_format": {"type": "json_schema", "schema": local}})
+    assert args.response_format is not None and args.tools is not None

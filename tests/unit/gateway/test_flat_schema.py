@@ -19,6 +19,7 @@ from gateway.tool_schemas import (
     ModelOut,
     RouteOut,
     SkippedRouteOut,
+    StoreHealthOut,
     ToolErrorEnvelope,
     ToolErrorOut,
     UsageOut,
@@ -38,7 +39,8 @@ SAMPLES: dict[type[BaseModel], BaseModel] = {
     HealthOutput: HealthOutput(status="degraded", version="1", uptime_s=3.0, workers=[WorkerHealthOut(
         provider="lmstudio", kind="lmstudio", up=True, status="ready", heartbeat_age_s=None,
         capabilities=["chat"], models=[ModelOut(id="q", capabilities=["chat"], loaded=False)],
-        last_error=None, inflight=0, restarts_seen=1, circuit={"state": "closed"}, counters={"retries": 2})]),
+        last_error=None, inflight=0, restarts_seen=1, circuit={"state": "closed"}, counters={"retries": 2})],
+        store=StoreHealthOut(backend="sqlite", ok=False, detail="store /x/store.db is locked by another process")),
 }
 _ERROR = ToolErrorEnvelope(error=ToolErrorOut(type="rate_limited", message="slow down", retryable=True,
                                               retry_after_s=2.0, partial_text=None))

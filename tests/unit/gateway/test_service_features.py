@@ -169,6 +169,19 @@ def test_reasoning_always_reaches_the_worker_as_both_effort_and_budget(
     assert fake.calls[0].request["reasoning"] == {"include_thoughts": False, **sent}
 
 
+@pytest.mark.parametrize("tool", ["chat", "chatStream"])
+def test_a_budget_outside_the_models_range_is_fitted_and_the_result_says_so(tool: str) -> None:
+    svc, fake = make_service(answers, featured())
+    args: dict[str, Any] = {"provider": "anthropic", "reasoning": {"budget_tokens": 100}}
+    output = chat(svc, **args) if tool == "chat" else stream(svc, **args)[0]
+    assert fake.calls[0].request["reasoning"] == {"effort": "low", "budget_tokens": 1024, "include_thoughts": False}
+    assert output.adjusted == ["reasoning.budget_tokens 100 -> 1024 (claude-haiku-4-5 takes at least 1024)"]
+    assert "adjusted" in output.structured()
+    fitting = chat(svc, provider="anthropic", reasoning={"budget_tokens": 2000})
+    assert fake.calls[-1].request["reasoning"]["budget_tokens"] == 2000
+    assert fitting.adjusted is None and "adjusted" not in fitting.structured()
+
+
 def test_a_sampling_parameter_the_kind_does_not_take_is_unsupported_or_dropped() -> None:
     svc, fake = make_service(answers, featured())
     with pytest.raises(errors.Unsupported, match=r"anthropic \(Anthropic\) does not take seed; .* drop_unsupported"):

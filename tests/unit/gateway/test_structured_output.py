@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import http.server
+import threading
 from typing import Any
 
 import pytest
@@ -82,3 +84,33 @@ def test_references_inside_the_schema_resolve() -> None:
                                          "properties": {"n": {"$ref": "#/$defs/n"}}})
     assert parse_reply('{"n": 1}', fmt) == {"n": 1}
     assert _refused('{"n": "1"}', fmt).validation_error == {"path": "/n", "message": "'1' is not of type 'integer'"}
+
+
+def test_validation_never_retrieves_a_reference() -> None:
+    """Even a schema that got past the input check is validated without fetching anything."""
+    hits: list[str] = []
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            hits.append(self.path)
+            body = b'{"type": "integer"}'
+            self.send_response(200)
+            self.send_header("Content-Type", "application/schema+json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        url = f"http://127.0.0.1:{server.server_address[1]}/n.json"
+        fmt = ResponseFormat("json_schema", {"type": "object", "properties": {"n": {"$ref": url}}})
+        with pytest.raises(errors.InvalidRequest, match="cannot be resolved"):
+            parse_reply('{"n": 1}', fmt)
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert hits == []

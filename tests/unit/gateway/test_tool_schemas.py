@@ -59,7 +59,7 @@ def test_embed_inputs() -> None:
 
 
 def test_every_tool_has_description_and_schemas() -> None:
-    assert [t.name for t in TOOL_LIST] == ["chat", "chatStream", "embed", "getHealth", "listModels"]
+    assert [t.name for t in TOOL_LIST] == ["chat", "chatStream", "embed", "getHealth", "listModels", "threads"]
     for tool in TOOL_LIST:
         assert tool.description and len(tool.description) > 20
         assert tool.input_schema["type"] == "object"

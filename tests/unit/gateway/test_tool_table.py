@@ -83,7 +83,8 @@ def test_each_declaration_is_what_tools_list_shows(name: str) -> None:
     assert listed.description == decl.description
     assert listed.input_schema == decl.input.model_json_schema()
     assert listed.annotations is not None
-    assert listed.annotations.read_only_hint is (decl.capability is None)
+    assert listed.annotations.read_only_hint is (decl.capability is None and not decl.destructive)
+    assert listed.annotations.destructive_hint is (True if decl.destructive else None)
     assert listed.annotations.open_world_hint is (decl.capability is not None)
     assert decl.capability is None or decl.capability in CAPABILITIES
 

@@ -116,7 +116,7 @@ def test_each_kind_reads_its_own_quota_headers_and_hands_the_pause_to_the_limite
     seen: list[tuple[int, float | None]] = []
 
     async def observe(adapter: ProviderAdapter) -> float | None:
-        adapter.on_response = lambda status, _headers, exhausted_s: seen.append((status, exhausted_s))
+        adapter.on_response = lambda status, _headers, exhausted_s, _body_hint: seen.append((status, exhausted_s))
         adapter.observe(200, headers)
         return adapter.quota_exhausted_s(headers)
 

@@ -1,6 +1,6 @@
 """Anthropic's facts (declarative: imports only ``shared``). It has no embeddings endpoint."""
 
-from shared.kind_spec import KindOption, KindSpec
+from shared.kind_spec import BudgetRange, KindOption, KindSpec
 
 # ``providers.<name>.options.api_version``: what the adapter sends as the anthropic-version header.
 API_VERSION = KindOption(
@@ -41,4 +41,9 @@ KIND = KindSpec(
     features=frozenset({"vision", "json_schema", "tools", "reasoning"}),
     sampling=frozenset({"stop", "top_p"}),
     moved_options=(("anthropic_version", "api_version"),),
+    # Extended thinking (Messages API, thinking.budget_tokens): at least 1024 and less than
+    # max_tokens, which the adapter raises to budget + headroom when the call's is not larger;
+    # so the budget's ceiling is the model's output limit minus the headroom, where known.
+    budget_ranges=(BudgetRange("claude-", 1024),),
+    budget_headroom=1024,
 )

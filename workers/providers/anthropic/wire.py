@@ -22,6 +22,7 @@ from typing import Any
 from shared import errors
 from shared.chat_parts import ImagePart, Part, ResponseFormat
 from shared.models import ChatRequest, Message
+from workers.providers.anthropic.kind import KIND
 
 __all__ = ["JSON_TOOL", "add_features", "forced_json", "native_json", "tool_use_id", "wire_messages"]
 
@@ -32,8 +33,6 @@ _VERSIONED = re.compile(r"claude-(?:opus|sonnet|haiku)-(\d+)(?:-(\d))?(?:\D|$)")
 _MIN_NATIVE = (4, 5)
 _TOOL_ID = re.compile(r"^[a-zA-Z0-9_-]+$")
 _TOOL_ID_BAD = re.compile(r"[^a-zA-Z0-9_-]")
-# Answer tokens above a thinking budget when the call set no larger max_tokens.
-_THINKING_HEADROOM = 1024
 _FORCED_WITH_THINKING = (
     "anthropic: thinking cannot be combined with a forced tool call (tool_choice required or a named tool, "
     "or structured output on a model without native JSON output, which goes through a forced tool); "
@@ -123,7 +122,7 @@ def add_features(payload: dict[str, Any], request: ChatRequest, json_setting: st
         budget = request.reasoning.budget_tokens
         payload["thinking"] = {"type": "enabled", "budget_tokens": budget}
         if payload["max_tokens"] <= budget:
-            payload["max_tokens"] = budget + _THINKING_HEADROOM
+            payload["max_tokens"] = budget + KIND.budget_headroom
 
 
 def _structured(payload: dict[str, Any], fmt: ResponseFormat, native: bool) -> None:

@@ -27,7 +27,7 @@ from shared.models import (
     Usage,
 )
 from workers.providers.gemini import wire
-from workers.providers.gemini.error_map import map_gemini_error
+from workers.providers.gemini.error_map import map_gemini_error, parse_google_error, retry_delay_s
 from workers.providers.gemini.kind import KIND
 from workers.providers.gemini.request import generate_payload
 from workers.providers.http_base import HttpAdapter, StreamState, as_int, decode_json
@@ -84,6 +84,10 @@ class GeminiAdapter(HttpAdapter):
 
     def map_error(self, status: int, headers: HeadersLike, body: bytes) -> errors.LLMCallerError:
         return map_gemini_error(status, headers, body, self.name, self.scrub)
+
+    def body_retry_after_s(self, body: bytes) -> float | None:
+        """A 429's ``google.rpc.RetryInfo.retryDelay``: Gemini's wait is in the body, not a header."""
+        return retry_delay_s(parse_google_error(body).details)
 
     def url(self, model: str, method: str) -> str:
         return f"{self.config.base_url}/{model_path(model)}:{method}"

@@ -64,6 +64,15 @@ def _sqlite(tmp: Path, _request: pytest.FixtureRequest) -> Callable[[], Store]:
     return lambda: SqliteStore(url)
 
 
+def _postgresql(_tmp: Path, request: pytest.FixtureRequest) -> Callable[[], Store]:
+    from gateway.store.postgres import PostgresStore
+    from tests.pg_server import PgServer
+
+    server: PgServer = request.getfixturevalue("pg_server")
+    url, settings = server.fresh_database()
+    return lambda: PostgresStore(settings, url)
+
+
 class _Shared(MemoryStore):
     """A view of one MemoryStore, so that 'two stores on one database' works for memory too."""
 
@@ -74,7 +83,7 @@ class _Shared(MemoryStore):
         self._ledger, self._days = target._ledger, target._days
 
 
-_FACTORIES = {"memory": _memory, "sqlite": _sqlite}
+_FACTORIES = {"memory": _memory, "sqlite": _sqlite, "postgresql": _postgresql}
 
 
 @pytest.fixture(params=sorted(_FACTORIES))
@@ -83,7 +92,7 @@ def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Backend]
     yield Backend(name, _FACTORIES[name](tmp_path, request))
 
 
-@pytest.fixture(params=["sqlite"])
+@pytest.fixture(params=["sqlite", "postgresql"])
 def durable(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Backend]:
     """The backends whose data outlive the store object (and the process)."""
     name: str = request.param

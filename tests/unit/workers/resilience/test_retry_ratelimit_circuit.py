@@ -114,6 +114,25 @@ def test_provider_headers_tighten_the_limit() -> None:
     assert limiter._wait_needed(1) == pytest.approx(90)
 
 
+def test_a_wait_in_a_429s_body_pauses_like_retry_after() -> None:
+    """Gemini's RetryInfo (read from the body by the adapter) pauses as Retry-After does."""
+    clock = Clock()
+    limiter = ProviderLimiter("gemini", RateLimits(max_wait_s=0.1), clock)
+    limiter.observe(429, {}, None, 3.0)
+    assert limiter._wait_needed(1) == pytest.approx(3)  # not the 1 s default of a 429 with no hint
+    clock.now += 4
+    limiter.observe(429, {}, None, 0.0)
+    assert limiter._wait_needed(1) == 0  # an explicit zero is no pause, as with Retry-After: 0
+    limiter.observe(429, {"Retry-After": "9"}, None, 2.0)
+    assert limiter._wait_needed(1) == pytest.approx(2)  # the body's word, which the error carries too
+    clock.now += 3
+    limiter.observe(429, {}, None, 3600.0)
+    assert limiter._wait_needed(1) == pytest.approx(120)  # the same ceiling as a Retry-After
+    clock.now += 121
+    limiter.observe(200, {}, None, 50.0)
+    assert limiter._wait_needed(1) == 0  # only a 429's hint pauses
+
+
 def test_circuit_opens_fails_fast_probes_once_and_closes() -> None:
     clock = Clock()
     breaker = CircuitBreaker("openai", CircuitPolicy(failure_threshold=3, cooldown_s=10), clock)

@@ -108,6 +108,25 @@ def test_429_with_retry_info_is_rate_limited_with_its_delay(emulators: Backgroun
     assert isinstance(second, errors.RateLimited) and second.retry_after_s is None
 
 
+@pytest.mark.parametrize("streamed", [False, True])
+def test_a_429s_retry_info_reaches_the_rate_limiter(emulators: BackgroundEmulators, control: EmulatorControl,
+                                                    streamed: bool) -> None:
+    """The worker's limiter pauses for RetryInfo's delay, as it would for a Retry-After header."""
+    control.add_faults({"mode": "status", "status": 429, "delay_s": 7.5})
+    seen: list[tuple[int, float | None, float | None]] = []
+
+    async def call(adapter: GeminiAdapter) -> Any:
+        adapter.on_response = lambda status, _headers, exhausted, hint: seen.append((status, exhausted, hint))
+        return await (_stream(adapter, chat_request()) if streamed else adapter.chat(chat_request()))
+
+    if streamed:
+        items, error = run(emulators, call)
+        assert not items and isinstance(error, errors.RateLimited)
+    else:
+        assert isinstance(_raises(emulators, call), errors.RateLimited)
+    assert seen == [(429, None, 7.5)]
+
+
 @pytest.mark.parametrize(("status", "cls"), [
     (400, errors.InvalidRequest), (401, errors.AuthError), (403, errors.PermissionDenied), (404, errors.NotFound),
     (500, errors.ProviderError), (503, errors.Overloaded), (504, errors.Timeout), (501, errors.Unsupported),

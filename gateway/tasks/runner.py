@@ -1,0 +1,192 @@
+"""``TaskRunner``: runs task calls in the background and keeps their rows in the store true.
+
+A task call is the same coroutine a plain call runs (routing, retries, fallbacks, one
+``tool_call`` line and one metric count); the runner only moves it off the request and
+writes where it stands: progress (coalesced), then exactly one terminal outcome
+(``completed`` with the ``CallToolResult``, ``isError`` included; ``failed`` with a JSON-RPC
+error; ``cancelled``).
+
+Housekeeping, one loop per gateway process (``owner`` is a random id per start):
+- every ``lease_s/3`` it renews its lease (``Store.beat``);
+- every ``CANCEL_POLL_S`` it asks the store for cancels of its tasks that arrived through
+  another gateway sharing the store, and cancels those calls here;
+- at start and every ``lease_s/2`` it fails working tasks whose gateway's lease ran out
+  (that gateway stopped mid-call; the call is never re-run, since calls cost money) and
+  purges expired tasks.
+
+A gateway that stops cleanly (SIGTERM) fails its own running task calls the same way, at
+once, instead of leaving them to the next gateway's sweep.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import secrets
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import mcp_types as types
+import orjson
+from mcp.shared.exceptions import MCPError
+
+from gateway.store import StoreSlot
+from gateway.store.base import Store
+from gateway.store.records import TaskRow, TaskStatus
+from gateway.tasks import progress
+from gateway.tasks.wire import created_view, internal_error
+from shared.logs import log_event
+from shared.settings import StoreSettings
+
+__all__ = ["CANCEL_POLL_S", "ORPHAN_MESSAGE", "TaskRunner"]
+
+log = logging.getLogger("gateway.tasks")
+
+CANCEL_POLL_S = 0.5
+ORPHAN_MESSAGE = ("the gateway running this call stopped; the call was not re-run, since calls cost money")
+Call = Callable[[], Awaitable[types.CallToolResult]]
+
+
+class TaskRunner:
+    """Task calls of this gateway process, their store rows and the housekeeping loop."""
+
+    def __init__(self, slot: StoreSlot, settings: StoreSettings, clock: Callable[[], float] = time.time) -> None:
+        self.slot = slot
+        self.settings = settings
+        self.clock = clock
+        self.owner = secrets.token_hex(12)
+        self._running: dict[str, asyncio.Task[None]] = {}
+        self._loop: asyncio.Task[None] | None = None
+        self._stopping = False
+        self._beaten: Store | None = None  # the store our lease was last renewed in
+
+    @property
+    def available(self) -> bool:
+        """False when the store could not be opened: calls then run as plain calls."""
+        return self.slot.store is not None
+
+    # ---- task calls ------------------------------------------------------------------
+    async def start(self, client: str, tool: str, call: Call) -> dict[str, Any]:
+        """Create the task row, start ``call`` in the background; the ``CreateTaskResult``."""
+        store = self.slot.get()
+        if store is not self._beaten:  # a store opened after start-up: hold a lease there first
+            await self._beat(store)
+        now = self.clock()
+        row = TaskRow(task_id=secrets.token_urlsafe(24), client=client, tool=tool, status=TaskStatus.WORKING,
+                      created_at=now, updated_at=now, ttl_ms=self.settings.task_ttl_s * 1000,
+                      poll_interval_ms=self.settings.task_poll_ms, owner=self.owner,
+                      status_message="working")
+        await store.create_task(row)  # durable before the handle goes out (the extension's rule)
+        job = asyncio.create_task(self._run(store, row, call), name=f"task-{tool}")
+        self._running[row.task_id] = job
+        job.add_done_callback(lambda _job: self._running.pop(row.task_id, None))
+        log_event(log, "task_created", tool=tool, client=client)
+        return created_view(row)
+
+    async def _run(self, store: Store, row: TaskRow, call: Call) -> None:
+        sink = progress.TaskProgress(
+            lambda message: store.set_task_progress(row.task_id, message, self.clock()),
+            self.settings.task_poll_ms / 2000)
+        progress.CURRENT.set(sink)  # this asyncio task's own context copy
+        try:
+            result = await call()
+        except asyncio.CancelledError:
+            await sink.close()
+            if self._stopping:  # this gateway is going down mid-call: as if its lease had run out
+                await self._finish(store, row, TaskStatus.FAILED, ORPHAN_MESSAGE, error=internal_error(ORPHAN_MESSAGE))
+            else:
+                await self._finish(store, row, TaskStatus.CANCELLED, "cancelled at the client's request")
+            return
+        except MCPError as exc:
+            await sink.close()
+            error = exc.error.model_dump(mode="json", exclude_none=True)
+            await self._finish(store, row, TaskStatus.FAILED, exc.error.message, error=error)
+            return
+        except Exception:
+            log.exception("task_call_crashed", extra={"tool": row.tool})
+            await sink.close()
+            await self._finish(store, row, TaskStatus.FAILED, "the gateway failed unexpectedly; the error was logged",
+                               error=internal_error("the gateway failed unexpectedly; the error was logged"))
+            return
+        await sink.close()
+        done = f"completed: {sink.chunks} chunks" if sink.chunks else "completed"
+        dumped = result.model_dump(by_alias=True, mode="json", exclude_none=True)
+        await self._finish(store, row, TaskStatus.COMPLETED, done, result=dumped)
+
+    async def _finish(self, store: Store, row: TaskRow, status: TaskStatus, message: str, *,
+                      result: dict[str, Any] | None = None, error: dict[str, Any] | None = None) -> None:
+        try:
+            await store.finish_task(row.task_id, status, self.clock(), status_message=message,
+                                    result=None if result is None else orjson.dumps(result),
+                                    error=None if error is None else orjson.dumps(error))
+        except Exception as exc:  # the lease then lapses and the task is failed as an orphan
+            log_event(log, "task_finish_failed", level=logging.ERROR, tool=row.tool, problem=type(exc).__name__)
+            return
+        log_event(log, "task_finished", tool=row.tool, status=status.value)
+
+    def cancel_local(self, task_id: str) -> bool:
+        """Cancel the call of ``task_id`` if this process runs it (as a client cancellation would)."""
+        job = self._running.get(task_id)
+        if job is None or job.done():
+            return False
+        job.cancel()
+        return True
+
+    # ---- housekeeping ----------------------------------------------------------------
+    async def start_housekeeping(self) -> None:
+        """Beat and sweep once if the store is open (so our own tasks are never orphans), then loop."""
+        if self.slot.store is not None:
+            await self._beat(self.slot.store)
+            await self._sweep(self.slot.store)
+        self._loop = asyncio.create_task(self._housekeep(), name="task-housekeeping")
+
+    async def stop(self) -> None:
+        """The gateway is stopping: stop the loop, and end each running call as ``failed`` (never re-run)."""
+        self._stopping = True
+        if self._loop is not None:
+            self._loop.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._loop
+        jobs = [job for job in self._running.values() if not job.done()]
+        for job in jobs:
+            job.cancel()
+        if jobs:
+            await asyncio.wait(jobs, timeout=5.0)
+
+    async def _housekeep(self) -> None:
+        """Every round, on whatever store the slot holds now (it may open later, see ``StoreSlot``)."""
+        lease = self.settings.task_lease_s
+        next_beat = next_sweep = time.monotonic()
+        while True:
+            await asyncio.sleep(CANCEL_POLL_S)
+            store = self.slot.store
+            if store is None:
+                continue
+            now = time.monotonic()
+            try:
+                await self._relay_cancels(store)
+                if now >= next_beat or store is not self._beaten:
+                    await self._beat(store)
+                    next_beat = now + lease / 3
+                if now >= next_sweep:
+                    await self._sweep(store)
+                    next_sweep = now + lease / 2
+            except Exception as exc:  # the store is unreachable for now: try again next round
+                log_event(log, "task_housekeeping_failed", level=logging.WARNING, problem=type(exc).__name__)
+
+    async def _beat(self, store: Store) -> None:
+        await store.beat(self.owner, self.clock())
+        self._beaten = store
+
+    async def _relay_cancels(self, store: Store) -> None:
+        for task_id in await store.cancels_for(self.owner):
+            self.cancel_local(task_id)
+
+    async def _sweep(self, store: Store) -> None:
+        error = orjson.dumps(internal_error(ORPHAN_MESSAGE))
+        failed = await store.fail_orphans(self.clock(), self.settings.task_lease_s, error, ORPHAN_MESSAGE)
+        purged = await store.purge(self.clock())
+        if failed or purged:
+            log_event(log, "task_sweep", orphans_failed=failed, purged=purged)
