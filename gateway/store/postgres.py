@@ -157,7 +157,10 @@ class PostgresStore:
                 try:
                     query = next(op)
                     while True:
-                        await cursor.execute(ops.pg_params(query.sql), query.params)
+                        if query.many is not None:
+                            await cursor.executemany(ops.pg_params(query.sql), query.many)
+                        else:
+                            await cursor.execute(ops.pg_params(query.sql), query.params)
                         rows = await cursor.fetchall() if cursor.description is not None else []
                         query = op.send(ops.Result(cursor.rowcount, rows))
                 except StopIteration as done:

@@ -32,8 +32,12 @@ T = TypeVar("T")
 
 @dataclass(frozen=True, slots=True)
 class Query:
+    """One statement and its parameters; with ``many``, the statement once per parameter set
+    (``executemany``: one prepared statement, far cheaper than one long multi-row VALUES)."""
+
     sql: str
     params: Mapping[str, Any] = field(default_factory=dict)
+    many: Sequence[Mapping[str, Any]] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -233,8 +237,6 @@ def get_blob(thread_id: str, digest: str) -> Op[tuple[str, bytes] | None]:
 _LEDGER_COLS = ("request_id", "at", "day", "client", "tool", "provider", "model", "outcome", "error_type",
                 "latency_ms", "input_tokens", "cached_input_tokens", "output_tokens", "reasoning_tokens", "cost",
                 "partial")
-# Rows per INSERT statement: 16 parameters each, well inside both dialects' limits.
-_LEDGER_CHUNK = 200
 _SUM_COLS = ("calls", "errors", "input_tokens", "cached_input_tokens", "output_tokens", "reasoning_tokens", "cost",
              "unpriced_calls")
 # One ledger row as the summary columns (what ``ledger_days`` keeps of it), named as them.
@@ -252,27 +254,23 @@ def utc_day(at: float) -> str:
     return time.strftime("%Y-%m-%d", time.gmtime(at))
 
 
-def _ledger_params(index: int, row: LedgerRow) -> dict[str, Any]:
+_INSERT_LEDGER = (f"INSERT INTO ledger ({', '.join(_LEDGER_COLS)}) VALUES ({', '.join(':' + c for c in _LEDGER_COLS)})"
+                  " ON CONFLICT (request_id) DO NOTHING")
+
+
+def _ledger_params(row: LedgerRow) -> dict[str, Any]:
     values = (row.request_id, float(row.at), utc_day(row.at), row.client or "", row.tool, row.provider or "",
               row.model or "", row.outcome, row.error_type, float(row.latency_ms), row.input_tokens,
               row.cached_input_tokens, row.output_tokens, row.reasoning_tokens, row.cost, int(row.partial))
-    return {f"{name}_{index}": value for name, value in zip(_LEDGER_COLS, values, strict=True)}
+    return dict(zip(_LEDGER_COLS, values, strict=True))
 
 
 def record_usage(rows: Sequence[LedgerRow]) -> Op[int]:
     """Insert ``rows`` (a request id already present is kept as it is); how many were new."""
-    added = 0
-    for start in range(0, len(rows), _LEDGER_CHUNK):
-        chunk = rows[start:start + _LEDGER_CHUNK]
-        params: dict[str, Any] = {}
-        values = []
-        for index, row in enumerate(chunk):
-            params.update(_ledger_params(index, row))
-            values.append("(" + ", ".join(f":{name}_{index}" for name in _LEDGER_COLS) + ")")
-        done = yield Query(f"INSERT INTO ledger ({', '.join(_LEDGER_COLS)}) VALUES {', '.join(values)}"
-                           " ON CONFLICT (request_id) DO NOTHING", params)
-        added += max(done.rowcount, 0)
-    return added
+    if not rows:
+        return 0
+    done = yield Query(_INSERT_LEDGER, many=[_ledger_params(row) for row in rows])
+    return max(done.rowcount, 0)
 
 
 def usage_totals(since: float, by: UsageBy, client: str | None) -> Op[list[UsageTotal]]:

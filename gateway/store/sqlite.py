@@ -139,7 +139,8 @@ class SqliteStore:
             try:
                 query = next(op)
                 while True:
-                    cursor = conn.execute(query.sql, query.params)
+                    cursor = (conn.execute(query.sql, query.params) if query.many is None
+                              else conn.executemany(query.sql, query.many))
                     query = op.send(ops.Result(cursor.rowcount, cursor.fetchall()))
             except StopIteration as done:
                 conn.execute("COMMIT")
