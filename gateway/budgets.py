@@ -176,6 +176,14 @@ class BudgetBook:
                 tracked.discard(row.request_id)
                 _add(self._drop, row, 1)
 
+    def dropped(self, rows: Iterable[LedgerRow]) -> None:
+        """These rows will never reach the store (the writer gave up on them): stop waiting for them.
+
+        Their amounts stay in ``local`` until the day or month is over, so budgets still count them.
+        """
+        for row in rows:
+            self._tracked.discard(row.request_id)
+
     def refreshed(self, spent: Iterable[SpentRow], now: float) -> None:
         """Every gateway's spending as the store reports it now (read after the last ``flushed``)."""
         day = _day(now)
@@ -187,7 +195,12 @@ class BudgetBook:
             base[("usd", (row.kind, row.name, month))] = row.usd_month
             base[("tokens", (row.kind, row.name, month))] = float(row.tokens_month)
         self._base = base
+        periods = (day, month)
+        # Amounts of past days and months can never be checked again: keep the maps small.
+        self._local = {item: v for item, v in self._local.items() if item[1][2] in periods}
         for item, amount in self._drop.items():
+            if item[1][2] not in periods:
+                continue
             left = self._local.get(item, 0.0) - amount
             if abs(left) < 1e-12:
                 self._local.pop(item, None)

@@ -150,6 +150,7 @@ class LedgerWriter:
         if len(waiting) > _MAX_WAITING:
             lost = len(waiting) - _MAX_WAITING
             self.dropped += lost
+            self.budgets.dropped(waiting[:lost])
             waiting = waiting[lost:]
             log_event(log, "ledger_rows_dropped", level=logging.ERROR, rows=lost, problem=problem)
         else:
@@ -162,13 +163,14 @@ class LedgerWriter:
         if store is None:
             self.budgets.failed(self._slot.problem or "no store")
             return
+        wall = time.time()  # one clock reading for the query and the keys: no day boundary between them
         try:
-            spent = await store.spent(time.time())
+            spent = await store.spent(wall)
         except (StoreError, ValueError, OSError) as exc:
             self.budgets.failed(str(exc))
             log_event(log, "budget_refresh_failed", level=logging.WARNING, problem=str(exc))
             return
-        self.budgets.refreshed(spent, time.time())
+        self.budgets.refreshed(spent, wall)
 
     async def _retain(self, now: float) -> None:
         """Fold rows older than the kept days into per-day sums and delete them."""

@@ -120,3 +120,17 @@ def test_budgets_are_refused_until_the_store_was_read_once() -> None:
     with pytest.raises(errors.Unavailable) as waiting:
         _reserve(book)
     assert "store /x is locked" in waiting.value.message
+
+
+def test_a_refresh_on_a_new_day_forgets_yesterday_but_keeps_the_month() -> None:
+    book = _book()
+    reservation = _reserve(book)
+    assert reservation is not None
+    book.settle(reservation, _row("r1", 1.5))
+    tomorrow = NOON + 86400
+    book.refreshed([], tomorrow)  # r1 is not in the store yet: the month still counts it
+    assert book.used("usd", ("client", "alice", "2026-12-08")) == 0.0
+    assert book.used("usd", ("client", "alice", "2026-12")) == pytest.approx(1.5)
+    assert book.standing("alice", DAILY, tomorrow).usd_this_month == pytest.approx(1.5)
+    assert book.standing("alice", DAILY, tomorrow).budgets == [("usd_per_day", 10.0, 0.0, 10.0,
+                                                                "2026-12-10T00:00:00Z")]
