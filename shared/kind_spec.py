@@ -79,15 +79,15 @@ class KindSpec:
     # parameters it passes on. The gateway refuses anything else before a paid request.
     features: frozenset[Feature] = frozenset()
     sampling: frozenset[SamplingParam] = frozenset()
-    # The models run on the operator's own machines (LM Studio, Ollama): no per-token charge, so a
-    # model without a ``price`` in providers.json costs 0 rather than being unpriced.
-    local: bool = False
     # The thinking budgets each family of the kind's models takes (the longest matching prefix
     # wins; a model matching none is sent the budget as asked), and how many output tokens the
     # answer keeps above the budget where the budget counts against max_tokens (Anthropic's
     # budget must stay below max_tokens). The gateway fits a call's budget into them.
     budget_ranges: tuple[BudgetRange, ...] = ()
     budget_headroom: int = 0
+    # The models run on the operator's own machines (LM Studio, Ollama): no per-token charge, so a
+    # model without a ``price`` in providers.json costs 0 rather than being unpriced.
+    local: bool = False
     # Provider keys older files wrote at the top level that now live in ``options``:
     # (old key, option name). Such files still load; config warnings say where the key moved.
     moved_options: tuple[tuple[str, str], ...] = ()
