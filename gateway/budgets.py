@@ -28,7 +28,7 @@ import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from gateway.store.records import LedgerRow, SpentRow
+from gateway.store.records import BudgetCheck, LedgerRow, SpentRow
 from shared import errors
 from shared.policies import ClientBudget, ProviderBudget
 
@@ -75,6 +75,24 @@ class Reservation:
     # False when the model has no price (``usd`` is then 0 and counts toward no USD budget).
     priced: bool = True
     open: bool = True
+    # The budgets it was checked against, for a reservation shared through the store.
+    limits: tuple[_Limit, ...] = ()
+
+    def checks(self) -> list[BudgetCheck]:
+        """This reservation as the store's shared holds (``Store.hold_budget``): one per budget."""
+        found = []
+        for limit in self.limits:
+            kind, name, period = limit.key
+            first, last = (period, period) if len(period) == 10 else (f"{period}-01", f"{period}-31")
+            amount = self.usd if limit.unit == "usd" else float(self.tokens)
+            found.append(BudgetCheck(f"{kind}:{name}:{period}:{limit.unit}", kind, name, first, last, limit.unit,
+                                     limit.limit, amount))
+        return found
+
+    def refusal(self, budget_key: str, used: float) -> errors.BudgetExceeded:
+        """The error for the store's answer that ``budget_key`` is full at ``used``."""
+        limit = next(lim for lim in self.limits if f"{':'.join(lim.key)}:{lim.unit}" == budget_key)
+        return errors.BudgetExceeded(_over(limit, used))
 
 
 @dataclass(frozen=True, slots=True)
@@ -136,7 +154,7 @@ class BudgetBook:
         usd_keys = tuple(lim.key for lim in limits if lim.unit == "usd")
         token_keys = tuple(lim.key for lim in limits if lim.unit == "tokens")
         reservation = Reservation(usd_keys, token_keys, usd or 0.0, tokens, input_tokens, output_tokens,
-                                  priced=usd is not None)
+                                  priced=usd is not None, limits=tuple(limits))
         self._hold(reservation, 1)
         return reservation
 

@@ -24,10 +24,11 @@ import logging
 import time
 from typing import TYPE_CHECKING
 
-from gateway.budgets import BudgetBook
+from gateway.budgets import BudgetBook, Reservation
 from gateway.store import StoreSlot
 from gateway.store.records import LedgerRow, StoreError
 from gateway.store.sql_ops import utc_day
+from shared import errors
 from shared.logs import log_event
 from shared.settings import StoreSettings
 
@@ -93,6 +94,31 @@ class LedgerWriter:
         self.add(row)
         if reservation is not None:
             self.budgets.settle(reservation, row)
+
+    @property
+    def shared(self) -> bool:
+        """Whether other gateways may write this store (PostgreSQL): budgets then hold through it."""
+        store = self._slot.store
+        return store is not None and store.backend == "postgresql"
+
+    async def hold(self, request_id: str, reservation: Reservation, expires_at: float) -> None:
+        """Hold ``reservation`` in the shared store too, or release it and raise why not.
+
+        ``BudgetExceeded`` when another gateway's spending or holds filled a budget;
+        ``Unavailable`` when the store cannot be asked (uncounted spending is not let through).
+        """
+        store = self._slot.store
+        try:
+            if store is None:
+                raise StoreError(self._slot.problem or "no store")
+            full = await store.hold_budget(request_id, reservation.checks(), time.time(), expires_at)
+        except (StoreError, ValueError, OSError) as exc:
+            self.budgets.release(reservation)
+            raise errors.Unavailable(f"budgets cannot be checked now ({exc}); the call was not sent",
+                                     retry_after_s=5.0) from None
+        if full is not None:
+            self.budgets.release(reservation)
+            raise reservation.refusal(*full)
 
     # ---- lifecycle -----------------------------------------------------------------------
     async def start(self) -> None:

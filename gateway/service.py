@@ -280,7 +280,8 @@ class GatewayService:
                     self._skip(capability, attempt, route, "circuit open" if state.up else "worker down")
                     continue
                 body = payload(route)
-                self._reserve(client, route, attempt, body, op)
+                if self._reserve(client, route, attempt, body, op):
+                    await self._hold_shared(attempt)
                 try:
                     reply = await self._call_route(op, route, attempt, body, progress)
                 except errors.LLMCallerError as exc:
@@ -304,16 +305,17 @@ class GatewayService:
             self.inflight -= 1
 
     def _reserve(self, client: ClientEntry | None, route: Route, attempt: _Attempt, body: dict[str, Any],
-                 op: Op) -> None:
+                 op: Op) -> bool:
         """Hold the call's estimated cost against its budgets (``BudgetExceeded`` when one is used up).
 
         The estimate: the request's JSON length at 3 characters a token, plus ``max_tokens`` (else
         the model's ``max_output_tokens``, else ``DEFAULT_OUTPUT_TOKENS``), priced like a reply.
-        A fallback route gives back the reservation of the one before.
+        A fallback route gives back the reservation of the one before. True when the reservation
+        must also be held in a store other gateways share (``_hold_shared``).
         """
         record = attempt.record
         if self.ledger is None or record is None:
-            return
+            return False
         books = self.ledger.budgets
         if record.reservation is not None:
             books.release(record.reservation)
@@ -321,7 +323,7 @@ class GatewayService:
         budget = client.budget if client is not None else None
         provider_budget = self.providers.providers[route.provider].budget
         if budget is None and provider_budget is None:
-            return
+            return False
         input_tokens = estimate_input_tokens(len(orjson.dumps(
             {key: body.get(key) for key in ("messages", "inputs", "tools", "response_format")})))
         output_tokens = 0 if op is Op.EMBED else (body.get("max_tokens") or self._max_output(route)
@@ -330,6 +332,21 @@ class GatewayService:
         usd = None if tariff is None else call_cost(Usage(input_tokens, output_tokens), tariff)
         record.reservation = books.reserve(record.client, budget, route.provider, provider_budget, usd,
                                            input_tokens, output_tokens, time.time())
+        return record.reservation is not None and self.ledger.shared
+
+    async def _hold_shared(self, attempt: _Attempt) -> None:
+        """Hold the call's reservation in the shared store (PostgreSQL): every gateway sees it at once."""
+        assert self.ledger is not None and attempt.record is not None and attempt.record.reservation is not None
+        record = attempt.record
+        reservation = record.reservation
+        assert reservation is not None
+        # A hold outlives its call only if this gateway dies: it then lapses a minute after the deadline.
+        expires_at = time.time() + max(attempt.deadline - time.monotonic(), 0.0) + 60.0
+        try:
+            await self.ledger.hold(record.request_id, reservation, expires_at)
+        except errors.LLMCallerError:
+            record.reservation = None
+            raise
 
     def _max_output(self, route: Route) -> int | None:
         found = next((m for m in self.providers.providers[route.provider].models if m.id == route.model), None)

@@ -17,6 +17,7 @@ from collections.abc import Sequence
 from typing import Protocol
 
 from gateway.store.records import (
+    BudgetCheck,
     LedgerRow,
     SpentRow,
     StoreHealth,
@@ -122,3 +123,11 @@ class Store(Protocol):
     async def summarise_ledger(self, before_day: str) -> int:
         """Fold the ledger rows of UTC days before ``before_day`` (YYYY-MM-DD) into per-day,
         per-client, per-model sums and delete them, in one transaction; how many rows went."""
+
+    async def hold_budget(self, request_id: str, checks: Sequence[BudgetCheck], now: float,
+                          expires_at: float) -> tuple[str, float] | None:
+        """Reserve each check's ``amount`` for ``request_id`` until its ledger row is written (which
+        deletes the holds in the same transaction) or ``expires_at``, if every budget's spent (ledger
+        and summaries) plus live holds is below its limit; atomically across gateways sharing the
+        store. None when held; else (budget_key, used) of the first full budget, and nothing held.
+        The request's earlier holds are replaced; expired holds are deleted."""

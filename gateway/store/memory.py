@@ -11,6 +11,7 @@ import dataclasses
 from collections.abc import Iterator, Sequence
 
 from gateway.store.records import (
+    BudgetCheck,
     LedgerRow,
     SpentRow,
     StoreHealth,
@@ -40,6 +41,8 @@ class MemoryStore:
         self._ledger: dict[str, LedgerRow] = {}
         # (day, client, provider, model) -> the eight sums of ``UsageTotal`` after its key.
         self._days: dict[tuple[str, str, str, str], list[float]] = {}
+        # (request_id, budget_key, unit) -> (amount, expires_at)
+        self._holds: dict[tuple[str, str, str], tuple[float, float]] = {}
 
     async def open(self) -> None:
         return None
@@ -185,7 +188,28 @@ class MemoryStore:
             if row.request_id not in self._ledger:
                 self._ledger[row.request_id] = row
                 added += 1
+        done = {row.request_id for row in rows}
+        for key in [k for k in self._holds if k[0] in done]:
+            del self._holds[key]
         return added
+
+    async def hold_budget(self, request_id: str, checks: Sequence[BudgetCheck], now: float,
+                          expires_at: float) -> tuple[str, float] | None:
+        for key in [k for k, (_, until) in self._holds.items() if k[0] == request_id or until <= now]:
+            del self._holds[key]
+        for check in checks:
+            spent = 0.0
+            for day, client, provider, _model, _at, sums in self._sums():
+                name = client if check.kind == "client" else provider
+                if name == check.name and check.first_day <= day <= check.last_day:
+                    spent += sums[6] if check.unit == "usd" else sums[2] + sums[4]
+            held = sum(amount for (_, key, unit), (amount, _until) in self._holds.items()
+                       if key == check.budget_key and unit == check.unit)
+            if spent + held >= check.limit:
+                return check.budget_key, spent + held
+        for check in checks:
+            self._holds[(request_id, check.budget_key, check.unit)] = (check.amount, expires_at)
+        return None
 
     def _sums(self) -> Iterator[tuple[str, str, str, str, float, list[float]]]:
         """(day, client, provider, model, at or -1 for a summary, the eight sums) of every row and summary."""

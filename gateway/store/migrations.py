@@ -83,6 +83,17 @@ MIGRATIONS: tuple[Migration, ...] = (
         " reasoning_tokens {bigint} NOT NULL, cost {real} NOT NULL, unpriced_calls {bigint} NOT NULL,"
         " PRIMARY KEY (day, client, provider, model))",
     )),
+    # Budget reservations shared by the gateways of one store (gateway.budgets): a call's
+    # estimate per budget until its ledger row lands (deleted in the same transaction), or
+    # until it expires (a gateway that died mid-call). ``budget_locks`` rows serialize the
+    # reservations on one budget (PostgreSQL row locks; SQLite's write lock does it anyway).
+    Migration(3, "budget reservations shared across gateways", (
+        "CREATE TABLE budget_holds ("
+        " request_id TEXT NOT NULL, budget_key TEXT NOT NULL, unit TEXT NOT NULL, amount {real} NOT NULL,"
+        " expires_at {real} NOT NULL, PRIMARY KEY (request_id, budget_key, unit))",
+        "CREATE INDEX budget_holds_by_key ON budget_holds (budget_key, unit)",
+        "CREATE TABLE budget_locks (budget_key TEXT PRIMARY KEY, uses {bigint} NOT NULL)",
+    )),
 )
 
 SCHEMA_VERSION = MIGRATIONS[-1].version

@@ -11,8 +11,8 @@ import enum
 from dataclasses import dataclass
 from typing import Literal, NamedTuple
 
-__all__ = ["TERMINAL", "LedgerRow", "SpentRow", "StoreError", "StoreHealth", "TaskRow", "TaskStatus", "ThreadRow",
-           "TurnRow", "UsageBy", "UsageTotal"]
+__all__ = ["TERMINAL", "BudgetCheck", "LedgerRow", "SpentRow", "StoreError", "StoreHealth", "TaskRow", "TaskStatus",
+           "ThreadRow", "TurnRow", "UsageBy", "UsageTotal"]
 
 
 class TaskStatus(enum.StrEnum):
@@ -165,3 +165,21 @@ class SpentRow(NamedTuple):
     tokens_day: int
     usd_month: float
     tokens_month: int
+
+
+class BudgetCheck(NamedTuple):
+    """One budget a call must fit in, for a reservation shared through the store (``Store.hold_budget``).
+
+    ``kind`` and ``name`` pick the ledger rows (a client's or a provider's), ``first_day`` and
+    ``last_day`` (YYYY-MM-DD, inclusive) the period; ``unit`` is ``usd`` (cost) or ``tokens``
+    (input plus output); ``amount`` is what the call holds until its ledger row lands.
+    """
+
+    budget_key: str
+    kind: str
+    name: str
+    first_day: str
+    last_day: str
+    unit: str
+    limit: float
+    amount: float

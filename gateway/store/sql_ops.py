@@ -23,7 +23,17 @@ from collections.abc import Generator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-from gateway.store.records import LedgerRow, SpentRow, TaskRow, TaskStatus, ThreadRow, TurnRow, UsageBy, UsageTotal
+from gateway.store.records import (
+    BudgetCheck,
+    LedgerRow,
+    SpentRow,
+    TaskRow,
+    TaskStatus,
+    ThreadRow,
+    TurnRow,
+    UsageBy,
+    UsageTotal,
+)
 
 __all__ = ["Op", "Query", "Result", "pg_params"]
 
@@ -270,7 +280,47 @@ def record_usage(rows: Sequence[LedgerRow]) -> Op[int]:
     if not rows:
         return 0
     done = yield Query(_INSERT_LEDGER, many=[_ledger_params(row) for row in rows])
+    # The rows' budget reservations end in the same transaction: never counted twice, never missing.
+    yield Query("DELETE FROM budget_holds WHERE request_id = :request_id",
+                many=[{"request_id": row.request_id} for row in rows])
     return max(done.rowcount, 0)
+
+
+_SPENT_EXPR = {"usd": "COALESCE(cost, 0)", "tokens": "COALESCE(input_tokens, 0) + COALESCE(output_tokens, 0)"}
+_DAYS_EXPR = {"usd": "cost", "tokens": "input_tokens + output_tokens"}
+
+
+def hold_budget(request_id: str, checks: Sequence[BudgetCheck], now: float,
+                expires_at: float) -> Op[tuple[str, float] | None]:
+    """Reserve ``amount`` on every check if each budget's spent + held is below its limit.
+
+    Returns None when held, else (budget_key, spent + held) of the first full one (nothing held).
+    A request's earlier holds (a route it moved on from) are replaced.
+    """
+    yield Query("DELETE FROM budget_holds WHERE request_id = :request_id OR expires_at <= :now",
+                {"request_id": request_id, "now": float(now)})
+    for key in sorted({check.budget_key for check in checks}):  # one order everywhere: no deadlock
+        yield Query("INSERT INTO budget_locks (budget_key, uses) VALUES (:key, 1)"
+                    " ON CONFLICT (budget_key) DO UPDATE SET uses = budget_locks.uses + 1", {"key": key})
+    for check in checks:
+        who = "client" if check.kind == "client" else "provider"
+        keys = {"name": check.name, "first": check.first_day, "last": check.last_day, "key": check.budget_key,
+                "unit": check.unit, "now": float(now)}
+        found = yield Query(
+            f"SELECT (SELECT COALESCE(SUM({_SPENT_EXPR[check.unit]}), 0) FROM ledger WHERE {who} = :name"
+            " AND day >= :first AND day <= :last)"
+            f" + (SELECT COALESCE(SUM({_DAYS_EXPR[check.unit]}), 0) FROM ledger_days WHERE {who} = :name"
+            " AND day >= :first AND day <= :last)"
+            " + (SELECT COALESCE(SUM(amount), 0) FROM budget_holds WHERE budget_key = :key AND unit = :unit"
+            " AND expires_at > :now)", keys)
+        used = float(found.rows[0][0] or 0)
+        if used >= check.limit:
+            return check.budget_key, used
+    yield Query("INSERT INTO budget_holds (request_id, budget_key, unit, amount, expires_at)"
+                " VALUES (:request_id, :key, :unit, :amount, :expires_at)",
+                many=[{"request_id": request_id, "key": c.budget_key, "unit": c.unit, "amount": float(c.amount),
+                       "expires_at": float(expires_at)} for c in checks])
+    return None
 
 
 def usage_totals(since: float, by: UsageBy, client: str | None) -> Op[list[UsageTotal]]:

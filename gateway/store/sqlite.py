@@ -24,6 +24,7 @@ from urllib.parse import urlsplit
 from gateway.store import sql_ops as ops
 from gateway.store.migrations import SCHEMA_VERSION, VERSION_TABLE, check_version, pending, statements
 from gateway.store.records import (
+    BudgetCheck,
     LedgerRow,
     SpentRow,
     StoreError,
@@ -262,6 +263,10 @@ class SqliteStore:
 
     async def summarise_ledger(self, before_day: str) -> int:
         return await self._op(ops.summarise_ledger(before_day))
+
+    async def hold_budget(self, request_id: str, checks: Sequence[BudgetCheck], now: float,
+                          expires_at: float) -> tuple[str, float] | None:
+        return await self._op(ops.hold_budget(request_id, checks, now, expires_at))
 
 
 def _ping() -> ops.Op[None]:

@@ -6,12 +6,13 @@ boundaries by moving ``at``, never by reading a clock.
 
 from __future__ import annotations
 
+import asyncio
 import calendar
 
 import pytest
 
 from gateway.store.base import Store
-from gateway.store.records import LedgerRow, SpentRow, UsageTotal
+from gateway.store.records import BudgetCheck, LedgerRow, SpentRow, UsageTotal
 from tests.unit.gateway.store.conftest import Backend
 
 NOON = float(calendar.timegm((2026, 12, 8, 12, 0, 0)))
@@ -84,3 +85,38 @@ def test_summarising_keeps_the_totals_and_deletes_the_old_rows(backend: Backend)
         by_day = {t.key: t.calls for t in await store.usage_totals(NOON - 5 * DAY, "day")}
         assert by_day == {"2026-12-05": 5, "2026-12-08": 1}
     backend.run(scenario)
+
+
+def _check(limit: float, amount: float, unit: str = "usd", key: str = "client:alice:2026-12-08") -> BudgetCheck:
+    return BudgetCheck(key, "client", "alice", "2026-12-08", "2026-12-08", unit, limit, amount)
+
+
+def test_holds_count_until_the_ledger_row_lands_and_never_twice(backend: Backend) -> None:
+    async def scenario(store: Store) -> None:
+        await store.record_usage([_row("spent")])  # 0.5 USD, 150 tokens today
+        assert await store.hold_budget("h1", [_check(2.0, 1.0)], NOON, NOON + 60) is None
+        assert await store.hold_budget("h2", [_check(2.0, 1.0)], NOON, NOON + 60) is None  # 1.5 < 2: admitted
+        refused = await store.hold_budget("h3", [_check(2.0, 1.0)], NOON, NOON + 60)
+        assert refused == ("client:alice:2026-12-08", pytest.approx(2.5))
+        # h1's row lands (its real cost 0.25) and its hold goes in the same transaction.
+        await store.record_usage([_row("h1", cost=0.25)])
+        assert await store.hold_budget("h3", [_check(2.76, 0.1)], NOON, NOON + 60) is None  # 0.5+0.25+1 < 2.76
+        # Now used: 0.75 spent + h2's 1.0 + h3's 0.1 = 1.85.
+        assert await store.hold_budget("h4", [_check(1.85, 0.1)], NOON, NOON + 60) is not None
+        # A request moving to another route replaces its hold; an expired hold counts no more.
+        assert await store.hold_budget("h2", [_check(2.0, 0.01)], NOON, NOON + 60) is None
+        assert await store.hold_budget("h5", [_check(0.76, 0.01)], NOON + 61, NOON + 120) is None  # h2, h3 expired
+        # Tokens: "spent" and "h1" used 150 each today; 300 is full.
+        tokens = _check(301, 100, unit="tokens", key="client:alice:2026-12-08:t")
+        assert await store.hold_budget("h6", [tokens], NOON, NOON + 60) is None
+        assert await store.hold_budget("h7", [tokens], NOON, NOON + 60) == ("client:alice:2026-12-08:t", 400.0)
+    backend.run(scenario)
+
+
+def test_two_gateways_racing_for_one_budget_hold_no_more_than_it_allows(durable: Backend) -> None:
+    async def race(first: Store, second: Store) -> None:
+        async def one(store: Store, rid: str) -> bool:
+            return await store.hold_budget(rid, [_check(10.0, 1.0)], NOON, NOON + 60) is None
+        results = await asyncio.gather(*(one(first if i % 2 else second, f"r{i}") for i in range(30)))
+        assert sum(results) == 10
+    durable.run_two(race)
