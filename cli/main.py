@@ -14,7 +14,7 @@ from shared.version import VERSION
 
 # One module per concern, each exposing register(subparsers).
 _COMMAND_MODULES = ("stack_cmd", "clients_cmd", "config_cmd", "assistant_cmd", "security_cmd", "stdio_cmd", "try_cmd",
-                    "threads_cmd")
+                    "threads_cmd", "usage_cmd")
 
 
 def _modules() -> list[ModuleType]:

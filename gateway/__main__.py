@@ -28,6 +28,7 @@ from gateway.audit_hook import worker_audit_hook
 from gateway.auth import RegistryTokenVerifier
 from gateway.broker_setup import build_broker
 from gateway.front_door import FrontDoor, raise_open_file_limit
+from gateway.ledger import LedgerWriter
 from gateway.metrics import GatewayMetrics
 from gateway.service import GatewayService
 from gateway.store import open_store
@@ -55,8 +56,10 @@ async def serve(settings: Settings) -> None:
     metrics = GatewayMetrics(broker, lambda: service.inflight if service is not None else 0)
     store = await open_store(settings)  # a store that fails to open is reported, not fatal
     store_watch = asyncio.create_task(store.watch())  # getHealth's view of it; reopens a store that failed
+    ledger = LedgerWriter(store, settings.store)  # usage rows and budgets (gateway.ledger)
+    await ledger.start()
     service = GatewayService(providers, broker, metrics=metrics, store=store,
-                             store_settings=settings.store)
+                             store_settings=settings.store, ledger=ledger)
     tasks = TaskRunner(store, settings.store)
     await tasks.start_housekeeping()  # lease first, then fail tasks a stopped gateway left working
     configure_exporter()
@@ -93,6 +96,7 @@ async def serve(settings: Settings) -> None:
         store_watch.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await store_watch
+        await ledger.stop()  # every call has ended: its rows go to the store before it closes
         await store.close()
         log_event(log, "gateway_stopped")
 

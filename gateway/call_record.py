@@ -22,13 +22,17 @@ import time
 import uuid
 from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import mcp_types as types
 
 from gateway.metrics import GatewayMetrics
 from shared.logs import log_event
 from shared.models import Usage
+
+if TYPE_CHECKING:
+    from gateway.budgets import Reservation
+    from gateway.ledger import LedgerWriter
 
 __all__ = ["CANCELLED", "CallAccounting", "CallRecord"]
 
@@ -65,6 +69,8 @@ class CallRecord:
     # (None: unknown, because the model has no price or the provider reported no counts).
     usage: Usage | None = None
     cost_usd: float | None = None
+    # What the call holds against its budgets (gateway.budgets); settled when it closes.
+    reservation: Reservation | None = None
 
     def routed(self, provider: str, model: str) -> None:
         """Routing chose (or moved on to) this provider and model."""
@@ -80,10 +86,14 @@ class CallRecord:
 class CallAccounting:
     """Writes each call's one ``tool_call`` line and its one count and latency sample."""
 
-    def __init__(self, metrics: GatewayMetrics | None, tools: Collection[str], bound: LabelBound) -> None:
+    def __init__(self, metrics: GatewayMetrics | None, tools: Collection[str], bound: LabelBound,
+                 ledger: LedgerWriter | None = None, ledgered: Collection[str] = ()) -> None:
+        """``ledger``: where the calls of the ``ledgered`` tools (those that call a provider) are recorded."""
         self._metrics = metrics
         self._tools = frozenset(tools)
         self._bound = bound
+        self._ledger = ledger
+        self._ledgered = frozenset(ledgered)
         self._usage_series: dict[tuple[str, str, str, str], Any] = {}
 
     def close(self, record: CallRecord, result: types.CallToolResult | None) -> None:
@@ -108,6 +118,8 @@ class CallAccounting:
             input_tokens=usage.input_tokens, cached_input_tokens=usage.cached_input_tokens,
             output_tokens=usage.output_tokens, reasoning_tokens=usage.reasoning_tokens, cost_usd=record.cost_usd,
         )
+        if self._ledger is not None and record.tool in self._ledgered:
+            self._ledger.record_call(record, outcome, error.get("type") if error else None, provider, seconds)
         if self._metrics is not None:
             tool = record.tool if record.tool in self._tools else _UNKNOWN_TOOL
             provider_label, model_label = self._bound(provider, record.model)

@@ -58,7 +58,8 @@ def build_mcp_server(
     metrics = service.metrics
     if limiter is None:
         limiter = ClientLimiter(on_reject=_count_rejection(metrics))
-    accounting = CallAccounting(metrics, TABLE, service.metric_labels)
+    accounting = CallAccounting(metrics, TABLE, service.metric_labels, service.ledger,
+                                [name for name, decl in TABLE.items() if decl.calls_provider])
 
     async def list_tools(
         ctx: ServerRequestContext[Any], params: types.PaginatedRequestParams | None

@@ -21,21 +21,27 @@ from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+import orjson
+
 from gateway.broker_base import Broker
+from gateway.budgets import DEFAULT_OUTPUT_TOKENS, estimate_input_tokens
 from gateway.call_record import CallRecord
 from gateway.chat_request import ChatCall, plain_messages
 from gateway.compose import chat_output, embed_output
+from gateway.ledger import LedgerWriter
 from gateway.metrics import GatewayMetrics
 from gateway.model_catalog import health_models, list_models
 from gateway.model_features import ModelFeatures
-from gateway.pricing import PriceBook
+from gateway.pricing import PriceBook, call_cost
 from gateway.router import Route, Router
 from gateway.store import StoreSlot
 from gateway.threads import ThreadKeeper
 from gateway.threads_bounds import ThreadLimits
 from gateway.tool_schemas import (
+    BudgetLeftOut,
     ChatInput,
     ChatOutput,
+    ClientUsageOut,
     EmbedInput,
     EmbedOutput,
     HealthOutput,
@@ -109,7 +115,7 @@ class GatewayService:
     def __init__(
         self, providers: ProvidersFile, broker: Broker, max_inflight: int = 1024,
         metrics: GatewayMetrics | None = None, store: StoreSlot | None = None,
-        store_settings: StoreSettings | None = None,
+        store_settings: StoreSettings | None = None, ledger: LedgerWriter | None = None,
     ) -> None:
         self.providers = providers
         # Tasks and threads live here; stateless calls never touch it (gateway.store).
@@ -117,6 +123,8 @@ class GatewayService:
         self.threads = ThreadKeeper(self.store, ThreadLimits.of(store_settings or StoreSettings()))
         self.broker = broker
         self.metrics = metrics
+        # The usage ledger and the budgets it feeds (gateway.ledger, gateway.budgets); None: neither.
+        self.ledger = ledger
         self.features = ModelFeatures(providers, lambda p: broker.worker(p).models)
         self.prices = PriceBook(providers)
         self.router = Router(providers, self._live_models, lambda p: broker.worker(p).up,
@@ -271,8 +279,11 @@ class GatewayService:
                 if (not state.up or state.circuit_open(route.model)) and routes.more():
                     self._skip(capability, attempt, route, "circuit open" if state.up else "worker down")
                     continue
+                body = payload(route)
+                if self._reserve(client, route, attempt, body, op):
+                    await self._hold_shared(attempt)
                 try:
-                    reply = await self._call_route(op, route, attempt, payload(route), progress)
+                    reply = await self._call_route(op, route, attempt, body, progress)
                 except errors.LLMCallerError as exc:
                     if exc.usage is not None:  # a stream that broke after the provider reported some
                         self._used(attempt, route, exc.usage)
@@ -292,6 +303,54 @@ class GatewayService:
             raise AssertionError("unreachable: the last route either returns or raises")
         finally:
             self.inflight -= 1
+
+    def _reserve(self, client: ClientEntry | None, route: Route, attempt: _Attempt, body: dict[str, Any],
+                 op: Op) -> bool:
+        """Hold the call's estimated cost against its budgets (``BudgetExceeded`` when one is used up).
+
+        The estimate: the request's JSON length at 3 characters a token, plus ``max_tokens`` (else
+        the model's ``max_output_tokens``, else ``DEFAULT_OUTPUT_TOKENS``), priced like a reply.
+        A fallback route gives back the reservation of the one before. True when the reservation
+        must also be held in a store other gateways share (``_hold_shared``).
+        """
+        record = attempt.record
+        if self.ledger is None or record is None:
+            return False
+        books = self.ledger.budgets
+        if record.reservation is not None:
+            books.release(record.reservation)
+            record.reservation = None
+        budget = client.budget if client is not None else None
+        provider_budget = self.providers.providers[route.provider].budget
+        if budget is None and provider_budget is None:
+            return False
+        input_tokens = estimate_input_tokens(len(orjson.dumps(
+            {key: body.get(key) for key in ("messages", "inputs", "tools", "response_format")})))
+        output_tokens = 0 if op is Op.EMBED else (body.get("max_tokens") or self._max_output(route)
+                                                   or DEFAULT_OUTPUT_TOKENS)
+        tariff = self.prices.tariff(route.provider, route.model)
+        usd = None if tariff is None else call_cost(Usage(input_tokens, output_tokens), tariff)
+        record.reservation = books.reserve(record.client, budget, route.provider, provider_budget, usd,
+                                           input_tokens, output_tokens, time.time())
+        return record.reservation is not None and self.ledger.shared
+
+    async def _hold_shared(self, attempt: _Attempt) -> None:
+        """Hold the call's reservation in the shared store (PostgreSQL): every gateway sees it at once."""
+        assert self.ledger is not None and attempt.record is not None and attempt.record.reservation is not None
+        record = attempt.record
+        reservation = record.reservation
+        assert reservation is not None
+        # A hold outlives its call only if this gateway dies: it then lapses a minute after the deadline.
+        expires_at = time.time() + max(attempt.deadline - time.monotonic(), 0.0) + 60.0
+        try:
+            await self.ledger.hold(record.request_id, reservation, expires_at)
+        except errors.LLMCallerError:
+            record.reservation = None
+            raise
+
+    def _max_output(self, route: Route) -> int | None:
+        found = next((m for m in self.providers.providers[route.provider].models if m.id == route.model), None)
+        return found.max_output_tokens if found is not None else None
 
     def _used(self, attempt: _Attempt, route: Route, usage: Any) -> None:
         """Put the provider's reported usage and its cost on the call's record (its log line and metrics)."""
@@ -383,6 +442,17 @@ class GatewayService:
             store=StoreHealthOut(backend=store.backend, ok=store.ok, detail=store.detail),
             unpriced_models=self.prices.unpriced(known),
         )
+
+    def client_usage(self, name: str | None, client: ClientEntry | None) -> ClientUsageOut | None:
+        """The calling client's own usage and budgets for getHealth; None without a client or a ledger."""
+        if name is None or self.ledger is None or not self.ledger.budgets.ready:
+            return None
+        standing = self.ledger.budgets.standing(name, client.budget if client is not None else None, time.time())
+        return ClientUsageOut(
+            client=name, usd_today=round(standing.usd_today, 12), tokens_today=standing.tokens_today,
+            usd_this_month=round(standing.usd_this_month, 12),
+            budgets=[BudgetLeftOut(budget=b, limit=limit, used=round(used, 12), left=round(left, 12), resets=resets)
+                     for b, limit, used, left, resets in standing.budgets])
 
     def _worker_health(self, name: str, kind: str) -> WorkerHealthOut:
         state = self.broker.worker(name)

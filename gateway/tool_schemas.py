@@ -431,6 +431,24 @@ class ListModelsOutput(BaseModel):
                                          "then the ones only its server listed")
 
 
+class BudgetLeftOut(BaseModel):
+    budget: str = Field(description="usd_per_day, usd_per_month or tokens_per_day")
+    limit: float
+    used: float = Field(description="spent plus what calls in flight hold; USD or tokens")
+    left: float
+    resets: str = Field(description="when it starts again: UTC midnight, or the 1st of the month at 00:00 UTC")
+
+
+class ClientUsageOut(BaseModel):
+    """The calling client's own spending (never another client's), from the usage ledger."""
+
+    client: str
+    usd_today: float = Field(description="USD since 00:00 UTC (priced calls only)")
+    tokens_today: int = Field(description="input plus output tokens since 00:00 UTC")
+    usd_this_month: float = Field(description="USD since the 1st of this month, 00:00 UTC")
+    budgets: list[BudgetLeftOut] = Field(default_factory=list, description="this client's budgets and what is left")
+
+
 class StoreHealthOut(BaseModel):
     backend: str = Field(description="sqlite, postgresql or memory; for a store that could not be opened, "
                          "the scheme of its URL")
@@ -447,6 +465,9 @@ class HealthOutput(BaseModel):
     unpriced_models: list[str] = Field(default_factory=list, description=(
         "provider/model of each configured or discovered model without a price in providers.json (models of "
         "local kinds cost 0 without one): their calls' cost is recorded as unknown"))
+    usage: Annotated[ClientUsageOut | None, WithJsonSchema(_nullable(
+        ClientUsageOut, "the calling client's own usage today and this month and its budgets (as of the gateway's "
+        "last read of the ledger, a few seconds at most); null without a client or a store"))] = None
 
 
 # ------------------------------------------------------------------ errors

@@ -107,7 +107,9 @@ async def _health(service: GatewayService, ctx: Context, args: HealthInput, clie
                   trace: TraceContext, record: CallRecord) -> types.CallToolResult:
     if args.refresh_models:
         await service.refresh_models()
-    return success_result(service.health())
+    health = service.health()
+    health.usage = service.client_usage(record.client, client)  # the caller's own, never another's
+    return success_result(health)
 
 
 async def _threads(service: GatewayService, ctx: Context, args: ThreadsInput, client: ClientEntry | None,

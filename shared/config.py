@@ -38,7 +38,16 @@ from shared.chat_parts import Feature
 from shared.kind_spec import KindOption, KindSpec
 from shared.models import CAPABILITIES, Capability
 from shared.names import NAME_PATTERN
-from shared.policies import CircuitPolicy, ClientLimits, RateLimits, RetryPolicy, StreamGuards, StrictModel
+from shared.policies import (
+    CircuitPolicy,
+    ClientBudget,
+    ClientLimits,
+    ProviderBudget,
+    RateLimits,
+    RetryPolicy,
+    StreamGuards,
+    StrictModel,
+)
 from shared.tool_names import ToolGrant
 
 # Kind facts are declarations (workers/providers/<kind>/kind.py, importing only shared/), not worker code.
@@ -234,6 +243,8 @@ class ProviderConfig(_Strict):
     rate_limits: RateLimits = Field(default_factory=RateLimits)
     circuit: CircuitPolicy = Field(default_factory=CircuitPolicy)
     stream_guards: StreamGuards = Field(default_factory=StreamGuards)
+    # All clients' spending at this provider per UTC month (gateway.budgets); None: no limit.
+    budget: ProviderBudget | None = None
     # Top-level keys of an older file that loading moved into ``options`` (for config warnings).
     _moved: tuple[tuple[str, str], ...] = PrivateAttr(default=())
 
@@ -407,6 +418,8 @@ class ClientEntry(_Strict):
     expires_at: Annotated[int | None, Field(description="Unix time after which the token is refused")] = None
     created_at: int | None = None
     limits: ClientLimits = Field(default_factory=ClientLimits)
+    # Spending limits per UTC day and month, enforced before dispatch (gateway.budgets); None: none.
+    budget: ClientBudget | None = None
     # Whether a call may name provider/model explicitly (manual override of routing).
     allow_override: bool = True
 

@@ -12,6 +12,7 @@ to do from ``type`` and ``retryable`` alone, whichever provider was behind the c
     │   │   └── ContextLengthExceeded context_length
     │   ├── NotFound                  not_found
     │   ├── QuotaExhausted            quota_exhausted
+    │   ├── BudgetExceeded            budget_exceeded
     │   ├── Unsupported               unsupported
     │   ├── GuardViolation            guard_violation
     │   └── ContentBlocked            content_blocked
@@ -48,6 +49,7 @@ from typing import Any, ClassVar
 __all__ = [
     "ERROR_TYPES",
     "AuthError",
+    "BudgetExceeded",
     "ClientError",
     "ConnectionFailed",
     "ContentBlocked",
@@ -262,6 +264,25 @@ class QuotaExhausted(ClientError):
         "billing or quota used up (OpenAI `insufficient_quota`, Anthropic 402); waiting will not help",
         "the provider says billing or quota is used up (OpenAI `insufficient_quota`, Anthropic 402)",
         "waiting will not help: top up or raise the quota with the provider",
+    )
+
+
+class BudgetExceeded(ClientError):
+    """A spending budget of the operator's (per client per UTC day or month, or per provider per
+    month) has no room left for this call. Refused before anything is sent, so it cost nothing;
+    the message names the budget and the UTC time it resets."""
+
+    type = "budget_exceeded"
+    # Raised by the gateway before dispatch: no worker ever sees it, so none retries it.
+    policy = ErrorPolicy(
+        retryable=False, worker_retry=WorkerRetry.NEVER, circuit=False, fallback=False, health=False,
+        cleared_by_answer=False,
+        summary="a spending budget (client per UTC day/month, provider per month) is used up; the message names "
+                "it and when it resets",
+        means="a budget set by the operator (a client's `usd_per_day`, `usd_per_month` or `tokens_per_day`, or a "
+              "provider's `usd_per_month`) has no room for this call; nothing was sent. Days and months are UTC",
+        action="wait for the reset the message names, or raise the budget ([usage](usage.md#budgets)); "
+               "`llm-caller usage --client NAME` shows what was spent",
     )
 
 

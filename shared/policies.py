@@ -1,5 +1,5 @@
 """Tunable policies in providers.json and client-registry.json: retries, rate limits,
-circuit breakers, stream guards and per-client limits.
+circuit breakers, stream guards, per-client limits and spending budgets.
 
 Every field has a default that is safe for a developer machine, so a provider entry
 without any of these blocks behaves sensibly. Each block is strict like the rest of the
@@ -12,7 +12,8 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field
 
-__all__ = ["CircuitPolicy", "ClientLimits", "RateLimits", "RetryPolicy", "StreamGuards", "StrictModel"]
+__all__ = ["CircuitPolicy", "ClientBudget", "ClientLimits", "ProviderBudget", "RateLimits", "RetryPolicy",
+           "StreamGuards", "StrictModel"]
 
 
 class StrictModel(BaseModel):
@@ -75,3 +76,25 @@ class ClientLimits(StrictModel):
 
     requests_per_min: Annotated[int | None, Field(ge=1)] = None
     max_concurrency: Annotated[int | None, Field(ge=1, le=1024)] = None
+
+
+_USD = Annotated[float | None, Field(gt=0, le=1_000_000_000)]
+
+
+class ClientBudget(StrictModel):
+    """What one client may spend; each limit is optional (absent or null: no limit of that kind).
+
+    Days and months are UTC: a day's budget resets at 00:00 UTC, a month's on the 1st at 00:00
+    UTC. Spending comes from the usage ledger, so it survives gateway restarts (gateway.budgets).
+    """
+
+    usd_per_day: Annotated[_USD, Field(description="US dollars per UTC day (resets 00:00 UTC)")] = None
+    usd_per_month: Annotated[_USD, Field(description="US dollars per UTC calendar month")] = None
+    tokens_per_day: Annotated[int | None, Field(ge=1, description="input plus output tokens per UTC day")] = None
+
+
+class ProviderBudget(StrictModel):
+    """What all clients together may spend at one provider in a UTC calendar month."""
+
+    usd_per_month: Annotated[_USD, Field(description="US dollars per UTC calendar month (resets on the 1st, "
+                                         "00:00 UTC)")] = None

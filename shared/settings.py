@@ -264,6 +264,14 @@ class StoreSettings:
     thread_max_turns: int = 50
     thread_max_tokens: int = 100_000
     thread_ttl_s: int = 7 * 24 * 3600
+    # The usage ledger (gateway.ledger): rows gathered for this long (or this many) go in one
+    # transaction; a crash loses at most the rows of the last window. Rows older than
+    # ledger_keep_days are folded into per-day sums and deleted.
+    ledger_window_ms: int = 200
+    ledger_batch_rows: int = 1000
+    ledger_keep_days: int = 90
+    # How often budgets re-read every gateway's spending from the store (gateway.budgets).
+    budget_refresh_s: float = 5.0
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> StoreSettings:
@@ -280,6 +288,10 @@ class StoreSettings:
             thread_max_turns=_whole(env, "LLMC_THREAD_MAX_TURNS", default.thread_max_turns),
             thread_max_tokens=_whole(env, "LLMC_THREAD_MAX_TOKENS", default.thread_max_tokens),
             thread_ttl_s=_whole(env, "LLMC_THREAD_TTL_S", default.thread_ttl_s),
+            ledger_window_ms=_whole(env, "LLMC_LEDGER_WINDOW_MS", default.ledger_window_ms),
+            ledger_batch_rows=_whole(env, "LLMC_LEDGER_BATCH_ROWS", default.ledger_batch_rows),
+            ledger_keep_days=_whole(env, "LLMC_LEDGER_KEEP_DAYS", default.ledger_keep_days),
+            budget_refresh_s=_positive(env, "LLMC_BUDGET_REFRESH_S", default.budget_refresh_s),
         )
 
     def to_env(self) -> dict[str, str]:
@@ -292,6 +304,10 @@ class StoreSettings:
             "LLMC_THREAD_MAX_TURNS": str(self.thread_max_turns),
             "LLMC_THREAD_MAX_TOKENS": str(self.thread_max_tokens),
             "LLMC_THREAD_TTL_S": str(self.thread_ttl_s),
+            "LLMC_LEDGER_WINDOW_MS": str(self.ledger_window_ms),
+            "LLMC_LEDGER_BATCH_ROWS": str(self.ledger_batch_rows),
+            "LLMC_LEDGER_KEEP_DAYS": str(self.ledger_keep_days),
+            "LLMC_BUDGET_REFRESH_S": str(self.budget_refresh_s),
         }
         if self.url is not None:
             env["LLMC_STORE_URL"] = self.url

@@ -117,6 +117,8 @@ class ProviderRecord:
     rate_limits: RateLimitsRecord
     circuit: CircuitRecord
     stream_guards: StreamGuardsRecord
+    # The gateway's monthly budget for this provider (gateway.budgets); the worker does not use it.
+    budget: dict[str, float | None] | None = None
 
     def option(self, declared: KindOption) -> str | int | float | bool:
         """The value of one of this kind's declared options (its default if the entry had none)."""

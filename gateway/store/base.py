@@ -13,9 +13,21 @@ by the URL's scheme.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Protocol
 
-from gateway.store.records import StoreHealth, TaskRow, TaskStatus, ThreadRow, TurnRow
+from gateway.store.records import (
+    BudgetCheck,
+    LedgerRow,
+    SpentRow,
+    StoreHealth,
+    TaskRow,
+    TaskStatus,
+    ThreadRow,
+    TurnRow,
+    UsageBy,
+    UsageTotal,
+)
 
 __all__ = ["Store"]
 
@@ -94,3 +106,28 @@ class Store(Protocol):
 
     async def get_blob(self, thread_id: str, digest: str) -> tuple[str, bytes] | None:
         """(mime type, data) of a thread's blob, or None."""
+
+    # ---- the usage ledger ------------------------------------------------------------
+    async def record_usage(self, rows: Sequence[LedgerRow]) -> int:
+        """Insert a batch of ledger rows in one transaction; a request id already present is left
+        as it is (a batch sent twice adds nothing). How many rows were new."""
+
+    async def usage_totals(self, since: float, by: UsageBy, client: str | None = None) -> list[UsageTotal]:
+        """Sums per ``by`` key of the calls that ended at or after ``since`` (of ``client`` only, if
+        given), sorted by key; summaries kept by retention count from their whole UTC day."""
+
+    async def spent(self, now: float) -> list[SpentRow]:
+        """Each client's and each provider's USD and tokens since the UTC day and UTC month of
+        ``now`` began, ledger rows and kept summaries together (what budgets start from)."""
+
+    async def summarise_ledger(self, before_day: str) -> int:
+        """Fold the ledger rows of UTC days before ``before_day`` (YYYY-MM-DD) into per-day,
+        per-client, per-model sums and delete them, in one transaction; how many rows went."""
+
+    async def hold_budget(self, request_id: str, checks: Sequence[BudgetCheck], now: float,
+                          expires_at: float) -> tuple[str, float] | None:
+        """Reserve each check's ``amount`` for ``request_id`` until its ledger row is written (which
+        deletes the holds in the same transaction) or ``expires_at``, if every budget's spent (ledger
+        and summaries) plus live holds is below its limit; atomically across gateways sharing the
+        store. None when held; else (budget_key, used) of the first full budget, and nothing held.
+        The request's earlier holds are replaced; expired holds are deleted."""

@@ -8,8 +8,21 @@ cannot drift from them. Nothing survives the process, so it is never a configure
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Iterator, Sequence
 
-from gateway.store.records import StoreHealth, TaskRow, TaskStatus, ThreadRow, TurnRow
+from gateway.store.records import (
+    BudgetCheck,
+    LedgerRow,
+    SpentRow,
+    StoreHealth,
+    TaskRow,
+    TaskStatus,
+    ThreadRow,
+    TurnRow,
+    UsageBy,
+    UsageTotal,
+)
+from gateway.store.sql_ops import utc_day
 
 __all__ = ["MemoryStore"]
 
@@ -25,6 +38,11 @@ class MemoryStore:
         self._threads: dict[str, ThreadRow] = {}
         self._turns: dict[str, list[TurnRow]] = {}
         self._blobs: dict[tuple[str, str], tuple[str, bytes]] = {}
+        self._ledger: dict[str, LedgerRow] = {}
+        # (day, client, provider, model) -> the eight sums of ``UsageTotal`` after its key.
+        self._days: dict[tuple[str, str, str, str], list[float]] = {}
+        # (request_id, budget_key, unit) -> (amount, expires_at)
+        self._holds: dict[tuple[str, str, str], tuple[float, float]] = {}
 
     async def open(self) -> None:
         return None
@@ -162,3 +180,86 @@ class MemoryStore:
 
     async def get_blob(self, thread_id: str, digest: str) -> tuple[str, bytes] | None:
         return self._blobs.get((thread_id, digest))
+
+    # ---- the usage ledger ------------------------------------------------------------
+    async def record_usage(self, rows: Sequence[LedgerRow]) -> int:
+        added = 0
+        for row in rows:
+            if row.request_id not in self._ledger:
+                self._ledger[row.request_id] = row
+                added += 1
+        done = {row.request_id for row in rows}
+        for key in [k for k in self._holds if k[0] in done]:
+            del self._holds[key]
+        return added
+
+    async def hold_budget(self, request_id: str, checks: Sequence[BudgetCheck], now: float,
+                          expires_at: float) -> tuple[str, float] | None:
+        for key in [k for k, (_, until) in self._holds.items() if k[0] == request_id or until <= now]:
+            del self._holds[key]
+        for check in checks:
+            spent = 0.0
+            for day, client, provider, _model, _at, sums in self._sums():
+                name = client if check.kind == "client" else provider
+                if name == check.name and check.first_day <= day <= check.last_day:
+                    spent += sums[6] if check.unit == "usd" else sums[2] + sums[4]
+            held = sum(amount for (_, key, unit), (amount, _until) in self._holds.items()
+                       if key == check.budget_key and unit == check.unit)
+            if spent + held >= check.limit:
+                return check.budget_key, spent + held
+        for check in checks:
+            self._holds[(request_id, check.budget_key, check.unit)] = (check.amount, expires_at)
+        return None
+
+    def _sums(self) -> Iterator[tuple[str, str, str, str, float, list[float]]]:
+        """(day, client, provider, model, at or -1 for a summary, the eight sums) of every row and summary."""
+        for row in self._ledger.values():
+            yield (utc_day(row.at), row.client or "", row.provider or "", row.model or "", row.at, _row_sums(row))
+        for (day, client, provider, model), sums in self._days.items():
+            yield day, client, provider, model, -1.0, sums
+
+    async def usage_totals(self, since: float, by: UsageBy, client: str | None = None) -> list[UsageTotal]:
+        groups: dict[str, list[float]] = {}
+        since_day = utc_day(since)
+        for day, who, provider, model, at, sums in self._sums():
+            if (at >= since if at >= 0 else day >= since_day) and (client is None or who == client):
+                key = {"client": who, "model": f"{provider}/{model}", "day": day, "provider": provider}[by]
+                total = groups.setdefault(key, [0.0] * 8)
+                for index, value in enumerate(sums):
+                    total[index] += value
+        return [UsageTotal(key, int(t[0]), int(t[1]), int(t[2]), int(t[3]), int(t[4]), int(t[5]), t[6], int(t[7]))
+                for key, t in sorted(groups.items())]
+
+    async def spent(self, now: float) -> list[SpentRow]:
+        today = utc_day(now)
+        month = today[:8] + "01"
+        totals: dict[tuple[str, str], list[float]] = {}
+        for day, client, provider, _model, _at, sums in self._sums():
+            if day < month:
+                continue
+            for kind, name in (("client", client), ("provider", provider)):
+                total = totals.setdefault((kind, name), [0.0, 0.0, 0.0, 0.0])
+                tokens = sums[2] + sums[4]
+                total[2] += sums[6]
+                total[3] += tokens
+                if day >= today:
+                    total[0] += sums[6]
+                    total[1] += tokens
+        return [SpentRow(kind, name, t[0], int(t[1]), t[2], int(t[3])) for (kind, name), t in totals.items()]
+
+    async def summarise_ledger(self, before_day: str) -> int:
+        old = [row for row in self._ledger.values() if utc_day(row.at) < before_day]
+        for row in old:
+            key = (utc_day(row.at), row.client or "", row.provider or "", row.model or "")
+            total = self._days.setdefault(key, [0.0] * 8)
+            for index, value in enumerate(_row_sums(row)):
+                total[index] += value
+            del self._ledger[row.request_id]
+        return len(old)
+
+
+def _row_sums(row: LedgerRow) -> list[float]:
+    """The eight sums of ``UsageTotal`` that one ledger row adds (as ``sql_ops`` counts them)."""
+    unpriced = row.cost is None and (row.input_tokens is not None or row.output_tokens is not None)
+    return [1.0, 0.0 if row.outcome == "ok" else 1.0, float(row.input_tokens or 0), float(row.cached_input_tokens or 0),
+            float(row.output_tokens or 0), float(row.reasoning_tokens or 0), row.cost or 0.0, 1.0 if unpriced else 0.0]

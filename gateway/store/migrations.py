@@ -65,6 +65,35 @@ MIGRATIONS: tuple[Migration, ...] = (
         " thread_id TEXT NOT NULL REFERENCES threads (thread_id) ON DELETE CASCADE, digest TEXT NOT NULL,"
         " mime TEXT NOT NULL, data {blob} NOT NULL, PRIMARY KEY (thread_id, digest))",
     )),
+    # The usage ledger (#18): one row per call, keyed by its request id so a batch written
+    # twice (a retry after a lost answer) adds nothing; ``day`` is the UTC day of ``at``
+    # (YYYY-MM-DD), what budgets and retention count by. ``ledger_days`` keeps the per-day,
+    # per-client, per-model sums of rows that retention deleted ('' for a missing name).
+    Migration(2, "usage ledger and its kept daily summaries", (
+        "CREATE TABLE ledger ("
+        " request_id TEXT PRIMARY KEY, at {real} NOT NULL, day TEXT NOT NULL, client TEXT NOT NULL,"
+        " tool TEXT NOT NULL, provider TEXT NOT NULL, model TEXT NOT NULL, outcome TEXT NOT NULL,"
+        " error_type TEXT, latency_ms {real} NOT NULL, input_tokens {bigint}, cached_input_tokens {bigint},"
+        " output_tokens {bigint}, reasoning_tokens {bigint}, cost {real}, partial INTEGER NOT NULL DEFAULT 0)",
+        "CREATE INDEX ledger_by_day ON ledger (day, client)",
+        "CREATE TABLE ledger_days ("
+        " day TEXT NOT NULL, client TEXT NOT NULL, provider TEXT NOT NULL, model TEXT NOT NULL,"
+        " calls {bigint} NOT NULL, errors {bigint} NOT NULL, input_tokens {bigint} NOT NULL,"
+        " cached_input_tokens {bigint} NOT NULL, output_tokens {bigint} NOT NULL,"
+        " reasoning_tokens {bigint} NOT NULL, cost {real} NOT NULL, unpriced_calls {bigint} NOT NULL,"
+        " PRIMARY KEY (day, client, provider, model))",
+    )),
+    # Budget reservations shared by the gateways of one store (gateway.budgets): a call's
+    # estimate per budget until its ledger row lands (deleted in the same transaction), or
+    # until it expires (a gateway that died mid-call). ``budget_locks`` rows serialize the
+    # reservations on one budget (PostgreSQL row locks; SQLite's write lock does it anyway).
+    Migration(3, "budget reservations shared across gateways", (
+        "CREATE TABLE budget_holds ("
+        " request_id TEXT NOT NULL, budget_key TEXT NOT NULL, unit TEXT NOT NULL, amount {real} NOT NULL,"
+        " expires_at {real} NOT NULL, PRIMARY KEY (request_id, budget_key, unit))",
+        "CREATE INDEX budget_holds_by_key ON budget_holds (budget_key, unit)",
+        "CREATE TABLE budget_locks (budget_key TEXT PRIMARY KEY, uses {bigint} NOT NULL)",
+    )),
 )
 
 SCHEMA_VERSION = MIGRATIONS[-1].version

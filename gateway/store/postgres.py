@@ -14,6 +14,7 @@ a second gateway's identical update waits, re-reads the row and matches nothing.
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
@@ -23,7 +24,19 @@ from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
 from gateway.store import sql_ops as ops
 from gateway.store.migrations import SCHEMA_VERSION, VERSION_TABLE, check_version, pending, statements
-from gateway.store.records import StoreError, StoreHealth, TaskRow, TaskStatus, ThreadRow, TurnRow
+from gateway.store.records import (
+    BudgetCheck,
+    LedgerRow,
+    SpentRow,
+    StoreError,
+    StoreHealth,
+    TaskRow,
+    TaskStatus,
+    ThreadRow,
+    TurnRow,
+    UsageBy,
+    UsageTotal,
+)
 from shared.link_auth import KeyFileError, read_private_file
 from shared.settings import StoreSettings
 
@@ -145,7 +158,10 @@ class PostgresStore:
                 try:
                     query = next(op)
                     while True:
-                        await cursor.execute(ops.pg_params(query.sql), query.params)
+                        if query.many is not None:
+                            await cursor.executemany(ops.pg_params(query.sql), query.many)
+                        else:
+                            await cursor.execute(ops.pg_params(query.sql), query.params)
                         rows = await cursor.fetchall() if cursor.description is not None else []
                         query = op.send(ops.Result(cursor.rowcount, rows))
                 except StopIteration as done:
@@ -210,6 +226,23 @@ class PostgresStore:
 
     async def get_blob(self, thread_id: str, digest: str) -> tuple[str, bytes] | None:
         return await self._op(ops.get_blob(thread_id, digest))
+
+    # ---- the usage ledger -----------------------------------------------------------------
+    async def record_usage(self, rows: Sequence[LedgerRow]) -> int:
+        return await self._op(ops.record_usage(rows))
+
+    async def usage_totals(self, since: float, by: UsageBy, client: str | None = None) -> list[UsageTotal]:
+        return await self._op(ops.usage_totals(since, by, client))
+
+    async def spent(self, now: float) -> list[SpentRow]:
+        return await self._op(ops.spent(now))
+
+    async def summarise_ledger(self, before_day: str) -> int:
+        return await self._op(ops.summarise_ledger(before_day))
+
+    async def hold_budget(self, request_id: str, checks: Sequence[BudgetCheck], now: float,
+                          expires_at: float) -> tuple[str, float] | None:
+        return await self._op(ops.hold_budget(request_id, checks, now, expires_at))
 
 
 def _ping() -> ops.Op[None]:

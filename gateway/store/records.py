@@ -1,4 +1,4 @@
-"""The rows a ``Store`` keeps: tasks, threads and their turns, and the store's health.
+"""The rows a ``Store`` keeps: tasks, threads and their turns, the usage ledger, and the store's health.
 
 Times are seconds since the epoch (``time.time()``), passed in by the caller so that a
 backend never reads a clock of its own (tests drive time; two gateways agree on it through
@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass
+from typing import Literal, NamedTuple
 
-__all__ = ["TERMINAL", "StoreError", "StoreHealth", "TaskRow", "TaskStatus", "ThreadRow", "TurnRow"]
+__all__ = ["TERMINAL", "BudgetCheck", "LedgerRow", "SpentRow", "StoreError", "StoreHealth", "TaskRow", "TaskStatus",
+           "ThreadRow", "TurnRow", "UsageBy", "UsageTotal"]
 
 
 class TaskStatus(enum.StrEnum):
@@ -103,3 +105,81 @@ class StoreHealth:
     backend: str
     ok: bool
     detail: str
+
+
+class LedgerRow(NamedTuple):
+    """One call in the usage ledger, ok or not: a plain tuple, the only thing a call allocates for it.
+
+    ``at`` is when the call ended (seconds since the epoch); token counts are None when the
+    provider reported none; ``cost`` (USD) is None when the model has no price or nothing was
+    reported; ``partial`` marks a stream cut off after its first chunk (its counts are then
+    the estimate the gateway made, see ``gateway.budgets``).
+    """
+
+    request_id: str
+    at: float
+    client: str | None
+    tool: str
+    provider: str | None
+    model: str | None
+    outcome: str
+    error_type: str | None
+    latency_ms: float
+    input_tokens: int | None
+    cached_input_tokens: int | None
+    output_tokens: int | None
+    reasoning_tokens: int | None
+    cost: float | None
+    partial: bool
+
+
+# How ``usage_totals`` groups its sums.
+UsageBy = Literal["client", "model", "day", "provider"]
+
+
+@dataclass(frozen=True, slots=True)
+class UsageTotal:
+    """Sums over the ledger (and its kept daily summaries) for one group of ``usage_totals``.
+
+    ``cost`` adds only the calls whose cost is known; ``unpriced_calls`` counts the others
+    that used tokens, so a reader knows the sum is a floor.
+    """
+
+    key: str
+    calls: int
+    errors: int
+    input_tokens: int
+    cached_input_tokens: int
+    output_tokens: int
+    reasoning_tokens: int
+    cost: float
+    unpriced_calls: int
+
+
+class SpentRow(NamedTuple):
+    """What one client (``kind`` ``client``) or provider (``provider``) spent since a UTC day and month began."""
+
+    kind: str
+    name: str
+    usd_day: float
+    tokens_day: int
+    usd_month: float
+    tokens_month: int
+
+
+class BudgetCheck(NamedTuple):
+    """One budget a call must fit in, for a reservation shared through the store (``Store.hold_budget``).
+
+    ``kind`` and ``name`` pick the ledger rows (a client's or a provider's), ``first_day`` and
+    ``last_day`` (YYYY-MM-DD, inclusive) the period; ``unit`` is ``usd`` (cost) or ``tokens``
+    (input plus output); ``amount`` is what the call holds until its ledger row lands.
+    """
+
+    budget_key: str
+    kind: str
+    name: str
+    first_day: str
+    last_day: str
+    unit: str
+    limit: float
+    amount: float

@@ -18,11 +18,22 @@ write transaction is exclusive.
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import Generator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-from gateway.store.records import TaskRow, TaskStatus, ThreadRow, TurnRow
+from gateway.store.records import (
+    BudgetCheck,
+    LedgerRow,
+    SpentRow,
+    TaskRow,
+    TaskStatus,
+    ThreadRow,
+    TurnRow,
+    UsageBy,
+    UsageTotal,
+)
 
 __all__ = ["Op", "Query", "Result", "pg_params"]
 
@@ -31,8 +42,12 @@ T = TypeVar("T")
 
 @dataclass(frozen=True, slots=True)
 class Query:
+    """One statement and its parameters; with ``many``, the statement once per parameter set
+    (``executemany``: one prepared statement, far cheaper than one long multi-row VALUES)."""
+
     sql: str
     params: Mapping[str, Any] = field(default_factory=dict)
+    many: Sequence[Mapping[str, Any]] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -226,3 +241,133 @@ def get_blob(thread_id: str, digest: str) -> Op[tuple[str, bytes] | None]:
     found = yield Query("SELECT mime, data FROM blobs WHERE thread_id = :thread_id AND digest = :digest",
                         {"thread_id": thread_id, "digest": digest})
     return (found.rows[0][0], bytes(found.rows[0][1])) if found.rows else None
+
+
+# ---- the usage ledger ------------------------------------------------------------------
+_LEDGER_COLS = ("request_id", "at", "day", "client", "tool", "provider", "model", "outcome", "error_type",
+                "latency_ms", "input_tokens", "cached_input_tokens", "output_tokens", "reasoning_tokens", "cost",
+                "partial")
+_SUM_COLS = ("calls", "errors", "input_tokens", "cached_input_tokens", "output_tokens", "reasoning_tokens", "cost",
+             "unpriced_calls")
+# One ledger row as the summary columns (what ``ledger_days`` keeps of it), named as them.
+_ROW_EXPRS = ("1", "CASE WHEN outcome = 'ok' THEN 0 ELSE 1 END", "COALESCE(input_tokens, 0)",
+              "COALESCE(cached_input_tokens, 0)", "COALESCE(output_tokens, 0)", "COALESCE(reasoning_tokens, 0)",
+              "COALESCE(cost, 0)",
+              "CASE WHEN cost IS NULL AND (input_tokens IS NOT NULL OR output_tokens IS NOT NULL) THEN 1 ELSE 0 END")
+_ROW_SUMS = ", ".join(f"{expr} AS {name}" for expr, name in zip(_ROW_EXPRS, _SUM_COLS, strict=True))
+_GROUP_KEYS: dict[str, str] = {"client": "client", "model": "provider || '/' || model", "day": "day",
+                               "provider": "provider"}
+
+
+def utc_day(at: float) -> str:
+    """The UTC day of ``at`` as YYYY-MM-DD (how the ledger and budgets count days)."""
+    return time.strftime("%Y-%m-%d", time.gmtime(at))
+
+
+_INSERT_LEDGER = (f"INSERT INTO ledger ({', '.join(_LEDGER_COLS)}) VALUES ({', '.join(':' + c for c in _LEDGER_COLS)})"
+                  " ON CONFLICT (request_id) DO NOTHING")
+
+
+def _ledger_params(row: LedgerRow) -> dict[str, Any]:
+    values = (row.request_id, float(row.at), utc_day(row.at), row.client or "", row.tool, row.provider or "",
+              row.model or "", row.outcome, row.error_type, float(row.latency_ms), row.input_tokens,
+              row.cached_input_tokens, row.output_tokens, row.reasoning_tokens, row.cost, int(row.partial))
+    return dict(zip(_LEDGER_COLS, values, strict=True))
+
+
+def record_usage(rows: Sequence[LedgerRow]) -> Op[int]:
+    """Insert ``rows`` (a request id already present is kept as it is); how many were new."""
+    if not rows:
+        return 0
+    done = yield Query(_INSERT_LEDGER, many=[_ledger_params(row) for row in rows])
+    # The rows' budget reservations end in the same transaction: never counted twice, never missing.
+    yield Query("DELETE FROM budget_holds WHERE request_id = :request_id",
+                many=[{"request_id": row.request_id} for row in rows])
+    return max(done.rowcount, 0)
+
+
+_SPENT_EXPR = {"usd": "COALESCE(cost, 0)", "tokens": "COALESCE(input_tokens, 0) + COALESCE(output_tokens, 0)"}
+_DAYS_EXPR = {"usd": "cost", "tokens": "input_tokens + output_tokens"}
+
+
+def hold_budget(request_id: str, checks: Sequence[BudgetCheck], now: float,
+                expires_at: float) -> Op[tuple[str, float] | None]:
+    """Reserve ``amount`` on every check if each budget's spent + held is below its limit.
+
+    Returns None when held, else (budget_key, spent + held) of the first full one (nothing held).
+    A request's earlier holds (a route it moved on from) are replaced.
+    """
+    yield Query("DELETE FROM budget_holds WHERE request_id = :request_id OR expires_at <= :now",
+                {"request_id": request_id, "now": float(now)})
+    for key in sorted({check.budget_key for check in checks}):  # one order everywhere: no deadlock
+        yield Query("INSERT INTO budget_locks (budget_key, uses) VALUES (:key, 1)"
+                    " ON CONFLICT (budget_key) DO UPDATE SET uses = budget_locks.uses + 1", {"key": key})
+    for check in checks:
+        who = "client" if check.kind == "client" else "provider"
+        keys = {"name": check.name, "first": check.first_day, "last": check.last_day, "key": check.budget_key,
+                "unit": check.unit, "now": float(now)}
+        found = yield Query(
+            f"SELECT (SELECT COALESCE(SUM({_SPENT_EXPR[check.unit]}), 0) FROM ledger WHERE {who} = :name"
+            " AND day >= :first AND day <= :last)"
+            f" + (SELECT COALESCE(SUM({_DAYS_EXPR[check.unit]}), 0) FROM ledger_days WHERE {who} = :name"
+            " AND day >= :first AND day <= :last)"
+            " + (SELECT COALESCE(SUM(amount), 0) FROM budget_holds WHERE budget_key = :key AND unit = :unit"
+            " AND expires_at > :now)", keys)
+        used = float(found.rows[0][0] or 0)
+        if used >= check.limit:
+            return check.budget_key, used
+    yield Query("INSERT INTO budget_holds (request_id, budget_key, unit, amount, expires_at)"
+                " VALUES (:request_id, :key, :unit, :amount, :expires_at)",
+                many=[{"request_id": request_id, "key": c.budget_key, "unit": c.unit, "amount": float(c.amount),
+                       "expires_at": float(expires_at)} for c in checks])
+    return None
+
+
+def usage_totals(since: float, by: UsageBy, client: str | None) -> Op[list[UsageTotal]]:
+    """Sums per ``by`` of the calls that ended at or after ``since`` (kept summaries: by their day)."""
+    key = _GROUP_KEYS[by]
+    who = " AND client = :client" if client is not None else ""
+    keys = {"since": float(since), "since_day": utc_day(since), "client": client or ""}
+    sums = ", ".join(f"SUM({name})" for name in _SUM_COLS)
+    names = ", ".join(_SUM_COLS)
+    found = yield Query(
+        f"SELECT k, {sums} FROM ("
+        f" SELECT {key} AS k, {_ROW_SUMS} FROM ledger WHERE at >= :since{who}"
+        f" UNION ALL SELECT {key} AS k, {names} FROM ledger_days WHERE day >= :since_day{who}"
+        ") AS usage_rows GROUP BY k ORDER BY k", keys)
+    return [UsageTotal(str(r[0]), int(r[1]), int(r[2]), int(r[3]), int(r[4]), int(r[5]), int(r[6]), float(r[7]),
+                       int(r[8])) for r in found.rows]
+
+
+def spent(now: float) -> Op[list[SpentRow]]:
+    """Each client's and each provider's USD and tokens since the UTC day and the UTC month of ``now`` began."""
+    day = utc_day(now)
+    keys = {"day": day, "month": day[:8] + "01"}
+    rows: list[SpentRow] = []
+    for kind in ("client", "provider"):
+        found = yield Query(
+            "SELECT name, SUM(CASE WHEN day >= :day THEN cost ELSE 0 END),"
+            " SUM(CASE WHEN day >= :day THEN tokens ELSE 0 END), SUM(cost), SUM(tokens) FROM ("
+            f" SELECT {kind} AS name, day, COALESCE(cost, 0) AS cost,"
+            " COALESCE(input_tokens, 0) + COALESCE(output_tokens, 0) AS tokens FROM ledger WHERE day >= :month"
+            f" UNION ALL SELECT {kind} AS name, day, cost, input_tokens + output_tokens AS tokens"
+            " FROM ledger_days WHERE day >= :month"
+            ") AS spent_rows GROUP BY name", keys)
+        rows.extend(SpentRow(kind, str(r[0]), float(r[1] or 0), int(r[2] or 0), float(r[3] or 0), int(r[4] or 0))
+                    for r in found.rows)
+    return rows
+
+
+def summarise_ledger(before_day: str) -> Op[int]:
+    """Fold ledger rows of days before ``before_day`` into ``ledger_days`` and delete them; how many went."""
+    names = ", ".join(_SUM_COLS)
+    adds = ", ".join(f"{name} = ledger_days.{name} + excluded.{name}" for name in _SUM_COLS)
+    keys = {"before": before_day}
+    yield Query(
+        f"INSERT INTO ledger_days (day, client, provider, model, {names})"
+        f" SELECT day, client, provider, model, {', '.join(f'SUM({n})' for n in _SUM_COLS)} FROM ("
+        f" SELECT day, client, provider, model, {_ROW_SUMS} FROM ledger"
+        " WHERE day < :before) AS old_rows GROUP BY day, client, provider, model"
+        f" ON CONFLICT (day, client, provider, model) DO UPDATE SET {adds}", keys)
+    gone = yield Query("DELETE FROM ledger WHERE day < :before", keys)
+    return gone.rowcount

@@ -15,7 +15,7 @@ import asyncio
 import os
 import sqlite3
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, TypeVar
@@ -23,7 +23,19 @@ from urllib.parse import urlsplit
 
 from gateway.store import sql_ops as ops
 from gateway.store.migrations import SCHEMA_VERSION, VERSION_TABLE, check_version, pending, statements
-from gateway.store.records import StoreError, StoreHealth, TaskRow, TaskStatus, ThreadRow, TurnRow
+from gateway.store.records import (
+    BudgetCheck,
+    LedgerRow,
+    SpentRow,
+    StoreError,
+    StoreHealth,
+    TaskRow,
+    TaskStatus,
+    ThreadRow,
+    TurnRow,
+    UsageBy,
+    UsageTotal,
+)
 from gateway.store.sqlite_errors import explain
 
 __all__ = ["BUSY_TIMEOUT_S", "SqliteStore", "sqlite_path"]
@@ -128,7 +140,8 @@ class SqliteStore:
             try:
                 query = next(op)
                 while True:
-                    cursor = conn.execute(query.sql, query.params)
+                    cursor = (conn.execute(query.sql, query.params) if query.many is None
+                              else conn.executemany(query.sql, query.many))
                     query = op.send(ops.Result(cursor.rowcount, cursor.fetchall()))
             except StopIteration as done:
                 conn.execute("COMMIT")
@@ -237,6 +250,23 @@ class SqliteStore:
 
     async def get_blob(self, thread_id: str, digest: str) -> tuple[str, bytes] | None:
         return await self._op(ops.get_blob(thread_id, digest), write=False)
+
+    # ---- the usage ledger -----------------------------------------------------------------
+    async def record_usage(self, rows: Sequence[LedgerRow]) -> int:
+        return await self._op(ops.record_usage(rows))
+
+    async def usage_totals(self, since: float, by: UsageBy, client: str | None = None) -> list[UsageTotal]:
+        return await self._op(ops.usage_totals(since, by, client), write=False)
+
+    async def spent(self, now: float) -> list[SpentRow]:
+        return await self._op(ops.spent(now), write=False)
+
+    async def summarise_ledger(self, before_day: str) -> int:
+        return await self._op(ops.summarise_ledger(before_day))
+
+    async def hold_budget(self, request_id: str, checks: Sequence[BudgetCheck], now: float,
+                          expires_at: float) -> tuple[str, float] | None:
+        return await self._op(ops.hold_budget(request_id, checks, now, expires_at))
 
 
 def _ping() -> ops.Op[None]:

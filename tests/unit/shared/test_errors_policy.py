@@ -23,6 +23,7 @@ _TABLE = {
     "context_length": (False, _ASK, False, False, False, False),
     "not_found": (False, _ASK, False, False, False, False),
     "quota_exhausted": (False, _ASK, False, False, False, False),
+    "budget_exceeded": (False, _NEVER, False, False, False, False),
     "unsupported": (False, _ASK, False, False, False, False),
     "guard_violation": (False, _ASK, False, False, False, False),
     "content_blocked": (False, _ASK, False, False, False, False),

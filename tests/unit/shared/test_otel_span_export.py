@@ -100,7 +100,7 @@ from gateway.mcp_server import build_mcp_server
 from gateway.tracing import call_trace, configure_exporter
 assert configure_exporter({}) is False
 from types import SimpleNamespace
-server = build_mcp_server(SimpleNamespace(metrics=None, metric_labels=None), lambda _: None)
+server = build_mcp_server(SimpleNamespace(metrics=None, metric_labels=None, ledger=None), lambda _: None)
 print([type(m).__name__ for m in server.middleware])
 print(call_trace({}, {"traceparent": "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"}).trace_id)
 print(sorted(m for m in sys.modules if m.startswith("opentelemetry.sdk")))

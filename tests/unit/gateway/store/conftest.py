@@ -80,6 +80,7 @@ class _Shared(MemoryStore):
         super().__init__()
         self._tasks, self._leases = target._tasks, target._leases
         self._threads, self._turns, self._blobs = target._threads, target._turns, target._blobs
+        self._ledger, self._days, self._holds = target._ledger, target._days, target._holds
 
 
 _FACTORIES = {"memory": _memory, "sqlite": _sqlite, "postgresql": _postgresql}
