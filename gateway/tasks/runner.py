@@ -4,7 +4,8 @@ A task call is the same coroutine a plain call runs (routing, retries, fallbacks
 ``tool_call`` line and one metric count); the runner only moves it off the request and
 writes where it stands: progress (coalesced), then exactly one terminal outcome
 (``completed`` with the ``CallToolResult``, ``isError`` included; ``failed`` with a JSON-RPC
-error; ``cancelled``).
+error; ``cancelled``). ``start_within`` first awaits the call for an inline window
+(``LLMC_TASK_INLINE_S``): a call that ends in it is answered plain and never gets a row.
 
 Housekeeping, one loop per gateway process (``owner`` is a random id per start):
 - every ``lease_s/3`` it renews its lease (``Store.beat``);
@@ -70,11 +71,14 @@ class TaskRunner:
 
     # ---- task calls ------------------------------------------------------------------
     async def start(self, client: str, tool: str, call: Call) -> dict[str, Any]:
-        """Create the task row, start ``call`` in the background; the ``CreateTaskResult``."""
-        handle = await self.start_within(client, tool, call, 0.0)
-        if not isinstance(handle, dict):  # with no window nothing is answered plain, unless the store failed
-            raise MCPError(types.INTERNAL_ERROR, "the task could not be created")
-        return handle
+        """Create the task row, then start ``call`` in the background; the ``CreateTaskResult``.
+
+        A store error here is raised before the call starts (no paid call without its row)."""
+        store = await self._leased_store()
+        sink = progress.TaskProgress(None, self.settings.task_poll_ms / 2000)
+        row = self._new_row(client, tool, sink)
+        await store.create_task(row)  # durable before the handle goes out (the extension's rule)
+        return self._handed_out(store, row, self._launch(call, sink, tool), sink, 0.0)
 
     async def start_within(self, client: str, tool: str, call: Call,
                            inline_s: float) -> dict[str, Any] | types.CallToolResult:
@@ -84,32 +88,51 @@ class TaskRunner:
         and always before the handle goes out (the extension's rule). A call that ends in the
         window leaves no row. Cancelling this request during the window cancels the call.
         """
-        store = self.slot.get()
-        if store is not self._beaten:  # a store opened after start-up: hold a lease there first
-            await self._beat(store)
+        if inline_s <= 0:
+            return await self.start(client, tool, call)
+        store = await self._leased_store()
         sink = progress.TaskProgress(None, self.settings.task_poll_ms / 2000)
-        context = contextvars.copy_context()
-        context.run(progress.CURRENT.set, sink)  # the call's own context: its deltas come here
-        job = asyncio.create_task(call(), name=f"call-{tool}", context=context)
-        if inline_s > 0 and await _ended_within(job, inline_s):
+        job = self._launch(call, sink, tool)
+        if await _ended_within(job, inline_s):
             return job.result()  # the immediate result: raises what the call raised, as a plain call
-        now = self.clock()
-        row = TaskRow(task_id=secrets.token_urlsafe(24), client=client, tool=tool, status=TaskStatus.WORKING,
-                      created_at=now, updated_at=now, ttl_ms=self.settings.task_ttl_s * 1000,
-                      poll_interval_ms=self.settings.task_poll_ms, owner=self.owner,
-                      status_message=sink.message() if sink.chunks else "working")
+        row = self._new_row(client, tool, sink)
         try:
-            await store.create_task(row)  # durable before the handle goes out (the extension's rule)
+            await store.create_task(row)
         except asyncio.CancelledError:
             job.cancel()
             self._follow(store, row, job, sink)  # a row written after all then ends `cancelled`
             raise
-        except Exception as exc:  # the store failed now: the call goes on, answered plain
+        except Exception as exc:  # the store failed just now: the call goes on, answered plain
             log_event(log, "task_create_failed", level=logging.WARNING, tool=tool, problem=type(exc).__name__)
             return await job
+        return self._handed_out(store, row, job, sink, inline_s)
+
+    async def _leased_store(self) -> Store:
+        store = self.slot.get()
+        if store is not self._beaten:  # a store opened after start-up: hold a lease there first
+            await self._beat(store)
+        return store
+
+    def _new_row(self, client: str, tool: str, sink: progress.TaskProgress) -> TaskRow:
+        now = self.clock()
+        return TaskRow(task_id=secrets.token_urlsafe(24), client=client, tool=tool, status=TaskStatus.WORKING,
+                       created_at=now, updated_at=now, ttl_ms=self.settings.task_ttl_s * 1000,
+                       poll_interval_ms=self.settings.task_poll_ms, owner=self.owner,
+                       status_message=sink.message() if sink.chunks else "working")
+
+    @staticmethod
+    def _launch(call: Call, sink: progress.TaskProgress, tool: str) -> asyncio.Task[types.CallToolResult]:
+        """Run ``call`` in a context of its own whose chatStream deltas go to ``sink``."""
+        context = contextvars.copy_context()
+        context.run(progress.CURRENT.set, sink)
+        return asyncio.create_task(call(), name=f"call-{tool}", context=context)
+
+    def _handed_out(self, store: Store, row: TaskRow, job: asyncio.Task[types.CallToolResult],
+                    sink: progress.TaskProgress, inline_s: float) -> dict[str, Any]:
+        """The row exists: progress is written from now on, and the outcome when the call ends."""
         sink.attach(lambda message: store.set_task_progress(row.task_id, message, self.clock()))
         self._follow(store, row, job, sink)
-        log_event(log, "task_created", tool=tool, client=client, after_inline_s=inline_s)
+        log_event(log, "task_created", tool=row.tool, client=row.client, after_inline_s=inline_s)
         return created_view(row)
 
     def _follow(self, store: Store, row: TaskRow, job: asyncio.Task[types.CallToolResult],

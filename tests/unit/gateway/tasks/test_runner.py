@@ -243,3 +243,17 @@ def test_cancelling_the_request_during_the_window_cancels_the_call_and_leaves_no
         return cancelled, len(store._tasks)
 
     assert asyncio.run(scenario()) == (True, 0)
+
+
+def test_a_store_failing_when_the_window_has_passed_lets_the_call_finish_plain() -> None:
+    async def scenario() -> object:
+        store = MemoryStore()
+
+        async def refuse(row: TaskRow) -> None:
+            raise OSError("disk gone")
+
+        store.create_task = refuse  # type: ignore[method-assign]
+        return await _runner(store).start_within(CLIENT, "chat", lambda: asyncio.sleep(0.2, _text("still here")), 0.05)
+
+    answer = asyncio.run(scenario())
+    assert isinstance(answer, types.CallToolResult) and answer.content[0].text == "still here"  # type: ignore[union-attr]
