@@ -135,14 +135,18 @@ class Upstream:
         # `notifications` counts what reached the client.
         wanted = (ctx.meta or {}).get("progress_token") is not None
         tasks = declared(ctx)  # only then may the gateway answer with a task
+        progress = relay if wanted else None
         try:
-            result = await self._forward(lambda client: client.session.call_tool(
-                params.name, params.arguments, progress_callback=relay if wanted else None,
-                meta=hint(ctx) if tasks else None, allow_claimed=tasks), tasks=tasks)  # type: ignore[arg-type]
+            if tasks:  # the answer may be a task handle: handed on as the gateway sent it
+                answer = await self._forward(lambda client: client.session.call_tool(
+                    params.name, params.arguments, progress_callback=progress, meta=hint(ctx),  # type: ignore[arg-type]
+                    allow_claimed=True), tasks=True)
+                await relays.settled()
+                return answer.wire() if isinstance(answer, Passthrough) else cast(types.CallToolResult, answer)
+            result = await self._forward(lambda client: client.call_tool(
+                params.name, params.arguments, progress_callback=progress))
             await relays.settled()
-            if isinstance(result, Passthrough):
-                return result.wire()  # the task handle, as the gateway sent it
-            return cast(types.CallToolResult, result)
+            return result
         except GatewayRefused as exc:
             return error_result(errors.AuthError(f"the gateway refused this client: {exc}"))
         except GatewayUnreachable as exc:
