@@ -85,7 +85,7 @@ def build_mcp_server(
 
         handle = await task_call(tasks, service, ctx, name, decl, arguments, record.client, run)
         if handle is not None:
-            return handle  # type: ignore[return-value]  # a CreateTaskResult: the extension's resultType "task"
+            return handle  # type: ignore[return-value]  # a CreateTaskResult (resultType "task") or the plain result
         return await run()
 
     server: Server[Any] = Server(

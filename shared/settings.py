@@ -151,6 +151,20 @@ def _positive(env: Mapping[str, str], name: str, default: float) -> float:
     return value
 
 
+def _not_negative(env: Mapping[str, str], name: str, default: float) -> float:
+    """A number >= 0 from ``env`` (0 switches the feature off); a bad value names the variable."""
+    raw = env.get(name)
+    if raw is None or raw.strip() == "":
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ValueError(f"{name}={raw!r} is not a number") from None
+    if not (value >= 0 and math.isfinite(value)):
+        raise ValueError(f"{name} must be a number of 0 or more")
+    return value
+
+
 def _whole(env: Mapping[str, str], name: str, default: int) -> int:
     value = _positive(env, name, default)
     if value != int(value):
@@ -257,6 +271,9 @@ class StoreSettings:
     # A call from a client that opted in to tasks becomes a task when it may run this long
     # (its timeout or expected length), or when the client asks for one.
     task_after_s: float = 30.0
+    # Such a call is first awaited this long; one that ends in time is answered plain, with
+    # no task (the "immediate result"); 0 makes every such call a task at once.
+    task_inline_s: float = 5.0
     task_ttl_s: int = 3600
     task_poll_ms: int = 1000
     # A working task whose gateway has not renewed its lease for this long is failed.
@@ -282,6 +299,7 @@ class StoreSettings:
             url=url,
             password_file=Path(password_file).absolute() if password_file else None,
             task_after_s=_positive(env, "LLMC_TASK_AFTER_S", default.task_after_s),
+            task_inline_s=_not_negative(env, "LLMC_TASK_INLINE_S", default.task_inline_s),
             task_ttl_s=_whole(env, "LLMC_TASK_TTL_S", default.task_ttl_s),
             task_poll_ms=_whole(env, "LLMC_TASK_POLL_MS", default.task_poll_ms),
             task_lease_s=_positive(env, "LLMC_TASK_LEASE_S", default.task_lease_s),
@@ -298,6 +316,7 @@ class StoreSettings:
         """The same settings as LLMC_* variables, for the launcher to hand to supervisord."""
         env = {
             "LLMC_TASK_AFTER_S": str(self.task_after_s),
+            "LLMC_TASK_INLINE_S": str(self.task_inline_s),
             "LLMC_TASK_TTL_S": str(self.task_ttl_s),
             "LLMC_TASK_POLL_MS": str(self.task_poll_ms),
             "LLMC_TASK_LEASE_S": str(self.task_lease_s),

@@ -4,9 +4,10 @@ A thin MCP server (the SDK's low-level ``Server`` over stdio; the client's first
 picks the protocol era, 2026-07-28 or 2025-11-25) that forwards every ``tools/list`` and
 ``tools/call`` to the running HTTP gateway, as an MCP client holding a session token
 bound to transport ``stdio``. Progress notifications (``chatStream`` deltas) are relayed
-to the STDIO client as they arrive; ``stdio_front.upstream`` holds the one client they
-go through. So authentication, routing, per-client limits and rate limits stay in the one
-gateway process however many front ends run (decisions D12).
+to the STDIO client as they arrive; ``stdio_front.upstream`` holds the client they go
+through. MCP Tasks are relayed, never decided here (``stdio_front.tasks``). So
+authentication, routing, per-client limits and rate limits stay in the one gateway
+process however many front ends run (decisions D12).
 
 Environment:
 
@@ -43,6 +44,7 @@ from shared.logs import configure_logging, log_event
 from shared.tool_names import describe_tools
 from shared.version import VERSION
 from stdio_front.credential import EXIT_CREDENTIAL, EXIT_FAILED, Credential, FrontError, GatewayAuth
+from stdio_front.tasks import install_task_relay
 from stdio_front.upstream import Upstream
 from stdio_front.wire import PacedWrites, Wire, claimed_stdout
 
@@ -93,15 +95,17 @@ def build_front_server(upstream: Upstream) -> Server[Any]:
         return await upstream.list_tools()
 
     async def call_tool(ctx: ServerRequestContext[Any], params: types.CallToolRequestParams) -> types.CallToolResult:
-        return await upstream.call_tool(ctx, params)
+        return await upstream.call_tool(ctx, params)  # type: ignore[return-value]  # or a CreateTaskResult
 
-    return Server(
+    server: Server[Any] = Server(
         "llm-caller",
         version=VERSION,
         instructions=f"LLM Caller over STDIO: {describe_tools()} across configured LLM providers.",
         on_list_tools=list_tools,
         on_call_tool=call_tool,
     )
+    install_task_relay(server, upstream.send_task_request)
+    return server
 
 
 async def serve(config: FrontConfig) -> None:

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable
-from typing import Any, NoReturn, TypeVar
+from typing import Any, NoReturn, TypeVar, cast
 
 import anyio
 import anyio.abc
@@ -36,6 +36,7 @@ from shared import errors
 from shared.front_contract import error_result
 from shared.logs import log_event
 from stdio_front.credential import Credential
+from stdio_front.tasks import Passthrough, TaskRelayExtension, declared, hint
 
 __all__ = ["GatewayRefused", "GatewayUnreachable", "Upstream"]
 
@@ -97,7 +98,8 @@ class Upstream:
         self._credential = credential
         self._http = http
         self._tasks = tasks
-        self._held: _Held | None = None
+        # Two clients: the plain one, and one declaring the Tasks extension (``stdio_front.tasks``).
+        self._held: dict[bool, _Held] = {}
         self._opening = anyio.Lock()
 
     async def list_tools(self) -> types.ListToolsResult:
@@ -108,8 +110,18 @@ class Upstream:
         except GatewayUnreachable as exc:
             raise MCPError(types.INTERNAL_ERROR, str(exc)) from None
 
+    async def send_task_request(self, request: types.Request[Any, Any]) -> Passthrough:
+        """One ``tasks/*`` request through the declaring client; the gateway's answer as it is."""
+        try:
+            return await self._forward(lambda client: client.session.send_request(request, Passthrough), tasks=True)
+        except GatewayRefused as exc:
+            raise MCPError(types.INVALID_REQUEST, f"the gateway refused this client: {exc}") from None
+        except GatewayUnreachable as exc:
+            raise MCPError(types.INTERNAL_ERROR, str(exc)) from None
+
     async def call_tool(self, ctx: ServerRequestContext[Any],
-                        params: types.CallToolRequestParams) -> types.CallToolResult:
+                        params: types.CallToolRequestParams) -> types.CallToolResult | dict[str, Any]:
+        """Forward one call; a ``CreateTaskResult`` (a dict) when the gateway answered with a task."""
         relays = _Relays()
 
         async def relay(progress: float, total: float | None, message: str | None) -> None:
@@ -122,9 +134,17 @@ class Upstream:
         # Ask the gateway for progress only when our client asked us: then the result's
         # `notifications` counts what reached the client.
         wanted = (ctx.meta or {}).get("progress_token") is not None
+        tasks = declared(ctx)  # only then may the gateway answer with a task
+        progress = relay if wanted else None
         try:
+            if tasks:  # the answer may be a task handle: handed on as the gateway sent it
+                answer = await self._forward(lambda client: client.session.call_tool(
+                    params.name, params.arguments, progress_callback=progress, meta=hint(ctx),  # type: ignore[arg-type]
+                    allow_claimed=True), tasks=True)
+                await relays.settled()
+                return answer.wire() if isinstance(answer, Passthrough) else cast(types.CallToolResult, answer)
             result = await self._forward(lambda client: client.call_tool(
-                params.name, params.arguments, progress_callback=relay if wanted else None))
+                params.name, params.arguments, progress_callback=progress))
             await relays.settled()
             return result
         except GatewayRefused as exc:
@@ -139,15 +159,17 @@ class Upstream:
                                                      "its stderr has the error class"))
 
     def close(self) -> None:
-        """Let the held client go (the front end is stopping)."""
-        if self._held is not None:
-            self._held.closed.set()
+        """Let the held clients go (the front end is stopping)."""
+        for held in self._held.values():
+            held.closed.set()
 
     # ---- the held client --------------------------------------------------------------
 
-    async def _forward(self, operation: Callable[[Client], Awaitable[T]]) -> T:
-        """Run ``operation`` on the held client. A JSON-RPC error from the gateway is re-raised as it is."""
-        held = await self._borrow()
+    async def _forward(self, operation: Callable[[Client], Awaitable[T]], tasks: bool = False) -> T:
+        """Run ``operation`` on a held client (``tasks``: the one declaring the extension).
+
+        A JSON-RPC error from the gateway is re-raised as it is."""
+        held = await self._borrow(tasks)
         client = held.client
         if client is None:
             self._unreachable(held)
@@ -172,19 +194,20 @@ class Upstream:
         log_event(log, "gateway_unreachable", level=logging.WARNING, problem=problem)
         raise GatewayUnreachable(f"the gateway at {self.url} is not reachable; is it running?")
 
-    async def _borrow(self) -> _Held:
+    async def _borrow(self, tasks: bool) -> _Held:
         async with self._opening:
-            held = self._held
+            held = self._held.get(tasks)
             if held is None or held.closed.is_set():
-                held = self._held = _Held()
-                self._tasks.start_soon(self._hold, held)
+                held = self._held[tasks] = _Held()
+                self._tasks.start_soon(self._hold, held, tasks)
                 await held.ready.wait()
             return held
 
-    async def _hold(self, held: _Held) -> None:
+    async def _hold(self, held: _Held, tasks: bool) -> None:
+        extensions = [TaskRelayExtension()] if tasks else None
         try:
             async with Client(streamable_http_client(self.url, http_client=self._http), mode=_PROTOCOL,
-                              cache=None) as client:
+                              cache=None, extensions=extensions) as client:
                 held.client = client
                 held.ready.set()
                 await held.closed.wait()

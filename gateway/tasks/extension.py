@@ -10,13 +10,14 @@ from __future__ import annotations
 
 from typing import Any
 
+import mcp_types as types
 from mcp.server.context import ServerRequestContext
 from mcp.server.lowlevel.server import Server
 from pydantic import ValidationError
 
 from gateway.service import GatewayService
 from gateway.tasks.methods import LOCAL_CLIENT, ClientLookup, TaskMethods
-from gateway.tasks.policy import declared, wants_task
+from gateway.tasks.policy import asked_for_task, declared, wants_task
 from gateway.tasks.runner import Call, TaskRunner
 from gateway.tasks.wire import EXTENSION
 from gateway.tool_table import ToolDecl
@@ -45,8 +46,9 @@ def _default_timeout(service: GatewayService) -> Any:
 async def task_call(
     runner: TaskRunner | None, service: GatewayService, ctx: ServerRequestContext[Any],
     tool: str, decl: ToolDecl[Any], arguments: dict[str, Any], client: str | None, call: Call,
-) -> dict[str, Any] | None:
-    """Start ``call`` as a task and return the ``CreateTaskResult``; None: run it as a plain call."""
+) -> dict[str, Any] | types.CallToolResult | None:
+    """Run ``call`` as a task: its ``CreateTaskResult``, or its plain result if it ended within the
+    inline window (``LLMC_TASK_INLINE_S``); None: not a task call, run it as a plain call."""
     if runner is None or not decl.calls_provider or not runner.available:
         return None
     if not declared(ctx.protocol_version, ctx.session.client_capabilities):
@@ -57,4 +59,6 @@ async def task_call(
         return None  # the plain path answers with the clear error at once
     if not wants_task(args, ctx.meta, runner.settings.task_after_s, _default_timeout(service)):
         return None
-    return await runner.start(client if client is not None else LOCAL_CLIENT, tool, call)
+    # Asked for explicitly: a task at once. Else the immediate-result shortcut: wait a little first.
+    inline_s = 0.0 if asked_for_task(ctx.meta) else runner.settings.task_inline_s
+    return await runner.start_within(client if client is not None else LOCAL_CLIENT, tool, call, inline_s)

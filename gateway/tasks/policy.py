@@ -22,7 +22,7 @@ from pydantic import BaseModel
 
 from gateway.tasks.wire import EXTENSION, HINT_KEY
 
-__all__ = ["declared", "wants_task"]
+__all__ = ["asked_for_task", "declared", "wants_task"]
 
 # A deliberately slow assumed output rate: a long answer is a task rather than a timeout.
 _TOKENS_PER_S = 50.0
@@ -39,10 +39,15 @@ def declared(protocol_version: str, capabilities: Any) -> bool:
     return isinstance(extensions, Mapping) and EXTENSION in extensions
 
 
+def asked_for_task(meta: Mapping[str, Any] | None) -> bool:
+    """The request's ``_meta`` carries our hint: a task at once, without the inline window."""
+    return meta is not None and meta.get(HINT_KEY) is True
+
+
 def wants_task(args: BaseModel, meta: Mapping[str, Any] | None, after_s: float,
                default_timeout: DefaultTimeout) -> bool:
     """Given a declaring client and a provider-calling tool: should this call be answered with a task?"""
-    if meta is not None and meta.get(HINT_KEY) is True:
+    if asked_for_task(meta):
         return True
     timeout = getattr(args, "timeout_s", None) or default_timeout(getattr(args, "provider", None))
     if timeout > after_s:

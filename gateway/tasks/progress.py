@@ -4,7 +4,9 @@
 notification when the call runs as a task (``notifications/progress`` is not supported on
 tasks). The status message reads ``"streaming: N chunks, T chars so far\\n<text>"`` where the
 text is the reply so far, its last ``MAX_TEXT`` characters when longer. Store writes are
-coalesced: at most one per ``interval_s``, plus a final one in ``flush``.
+coalesced: at most one per ``interval_s``. A call first awaited inline (``TaskRunner.start``)
+collects its deltas with no writer: the task row does not exist yet, and is created with
+``message()``; ``attach`` then starts the writes.
 """
 
 from __future__ import annotations
@@ -30,7 +32,7 @@ Writer = Callable[[str], Awaitable[bool]]
 class TaskProgress:
     """Collects deltas; writes the status message through ``write`` no more often than ``interval_s``."""
 
-    def __init__(self, write: Writer, interval_s: float) -> None:
+    def __init__(self, write: Writer | None, interval_s: float) -> None:
         self._write = write
         self._interval_s = interval_s
         self._parts: list[str] = []
@@ -38,6 +40,10 @@ class TaskProgress:
         self.chunks = 0
         self._last_write = 0.0
         self._pending: asyncio.Task[None] | None = None
+
+    def attach(self, write: Writer) -> None:
+        """The task row now exists: later deltas are written through ``write``."""
+        self._write = write
 
     def message(self) -> str:
         text = "".join(self._parts)
@@ -51,7 +57,7 @@ class TaskProgress:
         self.chunks = count
         self._parts.append(delta)
         self._chars += len(delta)
-        if self._pending is None or self._pending.done():
+        if self._write is not None and (self._pending is None or self._pending.done()):
             delay = max(0.0, self._last_write + self._interval_s - time.monotonic())
             self._pending = asyncio.create_task(self._write_after(delay))
 
@@ -59,8 +65,11 @@ class TaskProgress:
         if delay:
             await asyncio.sleep(delay)
         self._last_write = time.monotonic()
+        write = self._write
+        if write is None:  # scheduled only once attached; kept for the type checker
+            return
         try:
-            await self._write(self.message())
+            await write(self.message())
         except Exception as exc:  # a store hiccup must not end the call; the next write retries
             log.warning("task_progress_write_failed: %s", type(exc).__name__)
 

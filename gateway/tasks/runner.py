@@ -4,7 +4,8 @@ A task call is the same coroutine a plain call runs (routing, retries, fallbacks
 ``tool_call`` line and one metric count); the runner only moves it off the request and
 writes where it stands: progress (coalesced), then exactly one terminal outcome
 (``completed`` with the ``CallToolResult``, ``isError`` included; ``failed`` with a JSON-RPC
-error; ``cancelled``).
+error; ``cancelled``). ``start_within`` first awaits the call for an inline window
+(``LLMC_TASK_INLINE_S``): a call that ends in it is answered plain and never gets a row.
 
 Housekeeping, one loop per gateway process (``owner`` is a random id per start):
 - every ``lease_s/3`` it renews its lease (``Store.beat``);
@@ -22,10 +23,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import logging
 import secrets
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Coroutine
 from typing import Any
 
 import mcp_types as types
@@ -46,7 +48,7 @@ log = logging.getLogger("gateway.tasks")
 
 CANCEL_POLL_S = 0.5
 ORPHAN_MESSAGE = ("the gateway running this call stopped; the call was not re-run, since calls cost money")
-Call = Callable[[], Awaitable[types.CallToolResult]]
+Call = Callable[[], Coroutine[Any, Any, types.CallToolResult]]
 
 
 class TaskRunner:
@@ -69,29 +71,81 @@ class TaskRunner:
 
     # ---- task calls ------------------------------------------------------------------
     async def start(self, client: str, tool: str, call: Call) -> dict[str, Any]:
-        """Create the task row, start ``call`` in the background; the ``CreateTaskResult``."""
+        """Create the task row, then start ``call`` in the background; the ``CreateTaskResult``.
+
+        A store error here is raised before the call starts (no paid call without its row)."""
+        store = await self._leased_store()
+        sink = progress.TaskProgress(None, self.settings.task_poll_ms / 2000)
+        row = self._new_row(client, tool, sink)
+        await store.create_task(row)  # durable before the handle goes out (the extension's rule)
+        return self._handed_out(store, row, self._launch(call, sink, tool), sink, 0.0)
+
+    async def start_within(self, client: str, tool: str, call: Call,
+                           inline_s: float) -> dict[str, Any] | types.CallToolResult:
+        """Start ``call``; its plain result if it ends within ``inline_s``, else a ``CreateTaskResult``.
+
+        The task row is created (with the progress so far) only once the window has passed,
+        and always before the handle goes out (the extension's rule). A call that ends in the
+        window leaves no row. Cancelling this request during the window cancels the call.
+        """
+        if inline_s <= 0:
+            return await self.start(client, tool, call)
+        store = await self._leased_store()
+        sink = progress.TaskProgress(None, self.settings.task_poll_ms / 2000)
+        job = self._launch(call, sink, tool)
+        if await _ended_within(job, inline_s):
+            return job.result()  # the immediate result: raises what the call raised, as a plain call
+        row = self._new_row(client, tool, sink)
+        try:
+            await store.create_task(row)
+        except asyncio.CancelledError:
+            job.cancel()
+            self._follow(store, row, job, sink)  # a row written after all then ends `cancelled`
+            raise
+        except Exception as exc:  # the store failed just now: the call goes on, answered plain
+            log_event(log, "task_create_failed", level=logging.WARNING, tool=tool, problem=type(exc).__name__)
+            return await job
+        return self._handed_out(store, row, job, sink, inline_s)
+
+    async def _leased_store(self) -> Store:
         store = self.slot.get()
         if store is not self._beaten:  # a store opened after start-up: hold a lease there first
             await self._beat(store)
+        return store
+
+    def _new_row(self, client: str, tool: str, sink: progress.TaskProgress) -> TaskRow:
         now = self.clock()
-        row = TaskRow(task_id=secrets.token_urlsafe(24), client=client, tool=tool, status=TaskStatus.WORKING,
-                      created_at=now, updated_at=now, ttl_ms=self.settings.task_ttl_s * 1000,
-                      poll_interval_ms=self.settings.task_poll_ms, owner=self.owner,
-                      status_message="working")
-        await store.create_task(row)  # durable before the handle goes out (the extension's rule)
-        job = asyncio.create_task(self._run(store, row, call), name=f"task-{tool}")
-        self._running[row.task_id] = job
-        job.add_done_callback(lambda _job: self._running.pop(row.task_id, None))
-        log_event(log, "task_created", tool=tool, client=client)
+        return TaskRow(task_id=secrets.token_urlsafe(24), client=client, tool=tool, status=TaskStatus.WORKING,
+                       created_at=now, updated_at=now, ttl_ms=self.settings.task_ttl_s * 1000,
+                       poll_interval_ms=self.settings.task_poll_ms, owner=self.owner,
+                       status_message=sink.message() if sink.chunks else "working")
+
+    @staticmethod
+    def _launch(call: Call, sink: progress.TaskProgress, tool: str) -> asyncio.Task[types.CallToolResult]:
+        """Run ``call`` in a context of its own whose chatStream deltas go to ``sink``."""
+        context = contextvars.copy_context()
+        context.run(progress.CURRENT.set, sink)
+        return asyncio.create_task(call(), name=f"call-{tool}", context=context)
+
+    def _handed_out(self, store: Store, row: TaskRow, job: asyncio.Task[types.CallToolResult],
+                    sink: progress.TaskProgress, inline_s: float) -> dict[str, Any]:
+        """The row exists: progress is written from now on, and the outcome when the call ends."""
+        sink.attach(lambda message: store.set_task_progress(row.task_id, message, self.clock()))
+        self._follow(store, row, job, sink)
+        log_event(log, "task_created", tool=row.tool, client=row.client, after_inline_s=inline_s)
         return created_view(row)
 
-    async def _run(self, store: Store, row: TaskRow, call: Call) -> None:
-        sink = progress.TaskProgress(
-            lambda message: store.set_task_progress(row.task_id, message, self.clock()),
-            self.settings.task_poll_ms / 2000)
-        progress.CURRENT.set(sink)  # this asyncio task's own context copy
+    def _follow(self, store: Store, row: TaskRow, job: asyncio.Task[types.CallToolResult],
+                sink: progress.TaskProgress) -> None:
+        """Write ``job``'s outcome to ``row`` when it ends; ``cancel_local`` cancels it through here."""
+        follower = asyncio.create_task(self._run(store, row, job, sink), name=f"task-{row.tool}")
+        self._running[row.task_id] = follower
+        follower.add_done_callback(lambda _job: self._running.pop(row.task_id, None))
+
+    async def _run(self, store: Store, row: TaskRow, job: asyncio.Task[types.CallToolResult],
+                   sink: progress.TaskProgress) -> None:
         try:
-            result = await call()
+            result = await job  # cancelling this task cancels the call, then lands here once it ended
         except asyncio.CancelledError:
             await sink.close()
             if self._stopping:  # this gateway is going down mid-call: as if its lease had run out
@@ -190,3 +244,14 @@ class TaskRunner:
         purged = await store.purge(self.clock())
         if failed or purged:
             log_event(log, "task_sweep", orphans_failed=failed, purged=purged)
+
+
+async def _ended_within(job: asyncio.Task[types.CallToolResult], window_s: float) -> bool:
+    """Wait up to ``window_s`` for ``job``; if this request is cancelled meanwhile, so is the call."""
+    try:
+        done, _ = await asyncio.wait({job}, timeout=window_s)
+    except asyncio.CancelledError:
+        job.cancel()  # notifications/cancelled or a closed connection: the provider request stops too
+        await asyncio.wait({job})  # until it has ended (its one tool_call line written)
+        raise
+    return bool(done)

@@ -10,6 +10,7 @@ from gateway.store.records import TaskRow, TaskStatus
 from gateway.tasks.policy import declared, wants_task
 from gateway.tasks.wire import created_view, iso, task_view
 from gateway.tool_schemas import ChatInput, EmbedInput
+from shared.settings import StoreSettings
 
 OPTED_IN = types.ClientCapabilities(extensions={"io.modelcontextprotocol/tasks": {}})
 
@@ -50,3 +51,12 @@ def test_the_views_follow_the_extension_shapes() -> None:
     row.status, row.result, row.error = TaskStatus.FAILED, None, orjson.dumps({"code": -32603, "message": "gone"})
     assert task_view(row)["error"] == {"code": -32603, "message": "gone"} and "result" not in task_view(row)
     assert iso(0.25) == "1970-01-01T00:00:00.250Z"
+
+
+def test_the_inline_window_setting_takes_zero_to_mean_off_and_refuses_bad_values() -> None:
+    assert StoreSettings.from_env({}).task_inline_s == 5.0
+    assert StoreSettings.from_env({"LLMC_TASK_INLINE_S": "0"}).task_inline_s == 0.0
+    assert StoreSettings.from_env({"LLMC_TASK_INLINE_S": "2.5"}).to_env()["LLMC_TASK_INLINE_S"] == "2.5"
+    for bad, problem in [("-1", "0 or more"), ("soon", "is not a number"), ("inf", "0 or more")]:
+        with pytest.raises(ValueError, match=problem):
+            StoreSettings.from_env({"LLMC_TASK_INLINE_S": bad})

@@ -176,3 +176,84 @@ def test_a_store_that_opens_after_start_up_gets_a_lease_before_the_first_task() 
     available_before, row = asyncio.run(scenario())
     assert available_before is False
     assert row.status is TaskStatus.COMPLETED, row.status_message
+
+
+def test_a_call_that_ends_within_the_inline_window_is_answered_plain_with_no_task_row() -> None:
+    async def scenario() -> tuple[object, int, float]:
+        store = MemoryStore()
+        started = time.monotonic()
+        answer = await _runner(store).start_within(CLIENT, "chat", lambda: asyncio.sleep(0.05, _text("quick")), 5.0)
+        return answer, len(store._tasks), time.monotonic() - started
+
+    answer, rows, took = asyncio.run(scenario())
+    print(f"answered plain in {took:.3f} s")
+    assert isinstance(answer, types.CallToolResult) and answer.content[0].text == "quick"  # type: ignore[union-attr]
+    assert rows == 0 and took < 2.0  # not the 5 s window: it returns when the call ends
+
+
+def test_a_call_still_running_after_the_window_becomes_a_task_carrying_its_progress_so_far() -> None:
+    async def scenario() -> tuple[dict[str, Any], TaskRow, TaskRow]:
+        store = MemoryStore()
+
+        async def call() -> types.CallToolResult:
+            sink = progress.CURRENT.get()
+            assert sink is not None
+            for count, word in enumerate(["early ", "words "], start=1):
+                await sink.report(count, word)
+            await asyncio.sleep(0.3)
+            await sink.report(3, "late")
+            await asyncio.sleep(0.3)
+            return _text("early words late")
+
+        handle = await _runner(store).start_within(CLIENT, "chatStream", call, 0.1)
+        assert isinstance(handle, dict)
+        created = await store.get_task(handle["taskId"], CLIENT, _now())
+        assert created is not None
+        return handle, created, await _settle(store, handle["taskId"])
+
+    handle, created, done = asyncio.run(scenario())
+    assert handle["resultType"] == "task" and handle["statusMessage"] == created.status_message
+    assert created.status_message == "streaming: 2 chunks, 12 chars so far\nearly words "
+    assert done.status is TaskStatus.COMPLETED and done.status_message == "completed: 3 chunks"
+
+
+def test_cancelling_the_request_during_the_window_cancels_the_call_and_leaves_no_row() -> None:
+    async def scenario() -> tuple[bool, int]:
+        store = MemoryStore()
+        ended = asyncio.Event()
+        cancelled = False
+
+        async def call() -> types.CallToolResult:
+            nonlocal cancelled
+            try:
+                await asyncio.sleep(60)
+            except asyncio.CancelledError:
+                cancelled = True
+                raise
+            finally:
+                ended.set()
+            return _text("never")
+
+        request = asyncio.create_task(_runner(store).start_within(CLIENT, "chat", call, 5.0))
+        await asyncio.sleep(0.1)
+        request.cancel()  # what the SDK does on notifications/cancelled
+        with pytest.raises(asyncio.CancelledError):
+            await request
+        assert ended.is_set()  # the call had ended before the request's cancellation finished
+        return cancelled, len(store._tasks)
+
+    assert asyncio.run(scenario()) == (True, 0)
+
+
+def test_a_store_failing_when_the_window_has_passed_lets_the_call_finish_plain() -> None:
+    async def scenario() -> object:
+        store = MemoryStore()
+
+        async def refuse(row: TaskRow) -> None:
+            raise OSError("disk gone")
+
+        store.create_task = refuse  # type: ignore[method-assign]
+        return await _runner(store).start_within(CLIENT, "chat", lambda: asyncio.sleep(0.2, _text("still here")), 0.05)
+
+    answer = asyncio.run(scenario())
+    assert isinstance(answer, types.CallToolResult) and answer.content[0].text == "still here"  # type: ignore[union-attr]
