@@ -169,18 +169,18 @@ class GatewayService:
         """Route and run ``call`` (built from ``args``, with a thread's history when it has one)."""
         capability: Capability = "chatStream" if progress is not None else "chat"
         primary = self.router.route(capability, args.provider, args.model, client, call.needs)
-        drops: dict[str, list[SamplingParam]] = {
-            primary.provider: self.features.check(call, primary.provider, primary.model)}
+        drops: dict[tuple[str, str], list[SamplingParam]] = {
+            (primary.provider, primary.model): self.features.check(call, primary.provider, primary.model)}
         op = Op.CHAT_STREAM if progress is not None else Op.CHAT
         attempt = self._attempt(primary, args.timeout_s, trace, record)
 
         fitted: dict[tuple[str, str], tuple[Reasoning | None, str | None]] = {}
 
         def payload(route: Route) -> dict[str, Any]:
-            if route.provider not in drops:  # a fallback: what its kind does not take
-                drops[route.provider] = self.features.check(call, route.provider, route.model)
-            drop = drops[route.provider]
             key = (route.provider, route.model)
+            if key not in drops:  # a fallback: what its kind or model does not take
+                drops[key] = self.features.check(call, route.provider, route.model)
+            drop = drops[key]
             if key not in fitted:  # the thinking budget, in the range this model takes
                 fitted[key] = self.features.fit_reasoning(call, route.provider, route.model)
             return call.request(route.model, args.max_tokens, args.temperature, progress is not None,
@@ -193,7 +193,7 @@ class GatewayService:
         route, reply = await self._run(capability, op, primary, client, attempt, payload, progress, fits)
         output = self._chat_output(op, route, reply, attempt, started, progress, call.response_format)
         if call.drop_unsupported:
-            output.dropped = list(drops.get(route.provider, []))
+            output.dropped = list(drops.get((route.provider, route.model), []))
         if note := fitted.get((route.provider, route.model), (None, None))[1]:
             output.adjusted = [note]
         return output

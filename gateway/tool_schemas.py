@@ -332,7 +332,8 @@ class ChatOutput(BaseModel):
         "type": ["array", "null"], "items": {"type": "string"},
         "description": "what the gateway changed to fit the model, e.g. a reasoning.budget_tokens outside the "
                        "range the model takes, moved to the nearest it does: asked -> sent (the range), or "
-                       "given to a model that takes an effort instead: budget -> effort"})] = None
+                       "given to a model that takes an effort or a thinking level instead: budget -> effort "
+                       "(or -> thinking level)"})] = None
     thread_id: Annotated[str | None, WithJsonSchema({
         "type": ["string", "null"], "description": "thread calls only: the thread's id, to pass as thread_id on "
                                                    "the next call"})] = None

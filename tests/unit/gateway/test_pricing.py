@@ -83,12 +83,16 @@ def test_gemini_cached_content_and_thoughts_are_parts_of_prompt_and_output() -> 
         "thoughtsTokenCount": 50, "totalTokenCount": 1350}}, Usage())
     assert (usage.input_tokens, usage.cached_input_tokens, usage.output_tokens, usage.reasoning_tokens) == (
         1200, 1000, 150, 50)
-    price = _price(GEMINI, "gemini", "gemini-2.5-flash")
+    price = _price(GEMINI, "gemini", "gemini-3.5-flash-lite")  # no cache rate published: cached billed as input
     assert call_cost(usage, Tariff.of(price)) == _expected(price, fresh=200, cached=1000, visible=100, reasoning=50)
 
 
 def test_gemini_pro_bills_every_token_at_the_long_context_rates_above_its_threshold() -> None:
-    price = _price(GEMINI, "gemini", "gemini-2.5-pro")
+    # Gemini 2.5 Pro's rates (D176; shut down 2026-12-01, no shipped model has such a tier now),
+    # as an operator writes a model with a long-context tier in providers.json.
+    price = ModelPrice.model_validate({
+        "input": 1.25, "cached_input": 0.125, "output": 10, "checked": "2026-12-08",
+        "long_context": {"above_input_tokens": 200_000, "input": 2.5, "cached_input": 0.25, "output": 15}})
     long = price.long_context
     assert long is not None
     at_threshold = gemini_wire.usage({"usageMetadata": {"promptTokenCount": long.above_input_tokens,

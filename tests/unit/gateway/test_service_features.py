@@ -14,6 +14,7 @@ import pytest
 from gateway.chat_request import EFFORT_BUDGETS
 from shared import errors
 from shared.config import ProvidersFile
+from shared.kind_spec import SamplingRule
 from shared.models import ModelInfo
 from tests.unit.gateway.service_fakes import (
     answers,
@@ -212,6 +213,23 @@ def test_a_sampling_parameter_the_kind_takes_is_passed(monkeypatch: pytest.Monke
     output, _ = stream(svc, stop="END", seed=3, top_p=0.5, drop_unsupported=True)
     assert fake.calls[0].request["sampling"] == {"stop": ["END"], "seed": 3}
     assert output.dropped == ["top_p"]
+
+
+def test_a_sampling_parameter_one_model_refuses_is_unsupported_or_dropped_for_that_model_only(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    kind = dataclasses.replace(KINDS["openai"], sampling=frozenset({"stop", "presence_penalty"}),
+                               sampling_rules=(SamplingRule("gpt-4o-mini", frozenset({"presence_penalty"})),))
+    monkeypatch.setitem(KINDS, "openai", kind)
+    svc, fake = make_service(answers, featured())
+    with pytest.raises(errors.Unsupported, match=r"model 'gpt-4o-mini' of openai \(OpenAI\) does not take "
+                                                 r"presence_penalty; .* drop_unsupported"):
+        chat(svc, presence_penalty=0.5)
+    assert fake.calls == []
+    output = chat(svc, presence_penalty=0.5, stop="END", drop_unsupported=True)
+    assert output.dropped == ["presence_penalty"]
+    assert fake.calls[0].request["sampling"] == {"stop": ["END"]}
+    chat(svc, model="gpt-4o", presence_penalty=0.5)  # its sibling takes it
+    assert fake.calls[1].request["sampling"] == {"presence_penalty": 0.5}
 
 
 def test_a_fallback_lacking_the_calls_features_is_passed_over_and_named() -> None:
