@@ -83,6 +83,24 @@ class ModelFeatures:
         on, less what the model refuses (``KindSpec.sampling_rules``)."""
         return KINDS[self._providers.providers[provider].kind].sampling_of(model)
 
+    def temperature(self, temperature: float | None, drop: bool, provider: str, model: str) -> float | None:
+        """The temperature to send ``model``: as given, or None when it refuses one and the call
+        drops what is not taken; ``unsupported`` (before the call) when it refuses one otherwise."""
+        kind = KINDS[self._providers.providers[provider].kind]
+        if temperature is None or kind.takes_temperature(model):
+            return temperature
+        if drop:
+            return None
+        raise errors.Unsupported(
+            f"model {model!r} of {provider} ({kind.title}) does not take temperature (it samples at its own "
+            "default); leave it out, choose another model, or set drop_unsupported to drop it", provider=provider)
+
+    def temperature_fits(self, temperature: float | None, drop: bool, provider: str, model: str) -> str | None:
+        """Why ``model`` cannot take the call's temperature (a fallback's skip reason), or None if it can."""
+        if temperature is None or drop or KINDS[self._providers.providers[provider].kind].takes_temperature(model):
+            return None
+        return "does not take temperature"
+
     def lacking(self, call: ChatCall, provider: str, model: str) -> frozenset[Feature]:
         return call.needs - self.of(provider, model) if call.needs else frozenset()
 

@@ -65,10 +65,12 @@ class LevelRule:
 @dataclass(frozen=True, slots=True)
 class SamplingRule:
     """Sampling parameters the kind passes on that the models whose ids start with
-    ``model_prefix`` refuse (the provider answers 400 when one is set)."""
+    ``model_prefix`` refuse (the provider answers 400 when one is set), and whether they
+    refuse a ``temperature`` (reasoning models that sample only at their default)."""
 
     model_prefix: str
-    refused: frozenset[SamplingParam]
+    refused: frozenset[SamplingParam] = frozenset()
+    temperature: bool = False
 
 
 _Rule = TypeVar("_Rule", BudgetRange, LevelRule, SamplingRule)
@@ -157,6 +159,11 @@ class KindSpec:
         """The sampling parameters a call to ``model`` may carry: the kind's, less what the model refuses."""
         rule = _longest(self.sampling_rules, model)
         return self.sampling - rule.refused if rule is not None else self.sampling
+
+    def takes_temperature(self, model: str) -> bool:
+        """Whether a call to ``model`` may set a temperature (False: the provider refuses any)."""
+        rule = _longest(self.sampling_rules, model)
+        return rule is None or not rule.temperature
 
     def key_variable(self) -> str:
         """The environment variable to suggest for this kind's key: the usual one, else NAME_API_KEY."""

@@ -43,15 +43,15 @@ def _expected(price: ModelPrice, fresh: int, cached: int, visible: int, reasonin
 
 
 def test_openai_cached_tokens_are_part_of_prompt_tokens_and_reasoning_of_completion_tokens() -> None:
-    # o4-mini's reply usage as OpenAI sends it: 1920 of the 2006 prompt tokens came from the cache.
+    # gpt-6-luna's reply usage as OpenAI sends it: 1920 of the 2006 prompt tokens came from the cache.
     usage = openai_chat_parts.usage({
         "prompt_tokens": 2006, "completion_tokens": 300, "total_tokens": 2306,
         "prompt_tokens_details": {"cached_tokens": 1920, "audio_tokens": 0},
         "completion_tokens_details": {"reasoning_tokens": 192, "audio_tokens": 0}})
-    price = _price(load_providers_emulated(), "openai", "o4-mini")
+    price = _price(load_providers_emulated(), "openai", "gpt-6-luna")
     cost = call_cost(usage, Tariff.of(price))
     assert cost == _expected(price, fresh=86, cached=1920, visible=108, reasoning=192)
-    print(f"o4-mini 2006 in (1920 cached), 300 out (192 reasoning): ${cost}")
+    print(f"gpt-6-luna 2006 in (1920 cached), 300 out (192 reasoning): ${cost}")
     no_cache = call_cost(openai_chat_parts.usage({"prompt_tokens": 2006, "completion_tokens": 300}), Tariff.of(price))
     assert no_cache is not None and cost is not None and no_cache > cost  # the cached ones were billed once, cheaper
 
@@ -185,7 +185,7 @@ def test_a_bad_price_stops_start_up_naming_the_key_and_the_fix(tmp_path: Path, p
 
 
 def load_providers_emulated() -> ProvidersFile:
-    """The emulators' providers.json (o4-mini is there), its base URLs made loadable."""
+    """The emulators' providers.json (gpt-6-luna is there), its base URLs made loadable."""
     data = orjson.loads((REPO_ROOT / "emulators" / "providers.json").read_bytes())
     data.pop("$schema", None)
     for provider in data["providers"].values():
