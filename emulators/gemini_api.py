@@ -3,6 +3,11 @@
 ``POST /v1beta/models/{m}:generateContent``, ``:streamGenerateContent`` (SSE with
 ``?alt=sse``), ``:embedContent``, ``:batchEmbedContents``, ``:countTokens``;
 ``GET /v1beta/models`` (``pageSize``, ``pageToken``) and ``GET /v1beta/models/{m}``.
+Each model takes what the real one does in ``generationConfig`` (``ModelRules``: Gemini 3
+models steer thinking by ``thinkingLevel`` and think at their default level unasked; Gemini
+3.5 Flash-Lite refuses the penalties). The shut-down gemini-2.5-flash and gemini-2.5-pro
+answer as Google routes them since 2026-12-01: by gemini-3.5-flash-lite and gemini-3.8-flash
+(their rules, their ``modelVersion``), and are no longer listed.
 The key comes in ``x-goog-api-key`` or ``?key=``; a wrong one is the real API's 400
 ``API_KEY_INVALID``, a missing one its 403. Faults take Gemini's shapes: a 429 carries
 ``RetryInfo`` (``delay_s`` sets its ``retryDelay``; ``error_code: "no_retry_info"`` leaves
@@ -27,6 +32,7 @@ from emulators import gemini_format as gf
 from emulators.base import ApiError, Call, Emulator, new_id
 from emulators.content import Reply, embedding_vector, make_reply
 from emulators.faults import FaultSpec
+from emulators.gemini_request import ModelRules
 from emulators.wire import json_response
 
 __all__ = ["DEFAULT_MODELS", "DEFAULT_RETRY_DELAY_S", "GeminiEmulator", "GeminiModel"]
@@ -59,6 +65,8 @@ class GeminiModel:
     display_name: str
     input_limit: int = 1_048_576
     output_limit: int = 65_536
+    rules: ModelRules | None = None  # what it takes in generationConfig (None: a Gemini 2.5 model's defaults)
+    routed_to: str | None = None  # a shut-down id whose calls the API hands to this model
 
     def card(self) -> dict[str, Any]:
         card: dict[str, Any] = {
@@ -72,9 +80,19 @@ class GeminiModel:
         return card
 
 
+# Thinking levels and defaults: the Google Cloud model pages (3.5 Flash-Lite: MINIMAL to HIGH,
+# default MINIMAL; 3.8 Flash: LOW to HIGH, default MEDIUM). A thinkingBudget is still taken by
+# Gemini 3 models (backwards compatibility); its range there is not documented, so the emulator
+# takes up to the output limit, and 0 (off) only where MINIMAL exists.
+FLASH_LITE = ModelRules("gemini-3.5-flash-lite", (0, 65_536), ("MINIMAL", "LOW", "MEDIUM", "HIGH"), "MINIMAL",
+                        frozenset({"presencePenalty", "frequencyPenalty"}))
+FLASH = ModelRules("gemini-3.8-flash", (1, 65_536), ("LOW", "MEDIUM", "HIGH"), "MEDIUM")
+
 DEFAULT_MODELS = (
-    GeminiModel("gemini-2.5-flash", "chat", "Gemini 2.5 Flash"),
-    GeminiModel("gemini-2.5-pro", "chat", "Gemini 2.5 Pro"),
+    GeminiModel("gemini-3.5-flash-lite", "chat", "Gemini 3.5 Flash-Lite", rules=FLASH_LITE),
+    GeminiModel("gemini-3.8-flash", "chat", "Gemini 3.8 Flash", rules=FLASH),
+    GeminiModel("gemini-2.5-flash", "chat", "Gemini 2.5 Flash", routed_to="gemini-3.5-flash-lite"),
+    GeminiModel("gemini-2.5-pro", "chat", "Gemini 2.5 Pro", routed_to="gemini-3.8-flash"),
     GeminiModel("gemini-embedding-001", "embedding", "Gemini Embedding 001", 2048, 1),
 )
 
@@ -93,8 +111,8 @@ def _answer(label: str, req: gf.GenerateRequest, fault: FaultSpec | None) -> gf.
     """What the emulated model answers (``emulators.features`` decides): a function call, the
     words after a function result, JSON under a response schema, or the usual echo; images
     acknowledged first; thoughts first when the request turned thinking on."""
-    thinking = req.thinking_budget is not None and req.thinking_budget != 0
-    thoughts = features.thinking_text(req.user_text) if thinking else None
+    level = req.thinking_level
+    thoughts = features.thinking_text(req.user_text, level.lower() if level else None) if _thinks(req) else None
     if req.may_call():
         tool = req.tool_to_call()
         return gf.Answer(Reply("", (), False), {"name": tool.name, "args": features.sample_instance(tool.schema)},
@@ -111,6 +129,13 @@ def _answer(label: str, req: gf.GenerateRequest, fault: FaultSpec | None) -> gf.
     else:
         reply = make_reply(label, req.user_text, req.max_tokens)
     return gf.Answer(_cut_at_stop(reply, req.stop), None, thoughts, req.include_thoughts)
+
+
+def _thinks(req: gf.GenerateRequest) -> bool:
+    """Whether the model thinks: at any level but MINIMAL, or on any budget but 0 (off)."""
+    if req.thinking_level is not None:
+        return req.thinking_level != "MINIMAL"
+    return req.thinking_budget is not None and req.thinking_budget != 0
 
 
 def _cut_at_stop(reply: Reply, stops: list[str]) -> Reply:
@@ -149,7 +174,7 @@ class GeminiEmulator(Emulator):
         except ValueError:
             raise gf.invalid("Invalid value at 'page_size' or 'page_token'") from None
         size = 1000 if size <= 0 or size > 1000 else size  # the API caps it and treats 0 as the default
-        cards = [m.card() for m in self.models.values()]
+        cards = [m.card() for m in self.models.values() if m.routed_to is None]
         page: dict[str, Any] = {"models": cards[start:start + size]}
         if start + size < len(cards):
             page["nextPageToken"] = str(start + size)
@@ -174,7 +199,7 @@ class GeminiEmulator(Emulator):
 
     async def _generate(self, call: Call, model_id: str) -> Response:
         model = self._model(model_id, "chat")
-        req = gf.parse_generate(call, model.id)
+        req = gf.parse_generate(call, model.rules or ModelRules(model.id))
         answer = _answer(self.label, req, call.fault)
         rid = new_id("", 11)
         fault = call.fault if call.fault is not None and call.fault.mode == "content_blocked" else None
@@ -188,7 +213,7 @@ class GeminiEmulator(Emulator):
 
     async def _count(self, call: Call, model_id: str) -> Response:
         model = self._model(model_id, None)
-        return json_response({"totalTokens": gf.parse_generate(call, model.id).prompt_tokens})
+        return json_response({"totalTokens": gf.parse_generate(call, model.rules).prompt_tokens})
 
     async def _embed_one(self, call: Call, model_id: str) -> Response:
         self._model(model_id, "embedding")
@@ -218,7 +243,10 @@ class GeminiEmulator(Emulator):
             raise ApiError(400, "INVALID_ARGUMENT", _BAD_KEY, code="API_KEY_INVALID")
 
     def _model(self, model_id: str, kind: Literal["chat", "embedding"] | None) -> GeminiModel:
+        """The model serving ``model_id``: itself, or the one the API routes a shut-down id to."""
         model = self.models.get(model_id)
+        if model is not None and model.routed_to is not None:
+            model = self.models.get(model.routed_to)
         if model is None:
             raise ApiError(404, "NOT_FOUND", f"models/{model_id} is not found for API version v1beta, or is not "
                            "supported for generateContent. Call ListModels to see the list of available models "

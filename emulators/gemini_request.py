@@ -19,7 +19,7 @@ from emulators.base import ApiError, Call
 from emulators.content import count_words
 from emulators.features import decoded_size
 
-__all__ = ["GenerateRequest", "Tool", "content_text", "invalid", "parse_generate"]
+__all__ = ["GenerateRequest", "ModelRules", "Tool", "content_text", "invalid", "parse_generate"]
 
 _PART_KINDS = ("text", "inlineData", "functionCall", "functionResponse")
 _PART_KEYS = frozenset({*_PART_KINDS, "thought", "thoughtSignature"})
@@ -36,8 +36,26 @@ _CAMEL = re.compile(r"(?<=[a-z0-9])_([a-z])")
 _FREE_FORM = frozenset({"args", "response", "parameters", "parametersJsonSchema", "responseJsonSchema",
                         "responseSchema"})
 MAX_STOP_SEQUENCES = 5
-# thinkingBudget ranges (-1: the model decides); a None low end means 0 turns thinking off.
-THINKING_RANGES: dict[str, tuple[int, int]] = {"gemini-2.5-flash": (0, 24576), "gemini-2.5-pro": (128, 32768)}
+_LEVELS = ("MINIMAL", "LOW", "MEDIUM", "HIGH", "XHIGH")  # the ThinkingLevel enum's values
+_PROTO_NAMES = {"presencePenalty": "presence_penalty", "frequencyPenalty": "frequency_penalty",
+                "temperature": "temperature", "topP": "top_p", "topK": "top_k"}
+
+
+@dataclass(frozen=True, slots=True)
+class ModelRules:
+    """What one emulated model takes in ``generationConfig``.
+
+    ``budget``: the thinkingBudget range (-1, the model decides, is always taken); 0 turns
+    thinking off only where the range starts at 0. ``levels``: the thinkingLevel values the
+    model takes (Gemini 3; empty: the model refuses thinkingLevel), ``default_level`` how it
+    thinks without a thinkingConfig (None or MINIMAL: no thoughts). ``refused``: generationConfig
+    fields the model answers with a 400 when set (Gemini 3.5 Flash-Lite's penalties)."""
+
+    name: str
+    budget: tuple[int, int] = (0, 24576)
+    levels: tuple[str, ...] = ()
+    default_level: str | None = None
+    refused: frozenset[str] = frozenset()
 
 
 def invalid(message: str) -> ApiError:
@@ -67,6 +85,7 @@ class GenerateRequest:
     json_mode: bool = False
     schema: dict[str, Any] | None = None
     thinking_budget: int | None = None
+    thinking_level: str | None = None  # the level it thinks at (a ThinkingLevel value), when it takes levels
     include_thoughts: bool = False
     stop: list[str] = field(default_factory=list)  # stopSequences: the answer ends before the first
 
@@ -149,7 +168,7 @@ def camel_keys(value: Any) -> Any:
     return out
 
 
-def parse_generate(call: Call, model: str = "") -> GenerateRequest:
+def parse_generate(call: Call, model: ModelRules | None = None) -> GenerateRequest:
     body = camel_keys(call.json_object())
     contents = body.get("contents")
     if not isinstance(contents, list) or not contents:
@@ -162,7 +181,7 @@ def parse_generate(call: Call, model: str = "") -> GenerateRequest:
         turns.append((role, _parts(content, f"contents[{index}]")))
     _check_call_turns(turns)
     system = content_text(body["systemInstruction"], "system_instruction") if "systemInstruction" in body else ""
-    req = _generation(body.get("generationConfig") or {}, model)
+    req = _generation(body.get("generationConfig") or {}, model or ModelRules(""))
     texts = [" ".join(p["text"] for p in parts if isinstance(p.get("text"), str)) for _, parts in turns]
     req.user_text = next((t for (role, _), t in zip(reversed(turns), reversed(texts), strict=True) if role == "user"
                           and t), "")
@@ -198,12 +217,15 @@ def _check_call_turns(turns: list[tuple[str, list[dict[str, Any]]]]) -> None:
                           "function call parts of the function call turn.")
 
 
-def _generation(config: Any, model: str) -> GenerateRequest:
+def _generation(config: Any, model: ModelRules) -> GenerateRequest:
     if not isinstance(config, dict):
         raise invalid("Invalid value at 'generation_config', must be an object")
     for key in config:
         if key not in _CONFIG_KEYS:
             raise _unknown(key, "generation_config")
+        if key in model.refused and config[key] is not None:
+            raise invalid(f"* GenerateContentRequest.generation_config.{_PROTO_NAMES.get(key, key)}: "
+                          f"{model.name} does not support setting {_PROTO_NAMES.get(key, key)}.")
     max_tokens = config.get("maxOutputTokens")
     if max_tokens is not None and (isinstance(max_tokens, bool) or not isinstance(max_tokens, int)):
         raise invalid(f"Invalid value at 'generation_config.max_output_tokens' (TYPE_INT32), {max_tokens}")
@@ -252,27 +274,56 @@ def _read_format(config: dict[str, Any], req: GenerateRequest) -> None:
     req.schema = schema
 
 
-def _read_thinking(thinking: Any, model: str, req: GenerateRequest) -> None:
+def _read_thinking(thinking: Any, model: ModelRules, req: GenerateRequest) -> None:
     if thinking is None:
+        req.thinking_level = model.default_level
         return
     if not isinstance(thinking, dict):
         raise invalid("Invalid value at 'generation_config.thinking_config', must be an object")
     for key in thinking:
         if key not in ("thinkingBudget", "includeThoughts", "thinkingLevel"):
             raise _unknown(key, "generation_config.thinking_config")
-    budget = thinking.get("thinkingBudget")
-    if budget is not None:
-        if isinstance(budget, bool) or not isinstance(budget, int):
-            raise invalid(f"Invalid value at 'generation_config.thinking_config.thinking_budget' (TYPE_INT32), "
-                          f"{str(budget)[:40]}")
-        low, high = THINKING_RANGES.get(model, (0, 24576))
-        if budget == 0 and low > 0:
-            raise invalid("Budget 0 is invalid. This model only works in thinking mode.")
-        if budget != -1 and budget != 0 and not low <= budget <= high:
-            raise invalid(f"The thinking budget {budget} is invalid. Please choose a value between {low} and "
-                          f"{high}.")
-    req.thinking_budget = budget if budget is not None else -1
+    budget, level = thinking.get("thinkingBudget"), thinking.get("thinkingLevel")
+    if budget is not None and level is not None:
+        raise invalid("* GenerateContentRequest.generation_config.thinking_config: thinking_budget and "
+                      "thinking_level cannot both be set.")
     req.include_thoughts = thinking.get("includeThoughts") is True
+    if level is not None:
+        req.thinking_level = _level(level, model)
+    elif budget is not None:
+        req.thinking_budget = _budget(budget, model)
+    elif model.levels:
+        req.thinking_level = model.default_level
+    else:
+        req.thinking_budget = -1
+
+
+def _level(level: Any, model: ModelRules) -> str:
+    """The thinkingLevel asked (the enum's name, in any case, as proto3 JSON reads it), if the model takes it."""
+    name = level.upper() if isinstance(level, str) else None
+    if name not in _LEVELS:
+        raise invalid("Invalid value at 'generation_config.thinking_config.thinking_level' (type.googleapis.com/"
+                      f"google.ai.generativelanguage.v1beta.ThinkingConfig.ThinkingLevel), \"{str(level)[:40]}\"")
+    if not model.levels:
+        raise invalid(f"* GenerateContentRequest.generation_config.thinking_config.thinking_level: thinking level "
+                      f"is not supported by {model.name}; use thinking_budget.")
+    if name not in model.levels:
+        raise invalid(f"* GenerateContentRequest.generation_config.thinking_config.thinking_level: {name} is not "
+                      f"supported by {model.name}; supported levels: {', '.join(model.levels)}.")
+    return name
+
+
+def _budget(budget: Any, model: ModelRules) -> int:
+    if isinstance(budget, bool) or not isinstance(budget, int):
+        raise invalid(f"Invalid value at 'generation_config.thinking_config.thinking_budget' (TYPE_INT32), "
+                      f"{str(budget)[:40]}")
+    low, high = model.budget
+    if budget == 0 and low > 0:
+        raise invalid("Budget 0 is invalid. This model only works in thinking mode.")
+    if budget != -1 and budget != 0 and not low <= budget <= high:
+        raise invalid(f"The thinking budget {budget} is invalid. Please choose a value between {low} and "
+                      f"{high}.")
+    return budget
 
 
 def _tools(tools: Any) -> list[Tool]:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import hmac
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 from starlette.requests import Request
 from starlette.responses import Response
@@ -34,7 +34,9 @@ class OpenAIModel:
     kind: Literal["chat", "embedding"]
     created: int
     owned_by: str = "system"
-    reasoning: bool = False  # a reasoning model: takes reasoning_effort, rejects max_tokens, always thinks
+    reasoning: bool = False  # a reasoning model: takes reasoning_effort, rejects max_tokens and temperature, thinks
+    # Chat Completions takes function tools only with reasoning_effort "none" (GPT-6 Luna's model page).
+    tools_without_reasoning: bool = False
 
     def card(self) -> dict[str, object]:
         return {"id": self.id, "object": "model", "created": self.created, "owned_by": self.owned_by}
@@ -43,7 +45,8 @@ class OpenAIModel:
 DEFAULT_MODELS = (
     OpenAIModel("gpt-4o-mini", "chat", 1721172741),
     OpenAIModel("gpt-4o", "chat", 1715367049),
-    OpenAIModel("o4-mini", "chat", 1744225351, reasoning=True),
+    # o4-mini was shut down on 2026-10-23: an unknown model now, as a shut-down model no longer answers.
+    OpenAIModel("gpt-6-luna", "chat", 1790035200, reasoning=True, tools_without_reasoning=True),
     OpenAIModel("text-embedding-3-small", "embedding", 1705948997),
 )
 
@@ -121,6 +124,8 @@ class OpenAIEmulator(Emulator):
             raise ApiError(400, "invalid_request_error", "Unsupported parameter: 'max_tokens' is not supported with "
                            "this model. Use 'max_completion_tokens' instead.", param="max_tokens",
                            code="unsupported_parameter")
+        if model.reasoning:
+            _check_reasoning_call(model, req.body)
         feats = parse_features(req.body, req.messages, reasoning_model=model.reasoning)
         if feats is PLAIN and not model.reasoning:  # the plain text path stays as cheap as it was
             reply = from_reply(make_reply(self.label, last_user_text(req.messages), req.max_tokens))
@@ -224,3 +229,17 @@ class OpenAIEmulator(Emulator):
 
     def presented_key(self, request: Request) -> str | None:
         return bearer_token(request)
+
+
+def _check_reasoning_call(model: OpenAIModel, body: dict[str, Any]) -> None:
+    """What a reasoning model refuses: a temperature other than its default (1), and on GPT-6
+    Luna function tools unless reasoning is off (reasoning_effort "none")."""
+    temperature = body.get("temperature")
+    if temperature is not None and temperature != 1:
+        raise ApiError(400, "invalid_request_error", f"Unsupported value: 'temperature' does not support "
+                       f"{str(temperature)[:20]} with this model. Only the default (1) value is supported.",
+                       param="temperature", code="unsupported_value")
+    if model.tools_without_reasoning and body.get("tools") and body.get("reasoning_effort", "medium") != "none":
+        raise ApiError(400, "invalid_request_error", f"Function tools with reasoning_effort are not supported for "
+                       f"{model.id} in /v1/chat/completions. To use function tools, use /v1/responses or set "
+                       "reasoning_effort to 'none'.", param="reasoning_effort")

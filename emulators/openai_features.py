@@ -23,7 +23,8 @@ from emulators.content import ECHO_LIMIT_CHARS, Reply, count_words, last_user_te
 __all__ = ["PLAIN", "Answer", "ChatFeatures", "ToolCallOut", "answer", "from_reply", "parse_features"]
 
 MAX_STOP = 4
-EFFORTS = ("minimal", "low", "medium", "high")
+# reasoning_effort values: GPT-5's minimal..high, and GPT-6's none (no reasoning), xhigh and max.
+EFFORTS = ("none", "minimal", "low", "medium", "high", "xhigh", "max")
 _NAME = re.compile(r"^[a-zA-Z0-9_-]{1,64}$")
 _DATA_URL = re.compile(r"^data:(image/(?:png|jpeg|gif|webp));base64,(.*)$", re.DOTALL)
 _WORD = re.compile(r"\S+\s*")
@@ -266,7 +267,8 @@ def _effort(value: Any, reasoning_model: bool) -> str | None:
                        param="reasoning_effort", code="unsupported_parameter")
     if value not in EFFORTS:
         raise ApiError(400, "invalid_request_error",
-                       f"Invalid value: '{value}'. Supported values are: 'minimal', 'low', 'medium', and 'high'.",
+                       f"Invalid value: '{str(value)[:40]}'. Supported values are: "
+                       + ", ".join(f"'{e}'" for e in EFFORTS[:-1]) + f", and '{EFFORTS[-1]}'.",
                        param="reasoning_effort", code="invalid_value")
     return str(value)
 
@@ -306,7 +308,8 @@ def answer(label: str, messages: list[dict[str, Any]], feats: ChatFeatures, max_
            violate: bool = False, reasoning: bool = False) -> Answer:
     """The emulated model's answer (``emulators.features`` decides; this renders OpenAI's way)."""
     user_text = last_user_text(messages)
-    thought = count_words(features.thinking_text(user_text)) if reasoning else 0
+    thinks = reasoning and feats.effort != "none"  # reasoning_effort "none": a reasoning model that does not
+    thought = count_words(features.thinking_text(user_text)) if thinks else 0
     if feats.tools and feats.tool_choice != "none" and messages and messages[-1].get("role") == "user":
         name = feats.tool_choice if feats.forced and feats.tool_choice else next(iter(feats.tools))
         arguments = orjson.dumps(features.sample_instance(feats.tools[name])).decode()

@@ -4,7 +4,8 @@ A model's features are, first found: its ``features`` in providers.json, what it
 said (``ModelInfo.features`` from discovery), or all its kind's adapter can carry
 (``KindSpec.features``). A call needing a feature the chosen model lacks, or setting a
 sampling parameter its kind does not pass, is refused as ``unsupported`` before any paid
-request (or the parameter dropped, when the call says ``drop_unsupported``). Only calls
+request (or the parameter dropped, when the call says ``drop_unsupported``); a model may
+refuse some of what its kind passes on (``KindSpec.sampling_rules``). Only calls
 beyond plain text ask; a plain text chat never does.
 """
 
@@ -77,9 +78,28 @@ class ModelFeatures:
         kind = KINDS[self._providers.providers[provider].kind]
         return fit_reasoning(call.reasoning, kind, model, self.max_output(provider, model))
 
-    def sampling(self, provider: str) -> frozenset[SamplingParam]:
-        """The sampling parameters the provider's kind passes on."""
-        return KINDS[self._providers.providers[provider].kind].sampling
+    def sampling(self, provider: str, model: str) -> frozenset[SamplingParam]:
+        """The sampling parameters a call to ``model`` may carry: what the provider's kind passes
+        on, less what the model refuses (``KindSpec.sampling_rules``)."""
+        return KINDS[self._providers.providers[provider].kind].sampling_of(model)
+
+    def temperature(self, temperature: float | None, drop: bool, provider: str, model: str) -> float | None:
+        """The temperature to send ``model``: as given, or None when it refuses one and the call
+        drops what is not taken; ``unsupported`` (before the call) when it refuses one otherwise."""
+        kind = KINDS[self._providers.providers[provider].kind]
+        if temperature is None or kind.takes_temperature(model):
+            return temperature
+        if drop:
+            return None
+        raise errors.Unsupported(
+            f"model {model!r} of {provider} ({kind.title}) does not take temperature (it samples at its own "
+            "default); leave it out, choose another model, or set drop_unsupported to drop it", provider=provider)
+
+    def temperature_fits(self, temperature: float | None, drop: bool, provider: str, model: str) -> str | None:
+        """Why ``model`` cannot take the call's temperature (a fallback's skip reason), or None if it can."""
+        if temperature is None or drop or KINDS[self._providers.providers[provider].kind].takes_temperature(model):
+            return None
+        return "does not take temperature"
 
     def lacking(self, call: ChatCall, provider: str, model: str) -> frozenset[Feature]:
         return call.needs - self.of(provider, model) if call.needs else frozenset()
@@ -88,7 +108,7 @@ class ModelFeatures:
         """Why the route cannot serve ``call`` (a fallback's skip reason), or None if it can."""
         if missing := self.lacking(call, provider, model):
             return f"lacks {describe_features(missing)}"
-        if not call.drop_unsupported and (params := call.unsupported_sampling(self.sampling(provider))):
+        if not call.drop_unsupported and (params := call.unsupported_sampling(self.sampling(provider, model))):
             return f"does not take {', '.join(params)}"
         return None
 
@@ -99,9 +119,11 @@ class ModelFeatures:
             raise errors.Unsupported(
                 f"model {model!r} of {provider} ({kind.title}) does not support {describe_features(missing)}; "
                 "choose a model that does (listModels shows what each model can do)", provider=provider)
-        params = call.unsupported_sampling(kind.sampling)
+        params = call.unsupported_sampling(kind.sampling_of(model))
         if params and not call.drop_unsupported:
+            by_model = any(p in kind.sampling for p in params)  # the kind passes it on; this model refuses it
+            who = f"model {model!r} of {provider} ({kind.title})" if by_model else f"{provider} ({kind.title})"
             raise errors.Unsupported(
-                f"{provider} ({kind.title}) does not take {', '.join(params)}; leave it out, choose another "
-                "provider, or set drop_unsupported to drop it", provider=provider)
+                f"{who} does not take {', '.join(params)}; leave it out, choose another "
+                "provider or model, or set drop_unsupported to drop it", provider=provider)
         return params

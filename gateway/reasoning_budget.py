@@ -12,7 +12,9 @@ headroom for the answer, caps the range where the budget counts against max_toke
 
 A model with adaptive thinking (``KindSpec.adaptive_thinking``: Claude Sonnet 4.6 and later)
 takes an effort level, not a budget: the adapter sends the call's effort, so a budget the
-caller gave is not honoured as such, and the note says which effort stands in for it.
+caller gave is not honoured as such, and the note says which effort stands in for it. A model
+that steers thinking by a named level (``KindSpec.thinking_levels``: Gemini 3) is the same
+case: the adapter sends the level for the call's effort, and the note names that level.
 """
 
 from __future__ import annotations
@@ -48,6 +50,12 @@ def fit_reasoning(reasoning: Reasoning | None, kind: KindSpec, model: str,
             return reasoning, None
         return reasoning, (f"reasoning.budget_tokens {reasoning.budget_tokens} -> effort {reasoning.effort} "
                            f"({model} thinks adaptively: it takes an effort, not a budget)")
+    level = kind.thinking_level(model, reasoning.effort)
+    if level is not None:
+        if not reasoning.budget_given:
+            return reasoning, None
+        return reasoning, (f"reasoning.budget_tokens {reasoning.budget_tokens} -> thinking level {level} "
+                           f"({model} takes a thinking level, not a budget)")
     bounds = budget_bounds(kind, model, max_output)
     if bounds is None:
         return reasoning, None

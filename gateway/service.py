@@ -147,17 +147,33 @@ class GatewayService:
         if not args.plain:
             return await self._chat_beyond_text(args, client, progress, trace, record)
         primary = self.router.route(capability, args.provider, args.model, client)
+        self._temperature(args, primary)  # refused before any paid request
         op = Op.CHAT_STREAM if progress is not None else Op.CHAT
         attempt = self._attempt(primary, args.timeout_s, trace, record)
 
         def payload(route: Route) -> dict[str, Any]:
             return ChatRequest(model=route.model, messages=plain_messages(args), max_tokens=args.max_tokens,
-                               temperature=args.temperature, stream=progress is not None,
+                               temperature=self._temperature(args, route), stream=progress is not None,
                                traceparent=trace.traceparent if trace else None).to_wire()
 
+        def fits(route: Route) -> str | None:
+            return self.features.temperature_fits(args.temperature, args.drop_unsupported, route.provider,
+                                                  route.model)
+
         started = time.perf_counter()
-        route, reply = await self._run(capability, op, primary, client, attempt, payload, progress)
-        return self._chat_output(op, route, reply, attempt, started, progress)
+        route, reply = await self._run(capability, op, primary, client, attempt, payload, progress, fits)
+        output = self._chat_output(op, route, reply, attempt, started, progress)
+        if self._temperature_dropped(args, route):
+            output.dropped = ["temperature"]
+        return output
+
+    def _temperature(self, args: ChatInput, route: Route) -> float | None:
+        """The call's temperature for ``route``'s model (``ModelFeatures.temperature``)."""
+        return self.features.temperature(args.temperature, args.drop_unsupported, route.provider, route.model)
+
+    def _temperature_dropped(self, args: ChatInput, route: Route) -> bool:
+        """Whether the call's temperature was left out for ``route``'s model (drop_unsupported)."""
+        return args.temperature is not None and self._temperature(args, route) is None
 
     async def _chat_beyond_text(
         self, args: ChatInput, client: ClientEntry | None, progress: ProgressFn | None,
@@ -177,31 +193,35 @@ class GatewayService:
         """Route and run ``call`` (built from ``args``, with a thread's history when it has one)."""
         capability: Capability = "chatStream" if progress is not None else "chat"
         primary = self.router.route(capability, args.provider, args.model, client, call.needs)
-        drops: dict[str, list[SamplingParam]] = {
-            primary.provider: self.features.check(call, primary.provider, primary.model)}
+        drops: dict[tuple[str, str], list[SamplingParam]] = {
+            (primary.provider, primary.model): self.features.check(call, primary.provider, primary.model)}
+        self._temperature(args, primary)  # refused before any paid request
         op = Op.CHAT_STREAM if progress is not None else Op.CHAT
         attempt = self._attempt(primary, args.timeout_s, trace, record)
 
         fitted: dict[tuple[str, str], tuple[Reasoning | None, str | None]] = {}
 
         def payload(route: Route) -> dict[str, Any]:
-            if route.provider not in drops:  # a fallback: what its kind does not take
-                drops[route.provider] = self.features.check(call, route.provider, route.model)
-            drop = drops[route.provider]
             key = (route.provider, route.model)
+            if key not in drops:  # a fallback: what its kind or model does not take
+                drops[key] = self.features.check(call, route.provider, route.model)
+            drop = drops[key]
             if key not in fitted:  # the thinking budget, in the range this model takes
                 fitted[key] = self.features.fit_reasoning(call, route.provider, route.model)
-            return call.request(route.model, args.max_tokens, args.temperature, progress is not None,
+            return call.request(route.model, args.max_tokens, self._temperature(args, route), progress is not None,
                                 trace.traceparent if trace else None, drop, fitted[key][0]).to_wire()
 
         def fits(route: Route) -> str | None:
-            return self.features.why_not(call, route.provider, route.model)
+            return self.features.why_not(call, route.provider, route.model) or self.features.temperature_fits(
+                args.temperature, args.drop_unsupported, route.provider, route.model)
 
         started = time.perf_counter()
         route, reply = await self._run(capability, op, primary, client, attempt, payload, progress, fits)
         output = self._chat_output(op, route, reply, attempt, started, progress, call.response_format)
         if call.drop_unsupported:
-            output.dropped = list(drops.get(route.provider, []))
+            output.dropped = list(drops.get((route.provider, route.model), []))
+            if self._temperature_dropped(args, route):
+                output.dropped.append("temperature")
         if note := fitted.get((route.provider, route.model), (None, None))[1]:
             output.adjusted = [note]
         return output

@@ -112,8 +112,8 @@ class ChatInput(_Input):
     presence_penalty: Annotated[float | None, Field(ge=-2, le=2)] = None
     frequency_penalty: Annotated[float | None, Field(ge=-2, le=2)] = None
     drop_unsupported: bool = Field(False, description=(
-        "Drop sampling parameters the chosen provider does not take (the result lists them) "
-        "instead of refusing the call"))
+        "Drop sampling parameters (and a temperature) the chosen provider or model does not take "
+        "(the result lists them) instead of refusing the call"))
     thread: Literal["new"] | None = Field(None, description=(
         'Start a conversation thread: "new"; the result gives its thread_id, to pass on the next call'))
     thread_id: Annotated[str | None, Field(pattern=THREAD_ID_PATTERN, description=(
@@ -326,13 +326,14 @@ class ChatOutput(BaseModel):
     # One type list rather than a two-branch anyOf (gateway.flat_schema: cheaper for clients to check).
     dropped: Annotated[list[str] | None, WithJsonSchema({
         "type": ["array", "null"], "items": {"type": "string"},
-        "description": "drop_unsupported only: the sampling parameters left out because the provider does not "
-                       "take them"})] = None
+        "description": "drop_unsupported only: the sampling parameters (or temperature) left out because the "
+                       "provider or model does not take them"})] = None
     adjusted: Annotated[list[str] | None, WithJsonSchema({
         "type": ["array", "null"], "items": {"type": "string"},
         "description": "what the gateway changed to fit the model, e.g. a reasoning.budget_tokens outside the "
                        "range the model takes, moved to the nearest it does: asked -> sent (the range), or "
-                       "given to a model that takes an effort instead: budget -> effort"})] = None
+                       "given to a model that takes an effort or a thinking level instead: budget -> effort "
+                       "(or -> thinking level)"})] = None
     thread_id: Annotated[str | None, WithJsonSchema({
         "type": ["string", "null"], "description": "thread calls only: the thread's id, to pass as thread_id on "
                                                    "the next call"})] = None

@@ -17,12 +17,15 @@ pydantic (decision D60's neighbour on worker memory).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, TypeVar
 
 from shared.chat_parts import Feature, SamplingParam
 from shared.models import Capability
 
-__all__ = ["BaseUrlStyle", "BudgetRange", "KindOption", "KindSpec"]
+__all__ = ["THINKING_LEVELS", "BaseUrlStyle", "BudgetRange", "KindOption", "KindSpec", "LevelRule", "SamplingRule"]
+
+# Every thinking level a provider names, lowest first (Gemini 3's thinkingLevel enum, lower-cased).
+THINKING_LEVELS = ("minimal", "low", "medium", "high", "xhigh")
 
 # "version": base_url includes the API version path (.../v1) and the worker appends endpoints;
 # "root": base_url is the server's root and the worker appends the version path itself.
@@ -48,6 +51,35 @@ class BudgetRange:
     model_prefix: str
     minimum: int
     maximum: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class LevelRule:
+    """The thinking levels (``THINKING_LEVELS`` names) the models whose ids start with
+    ``model_prefix`` take instead of a thinking budget, as the provider documents them."""
+
+    model_prefix: str
+    levels: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class SamplingRule:
+    """Sampling parameters the kind passes on that the models whose ids start with
+    ``model_prefix`` refuse (the provider answers 400 when one is set), and whether they
+    refuse a ``temperature`` (reasoning models that sample only at their default)."""
+
+    model_prefix: str
+    refused: frozenset[SamplingParam] = frozenset()
+    temperature: bool = False
+
+
+_Rule = TypeVar("_Rule", BudgetRange, LevelRule, SamplingRule)
+
+
+def _longest(rules: tuple[_Rule, ...], model: str) -> _Rule | None:
+    """The rule with the longest prefix of ``model``, or None."""
+    matching = [r for r in rules if model.startswith(r.model_prefix)]
+    return max(matching, key=lambda r: len(r.model_prefix)) if matching else None
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,6 +121,13 @@ class KindSpec:
     # an effort level) rather than budgeted: the adapter sends the call's effort, never a budget,
     # and the gateway leaves the budget unfitted (an explicit one is reported in ``adjusted``).
     adaptive_thinking: tuple[str, ...] = ()
+    # Models that steer thinking by a named level (Gemini 3's thinkingLevel) rather than a budget:
+    # the adapter sends the level for the call's effort (``thinking_level``), never a budget, and
+    # the gateway notes an explicit budget in ``adjusted``, as for adaptive thinking.
+    thinking_levels: tuple[LevelRule, ...] = ()
+    # Models refusing sampling parameters their kind otherwise passes on: the gateway treats them
+    # as not taken (``unsupported``, or dropped with drop_unsupported) before the call.
+    sampling_rules: tuple[SamplingRule, ...] = ()
     # The models run on the operator's own machines (LM Studio, Ollama): no per-token charge, so a
     # model without a ``price`` in providers.json costs 0 rather than being unpriced.
     local: bool = False
@@ -98,12 +137,33 @@ class KindSpec:
 
     def budget_range(self, model: str) -> BudgetRange | None:
         """The thinking budgets ``model`` takes (the longest matching prefix), or None if not known."""
-        matching = [r for r in self.budget_ranges if model.startswith(r.model_prefix)]
-        return max(matching, key=lambda r: len(r.model_prefix)) if matching else None
+        return _longest(self.budget_ranges, model)
 
     def thinks_adaptively(self, model: str) -> bool:
         """Whether ``model`` takes adaptive thinking (an effort) instead of a thinking budget."""
         return model.startswith(self.adaptive_thinking) if self.adaptive_thinking else False
+
+    def thinking_level(self, model: str, effort: str) -> str | None:
+        """The thinking level ``model`` is sent for ``effort`` (low, medium, high): the same level
+        when it takes it, else the nearest one above, else its highest; None when it takes no levels."""
+        rule = _longest(self.thinking_levels, model)
+        if rule is None or not rule.levels:
+            return None
+        if effort in rule.levels:
+            return effort
+        rank = THINKING_LEVELS.index(effort)
+        above = [level for level in rule.levels if THINKING_LEVELS.index(level) > rank]
+        return min(above, key=THINKING_LEVELS.index) if above else max(rule.levels, key=THINKING_LEVELS.index)
+
+    def sampling_of(self, model: str) -> frozenset[SamplingParam]:
+        """The sampling parameters a call to ``model`` may carry: the kind's, less what the model refuses."""
+        rule = _longest(self.sampling_rules, model)
+        return self.sampling - rule.refused if rule is not None else self.sampling
+
+    def takes_temperature(self, model: str) -> bool:
+        """Whether a call to ``model`` may set a temperature (False: the provider refuses any)."""
+        rule = _longest(self.sampling_rules, model)
+        return rule is None or not rule.temperature
 
     def key_variable(self) -> str:
         """The environment variable to suggest for this kind's key: the usual one, else NAME_API_KEY."""

@@ -20,7 +20,7 @@ import pytest
 from google import genai
 from google.genai import _common, errors, models, types
 
-from emulators.content import embedding_vector
+from emulators.content import count_words, embedding_vector
 from emulators.control import EmulatorControl
 from emulators.server import BackgroundEmulators
 from tests.emulators.conftest import GEMINI_KEY
@@ -28,7 +28,8 @@ from tests.emulators.conftest import GEMINI_KEY
 pytestmark = pytest.mark.filterwarnings("error")
 
 GREETING = "Hello from the Gemini emulator. You said: "
-CHAT = "gemini-2.5-flash"
+CHAT = "gemini-3.5-flash-lite"  # the shipped default; thinks minimally unless asked
+FLASH = "gemini-3.8-flash"  # thinks at MEDIUM unasked
 EMBED = "gemini-embedding-001"
 
 
@@ -131,7 +132,7 @@ def test_embed_content_keeps_the_order(gem: genai.Client) -> None:
 
 def test_models_list_pages_and_get(gem: genai.Client) -> None:
     names = [m.name for m in gem.models.list(config={"page_size": 1})]
-    assert names == ["models/gemini-2.5-flash", "models/gemini-2.5-pro", "models/gemini-embedding-001"]
+    assert names == [f"models/{CHAT}", f"models/{FLASH}", "models/gemini-embedding-001"]  # shut-down ids unlisted
     model = gem.models.get(model=EMBED)
     assert model.display_name == "Gemini Embedding 001" and model.input_token_limit == 2048
     assert model.supported_actions and "embedContent" in model.supported_actions
@@ -302,6 +303,47 @@ def test_thinking_with_thoughts(gem: genai.Client) -> None:
     assert streamed[0].candidates[0].content.parts and streamed[0].candidates[0].content.parts[0].thought is True
 
 
+@pytest.mark.parametrize(("model", "level", "thoughts"), [
+    (CHAT, types.ThinkingLevel.LOW, "Thinking (low effort) about: why is the sky blue. The answer follows."),
+    (FLASH, types.ThinkingLevel.HIGH, "Thinking (high effort) about: why is the sky blue. The answer follows."),
+    (CHAT, types.ThinkingLevel.MINIMAL, None),  # minimal: no thoughts
+])
+def test_thinking_by_level(gem: genai.Client, model: str, level: types.ThinkingLevel, thoughts: str | None) -> None:
+    thinking = types.ThinkingConfig(thinking_level=level, include_thoughts=True)
+    response = gem.models.generate_content(model=model, contents="why is the sky blue",
+                                           config=types.GenerateContentConfig(thinking_config=thinking))
+    assert response.candidates and response.candidates[0].content and response.candidates[0].content.parts
+    first = response.candidates[0].content.parts[0]
+    assert (first.text if first.thought else None) == thoughts
+    assert response.text == GREETING + "why is the sky blue"
+    usage = response.usage_metadata
+    assert usage is not None and usage.thoughts_token_count == (count_words(thoughts) if thoughts else None)
+
+
+def test_a_model_thinks_at_its_default_level_unasked(gem: genai.Client) -> None:
+    plain = gem.models.generate_content(model=FLASH, contents="why")
+    assert plain.usage_metadata is not None
+    thoughts = "Thinking (medium effort) about: why. The answer follows."  # 3.8 Flash's default level
+    assert plain.usage_metadata.thoughts_token_count == count_words(thoughts)
+    assert plain.candidates and plain.candidates[0].content and plain.candidates[0].content.parts
+    assert not any(p.thought for p in plain.candidates[0].content.parts)  # thoughts only when asked for
+    lite = gem.models.generate_content(model=CHAT, contents="why")
+    assert lite.usage_metadata is not None and lite.usage_metadata.thoughts_token_count is None
+
+
+@pytest.mark.parametrize(("retired", "serving"), [("gemini-2.5-flash", CHAT), ("gemini-2.5-pro", FLASH)])
+def test_a_shut_down_model_is_answered_by_the_one_google_routes_it_to(gem: genai.Client, retired: str,
+                                                                      serving: str) -> None:
+    response = gem.models.generate_content(model=retired, contents="hi")
+    assert response.text == GREETING + "hi" and response.model_version == serving
+    penalty = types.GenerateContentConfig(presence_penalty=0.1)
+    if serving == CHAT:  # the new model's rules apply: 3.5 Flash-Lite refuses a penalty
+        with pytest.raises(errors.ClientError, match="presence_penalty"):
+            gem.models.generate_content(model=retired, contents="hi", config=penalty)
+    else:
+        assert gem.models.generate_content(model=retired, contents="hi", config=penalty).text == GREETING + "hi"
+
+
 def test_thinking_signature_on_a_call(gem: genai.Client) -> None:
     config = _tools_config()
     config.thinking_config = types.ThinkingConfig(thinking_budget=512)
@@ -314,9 +356,9 @@ def test_thinking_signature_on_a_call(gem: genai.Client) -> None:
 def test_sampling_parameters_are_accepted_and_stop_ends_the_answer(gem: genai.Client) -> None:
     config = types.GenerateContentConfig(stop_sequences=["x"], top_p=0.5, seed=7, presence_penalty=0.1,
                                          frequency_penalty=0.2)
-    assert gem.models.generate_content(model=CHAT, contents="hi", config=config).text == GREETING + "hi"
+    assert gem.models.generate_content(model=FLASH, contents="hi", config=config).text == GREETING + "hi"
     config.stop_sequences = ["said", "emulator"]
-    response = gem.models.generate_content(model=CHAT, contents="hi", config=config)
+    response = gem.models.generate_content(model=FLASH, contents="hi", config=config)
     assert response.text == "Hello from the Gemini "
     assert response.candidates and response.candidates[0].finish_reason == types.FinishReason.STOP
 
@@ -327,6 +369,13 @@ def test_sampling_parameters_are_accepted_and_stop_ends_the_answer(gem: genai.Cl
      "only works in thinking mode"),
     (CHAT, types.GenerateContentConfig(thinking_config=types.ThinkingConfig(thinking_budget=99999)), "between 0"),
     (CHAT, types.GenerateContentConfig(response_json_schema={"type": "object"}), "application/json"),
+    (FLASH, types.GenerateContentConfig(thinking_config=types.ThinkingConfig(
+        thinking_level=types.ThinkingLevel.MINIMAL)),
+     "MINIMAL is not supported by gemini-3.8-flash; supported levels: LOW, MEDIUM, HIGH"),
+    (CHAT, types.GenerateContentConfig(thinking_config=types.ThinkingConfig(
+        thinking_level=types.ThinkingLevel.LOW, thinking_budget=1024)), "cannot both be set"),
+    (CHAT, types.GenerateContentConfig(presence_penalty=0.1), "does not support setting presence_penalty"),
+    (CHAT, types.GenerateContentConfig(frequency_penalty=0.1), "does not support setting frequency_penalty"),
 ])
 def test_refused_combinations(gem: genai.Client, model: str, config: types.GenerateContentConfig, words: str) -> None:
     with pytest.raises(errors.ClientError) as refused:

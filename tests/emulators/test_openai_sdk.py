@@ -124,7 +124,7 @@ def test_embeddings_dimensions(oai: openai.OpenAI) -> None:
 
 def test_models_list(oai: openai.OpenAI) -> None:
     ids = {m.id for m in oai.models.list()}
-    assert ids == {"gpt-4o-mini", "gpt-4o", "o4-mini", "text-embedding-3-small"}
+    assert ids == {"gpt-4o-mini", "gpt-4o", "gpt-6-luna", "text-embedding-3-small"}
     assert oai.models.retrieve("gpt-4o").owned_by == "system"
 
 

@@ -201,7 +201,7 @@ def test_lmstudio_images_need_a_vision_model(emu: BackgroundEmulators) -> None:
 
 
 def test_reasoning_model_reports_reasoning_tokens(oai: openai.OpenAI) -> None:
-    result = oai.chat.completions.create(model="o4-mini", messages=USER, reasoning_effort="low",
+    result = oai.chat.completions.create(model="gpt-6-luna", messages=USER, reasoning_effort="low",
                                          max_completion_tokens=500)
     assert result.usage is not None and result.usage.completion_tokens_details is not None
     thought = len(thinking_text("weather in Oslo?").split())
@@ -213,5 +213,29 @@ def test_reasoning_effort_on_a_non_reasoning_model_and_max_tokens_on_a_reasoning
         oai: openai.OpenAI) -> None:
     error = _bad_request(lambda: oai.chat.completions.create(model="gpt-4o", messages=USER, reasoning_effort="low"))
     assert (error.param, error.code) == ("reasoning_effort", "unsupported_parameter")
-    error = _bad_request(lambda: oai.chat.completions.create(model="o4-mini", messages=USER, max_tokens=50))
+    error = _bad_request(lambda: oai.chat.completions.create(model="gpt-6-luna", messages=USER, max_tokens=50))
     assert (error.param, error.code) == ("max_tokens", "unsupported_parameter")
+
+
+def test_a_reasoning_model_refuses_a_temperature_but_its_default(oai: openai.OpenAI) -> None:
+    error = _bad_request(lambda: oai.chat.completions.create(model="gpt-6-luna", messages=USER, temperature=0.2))
+    assert (error.param, error.code) == ("temperature", "unsupported_value")
+    assert "Only the default (1) value is supported" in error.message
+    result = oai.chat.completions.create(model="gpt-6-luna", messages=USER, temperature=1)
+    assert result.choices[0].message.content
+
+
+def test_gpt_6_luna_takes_function_tools_only_without_reasoning(oai: openai.OpenAI) -> None:
+    tools: list[Any] = [{"type": "function", "function": {"name": "get_weather", "parameters": {"type": "object"}}}]
+    error = _bad_request(lambda: oai.chat.completions.create(model="gpt-6-luna", messages=USER, tools=tools))
+    assert error.param == "reasoning_effort" and "set reasoning_effort to 'none'" in error.message
+    result = oai.chat.completions.create(model="gpt-6-luna", messages=USER, tools=tools, reasoning_effort="none")
+    assert result.choices[0].finish_reason == "tool_calls"
+    assert result.usage is not None and result.usage.completion_tokens_details is not None
+    assert not result.usage.completion_tokens_details.reasoning_tokens  # "none": it did not reason
+
+
+def test_the_shut_down_o4_mini_is_not_found(oai: openai.OpenAI) -> None:
+    with pytest.raises(openai.NotFoundError) as missing:
+        oai.chat.completions.create(model="o4-mini", messages=USER)
+    assert missing.value.code == "model_not_found"

@@ -26,9 +26,9 @@ PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 24
 
 
 def _features(providers: dict[str, Any]) -> None:
-    """openai: gpt-4o-mini (the default) and o4-mini have no features, gpt-4o has vision and
+    """openai: gpt-4o-mini (the default) and gpt-6-luna have no features, gpt-4o has vision and
     tools; anthropic: claude-sonnet-4-6 none, claude-haiku-4-5 reasoning."""
-    features = {"gpt-4o-mini": [], "gpt-4o": ["vision", "tools"], "o4-mini": [], "claude-sonnet-4-6": [],
+    features = {"gpt-4o-mini": [], "gpt-4o": ["vision", "tools"], "gpt-6-luna": [], "claude-sonnet-4-6": [],
                 "claude-haiku-4-5": ["reasoning"]}
     for name in ("openai", "anthropic"):
         for model in providers["providers"][name]["models"]:

@@ -19,7 +19,7 @@ from tests.polling import wait_until_async
 pytestmark = pytest.mark.integration
 
 PROVIDER = "gemini"
-CHAT, EMBED = "gemini-2.5-flash", "gemini-embedding-001"
+CHAT, EMBED = "gemini-3.5-flash-lite", "gemini-embedding-001"
 GENERATE = f"/v1beta/models/{CHAT}:generateContent"
 STREAM = f"/v1beta/models/{CHAT}:streamGenerateContent"
 

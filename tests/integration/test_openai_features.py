@@ -12,6 +12,7 @@ import json
 from collections.abc import Iterator
 from typing import Any
 
+import httpx
 import pytest
 
 from emulators.features import after_tool_result, image_note, sample_instance, thinking_text
@@ -28,15 +29,9 @@ TOOLS = [{"name": "get_weather", "description": "Weather for a city",
 TARGETS = [("openai", "gpt-4o"), ("lmstudio", "qwen2.5-7b-instruct")]
 
 
-def _reasoning_model(providers: dict[str, Any]) -> None:
-    """The OpenAI emulator's reasoning model, configured as an operator would (OpenAI lists no features)."""
-    providers["providers"]["openai"]["models"].append(
-        {"id": "o4-mini", "capabilities": ["chat", "chatStream"], "features": ["reasoning", "json_schema", "tools"]})
-
-
 @pytest.fixture(scope="module")
 def obox() -> Iterator[Sandbox]:
-    with Sandbox(tweak=_reasoning_model, run_providers=("openai", "lmstudio")) as sandbox:
+    with Sandbox(run_providers=("openai", "lmstudio")) as sandbox:  # gpt-6-luna: the reasoning model
         sandbox.wait_workers_up()
         yield sandbox
 
@@ -89,7 +84,7 @@ def test_an_image_reaches_openai_whole(obox: Sandbox, tool: str) -> None:
 
 @pytest.mark.parametrize("tool", ["chat", "chatStream"])
 def test_reasoning_tokens_are_reported(obox: Sandbox, tool: str) -> None:
-    out = call(obox, tool, {"prompt": "weather in Oslo?", "provider": "openai", "model": "o4-mini",
+    out = call(obox, tool, {"prompt": "weather in Oslo?", "provider": "openai", "model": "gpt-6-luna",
                             "reasoning": {"effort": "low"}})
     thought = len(thinking_text("weather in Oslo?").split())
     assert out["usage"]["reasoning_tokens"] == thought
@@ -101,3 +96,29 @@ def test_reasoning_tokens_are_reported(obox: Sandbox, tool: str) -> None:
 def test_a_stop_sequence_is_passed(obox: Sandbox, tool: str, provider: str, model: str) -> None:
     out = call(obox, tool, {"prompt": "hi", "provider": provider, "model": model, "stop": [" the "], "seed": 3})
     assert (out["text"], out["finish_reason"]) == ("Hello from", "stop")
+
+
+def _requests(box: Sandbox, path: str) -> int:
+    by_path: dict[str, int] = httpx.get(f"{box.emulators.url('openai')}/_emulator/stats").json()["by_path"]
+    return by_path.get(path, 0)
+
+
+@pytest.mark.parametrize("tool", ["chat", "chatStream"])
+@pytest.mark.parametrize("extra", [{}, {"seed": 3}], ids=["plain", "beyond-text"])
+def test_a_temperature_to_a_reasoning_model_is_unsupported_before_the_call_or_dropped(
+        obox: Sandbox, tool: str, extra: dict[str, Any]) -> None:
+    # gpt-6-luna reasons by default and refuses a temperature (the emulator answers 400, as OpenAI does).
+    arguments = {"prompt": "hi", "provider": "openai", "model": "gpt-6-luna", "temperature": 0.2, **extra}
+    before = _requests(obox, "/v1/chat/completions")
+
+    async def go() -> Any:
+        async with obox.client() as client:
+            return await client.call_tool(tool, arguments)
+    result = run(go())
+    assert result.is_error and result.structured_content is not None
+    error = result.structured_content["error"]
+    assert error["type"] == "unsupported" and "does not take temperature" in error["message"], error
+    assert _requests(obox, "/v1/chat/completions") == before  # refused before any paid request
+    out = call(obox, tool, {**arguments, "drop_unsupported": True})
+    assert out["text"] == "Hello from the OpenAI emulator. You said: hi"
+    assert out["dropped"] == ["temperature"]

@@ -122,7 +122,7 @@ def test_three_turns_and_two_provider_switches_carry_the_whole_history(box: Sand
     assert (fourth["provider"], fourth["thread"]["turns"], fourth["thread"]["dropped_turns"]) == ("gemini", 4, 0)
     listed = call(box, THREADS, {})["threads"]
     mine = next(t for t in listed if t["thread_id"] == thread_id)
-    assert mine["models"] == ["openai/gpt-4o-mini", "anthropic/claude-sonnet-4-6", "gemini/gemini-2.5-flash"]
+    assert mine["models"] == ["openai/gpt-4o-mini", "anthropic/claude-sonnet-4-6", "gemini/gemini-3.5-flash-lite"]
     assert mine["turns"] == 4 and mine["tokens"] > 0 and mine["expires_at"] > time.time()
 
 

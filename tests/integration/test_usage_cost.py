@@ -28,8 +28,8 @@ from tests.polling import wait_until
 
 pytestmark = pytest.mark.integration
 
-# (tool, provider, model): two kinds, a chat and a chatStream each; o4-mini reports reasoning tokens.
-CALLS = [("chat", "openai", "gpt-4o-mini"), ("chatStream", "openai", "o4-mini"),
+# (tool, provider, model): two kinds, a chat and a chatStream each; gpt-6-luna reports reasoning tokens.
+CALLS = [("chat", "openai", "gpt-4o-mini"), ("chatStream", "openai", "gpt-6-luna"),
          ("chat", "anthropic", "claude-haiku-4-5"), ("chatStream", "anthropic", "claude-sonnet-4-6")]
 _KINDS = ("input", "cached_input", "output", "reasoning")
 
@@ -118,7 +118,7 @@ def test_tokens_and_cost_equal_the_emulators_usage_times_the_price(ubox: Sandbox
         cost = _cost(_price(ubox, provider, model), used)
         print(f"{tool} {provider}/{model}: {used} -> ${cost!r}")
         assert (used["input"] or 0) > 0 and (used["output"] or 0) > 0
-        assert (used["reasoning"] or 0) > 0 or model != "o4-mini"  # the reasoning kind is exercised too
+        assert (used["reasoning"] or 0) > 0 or model != "gpt-6-luna"  # the reasoning kind is exercised too
         reported = output["usage"]
         assert (reported["input_tokens"], reported["output_tokens"]) == (used["input"], used["output"])
         line = _tool_call(ubox, trace_id)

@@ -43,15 +43,15 @@ def _expected(price: ModelPrice, fresh: int, cached: int, visible: int, reasonin
 
 
 def test_openai_cached_tokens_are_part_of_prompt_tokens_and_reasoning_of_completion_tokens() -> None:
-    # o4-mini's reply usage as OpenAI sends it: 1920 of the 2006 prompt tokens came from the cache.
+    # gpt-6-luna's reply usage as OpenAI sends it: 1920 of the 2006 prompt tokens came from the cache.
     usage = openai_chat_parts.usage({
         "prompt_tokens": 2006, "completion_tokens": 300, "total_tokens": 2306,
         "prompt_tokens_details": {"cached_tokens": 1920, "audio_tokens": 0},
         "completion_tokens_details": {"reasoning_tokens": 192, "audio_tokens": 0}})
-    price = _price(load_providers_emulated(), "openai", "o4-mini")
+    price = _price(load_providers_emulated(), "openai", "gpt-6-luna")
     cost = call_cost(usage, Tariff.of(price))
     assert cost == _expected(price, fresh=86, cached=1920, visible=108, reasoning=192)
-    print(f"o4-mini 2006 in (1920 cached), 300 out (192 reasoning): ${cost}")
+    print(f"gpt-6-luna 2006 in (1920 cached), 300 out (192 reasoning): ${cost}")
     no_cache = call_cost(openai_chat_parts.usage({"prompt_tokens": 2006, "completion_tokens": 300}), Tariff.of(price))
     assert no_cache is not None and cost is not None and no_cache > cost  # the cached ones were billed once, cheaper
 
@@ -83,12 +83,16 @@ def test_gemini_cached_content_and_thoughts_are_parts_of_prompt_and_output() -> 
         "thoughtsTokenCount": 50, "totalTokenCount": 1350}}, Usage())
     assert (usage.input_tokens, usage.cached_input_tokens, usage.output_tokens, usage.reasoning_tokens) == (
         1200, 1000, 150, 50)
-    price = _price(GEMINI, "gemini", "gemini-2.5-flash")
+    price = _price(GEMINI, "gemini", "gemini-3.5-flash-lite")  # no cache rate published: cached billed as input
     assert call_cost(usage, Tariff.of(price)) == _expected(price, fresh=200, cached=1000, visible=100, reasoning=50)
 
 
 def test_gemini_pro_bills_every_token_at_the_long_context_rates_above_its_threshold() -> None:
-    price = _price(GEMINI, "gemini", "gemini-2.5-pro")
+    # Gemini 2.5 Pro's rates (D176; shut down 2026-12-01, no shipped model has such a tier now),
+    # as an operator writes a model with a long-context tier in providers.json.
+    price = ModelPrice.model_validate({
+        "input": 1.25, "cached_input": 0.125, "output": 10, "checked": "2026-12-08",
+        "long_context": {"above_input_tokens": 200_000, "input": 2.5, "cached_input": 0.25, "output": 15}})
     long = price.long_context
     assert long is not None
     at_threshold = gemini_wire.usage({"usageMetadata": {"promptTokenCount": long.above_input_tokens,
@@ -181,7 +185,7 @@ def test_a_bad_price_stops_start_up_naming_the_key_and_the_fix(tmp_path: Path, p
 
 
 def load_providers_emulated() -> ProvidersFile:
-    """The emulators' providers.json (o4-mini is there), its base URLs made loadable."""
+    """The emulators' providers.json (gpt-6-luna is there), its base URLs made loadable."""
     data = orjson.loads((REPO_ROOT / "emulators" / "providers.json").read_bytes())
     data.pop("$schema", None)
     for provider in data["providers"].values():

@@ -65,3 +65,31 @@ def test_a_model_with_adaptive_thinking_keeps_the_effort_and_only_a_given_budget
     # A budgeted model still has its budget fitted, whether given or filled in.
     assert fit_reasoning(Reasoning("low", 100, budget_given=True), anthropic, "claude-haiku-4-5", None)[1] == (
         "reasoning.budget_tokens 100 -> 1024 (claude-haiku-4-5 takes at least 1024)")
+
+
+@pytest.mark.parametrize(("model", "effort", "level"), [
+    ("gemini-3.5-flash-lite", "low", "low"),
+    ("gemini-3.8-flash", "medium", "medium"),
+    ("gemini-3.8-flash", "high", "high"),
+    ("gemini-3-pro-preview", "medium", "high"),  # takes low and high only: the nearest above
+    ("gemini-2.5-flash", "medium", None),  # a budgeted model: no level
+    ("gemini-embedding-001", "low", None),
+])
+def test_a_gemini_3_model_is_sent_the_thinking_level_for_the_effort(model: str, effort: str,
+                                                                    level: str | None) -> None:
+    assert KINDS["gemini"].thinking_level(model, effort) == level
+
+
+def test_a_model_that_thinks_by_level_keeps_the_effort_and_only_a_given_budget_is_noted() -> None:
+    gemini = KINDS["gemini"]
+    from_effort = Reasoning("low", 1024)
+    assert fit_reasoning(from_effort, gemini, "gemini-3.8-flash", 65_536) == (from_effort, None)
+    given = Reasoning("medium", 50_000, budget_given=True)  # not clamped: no budget is sent
+    fitted, note = fit_reasoning(given, gemini, "gemini-3.8-flash", 65_536)
+    assert fitted == given
+    assert note == ("reasoning.budget_tokens 50000 -> thinking level medium "
+                    "(gemini-3.8-flash takes a thinking level, not a budget)")
+    # the level named is the one sent, not the effort, where the model lacks that level
+    assert fit_reasoning(given, gemini, "gemini-3-pro-preview", None)[1] == (
+        "reasoning.budget_tokens 50000 -> thinking level high (gemini-3-pro-preview takes a thinking level, "
+        "not a budget)")

@@ -14,6 +14,7 @@ import pytest
 from gateway.chat_request import EFFORT_BUDGETS
 from shared import errors
 from shared.config import ProvidersFile
+from shared.kind_spec import SamplingRule
 from shared.models import ModelInfo
 from tests.unit.gateway.service_fakes import (
     answers,
@@ -212,6 +213,58 @@ def test_a_sampling_parameter_the_kind_takes_is_passed(monkeypatch: pytest.Monke
     output, _ = stream(svc, stop="END", seed=3, top_p=0.5, drop_unsupported=True)
     assert fake.calls[0].request["sampling"] == {"stop": ["END"], "seed": 3}
     assert output.dropped == ["top_p"]
+
+
+def test_a_sampling_parameter_one_model_refuses_is_unsupported_or_dropped_for_that_model_only(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    kind = dataclasses.replace(KINDS["openai"], sampling=frozenset({"stop", "presence_penalty"}),
+                               sampling_rules=(SamplingRule("gpt-4o-mini", frozenset({"presence_penalty"})),))
+    monkeypatch.setitem(KINDS, "openai", kind)
+    svc, fake = make_service(answers, featured())
+    with pytest.raises(errors.Unsupported, match=r"model 'gpt-4o-mini' of openai \(OpenAI\) does not take "
+                                                 r"presence_penalty; .* drop_unsupported"):
+        chat(svc, presence_penalty=0.5)
+    assert fake.calls == []
+    output = chat(svc, presence_penalty=0.5, stop="END", drop_unsupported=True)
+    assert output.dropped == ["presence_penalty"]
+    assert fake.calls[0].request["sampling"] == {"stop": ["END"]}
+    chat(svc, model="gpt-4o", presence_penalty=0.5)  # its sibling takes it
+    assert fake.calls[1].request["sampling"] == {"presence_penalty": 0.5}
+
+
+def _with_luna(config: ProvidersFile, provider: str) -> ProvidersFile:
+    """``config`` with gpt-6-luna (no features) added to ``provider``'s models."""
+    data = config.model_dump(mode="json", exclude_unset=True)
+    data["providers"][provider]["models"].append({"id": "gpt-6-luna", "capabilities": CHAT, "features": []})
+    return ProvidersFile.model_validate(data)
+
+
+def test_a_temperature_to_a_model_that_refuses_one_is_unsupported_before_the_call_or_dropped() -> None:
+    # gpt-6-luna reasons by default and refuses a temperature (the openai kind's fact, not a fake's).
+    svc, fake = make_service(answers, _with_luna(featured(default="gpt-6-luna"), "openai"))
+    for extra in ({}, {"seed": 3}):  # a plain call, and one beyond plain text
+        with pytest.raises(errors.Unsupported, match=r"model 'gpt-6-luna' of openai \(OpenAI\) does not take "
+                                                     r"temperature .* drop_unsupported"):
+            chat(svc, temperature=0.2, **extra)
+        assert fake.calls == []
+    plain = chat(svc, temperature=0.2, drop_unsupported=True)
+    assert plain.dropped == ["temperature"] and fake.calls[-1].request.get("temperature") is None
+    beyond = chat(svc, temperature=0.2, seed=3, drop_unsupported=True)
+    assert beyond.dropped == ["temperature"] and fake.calls[-1].request.get("temperature") is None
+    assert fake.calls[-1].request["sampling"] == {"seed": 3}
+    chat(svc, model="gpt-4o", temperature=0.2)  # a model that takes one gets it
+    assert fake.calls[-1].request["temperature"] == 0.2
+
+
+def test_a_fallback_that_refuses_the_calls_temperature_is_passed_over_and_named() -> None:
+    config = _with_luna(featured(chat=[{"provider": "backup", "model": "gpt-6-luna"},
+                                       {"provider": "anthropic", "model": "claude-haiku-4-5"}]), "backup")
+    svc, fake = make_service(failing({"openai": errors.Unavailable("down")}), config)
+    output = chat(svc, temperature=0.5)
+    assert output.provider == "anthropic"
+    assert skipped(output) == [("openai", "gpt-4o-mini", "unavailable"),
+                               ("backup", "gpt-6-luna", "does not take temperature")]
+    assert [c.provider for c in fake.calls] == ["openai", "anthropic"]
 
 
 def test_a_fallback_lacking_the_calls_features_is_passed_over_and_named() -> None:

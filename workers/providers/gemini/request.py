@@ -15,7 +15,9 @@ A plain text chat becomes ``contents`` of text parts, ``systemInstruction`` and 
   that follow one model turn gathered into one ``user`` turn (the role the google-genai SDK
   sends them in);
 * structured output: ``responseMimeType`` application/json, with ``responseJsonSchema``;
-* reasoning: ``thinkingConfig{thinkingBudget, includeThoughts}``;
+* reasoning: ``thinkingConfig{thinkingBudget, includeThoughts}``, or for the models that steer
+  thinking by level (``KIND.thinking_levels``: Gemini 3) ``thinkingLevel`` for the call's effort
+  in place of the budget (the API refuses both together);
 * sampling: ``stopSequences``, ``topP``, ``seed``, ``presencePenalty``, ``frequencyPenalty``.
 """
 
@@ -23,8 +25,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from shared.chat_parts import ImagePart, ToolChoice, ToolSpec
+from shared.chat_parts import ImagePart, Reasoning, ToolChoice, ToolSpec
 from shared.models import ChatRequest, Message
+from workers.providers.gemini.kind import KIND
 
 __all__ = ["SKIP_SIGNATURE", "generate_payload"]
 
@@ -132,6 +135,16 @@ def _generation_config(request: ChatRequest) -> dict[str, Any]:
         if fmt.type == "json_schema" and fmt.schema is not None:
             config["responseJsonSchema"] = fmt.schema
     if request.reasoning is not None:
-        config["thinkingConfig"] = {"thinkingBudget": request.reasoning.budget_tokens,
-                                    "includeThoughts": request.reasoning.include_thoughts}
+        config["thinkingConfig"] = _thinking(request.model, request.reasoning)
     return config
+
+
+def _thinking(model: str, reasoning: Reasoning) -> dict[str, Any]:
+    """thinkingConfig: the level for the call's effort where the model takes levels, else the budget."""
+    thinking: dict[str, Any] = {"includeThoughts": reasoning.include_thoughts}
+    level = KIND.thinking_level(model, reasoning.effort)
+    if level is not None:
+        thinking["thinkingLevel"] = level.upper()  # the enum's name, as the google-genai SDK sends it
+    else:
+        thinking["thinkingBudget"] = reasoning.budget_tokens
+    return thinking

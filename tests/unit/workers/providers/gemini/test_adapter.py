@@ -29,7 +29,7 @@ GREETING = "Hello from the Gemini emulator. You said: "
 def run(emulators: BackgroundEmulators, op: Callable[[GeminiAdapter], Awaitable[T]], key: str = KEY) -> T:
     config = ProviderConfig.model_validate({
         "kind": "gemini", "base_url": emulators.url("gemini") + "/v1beta", "secret": {"env": "X"},
-        "models": [{"id": "gemini-2.5-flash", "capabilities": ["chat", "chatStream"]}]})
+        "models": [{"id": "gemini-3.5-flash-lite", "capabilities": ["chat", "chatStream"]}]})
 
     async def main() -> T:
         client = AiohttpClient(Timeouts(connect_s=2, read_s=5, pool_s=5), max_connections=4)
@@ -42,7 +42,7 @@ def run(emulators: BackgroundEmulators, op: Callable[[GeminiAdapter], Awaitable[
 
 
 def chat_request(text: str = "hi there", **extra: Any) -> ChatRequest:
-    return ChatRequest("gemini-2.5-flash", [Message("system", "Be brief."), Message("user", text)], **extra)
+    return ChatRequest("gemini-3.5-flash-lite", [Message("system", "Be brief."), Message("user", text)], **extra)
 
 
 async def _stream(adapter: GeminiAdapter, request: ChatRequest) -> tuple[list[Any], BaseException | None]:
@@ -65,7 +65,7 @@ def _raises(emulators: BackgroundEmulators, op: Callable[[GeminiAdapter], Awaita
 def test_chat_sends_system_instruction_and_reads_usage(emulators: BackgroundEmulators) -> None:
     result = run(emulators, lambda a: a.chat(chat_request(max_tokens=50, temperature=0.1)))
     # 2 system words + 2 user words in; the reply's 9 words out
-    assert result == ChatResult(GREETING + "hi there", "gemini-2.5-flash", "stop", Usage(4, 9))
+    assert result == ChatResult(GREETING + "hi there", "gemini-3.5-flash-lite", "stop", Usage(4, 9))
 
 
 def test_chat_cut_by_max_tokens_says_length(emulators: BackgroundEmulators) -> None:
@@ -78,7 +78,7 @@ def test_stream_yields_each_delta_then_the_result(emulators: BackgroundEmulators
     assert error is None
     texts = [i.text for i in items if isinstance(i, TextDelta)]
     assert len(texts) == 9 and "".join(texts) == GREETING + "hi there"
-    assert items[-1] == ChatResult(GREETING + "hi there", "gemini-2.5-flash", "stop", Usage(4, 9))
+    assert items[-1] == ChatResult(GREETING + "hi there", "gemini-3.5-flash-lite", "stop", Usage(4, 9))
 
 
 def test_embed_keeps_input_order(emulators: BackgroundEmulators) -> None:
@@ -90,8 +90,8 @@ def test_embed_keeps_input_order(emulators: BackgroundEmulators) -> None:
 def test_list_models_reads_methods_and_limits(emulators: BackgroundEmulators) -> None:
     listed = run(emulators, lambda a: a.list_models())
     assert [(m.id, m.capabilities, m.capability_source) for m in listed] == [
-        ("gemini-2.5-flash", ["chat", "chatStream"], "config"),
-        ("gemini-2.5-pro", ["chat", "chatStream"], "server"),
+        ("gemini-3.5-flash-lite", ["chat", "chatStream"], "config"),
+        ("gemini-3.8-flash", ["chat", "chatStream"], "server"),
         ("gemini-embedding-001", ["embed"], "server"),
     ]
     assert listed[2].context_length == 2048

@@ -11,6 +11,7 @@ from typing import Any
 import orjson
 import pytest
 
+from emulators.content import count_words
 from emulators.control import EmulatorControl
 from emulators.server import BackgroundEmulators
 from shared import errors
@@ -37,11 +38,26 @@ def _both(emulators: BackgroundEmulators, request: ChatRequest) -> tuple[ChatRes
 
 
 def test_sampling_passes_and_plain_usage_has_no_details(emulators: BackgroundEmulators) -> None:
-    sampling = Sampling(stop=["zzz", "emulator"], top_p=0.5, seed=3, presence_penalty=0.1, frequency_penalty=0.1)
+    sampling = Sampling(stop=["zzz", "emulator"], top_p=0.5, seed=3)
     whole, streamed, deltas = _both(emulators, chat_request("hi", sampling=sampling))
     assert whole.text == streamed.text == "".join(deltas) == "Hello from the Gemini "  # cut by a stop sequence
     assert whole.finish_reason == streamed.finish_reason == "stop"
-    assert whole.usage == streamed.usage == Usage(3, 4, None, None)
+    assert whole.usage == streamed.usage == Usage(3, 4, None, None)  # 3.5 Flash-Lite thinks minimally unasked
+
+
+def test_penalties_reach_a_model_that_takes_them_and_it_thinks_unasked(emulators: BackgroundEmulators) -> None:
+    sampling = Sampling(stop=["zzz", "emulator"], presence_penalty=0.1, frequency_penalty=0.1)
+    request = ChatRequest("gemini-3.8-flash", [Message("user", "hi")], sampling=sampling)
+    whole, streamed, _ = _both(emulators, request)
+    assert whole.text == streamed.text == "Hello from the Gemini "
+    thoughts = count_words("Thinking (medium effort) about: hi. The answer follows.")  # its default level
+    assert whole.usage == streamed.usage == Usage(1, 4 + thoughts, None, thoughts)
+    assert whole.reasoning is None  # thoughts were not asked for
+
+
+def test_penalties_to_flash_lite_are_the_providers_invalid_request(emulators: BackgroundEmulators) -> None:
+    with pytest.raises(errors.InvalidRequest, match="presence_penalty"):
+        run(emulators, lambda a: a.chat(chat_request("hi", sampling=Sampling(presence_penalty=0.1))))
 
 
 def test_too_many_stop_sequences_is_the_providers_invalid_request(emulators: BackgroundEmulators) -> None:
@@ -90,7 +106,7 @@ def test_tool_result_goes_back_and_is_answered(emulators: BackgroundEmulators) -
     call = first.tool_calls[0]
     messages = [Message("user", "weather?"), Message("assistant", "", tool_calls=[call]),
                 Message("tool", "sunny, 21 C", tool_call_id=call.id, name=call.name)]
-    request = ChatRequest("gemini-2.5-flash", messages, tools=TOOLS)
+    request = ChatRequest("gemini-3.5-flash-lite", messages, tools=TOOLS)
     whole, streamed, deltas = _both(emulators, request)
     assert whole.text == streamed.text == "".join(deltas) == "The tool get_weather returned: sunny, 21 C"
     assert whole.finish_reason == "stop" and whole.tool_calls is None
@@ -99,25 +115,33 @@ def test_tool_result_goes_back_and_is_answered(emulators: BackgroundEmulators) -
 def test_a_result_without_its_call_is_the_providers_invalid_request(emulators: BackgroundEmulators) -> None:
     messages = [Message("user", "x"), Message("tool", "r", tool_call_id="call_x", name="f")]
     with pytest.raises(errors.InvalidRequest) as refused:
-        run(emulators, lambda a: a.chat(ChatRequest("gemini-2.5-flash", messages)))
+        run(emulators, lambda a: a.chat(ChatRequest("gemini-3.5-flash-lite", messages)))
     assert "function response turn" in str(refused.value)
 
 
 def test_images_arrive_whole(emulators: BackgroundEmulators) -> None:
     message = Message("user", [TextPart("what is this?"), ImagePart(PNG, "image/png")])
-    whole, streamed, _ = _both(emulators, ChatRequest("gemini-2.5-flash", [message]))
+    whole, streamed, _ = _both(emulators, ChatRequest("gemini-3.5-flash-lite", [message]))
     assert whole.text == streamed.text == f"I see 1 image (image/png 40 bytes). {GREETING}what is this?"
 
 
 @pytest.mark.parametrize("include", [True, False])
-def test_reasoning_counts_and_thoughts(emulators: BackgroundEmulators, include: bool) -> None:
-    request = chat_request("why blue", reasoning=Reasoning("medium", 2048, include_thoughts=include))
+@pytest.mark.parametrize(("model", "thoughts"), [
+    # a Gemini 3 model gets the effort as its thinkingLevel, which the emulated thoughts name
+    ("gemini-3.5-flash-lite", "Thinking (medium effort) about: why blue. The answer follows."),
+    # a Gemini 2.5 id gets the budget (the API routes it to 3.5 Flash-Lite, which still takes one)
+    ("gemini-2.5-flash", "Thinking about: why blue. The answer follows."),
+])
+def test_reasoning_counts_and_thoughts(emulators: BackgroundEmulators, include: bool, model: str,
+                                       thoughts: str) -> None:
+    request = ChatRequest(model, [Message("system", "Be brief."), Message("user", "why blue")],
+                          reasoning=Reasoning("medium", 2048, include_thoughts=include))
     whole, streamed, deltas = _both(emulators, request)
-    thoughts = "Thinking about: why blue. The answer follows."
     assert "".join(deltas) == whole.text == streamed.text == GREETING + "why blue"  # thoughts are never text
+    words = count_words(thoughts)
     for result in (whole, streamed):
         assert result.reasoning == (thoughts if include else None)
-        assert result.usage == Usage(4, 9 + 7, None, 7)  # output includes the reasoning tokens
+        assert result.usage == Usage(4, 9 + words, None, words)  # output includes the reasoning tokens
 
 
 def test_a_call_made_while_thinking_goes_back_with_a_signature(emulators: BackgroundEmulators) -> None:
@@ -127,15 +151,16 @@ def test_a_call_made_while_thinking_goes_back_with_a_signature(emulators: Backgr
     call = first.tool_calls[0]
     messages = [Message("user", "weather?"), Message("assistant", "", tool_calls=[call]),
                 Message("tool", "rain", tool_call_id=call.id, name=call.name)]
-    second = run(emulators, lambda a: a.chat(ChatRequest("gemini-2.5-flash", messages, tools=TOOLS,
+    second = run(emulators, lambda a: a.chat(ChatRequest("gemini-3.5-flash-lite", messages, tools=TOOLS,
                                                          reasoning=reasoning)))
     assert second.text == "The tool get_weather returned: rain"
 
 
 def test_listing_says_what_models_can_do(emulators: BackgroundEmulators) -> None:
     listed = {m.id: m for m in run(emulators, lambda a: a.list_models())}
-    assert listed["gemini-2.5-pro"].features == ["vision", "json_schema", "tools", "reasoning"]
-    assert listed["gemini-2.5-pro"].max_output_tokens == 65_536
+    assert listed["gemini-3.8-flash"].features == ["vision", "json_schema", "tools", "reasoning"]
+    assert listed["gemini-3.8-flash"].max_output_tokens == 65_536
+    assert "gemini-2.5-pro" not in listed  # shut down: no longer listed
     assert listed["gemini-embedding-001"].features is None
 
 

@@ -89,3 +89,14 @@ def test_images_are_inline_data() -> None:
 def test_reasoning_is_thinking_config() -> None:
     config = _payload(reasoning=Reasoning("low", 1024, include_thoughts=True))["generationConfig"]
     assert config == {"thinkingConfig": {"thinkingBudget": 1024, "includeThoughts": True}}
+
+
+@pytest.mark.parametrize(("model", "effort", "level"), [
+    ("gemini-3.5-flash-lite", "low", "LOW"),
+    ("gemini-3.8-flash", "high", "HIGH"),
+    ("gemini-3-pro-preview", "medium", "HIGH"),  # low and high only
+])
+def test_a_gemini_3_model_gets_a_thinking_level_and_never_a_budget(model: str, effort: str, level: str) -> None:
+    request = ChatRequest(model, [Message("user", "hi")], reasoning=Reasoning(effort, 5000))  # type: ignore[arg-type]
+    config = generate_payload(request)["generationConfig"]
+    assert config == {"thinkingConfig": {"thinkingLevel": level, "includeThoughts": False}}

@@ -143,12 +143,12 @@ def test_a_plain_chat_payload_is_unchanged() -> None:
 def test_usage_details_and_reasoning(emulators: BackgroundEmulators) -> None:
     plain = chat(emulators, ask("hi"))
     assert (plain.usage.cached_input_tokens, plain.usage.reasoning_tokens) == (0, 0)
-    result = chat(emulators, ask(model="o4-mini", max_tokens=500, reasoning=Reasoning("low", 1024, True)))
+    result = chat(emulators, ask(model="gpt-6-luna", max_tokens=500, reasoning=Reasoning("low", 1024, True)))
     thought = len(thinking_text("weather in Oslo?").split())
     assert result.usage.reasoning_tokens == thought
     assert result.usage.output_tokens == thought + len(result.text.split())
     assert result.reasoning is None  # OpenAI chat completions never return the thinking text
-    _, streamed = stream(emulators, ask(model="o4-mini", reasoning=Reasoning("low", 1024)))
+    _, streamed = stream(emulators, ask(model="gpt-6-luna", reasoning=Reasoning("low", 1024)))
     assert streamed.usage.reasoning_tokens == thought
 
 
