@@ -17,6 +17,7 @@ credentials.
 from __future__ import annotations
 
 import abc
+import asyncio
 import contextlib
 import errno
 import socket
@@ -40,6 +41,9 @@ _CONNECT_REASONS = {
     errno.ECONNRESET: "connection reset",
 }
 _KEEPALIVE_S = 5.0  # close idle connections before a provider's balancer does
+# After a stream's end marker: how long, and how many bytes, to read for the body's end.
+_END_WAIT_S = 0.1
+_END_BYTES = 4096
 
 
 class TransportFailure(Exception):
@@ -63,10 +67,17 @@ class Reply(abc.ABC):
 
     status: int
     headers: Mapping[str, str]  # looked up case-insensitively
+    # The caller read what it needed (its stream's end marker); only the body's end may follow.
+    end_expected: bool = False
 
     @property
     def ok(self) -> bool:
         return 200 <= self.status < 300
+
+    def expect_end(self) -> None:
+        """Say the caller has everything it needs: the client may wait briefly for the body's
+        end and keep the connection, instead of closing it."""
+        self.end_expected = True
 
     @abc.abstractmethod
     def chunks(self) -> AsyncIterator[bytes]:
@@ -153,16 +164,21 @@ class AiohttpClient(HttpClient):
                                                          allow_redirects=False, ssl=self._tls(url))
         except (aiohttp.ClientError, TimeoutError) as exc:
             raise failure(exc, connecting=True) from None
+        reply = _AiohttpReply(response)
         try:
-            yield _AiohttpReply(response)
+            yield reply
         finally:
-            # A body read to its end leaves a connection fit for reuse; anything else (the
-            # caller stopped early, the peer broke off) closes it, so no half-read answer
-            # is ever handed to the next request.
-            if response.content.is_eof():
-                response.release()
-            else:
-                response.close()
+            try:
+                if reply.end_expected and not response.content.is_eof():
+                    await _await_end(response.content)
+            finally:
+                # A body read to its end leaves a connection fit for reuse; anything else (the
+                # caller stopped early, the peer broke off) closes it, so no half-read answer
+                # is ever handed to the next request.
+                if response.content.is_eof():
+                    response.release()
+                else:
+                    response.close()
 
     async def aclose(self) -> None:
         if self._session is not None:
@@ -191,6 +207,24 @@ class _AiohttpReply(Reply):
             return await self._response.read()
         except (aiohttp.ClientError, TimeoutError) as exc:
             raise failure(exc, connecting=False) from None
+
+
+async def _await_end(content: aiohttp.StreamReader) -> None:
+    """Read what is left of a body whose caller saw its end marker, briefly and boundedly.
+
+    After an SSE stream's last event a server sends only the chunked body's terminator,
+    usually a moment later; waiting for it keeps the connection. A server that sends more,
+    or nothing for ``_END_WAIT_S``, gets its connection closed as before: a stream still
+    being generated is never read on (that would keep it running, and costing).
+    """
+    left = _END_BYTES
+    with contextlib.suppress(aiohttp.ClientError, TimeoutError):
+        async with asyncio.timeout(_END_WAIT_S):
+            while left > 0 and not content.is_eof():
+                chunk = await content.readany()
+                if not chunk:
+                    return
+                left -= len(chunk)
 
 
 def failure(exc: BaseException, *, connecting: bool) -> TransportFailure:
