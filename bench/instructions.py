@@ -116,7 +116,8 @@ def _environment(root: Path, keys: dict[str, str]) -> dict[str, str]:
 def _expect(stream: IO[str], expected: str, driver: _Measured) -> None:
     line = stream.readline().strip()
     if line != expected:
-        raise RuntimeError(f"the driver said {line!r}, expected {expected!r}; see {driver.folder}/driver.log")
+        raise RuntimeError(f"the driver said {line!r}, expected {expected!r}; see {driver.folder}/{driver.name}.log "
+                           "(LLMC_KEEP_SANDBOX=1 keeps it)")
 
 
 def _measure(cfg: InstructionsConfig, worker: _Measured, driver: _Measured) -> dict[str, dict[str, int]]:
