@@ -43,6 +43,7 @@ __all__ = ["PROCESSES", "InstructionsConfig", "instructions_markdown", "run_inst
 
 PROCESSES = ("worker", "gateway")
 HEARTBEAT_S = 2.0
+_LIVENESS = 30
 _VALGRIND = ("valgrind", "--tool=callgrind", "--dump-instr=no", "--collect-jumps=no")
 
 
@@ -108,7 +109,10 @@ class _Measured:
 def _environment(root: Path, keys: dict[str, str]) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("LLMC_")}
     env.update(LLMC_CONFIG_DIR=str(root / "config"), LLMC_RUN_DIR=str(root / "run"),
-               LLMC_LOG_DIR=str(root / "logs"), LLMC_HEARTBEAT_S=str(HEARTBEAT_S), LLMC_LOG_LEVEL="INFO")
+               LLMC_LOG_DIR=str(root / "logs"), LLMC_HEARTBEAT_S=str(HEARTBEAT_S), LLMC_LOG_LEVEL="INFO",
+               # Under callgrind the worker's first request (it imports aiohttp then) holds its loop
+               # for seconds: a stricter liveness would call it dead during the warm-up.
+               LLMC_LIVENESS=str(_LIVENESS))
     env.update({PROVIDER_KEY_VARS[kind]: key for kind, key in keys.items()})
     return env
 

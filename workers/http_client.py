@@ -24,11 +24,15 @@ import socket
 import ssl
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
-import aiohttp
-import certifi
-from multidict import CIMultiDictProxy
+if TYPE_CHECKING:
+    import aiohttp
+    from multidict import CIMultiDictProxy
+else:
+    # Imported with the first request (``_import_aiohttp``): ~11 MB resident that a worker
+    # whose provider is never called does not need. Every use below runs after a session exists.
+    aiohttp = None
 
 __all__ = ["AiohttpClient", "FullReply", "HttpClient", "Reply", "Timeouts", "TransportFailure", "TransportKind"]
 
@@ -126,8 +130,7 @@ class AiohttpClient(HttpClient):
     """One aiohttp session (its connection pool), made on first use inside the running loop."""
 
     def __init__(self, timeouts: Timeouts, *, max_connections: int, ssl_context: ssl.SSLContext | None = None) -> None:
-        self._timeout = aiohttp.ClientTimeout(total=None, connect=timeouts.pool_s + timeouts.connect_s,
-                                              sock_connect=timeouts.connect_s, sock_read=timeouts.read_s)
+        self._timeouts = timeouts
         self._max_connections = max_connections
         self._ssl = ssl_context  # None: certifi's authorities, loaded on the first https request
         self._session: aiohttp.ClientSession | None = None
@@ -142,13 +145,19 @@ class AiohttpClient(HttpClient):
         if url[:6].lower() != "https:":
             return True
         if self._ssl is None:
+            import certifi  # with the CA bundle: its import alone pulls in importlib.resources
+
             self._ssl = ssl.create_default_context(cafile=certifi.where())
         return self._ssl
 
     def _session_now(self) -> aiohttp.ClientSession:
         if self._session is None:
+            _import_aiohttp()
+            t = self._timeouts
+            timeout = aiohttp.ClientTimeout(total=None, connect=t.pool_s + t.connect_s, sock_connect=t.connect_s,
+                                            sock_read=t.read_s)
             connector = aiohttp.TCPConnector(limit=self._max_connections, keepalive_timeout=_KEEPALIVE_S)
-            self._session = aiohttp.ClientSession(connector=connector, timeout=self._timeout)
+            self._session = aiohttp.ClientSession(connector=connector, timeout=timeout)
             # aiohttp resends an idempotent request (our model listings) once when a kept-alive
             # connection closes before the answer. Retries are the resilience layer's (budget,
             # counters, circuit): a hidden one would reach the provider uncounted. There is no
@@ -227,8 +236,18 @@ async def _await_end(content: aiohttp.StreamReader) -> None:
                 left -= len(chunk)
 
 
+def _import_aiohttp() -> None:
+    """Bind the module-level ``aiohttp`` on first use (see the import block above)."""
+    global aiohttp
+    if aiohttp is None:
+        import aiohttp as module
+
+        aiohttp = module
+
+
 def failure(exc: BaseException, *, connecting: bool) -> TransportFailure:
     """Classify an aiohttp failure; ``connecting``: before any response headers arrived."""
+    _import_aiohttp()
     kind: TransportKind
     reason = ""
     if isinstance(exc, aiohttp.ConnectionTimeoutError):
