@@ -7,9 +7,11 @@
     python -m bench profile                 # py-spy on the gateway under 32-client chat load
     python -m bench timeline                # one-client calls, hop by hop (shared/timeline.py)
     python -m bench memory                  # RSS, PSS and USS per process: idle, after calls, settled
+    python -m bench instructions            # CPU instructions per call (callgrind), worker and gateway side
 
 Results go to ``bench/results/`` (``latest.json``, ``latest.md``, ``latest.png``; ``soak-latest.*``;
-``profile-latest.*``; ``timeline-latest.*``; ``memory-latest.*``), and the markdown is printed to stdout.
+``profile-latest.*``; ``timeline-latest.*``; ``memory-latest.*``; ``instructions-latest.*``, its
+dumps in ``callgrind/``), and the markdown is printed to stdout.
 """
 
 from __future__ import annotations
@@ -96,6 +98,12 @@ def _parser() -> argparse.ArgumentParser:
     line.add_argument("--tool", choices=("chat", "embed"), default="chat")
     memory = sub.add_parser("memory", help="RSS, PSS and USS of each stack process: idle, after calls, settled")
     memory.add_argument("--calls", type=_pos, default=20, help="per tool and provider")
+    instr = sub.add_parser("instructions", help="CPU instructions per call under callgrind (load-independent)")
+    instr.add_argument("--calls", type=_pos, default=200, help="measured calls per op")
+    instr.add_argument("--warmup", type=_nonneg, default=20, help="calls per op before counting")
+    instr.add_argument("--process", choices=("both", "worker", "gateway"), default="both",
+                       help="which process runs under callgrind")
+    instr.add_argument("--out", type=Path, default=RESULTS, help=f"results folder (default {RESULTS})")
     for p in (run, soak, prof, line, memory):
         p.add_argument("--mode", choices=MODES, default="2026-07-28", help="MCP protocol era of the clients")
         p.add_argument("--out", type=Path, default=RESULTS, help=f"results folder (default {RESULTS})")
@@ -178,12 +186,30 @@ def _memory(args: argparse.Namespace) -> int:
     return 0
 
 
+def _instructions(args: argparse.Namespace) -> int:
+    from bench.instructions import (
+        PROCESSES,
+        InstructionsConfig,
+        instructions_markdown,
+        run_instructions,
+        write_instructions,
+    )
+
+    processes = PROCESSES if args.process == "both" else (args.process,)
+    cfg = InstructionsConfig(calls=args.calls, warmup=args.warmup, processes=processes)
+    summary = run_instructions(cfg, args.out)
+    write_instructions(summary, args.out)
+    print(instructions_markdown(summary))
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if not argv or (argv[0].startswith("-") and argv[0] not in ("-h", "--help")):
         argv.insert(0, "run")  # `python -m bench --quick` means `python -m bench run --quick`
     args = _parser().parse_args(argv)
-    handlers = {"run": _bench, "soak": _soak, "profile": _profile, "timeline": _timeline, "memory": _memory}
+    handlers = {"run": _bench, "soak": _soak, "profile": _profile, "timeline": _timeline, "memory": _memory,
+                "instructions": _instructions}
     return handlers[args.command](args)
 
 

@@ -17,17 +17,22 @@ credentials.
 from __future__ import annotations
 
 import abc
+import asyncio
 import contextlib
 import errno
 import socket
 import ssl
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
-import aiohttp
-import certifi
-from multidict import CIMultiDictProxy
+if TYPE_CHECKING:
+    import aiohttp
+    from multidict import CIMultiDictProxy
+else:
+    # Imported with the first request (``_import_aiohttp``): ~11 MB resident that a worker
+    # whose provider is never called does not need. Every use below runs after a session exists.
+    aiohttp = None
 
 __all__ = ["AiohttpClient", "FullReply", "HttpClient", "Reply", "Timeouts", "TransportFailure", "TransportKind"]
 
@@ -40,6 +45,9 @@ _CONNECT_REASONS = {
     errno.ECONNRESET: "connection reset",
 }
 _KEEPALIVE_S = 5.0  # close idle connections before a provider's balancer does
+# After a stream's end marker: how long, and how many bytes, to read for the body's end.
+_END_WAIT_S = 0.1
+_END_BYTES = 4096
 
 
 class TransportFailure(Exception):
@@ -63,10 +71,17 @@ class Reply(abc.ABC):
 
     status: int
     headers: Mapping[str, str]  # looked up case-insensitively
+    # The caller read what it needed (its stream's end marker); only the body's end may follow.
+    end_expected: bool = False
 
     @property
     def ok(self) -> bool:
         return 200 <= self.status < 300
+
+    def expect_end(self) -> None:
+        """Say the caller has everything it needs: the client may wait briefly for the body's
+        end and keep the connection, instead of closing it."""
+        self.end_expected = True
 
     @abc.abstractmethod
     def chunks(self) -> AsyncIterator[bytes]:
@@ -115,8 +130,7 @@ class AiohttpClient(HttpClient):
     """One aiohttp session (its connection pool), made on first use inside the running loop."""
 
     def __init__(self, timeouts: Timeouts, *, max_connections: int, ssl_context: ssl.SSLContext | None = None) -> None:
-        self._timeout = aiohttp.ClientTimeout(total=None, connect=timeouts.pool_s + timeouts.connect_s,
-                                              sock_connect=timeouts.connect_s, sock_read=timeouts.read_s)
+        self._timeouts = timeouts
         self._max_connections = max_connections
         self._ssl = ssl_context  # None: certifi's authorities, loaded on the first https request
         self._session: aiohttp.ClientSession | None = None
@@ -131,13 +145,19 @@ class AiohttpClient(HttpClient):
         if url[:6].lower() != "https:":
             return True
         if self._ssl is None:
+            import certifi  # with the CA bundle: its import alone pulls in importlib.resources
+
             self._ssl = ssl.create_default_context(cafile=certifi.where())
         return self._ssl
 
     def _session_now(self) -> aiohttp.ClientSession:
         if self._session is None:
+            _import_aiohttp()
+            t = self._timeouts
+            timeout = aiohttp.ClientTimeout(total=None, connect=t.pool_s + t.connect_s, sock_connect=t.connect_s,
+                                            sock_read=t.read_s)
             connector = aiohttp.TCPConnector(limit=self._max_connections, keepalive_timeout=_KEEPALIVE_S)
-            self._session = aiohttp.ClientSession(connector=connector, timeout=self._timeout)
+            self._session = aiohttp.ClientSession(connector=connector, timeout=timeout)
             # aiohttp resends an idempotent request (our model listings) once when a kept-alive
             # connection closes before the answer. Retries are the resilience layer's (budget,
             # counters, circuit): a hidden one would reach the provider uncounted. There is no
@@ -153,16 +173,21 @@ class AiohttpClient(HttpClient):
                                                          allow_redirects=False, ssl=self._tls(url))
         except (aiohttp.ClientError, TimeoutError) as exc:
             raise failure(exc, connecting=True) from None
+        reply = _AiohttpReply(response)
         try:
-            yield _AiohttpReply(response)
+            yield reply
         finally:
-            # A body read to its end leaves a connection fit for reuse; anything else (the
-            # caller stopped early, the peer broke off) closes it, so no half-read answer
-            # is ever handed to the next request.
-            if response.content.is_eof():
-                response.release()
-            else:
-                response.close()
+            try:
+                if reply.end_expected and not response.content.is_eof():
+                    await _await_end(response.content)
+            finally:
+                # A body read to its end leaves a connection fit for reuse; anything else (the
+                # caller stopped early, the peer broke off) closes it, so no half-read answer
+                # is ever handed to the next request.
+                if response.content.is_eof():
+                    response.release()
+                else:
+                    response.close()
 
     async def aclose(self) -> None:
         if self._session is not None:
@@ -193,8 +218,36 @@ class _AiohttpReply(Reply):
             raise failure(exc, connecting=False) from None
 
 
+async def _await_end(content: aiohttp.StreamReader) -> None:
+    """Read what is left of a body whose caller saw its end marker, briefly and boundedly.
+
+    After an SSE stream's last event a server sends only the chunked body's terminator,
+    usually a moment later; waiting for it keeps the connection. A server that sends more,
+    or nothing for ``_END_WAIT_S``, gets its connection closed as before: a stream still
+    being generated is never read on (that would keep it running, and costing).
+    """
+    left = _END_BYTES
+    with contextlib.suppress(aiohttp.ClientError, TimeoutError):
+        async with asyncio.timeout(_END_WAIT_S):
+            while left > 0 and not content.is_eof():
+                chunk = await content.readany()
+                if not chunk:
+                    return
+                left -= len(chunk)
+
+
+def _import_aiohttp() -> None:
+    """Bind the module-level ``aiohttp`` on first use (see the import block above)."""
+    global aiohttp
+    if aiohttp is None:
+        import aiohttp as module
+
+        aiohttp = module
+
+
 def failure(exc: BaseException, *, connecting: bool) -> TransportFailure:
     """Classify an aiohttp failure; ``connecting``: before any response headers arrived."""
+    _import_aiohttp()
     kind: TransportKind
     reason = ""
     if isinstance(exc, aiohttp.ConnectionTimeoutError):

@@ -103,12 +103,16 @@ class StreamState:
     parts: list[str] = field(default_factory=list)
     finish_reason: str | None = None
     usage: Usage = field(default_factory=Usage)
+    # The stream's end marker arrived: only the body's own end may follow (see ``stream_items``).
+    ended: bool = False
 
     @property
     def text(self) -> str:
         return "".join(self.parts)
 
     def result(self) -> ChatResult:
+        """The finished answer; called once the end marker arrived, so it also marks the stream ended."""
+        self.ended = True
         return ChatResult(self.text, self.model, self.finish_reason, self.usage)
 
     def attach(self, err: errors.LLMCallerError) -> errors.LLMCallerError:
@@ -268,7 +272,10 @@ class HttpAdapter(ProviderAdapter):
         errors. A transport failure or an ``SSEError`` from ``parse`` (a line over the size cap)
         becomes the taxonomy error for how far the stream got (``state``). Callers wrap this in
         ``contextlib.aclosing`` so the connection closes as soon as they stop reading (end
-        marker, error, or the consumer going away).
+        marker, error, or the consumer going away). Once the adapter saw the end marker
+        (``state.ended``), the client may wait a moment for the body's end so the connection is
+        kept for the next call instead of closed (before, nearly every stream's connection was
+        closed and the next call connected again: 270 connects for 305 streams).
         """
         body = orjson.dumps(payload)
         headers = self.headers(media_type)
@@ -277,8 +284,12 @@ class HttpAdapter(ProviderAdapter):
         try:
             async with self.client.open("POST", url, headers=headers, content=body) as reply:
                 await self.check_stream_start(reply, media_type, what)
-                async for item in parse(reply.chunks()):
-                    yield item
+                try:
+                    async for item in parse(reply.chunks()):
+                        yield item
+                finally:
+                    if state.ended:
+                        reply.expect_end()
         except TransportFailure as exc:
             raise state.attach(self.transport_error(exc, text_sent=bool(state.parts))) from None
         except SSEError as exc:

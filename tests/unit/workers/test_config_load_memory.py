@@ -4,7 +4,8 @@ Structural checks, not RSS thresholds (those are measured by ``python -m bench m
 judged in the bench): a worker started the way supervisord starts it, config loaded and
 its adapter built, has no pydantic (providers.json is validated in a forked child,
 ``workers.config_load``), no MCP SDK or web server, no OpenTelemetry unless asked for, no
-httpx, no gateway or CLI code, and no adapter of another kind.
+httpx, no aiohttp before its first provider request, no gateway or CLI code, and no adapter
+of another kind.
 """
 
 from __future__ import annotations
@@ -38,8 +39,9 @@ from workers.config_record import (
 from workers.providers.registry import KINDS
 
 # Packages a worker has no use for; each was measured in the worker or is another process's code.
+# aiohttp (~10 MB) and certifi come with the first provider request (workers.http_client).
 _HEAVY = ("pydantic", "pydantic_core", "mcp", "starlette", "uvicorn", "opentelemetry", "httpx", "cryptography",
-          "gateway", "cli")
+          "gateway", "cli", "aiohttp", "certifi")
 
 
 def _providers_file(folder: Path) -> Path:

@@ -90,6 +90,7 @@ class OllamaAdapter(HttpAdapter):
                 if text:
                     yield TextDelta(text)
                 if line.get("done") is True:
+                    state.ended = True
                     yield gathered.result(state.text, state.model, line.get("done_reason"), state.usage, request)
                     return
         raise state.interrupted()
