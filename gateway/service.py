@@ -519,4 +519,5 @@ def _interrupted(exc: errors.LLMCallerError, parts: list[str], route: Route) -> 
         partial_text="".join(parts),
     )
     interrupted.usage = exc.usage
+    interrupted.cause = exc.type
     return interrupted

@@ -495,6 +495,8 @@ class ToolErrorOut(BaseModel):
     provider: str | None = None
     request_id: str | None = None
     partial_text: str | None = Field(None, description="stream_interrupted: the text already sent")
+    cause: str | None = Field(None, description="stream_interrupted: the type of the failure that broke the "
+                              "stream, e.g. worker_lost or timeout")
     raw_text: str | None = Field(default=None, description="invalid_output: the model's reply as it came")
     validation_error: Annotated[ValidationErrorOut | None, WithJsonSchema(_VALIDATION_ERROR_SCHEMA)] = None
     usage: Annotated[UsageOut | None, WithJsonSchema(_nullable(

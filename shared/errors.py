@@ -158,6 +158,9 @@ class LLMCallerError(Exception):
         self.usage: dict[str, Any] | None = None
         # The provider's own verdict (x-should-retry), when it gave one; None = follow the policy.
         self.should_retry: bool | None = None
+        # stream_interrupted: the type of the failure that broke the stream (``worker_lost``,
+        # ``timeout``, ...), so a client can tell a lost worker from a provider that hung up.
+        self.cause: str | None = None
 
     @property
     def retryable(self) -> bool:
@@ -178,6 +181,8 @@ class LLMCallerError(Exception):
             payload["partial_text"] = self.partial_text
         if self.usage is not None:
             payload["usage"] = self.usage
+        if self.cause is not None:
+            payload["cause"] = self.cause
         return payload
 
     def __repr__(self) -> str:
@@ -496,4 +501,6 @@ def error_from_payload(payload: dict[str, Any]) -> LLMCallerError:
     )
     usage = payload.get("usage")
     error.usage = usage if isinstance(usage, dict) else None
+    cause = payload.get("cause")
+    error.cause = cause if isinstance(cause, str) and cause in _BY_TYPE else None
     return error

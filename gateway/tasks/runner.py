@@ -38,7 +38,7 @@ from gateway.store import StoreSlot
 from gateway.store.base import Store
 from gateway.store.records import TaskRow, TaskStatus
 from gateway.tasks import progress
-from gateway.tasks.wire import created_view, internal_error
+from gateway.tasks.wire import created_view, internal_error, lost_call_error
 from shared.logs import log_event
 from shared.settings import StoreSettings
 
@@ -165,6 +165,10 @@ class TaskRunner:
                                error=internal_error("the gateway failed unexpectedly; the error was logged"))
             return
         await sink.close()
+        lost = lost_call_error(result)
+        if lost is not None:  # the worker died mid-call: failed, never re-run (issue #17)
+            await self._finish(store, row, TaskStatus.FAILED, lost["message"], error=lost)
+            return
         done = f"completed: {sink.chunks} chunks" if sink.chunks else "completed"
         dumped = result.model_dump(by_alias=True, mode="json", exclude_none=True)
         await self._finish(store, row, TaskStatus.COMPLETED, done, result=dumped)

@@ -14,6 +14,7 @@ import orjson
 from mcp.shared.exceptions import MCPError
 
 from gateway.store.records import TaskRow, TaskStatus
+from shared import errors
 
 __all__ = [
     "EXTENSION", "HINT_KEY", "created_view", "decode", "missing_capability", "not_found", "task_view",
@@ -66,6 +67,24 @@ def decode(payload: bytes) -> Any:
 def internal_error(message: str) -> dict[str, Any]:
     """A JSON-RPC error object (code -32603) for a failed task."""
     return {"code": types.INTERNAL_ERROR, "message": message}
+
+
+def lost_call_error(result: types.CallToolResult) -> dict[str, Any] | None:
+    """The JSON-RPC error for a task whose call died with its process (the worker), else None.
+
+    A tool error is a ``completed`` task (the extension's rule), except this one: issue #17
+    asks that a task whose worker or gateway died mid-call be ``failed`` with a clear reason,
+    so a client polling a task can tell "the call was lost, it was not re-run" from an answer.
+    The taxonomy error rides in ``data``, as the tool result would have carried it.
+    """
+    if not result.is_error or not isinstance(result.structured_content, dict):
+        return None
+    error = result.structured_content.get("error")
+    lost = errors.WorkerLost.type
+    if not isinstance(error, dict) or lost not in (error.get("type"), error.get("cause")):
+        return None  # a worker lost before or after the first chunk (then stream_interrupted)
+    message = str(error.get("message") or "the worker running this call stopped; the call was not repeated")
+    return {"code": types.INTERNAL_ERROR, "message": message, "data": error}
 
 
 def not_found() -> MCPError:

@@ -6,6 +6,8 @@ Uses the default store (SQLite in the sandbox's run folder), the one that outliv
 from __future__ import annotations
 
 import asyncio
+import os
+import signal
 from collections.abc import Iterator
 
 import pytest
@@ -13,7 +15,7 @@ import pytest
 from emulators.control import EmulatorControl
 from harness.sandbox import Sandbox
 from harness.task_client import TaskHandle, TaskState, get_task, start_call, task_client, wait_for
-from tests.integration.conftest import run
+from tests.integration.conftest import process_pid, run
 
 LONG_PROMPT = " ".join(["a"] * 100)  # about 107 deltas at 0.2 s: a call of about 20 s
 COMPLETIONS = "/v1/chat/completions"
@@ -72,3 +74,40 @@ def test_a_gateway_restart_keeps_results_and_fails_the_call_it_cut_off(rbox: San
     assert cut.status_message == ("the gateway running this call stopped; the call was not re-run, "
                                   "since calls cost money")
     assert requests == 2  # the kept call and the cut-off one, each once
+
+
+def test_a_task_whose_worker_dies_mid_call_is_failed_with_the_reason_and_not_re_run(rbox: Sandbox) -> None:
+    async def started() -> str:
+        async with task_client(rbox.url, rbox.token) as client:
+            running = await start_call(client, "chatStream", {"prompt": LONG_PROMPT, "provider": "openai"})
+            assert isinstance(running, TaskHandle)
+            state = await get_task(client.session, running.task_id)
+            while " 0 chunks" in (state.status_message or " 0 chunks"):
+                await asyncio.sleep(0.2)
+                state = await get_task(client.session, running.task_id)
+        return running.task_id
+
+    async def ended(task_id: str) -> TaskState:
+        async with task_client(rbox.url, rbox.token) as client:
+            state = await get_task(client.session, task_id)
+            for _ in range(100):
+                if state.status != "working":
+                    break
+                await asyncio.sleep(0.2)
+                state = await get_task(client.session, task_id)
+        return state
+
+    with EmulatorControl(rbox.emulators.url("openai")) as emulator:
+        emulator.reset_stats()
+        task_id = run(started())
+        os.kill(process_pid(rbox, "worker-openai"), signal.SIGKILL)
+        state = run(ended(task_id))
+        rbox.wait_workers_up()
+        asyncio.run(asyncio.sleep(3))  # a re-run would have reached the emulator by now
+        requests = emulator.stats()["by_path"].get(COMPLETIONS, 0)
+    print("worker killed mid-task:", state.status, state.status_message)
+    assert state.status == "failed" and state.error is not None and state.error["code"] == -32603
+    lost = state.error["data"]  # the tool error: worker_lost, or stream_interrupted caused by it
+    assert "worker_lost" in (lost["type"], lost.get("cause")), lost
+    assert state.status_message is not None and "the call was not repeated" in state.status_message
+    assert requests == 1  # the call reached the provider once and was not sent again
